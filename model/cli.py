@@ -1,0 +1,132 @@
+"""The ``carescale`` command line: a thin layer over library functions.
+
+Every user mistake (a bad file, key or value) is reported as one sentence on stderr with a
+non-zero exit code; tracebacks are kept for real bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from model import __version__
+from model.errors import CarescaleError
+
+EXIT_OK = 0
+EXIT_FAILED_CHECKS = 1
+EXIT_USER_ERROR = 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    return value
+
+
+def _cmd_parameters(args: argparse.Namespace) -> int:
+    from model.register import default_register, load_register, register_markdown
+    from model.textable import to_markdown, to_text
+
+    reg = load_register(args.files) if args.files else default_register()
+    if args.markdown:
+        from model.io import atomic_write_text
+
+        atomic_write_text(args.markdown, register_markdown(reg))
+        print(f"wrote {args.markdown} ({len(reg)} parameters)")
+        return EXIT_OK
+    import pandas as pd
+
+    from model.register import register_rows
+
+    df = pd.DataFrame(register_rows(reg.select(args.group or "")))
+    if not args.sources:
+        df = df.drop(columns=["source", "evidence"])
+    print(to_markdown(df) if args.format == "markdown" else to_text(df))
+    return EXIT_OK
+
+
+def _cmd_validate_population(args: argparse.Namespace) -> int:
+    from model.population import build_population
+    from model.register import default_register
+    from model.textable import to_markdown, to_text
+    from model.validation import checks_frame, population_checks, population_summary
+
+    reg = default_register()
+    t0 = time.perf_counter()
+    pop = build_population(args.size, seed=args.seed, register=reg, base_year=args.base_year)
+    seconds = time.perf_counter() - t0
+    checks = population_checks(pop, reg)
+    df = checks_frame(checks)
+    show = df.drop(columns=["low", "high", "register_key"])
+    render = to_markdown if args.format == "markdown" else to_text
+    print(f"carescale {__version__}: population of {pop.size:,} people, seed {args.seed}, "
+          f"base year {args.base_year} (built in {seconds:.1f} s)\n")
+    print(render(show))
+    print("\nDescriptive (no published target):\n")
+    print(render(population_summary(pop)))
+    n_fail = int((df["result"] != "pass").sum())
+    print(f"\n{len(df) - n_fail} of {len(df)} targets pass.")
+    if args.out:
+        from model.io import atomic_write
+
+        atomic_write(args.out, lambda tmp: df.to_csv(tmp, index=False))
+        print(f"wrote {args.out}")
+    return EXIT_OK if n_fail == 0 else EXIT_FAILED_CHECKS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    from model.population import DEFAULT_BASE_YEAR
+
+    parser = argparse.ArgumentParser(
+        prog="carescale",
+        description="Microsimulation of health-care demand under personalised care.",
+    )
+    parser.add_argument("--version", action="version", version=f"carescale {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("parameters", help="print the evidence register")
+    p.add_argument("--group", help="only parameters whose key starts with this group")
+    p.add_argument("--sources", action="store_true", help="include source and evidence columns")
+    p.add_argument("--format", choices=["text", "markdown"], default="text")
+    p.add_argument("--markdown", type=Path, metavar="FILE",
+                   help="write the whole register as Markdown to FILE (docs/parameters.md)")
+    p.add_argument("--files", type=Path, nargs="+", metavar="TOML",
+                   help="validate and print these register files instead of the package's own")
+    p.set_defaults(func=_cmd_parameters)
+
+    v = sub.add_parser("validate", help="compare simulated output with published targets")
+    vsub = v.add_subparsers(dest="what", required=True)
+    vp = vsub.add_parser("population", help="validate a synthetic population")
+    vp.add_argument("--size", type=_positive_int, default=200_000,
+                    help="number of people (default 200,000)")
+    vp.add_argument("--seed", type=_positive_int, default=20231, help="random seed")
+    vp.add_argument("--base-year", type=int, default=DEFAULT_BASE_YEAR,
+                    help="ONS mid-year of the age-sex structure")
+    vp.add_argument("--format", choices=["text", "markdown"], default="text")
+    vp.add_argument("--out", type=Path, metavar="FILE.csv", help="also write the checks as CSV")
+    vp.set_defaults(func=_cmd_validate_population)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CarescaleError as exc:
+        print(f"carescale: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("carescale: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

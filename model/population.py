@@ -1,0 +1,454 @@
+"""Synthetic population: one row per person, held as columns of numpy arrays.
+
+``build_population(size, seed)`` draws age and sex from the ONS mid-year estimates, an IMD
+quintile given age (deprived areas are younger), a shared frailty factor, the QOF long-term
+conditions (probit liabilities calibrated to crude prevalence and deprivation gradient,
+clustered through frailty), social needs, patient activation (PAM score and level), a
+behavioural segment, PHB eligibility flags and fixed per-person propensities.
+
+Every draw comes from a named stream (``model.streams``), one stream per attribute, so adding
+an attribute never changes the draws of another. Nothing here loops over people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from functools import cache
+
+import numpy as np
+import pandas as pd
+
+from model import liability, tables
+from model.errors import ScenarioError
+from model.liability import DEP_SCORE, AttributeSpec, Calibrated
+from model.register import Register, default_register
+from model.streams import Streams
+
+MIN_SIZE = 1_000
+MAX_SIZE = 5_000_000
+DEFAULT_SIZE = 100_000
+DEFAULT_BASE_YEAR = 2023
+
+CONDITIONS: tuple[str, ...] = (
+    "hypertension",
+    "depression",
+    "obesity",
+    "diabetes",
+    "asthma",
+    "ckd",
+    "cancer",
+    "chd",
+    "af",
+    "copd",
+    "stroke_tia",
+    "smi",
+    "heart_failure",
+    "dementia",
+)
+SOCIAL_NEEDS: tuple[str, ...] = ("isolation", "financial", "housing")
+SEGMENTS: tuple[str, ...] = (
+    "independent_engaged",
+    "worried_engaged",
+    "traditional_concerned",
+    "vulnerable_concerned",
+)
+#: fixed per-person uniforms, drawn once so that paired scenarios stay paired
+PROPENSITIES: tuple[str, ...] = (
+    "gp",
+    "ae",
+    "emergency_admission",
+    "elective",
+    "outpatient",
+    "community",
+    "mental_health",
+    "social_care",
+    "digital",
+    "uptake",
+)
+PAM_LEVELS = (1, 2, 3, 4)
+_MENTAL = ("depression", "smi")
+
+
+def check_size(size: object, what: str = "population size") -> int:
+    """Return ``size`` as an int within [MIN_SIZE, MAX_SIZE] or raise one clear error."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+        raise ScenarioError(
+            f"{what} must be a whole number between {MIN_SIZE:,} and {MAX_SIZE:,}, got {size!r}."
+        )
+    if not MIN_SIZE <= int(size) <= MAX_SIZE:
+        raise ScenarioError(
+            f"{what} must be between {MIN_SIZE:,} and {MAX_SIZE:,}, got {int(size):,}."
+        )
+    return int(size)
+
+
+@dataclass(frozen=True)
+class PopulationModel:
+    """The calibrated, immutable ingredients of population synthesis for one register."""
+
+    register: Register
+    base_year: int
+    conditions: tuple[Calibrated, ...]
+    social: tuple[Calibrated, ...]
+    chc: Calibrated
+    wheelchair: Calibrated
+
+    @classmethod
+    def build(cls, register: Register, base_year: int = DEFAULT_BASE_YEAR) -> PopulationModel:
+        """Calibrate every liability attribute against the register's targets."""
+        if base_year not in tables.population_years():
+            years = ", ".join(str(y) for y in tables.population_years())
+            raise ScenarioError(
+                f"population base_year {base_year} is not available; choose one of {years}."
+            )
+
+        def cal(prefix: str, name: str) -> Calibrated:
+            return liability.calibrate(
+                AttributeSpec.from_register(register, prefix, name), base_year
+            )
+
+        return cls(
+            register=register,
+            base_year=base_year,
+            conditions=tuple(cal("ltc", c) for c in CONDITIONS),
+            social=tuple(cal("social", s) for s in SOCIAL_NEEDS),
+            chc=cal("social", "chc"),
+            wheelchair=cal("social", "wheelchair"),
+        )
+
+
+@cache
+def _default_model(base_year: int) -> PopulationModel:
+    return PopulationModel.build(default_register(), base_year)
+
+
+def population_model(
+    register: Register | None = None, base_year: int = DEFAULT_BASE_YEAR
+) -> PopulationModel:
+    """The calibrated population model (cached for the package's default register)."""
+    if register is None or register is default_register():
+        return _default_model(base_year)
+    return PopulationModel.build(register, base_year)
+
+
+@dataclass
+class Population:
+    """Struct of arrays, one element per person.
+
+    Codes: ``sex`` 0 = male, 1 = female; ``imd`` 1 (most deprived) .. 5; ``pam_level`` 1..4;
+    ``segment`` indexes ``SEGMENTS``; ``ltc`` is a boolean matrix (person x ``CONDITIONS``);
+    ``propensity`` is a float32 matrix of fixed uniforms (person x ``PROPENSITIES``).
+    """
+
+    person_id: np.ndarray
+    age: np.ndarray
+    sex: np.ndarray
+    imd: np.ndarray
+    frailty: np.ndarray
+    ltc: np.ndarray
+    isolation: np.ndarray
+    financial: np.ndarray
+    housing: np.ndarray
+    pam_latent: np.ndarray
+    pam_score: np.ndarray
+    pam_level: np.ndarray
+    anxiety: np.ndarray
+    segment: np.ndarray
+    chc: np.ndarray
+    s117: np.ndarray
+    wheelchair: np.ndarray
+    propensity: np.ndarray
+    base_year: int = DEFAULT_BASE_YEAR
+    seed: int = 0
+    #: thresholds of the latent activation scale between PAM levels 1|2, 2|3, 3|4
+    pam_thresholds: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    #: latent activation above which people are 'engaged'; anxiety cut-offs within
+    #: the engaged and the not engaged
+    segment_thresholds: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+    @property
+    def size(self) -> int:
+        """Number of people."""
+        return int(self.age.shape[0])
+
+    @property
+    def ltc_count(self) -> np.ndarray:
+        """Number of QOF conditions per person."""
+        return np.asarray(self.ltc.sum(axis=1, dtype=np.int8))
+
+    @property
+    def social_need_count(self) -> np.ndarray:
+        """Number of social needs (isolation, financial, housing) per person."""
+        return (
+            self.isolation.astype(np.int8)
+            + self.financial.astype(np.int8)
+            + self.housing.astype(np.int8)
+        )
+
+    def condition(self, name: str) -> np.ndarray:
+        """Boolean column of one condition."""
+        return np.asarray(self.ltc[:, CONDITIONS.index(name)])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Per-person arrays by field name (matrices included)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if isinstance(getattr(self, f.name), np.ndarray)
+            and getattr(self, f.name).shape[:1] == (self.size,)
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per person with readable columns (for export and inspection)."""
+        cols: dict[str, np.ndarray | pd.Categorical] = {
+            "person_id": self.person_id,
+            "age": self.age,
+            "sex": pd.Categorical.from_codes(self.sex.astype(int), ["male", "female"]),
+            "imd_quintile": self.imd,
+            "frailty": self.frailty,
+        }
+        for j, name in enumerate(CONDITIONS):
+            cols[f"ltc_{name}"] = self.ltc[:, j]
+        cols["ltc_count"] = self.ltc_count
+        for need in SOCIAL_NEEDS:
+            cols[f"need_{need}"] = getattr(self, need)
+        cols["pam_score"] = self.pam_score
+        cols["pam_level"] = self.pam_level
+        cols["segment"] = pd.Categorical.from_codes(self.segment.astype(int), list(SEGMENTS))
+        cols["eligible_chc"] = self.chc
+        cols["eligible_s117"] = self.s117
+        cols["wheelchair_user"] = self.wheelchair
+        for j, name in enumerate(PROPENSITIES):
+            cols[f"propensity_{name}"] = self.propensity[:, j]
+        return pd.DataFrame(cols)
+
+
+# ----------------------------------------------------------------------------- building blocks
+
+
+def _draw_age_sex(
+    rng: np.random.Generator, n: int, base_year: int
+) -> tuple[np.ndarray, np.ndarray]:
+    pop = tables.population_by_age_sex(base_year).reshape(-1)
+    cell = rng.choice(pop.size, size=n, p=pop / pop.sum())
+    sex, age = np.divmod(cell, tables.N_AGES)
+    return age.astype(np.int16), sex.astype(np.int8)
+
+
+def _draw_imd(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
+    cum = np.cumsum(tables.imd_share_by_age(), axis=1)[age]  # (n, 5)
+    u = rng.random(age.shape[0])
+    return (1 + (u[:, None] > cum[:, :4]).sum(axis=1)).astype(np.int8)
+
+
+def _cell_index(age: np.ndarray, sex: np.ndarray, imd: np.ndarray) -> np.ndarray:
+    """Flat index into a (2 sexes, 101 ages, 5 quintiles) table."""
+    return (sex.astype(np.int64) * tables.N_AGES + age) * 5 + (imd.astype(np.int64) - 1)
+
+
+def _draw_liability(
+    streams: Streams, name: str, cal: Calibrated, cell: np.ndarray, frailty: np.ndarray
+) -> np.ndarray:
+    noise = streams.get(name).standard_normal(cell.shape[0])
+    return liability.draw(cal, cell, frailty, noise)
+
+
+def activation_mean(
+    register: Register,
+    age: np.ndarray,
+    imd: np.ndarray,
+    ltc_count: np.ndarray,
+    mental: np.ndarray,
+    frailty: np.ndarray,
+    social_needs: np.ndarray,
+) -> np.ndarray:
+    """Covariate part of latent activation (SD units); noise has SD 1."""
+    r = register
+    return (
+        r.scalar("activation.age_per_decade") * (age - 50.0) / 10.0
+        + r.scalar("activation.deprivation") * DEP_SCORE[imd - 1]
+        + r.scalar("activation.per_ltc") * ltc_count
+        + r.scalar("activation.mental_illness") * mental
+        + r.scalar("activation.frailty") * frailty
+        + r.scalar("activation.social_need") * social_needs
+    )
+
+
+def _mixture_quantiles(means: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Quantiles of the mixture of N(mean_i, 1) at cumulative probabilities ``probs``."""
+    lo = np.full(probs.shape, means.min() - 8.0)
+    hi = np.full(probs.shape, means.max() + 8.0)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        cdf = liability.norm_cdf(mid[:, None] - means[None, :]).mean(axis=1)
+        below = cdf < probs
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    return np.asarray(0.5 * (lo + hi))
+
+
+def _reference_sample(mask: np.ndarray, limit: int = 50_000) -> np.ndarray:
+    """Indices of up to ``limit`` people in ``mask``, evenly spaced (deterministic)."""
+    idx = np.flatnonzero(mask)
+    if idx.size > limit:
+        idx = idx[np.linspace(0, idx.size - 1, limit).astype(np.int64)]
+    return idx
+
+
+def pam_level_from_latent(latent: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """PAM level 1-4 from latent activation and the three level thresholds."""
+    return (1 + np.searchsorted(thresholds, latent, side="left")).astype(np.int8)
+
+
+def pam_score_from_latent(
+    latent: np.ndarray, thresholds: np.ndarray, cutpoints: np.ndarray, reference: np.ndarray
+) -> np.ndarray:
+    """Map latent activation to a 0-100 PAM score.
+
+    Within each level the score runs linearly in the reference mixture's CDF between the
+    level's published cut-points, so the score is monotone in the latent and its level
+    always agrees with ``pam_level_from_latent``.
+    """
+    grid = np.linspace(reference.min() - 6.0, reference.max() + 6.0, 1025)
+    cdf_grid = liability.norm_cdf(grid[:, None] - reference[None, :]).mean(axis=1)
+    cdf = np.interp(latent, grid, cdf_grid)
+    cut_cdf = np.interp(thresholds, grid, cdf_grid)
+    lower_cdf = np.concatenate([[0.0], cut_cdf])
+    upper_cdf = np.concatenate([cut_cdf, [1.0]])
+    lower_score = np.concatenate([[0.0], cutpoints + 0.1])
+    upper_score = np.concatenate([cutpoints, [100.0]])
+    level = pam_level_from_latent(latent, thresholds) - 1
+    span = np.maximum(upper_cdf[level] - lower_cdf[level], 1e-12)
+    frac = np.clip((cdf - lower_cdf[level]) / span, 0.0, 1.0)
+    score = lower_score[level] + frac * (upper_score[level] - lower_score[level])
+    return np.round(score, 1).astype(np.float32)
+
+
+def segment_from_latents(
+    pam_latent: np.ndarray, anxiety: np.ndarray, thresholds: np.ndarray
+) -> np.ndarray:
+    """Segment code from latent activation and anxiety with fixed thresholds."""
+    engaged = pam_latent > thresholds[0]
+    anxious = np.where(engaged, anxiety > thresholds[1], anxiety > thresholds[2])
+    # 0 independent & engaged, 1 worried & engaged, 2 traditional & concerned, 3 vulnerable
+    return np.where(engaged, anxious.astype(np.int8), 2 + anxious.astype(np.int8)).astype(
+        np.int8
+    )
+
+
+def _segment_thresholds(
+    pam_latent: np.ndarray, anxiety: np.ndarray, shares: np.ndarray
+) -> np.ndarray:
+    engaged_share = shares[0] + shares[1]
+    engaged_cut = float(np.quantile(pam_latent, 1.0 - engaged_share))
+    engaged = pam_latent > engaged_cut
+    worried_cut = float(np.quantile(anxiety[engaged], 1.0 - shares[1] / engaged_share))
+    vulnerable_cut = float(np.quantile(anxiety[~engaged], 1.0 - shares[3] / (1 - engaged_share)))
+    return np.array([engaged_cut, worried_cut, vulnerable_cut])
+
+
+# ----------------------------------------------------------------------------- the build
+
+
+def build_population(
+    size: int = DEFAULT_SIZE,
+    seed: int = 0,
+    register: Register | None = None,
+    base_year: int = DEFAULT_BASE_YEAR,
+    replication: int = 0,
+) -> Population:
+    """Build a synthetic population of ``size`` people (1,000 to 5,000,000).
+
+    Parameters
+    ----------
+    size
+        Number of people. The default, 100,000, is a slice of an ICB.
+    seed, replication
+        Keys of the random streams; the same pair gives identical arrays.
+    register
+        Evidence register (default: the package's own).
+    base_year
+        ONS mid-year of the age-sex structure (2021, 2022 or 2023).
+    """
+    n = check_size(size)
+    model = population_model(register, base_year)
+    reg = model.register
+    streams = Streams(seed, replication)
+
+    age, sex = _draw_age_sex(streams.get("population.age_sex"), n, base_year)
+    imd = _draw_imd(streams.get("population.imd"), age)
+    cell = _cell_index(age, sex, imd)
+    frailty = streams.get("population.frailty").standard_normal(n)
+
+    ltc = np.empty((n, len(CONDITIONS)), dtype=bool)
+    for j, cal in enumerate(model.conditions):
+        ltc[:, j] = _draw_liability(streams, f"population.ltc.{cal.spec.name}", cal, cell, frailty)
+    needs = {
+        cal.spec.name: _draw_liability(streams, f"population.social.{cal.spec.name}", cal, cell, frailty)
+        for cal in model.social
+    }
+    ltc_count = ltc.sum(axis=1)
+    mental = ltc[:, [CONDITIONS.index(c) for c in _MENTAL]].any(axis=1)
+    n_needs = sum(v.astype(np.int8) for v in needs.values())
+
+    # activation: covariates + noise, levels cut to reproduce Barker 2018 among adults with LTCs
+    mean = activation_mean(reg, age, imd, ltc_count, mental, frailty, n_needs)
+    pam_latent = (mean + streams.get("population.pam").standard_normal(n)).astype(np.float32)
+    reference = mean[_reference_sample((ltc_count > 0) & (age >= 18))]
+    if reference.size == 0:  # tiny populations: fall back to everyone
+        reference = mean[_reference_sample(np.ones(n, dtype=bool))]
+    shares = reg.array("activation.level_shares_ltc")
+    thresholds = _mixture_quantiles(reference, np.cumsum(shares)[:3])
+    cutpoints = reg.array("activation.score_cutpoints")
+    pam_level = pam_level_from_latent(pam_latent, thresholds)
+    pam_score = pam_score_from_latent(pam_latent, thresholds, cutpoints, reference)
+
+    # segment: engagement (activation) x anxiety/distrust
+    anxiety = (
+        reg.scalar("segments.anxiety.mental_illness") * mental
+        + reg.scalar("segments.anxiety.social_need") * n_needs
+        + reg.scalar("segments.anxiety.deprivation") * DEP_SCORE[imd - 1]
+        + reg.scalar("segments.anxiety.frailty") * frailty
+        + reg.scalar("segments.anxiety.female") * sex
+        + streams.get("population.anxiety").standard_normal(n)
+    ).astype(np.float32)
+    seg_thresholds = _segment_thresholds(pam_latent, anxiety, reg.array("segments.shares"))
+    segment = segment_from_latents(pam_latent, anxiety, seg_thresholds)
+
+    chc = _draw_liability(streams, "population.eligibility.chc", model.chc, cell, frailty)
+    wheelchair = _draw_liability(
+        streams, "population.eligibility.wheelchair", model.wheelchair, cell, frailty
+    )
+    s117_u = streams.get("population.eligibility.s117").random(n)
+    s117 = ltc[:, CONDITIONS.index("smi")] & (s117_u < reg.scalar("social.s117_share_of_smi"))
+
+    propensity = np.empty((n, len(PROPENSITIES)), dtype=np.float32)
+    for j, name in enumerate(PROPENSITIES):
+        propensity[:, j] = streams.get(f"population.propensity.{name}").random(
+            n, dtype=np.float32
+        )
+
+    return Population(
+        person_id=np.arange(n, dtype=np.int64),
+        age=age,
+        sex=sex,
+        imd=imd,
+        frailty=frailty.astype(np.float32),
+        ltc=ltc,
+        isolation=needs["isolation"],
+        financial=needs["financial"],
+        housing=needs["housing"],
+        pam_latent=pam_latent,
+        pam_score=pam_score,
+        pam_level=pam_level,
+        anxiety=anxiety,
+        segment=segment,
+        chc=chc,
+        s117=s117,
+        wheelchair=wheelchair,
+        propensity=propensity,
+        base_year=base_year,
+        seed=seed,
+        pam_thresholds=thresholds,
+        segment_thresholds=seg_thresholds,
+    )

@@ -1,0 +1,583 @@
+"""The evidence register: every default number the model uses, with unit, source and confidence.
+
+The register lives in TOML files inside the package (``model/parameters/*.toml``), one file
+per group. A table with a ``value`` key is one parameter; any other table groups parameters.
+Each parameter has::
+
+    value        a number, or a list of numbers with ``index`` labels
+    unit         e.g. "proportion", "per person-year", "GBP per attendance" (required)
+    description  what the number is (required)
+    source       author, year, title, table -- or "Assumption: <why>" (required)
+    evidence     where in EVIDENCE.md it is discussed, e.g. "EVIDENCE §4a"
+    confidence   H, M, L, D (derived) or A (assumption) (required)
+    price_year   for costs (units starting with "GBP"), e.g. "2022/23" (required for costs)
+    uncertainty  {distribution, low, high, level} for sensitivity analysis (required)
+    tolerance    for calibration targets: the accepted absolute (or relative) deviation
+    relative_tolerance  true if ``tolerance`` is relative to the value
+
+The loader validates every entry and refuses a bad file with one sentence naming the file, the
+key, the value and what is allowed. The ``Register`` is immutable; scenario overrides return a
+new, re-validated register.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from model.errors import RegisterError
+
+CONFIDENCE_CODES: Mapping[str, str] = MappingProxyType(
+    {"H": "high", "M": "medium", "L": "low", "D": "derived", "A": "assumption"}
+)
+ENTRY_FIELDS = frozenset(
+    {
+        "value",
+        "unit",
+        "description",
+        "source",
+        "evidence",
+        "confidence",
+        "price_year",
+        "uncertainty",
+        "index",
+        "note",
+        "tolerance",
+        "relative_tolerance",
+    }
+)
+REQUIRED_FIELDS = ("unit", "description", "source", "confidence", "uncertainty")
+UNCERTAINTY_FIELDS = frozenset({"distribution", "low", "high", "level", "concentration"})
+DISTRIBUTIONS = frozenset(
+    {"fixed", "normal", "lognormal", "beta", "gamma", "uniform", "triangular", "dirichlet"}
+)
+#: units whose values must each lie in [0, 1]
+PROBABILITY_UNITS = frozenset({"probability", "proportion"})
+#: units whose vector values must lie in [0, 1] and sum to 1
+SHARE_UNITS = frozenset({"shares"})
+_SHARE_SUM_TOLERANCE = 1e-3
+
+
+def _fmt(value: object) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    """An uncertainty distribution for probabilistic sensitivity analysis.
+
+    For normal, lognormal, beta and gamma, ``low``/``high`` are the central ``level``
+    interval (default 80 %). For uniform and triangular they are the bounds. ``fixed``
+    means the value is treated as known (e.g. a definition or a count). ``dirichlet``
+    applies to share vectors, with ``concentration`` the sum of the Dirichlet parameters.
+    """
+
+    distribution: str
+    low: tuple[float, ...] | None = None
+    high: tuple[float, ...] | None = None
+    level: float = 0.8
+    concentration: float | None = None
+
+    def describe(self) -> str:
+        """Short human-readable form, e.g. ``beta 80% [0.13, 0.15]``."""
+        if self.distribution == "fixed":
+            return "fixed"
+        if self.distribution == "dirichlet":
+            return f"dirichlet (concentration {self.concentration:g})"
+        assert self.low is not None and self.high is not None
+        lo = ", ".join(f"{v:.4g}" for v in self.low)
+        hi = ", ".join(f"{v:.4g}" for v in self.high)
+        if self.distribution in ("uniform", "triangular"):
+            return f"{self.distribution} [{lo} to {hi}]"
+        return f"{self.distribution} {self.level:.0%} [{lo} to {hi}]"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One entry of the evidence register (immutable)."""
+
+    key: str
+    value: tuple[float, ...]
+    is_vector: bool
+    unit: str
+    description: str
+    source: str
+    confidence: str
+    uncertainty: Uncertainty
+    evidence: str = ""
+    price_year: str = ""
+    index: tuple[str, ...] = ()
+    note: str = ""
+    tolerance: float | None = None
+    relative_tolerance: bool = False
+    file: str = ""
+
+    @property
+    def group(self) -> str:
+        """The register group (the parameter file's stem)."""
+        return self.key.split(".", 1)[0]
+
+    @property
+    def scalar(self) -> float:
+        """The value of a scalar parameter."""
+        if self.is_vector:
+            raise RegisterError(
+                f"parameter '{self.key}' is a vector ({len(self.value)} values), "
+                "but a single number was asked for."
+            )
+        return self.value[0]
+
+    @property
+    def array(self) -> np.ndarray:
+        """The values as a read-only float array (length 1 for a scalar)."""
+        arr = np.array(self.value, dtype=float)
+        arr.flags.writeable = False
+        return arr
+
+    def display_value(self) -> str:
+        """The value as printed in tables."""
+        if self.is_vector:
+            return "; ".join(f"{k} {v:.4g}" for k, v in zip(self.index, self.value, strict=True))
+        return f"{self.value[0]:.6g}"
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` values from the uncertainty distribution, shape ``(n, len(value))``."""
+        return sample_uncertainty(self, rng, n)
+
+
+def _z(level: float) -> float:
+    return float(stats.norm.ppf(0.5 + level / 2.0))
+
+
+def sample_uncertainty(p: Parameter, rng: np.random.Generator, n: int) -> np.ndarray:
+    """Draw from a parameter's uncertainty distribution, centred on its value."""
+    u = p.uncertainty
+    centre = np.array(p.value, dtype=float)
+    k = centre.size
+    if u.distribution == "fixed":
+        return np.broadcast_to(centre, (n, k)).copy()
+    if u.distribution == "dirichlet":
+        assert u.concentration is not None
+        return rng.dirichlet(centre * u.concentration, size=n)
+    assert u.low is not None and u.high is not None
+    low, high = np.array(u.low), np.array(u.high)
+    if u.distribution == "uniform":
+        return rng.uniform(low, high, size=(n, k))
+    if u.distribution == "triangular":
+        return rng.triangular(low, centre, high, size=(n, k))
+    z = _z(u.level)
+    if u.distribution == "normal":
+        sd = (high - low) / (2 * z)
+        return rng.normal(centre, sd, size=(n, k))
+    if u.distribution == "lognormal":
+        sigma = np.maximum(np.log(high / centre), np.log(centre / low)) / z
+        return np.exp(rng.normal(np.log(centre), sigma, size=(n, k)))
+    sd = (high - low) / (2 * z)
+    if u.distribution == "gamma":
+        shape = (centre / sd) ** 2
+        return rng.gamma(shape, centre / shape, size=(n, k))
+    # beta by the method of moments, variance capped so both shape parameters stay positive
+    var = np.minimum(sd**2, centre * (1 - centre) * 0.99)
+    common = centre * (1 - centre) / var - 1
+    return rng.beta(centre * common, (1 - centre) * common, size=(n, k))
+
+
+class Register(Mapping[str, Parameter]):
+    """An immutable, validated mapping from parameter key to ``Parameter``."""
+
+    def __init__(self, parameters: Mapping[str, Parameter], titles: Mapping[str, str]):
+        self._parameters: Mapping[str, Parameter] = MappingProxyType(dict(parameters))
+        self.titles: Mapping[str, str] = MappingProxyType(dict(titles))
+
+    def __getitem__(self, key: str) -> Parameter:
+        try:
+            return self._parameters[key]
+        except KeyError:
+            raise RegisterError(unknown_key_message(key, self._parameters)) from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._parameters
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parameters)
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def scalar(self, key: str) -> float:
+        """The value of scalar parameter ``key``."""
+        return self[key].scalar
+
+    def array(self, key: str) -> np.ndarray:
+        """The values of parameter ``key`` as a read-only array."""
+        return self[key].array
+
+    def groups(self) -> list[str]:
+        """Register groups in file order."""
+        return list(self.titles)
+
+    def select(self, prefix: str = "") -> list[Parameter]:
+        """Parameters whose key equals ``prefix`` or starts with ``prefix + '.'``."""
+        if not prefix:
+            return list(self._parameters.values())
+        out = [
+            p for k, p in self._parameters.items() if k == prefix or k.startswith(prefix + ".")
+        ]
+        if not out:
+            raise RegisterError(
+                f"no parameters match group '{prefix}'; groups are: {', '.join(self.groups())}."
+            )
+        return out
+
+    def with_values(self, overrides: Mapping[str, Any], origin: str = "overrides") -> Register:
+        """A new register with ``overrides`` (key -> value) applied and re-validated."""
+        updated = dict(self._parameters)
+        for key, raw in overrides.items():
+            old = self[key]
+            value, is_vector = _coerce_value(raw, origin, key)
+            if is_vector != old.is_vector or len(value) != len(old.value):
+                raise RegisterError(
+                    f"{origin}: '{key}' = {_fmt(raw)} must have the same shape as the register "
+                    f"value ({old.display_value()})."
+                )
+            new = replace(old, value=value, file=origin)
+            _check_value(new, origin, check_interval=False)
+            updated[key] = new
+        return Register(updated, self.titles)
+
+
+def unknown_key_message(key: str, known: Iterable[str], where: str = "") -> str:
+    """One sentence naming an unknown key and the closest known ones."""
+    known = list(known)
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
+    prefix = f"{where}: " if where else ""
+    return f"{prefix}unknown parameter '{key}'{hint}" if close else (
+        f"{prefix}unknown parameter '{key}'; `carescale parameters` lists the "
+        f"{len(known)} known keys."
+    )
+
+
+def _coerce_value(raw: Any, file: str, key: str) -> tuple[tuple[float, ...], bool]:
+    def num(x: Any) -> float:
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise RegisterError(f"{file}: '{key}' value {_fmt(x)} is not a number.")
+        if not math.isfinite(float(x)):
+            raise RegisterError(f"{file}: '{key}' value {x} is not finite.")
+        return float(x)
+
+    if isinstance(raw, (list, tuple, np.ndarray)):
+        if len(raw) == 0:
+            raise RegisterError(f"{file}: '{key}' value is an empty list.")
+        return tuple(num(x) for x in raw), True
+    return (num(raw),), False
+
+
+def _check_value(p: Parameter, file: str, check_interval: bool = True) -> None:
+    key, values = p.key, p.value
+    if p.unit in PROBABILITY_UNITS or p.unit in SHARE_UNITS:
+        for v in values:
+            if not 0.0 <= v <= 1.0:
+                raise RegisterError(
+                    f"{file}: '{key}' has value {v:g} but unit '{p.unit}' allows only values "
+                    "in [0, 1]."
+                )
+    if p.unit in SHARE_UNITS and abs(sum(values) - 1.0) > _SHARE_SUM_TOLERANCE:
+        raise RegisterError(
+            f"{file}: '{key}' shares sum to {sum(values):.4f} but must sum to 1."
+        )
+    if not check_interval:
+        return
+    u = p.uncertainty
+    if u.low is None or u.high is None:
+        return
+    for v, lo, hi in zip(values, u.low, u.high, strict=True):
+        if not lo < hi:
+            raise RegisterError(
+                f"{file}: '{key}' uncertainty interval [{lo:g}, {hi:g}] is not ordered "
+                "(low must be below high)."
+            )
+        if not lo <= v <= hi:
+            raise RegisterError(
+                f"{file}: '{key}' value {v:g} lies outside its uncertainty interval "
+                f"[{lo:g}, {hi:g}]."
+            )
+        if u.distribution in ("lognormal", "gamma") and lo <= 0:
+            raise RegisterError(
+                f"{file}: '{key}' {u.distribution} interval must be positive, got low {lo:g}."
+            )
+        if u.distribution == "beta" and not (0 <= lo and hi <= 1):
+            raise RegisterError(
+                f"{file}: '{key}' beta interval [{lo:g}, {hi:g}] must lie within [0, 1]."
+            )
+
+
+def _parse_uncertainty(raw: Any, file: str, key: str, n_values: int) -> Uncertainty:
+    if not isinstance(raw, dict):
+        raise RegisterError(
+            f"{file}: '{key}.uncertainty' must be a table such as "
+            "{ distribution = \"beta\", low = 0.1, high = 0.2 }, got {_fmt(raw)}."
+        )
+    for k in raw:
+        if k not in UNCERTAINTY_FIELDS:
+            raise RegisterError(
+                f"{file}: '{key}.uncertainty' has unknown key '{k}'; allowed keys are "
+                f"{', '.join(sorted(UNCERTAINTY_FIELDS))}."
+            )
+    dist = raw.get("distribution")
+    if dist not in DISTRIBUTIONS:
+        raise RegisterError(
+            f"{file}: '{key}.uncertainty.distribution' is {_fmt(dist)}; allowed values are "
+            f"{', '.join(sorted(DISTRIBUTIONS))}."
+        )
+    if dist == "fixed":
+        return Uncertainty("fixed")
+    if dist == "dirichlet":
+        conc = raw.get("concentration")
+        if isinstance(conc, bool) or not isinstance(conc, (int, float)) or conc <= 0:
+            raise RegisterError(
+                f"{file}: '{key}.uncertainty.concentration' is {_fmt(conc)}; a dirichlet needs "
+                "a positive number."
+            )
+        return Uncertainty("dirichlet", concentration=float(conc))
+    bounds: dict[str, tuple[float, ...]] = {}
+    for side in ("low", "high"):
+        if side not in raw:
+            raise RegisterError(f"{file}: '{key}.uncertainty' needs '{side}' for a {dist}.")
+        vals, _ = _coerce_value(raw[side], file, f"{key}.uncertainty.{side}")
+        if len(vals) == 1 and n_values > 1:
+            vals = vals * n_values
+        if len(vals) != n_values:
+            raise RegisterError(
+                f"{file}: '{key}.uncertainty.{side}' has {len(vals)} values but the parameter "
+                f"has {n_values}."
+            )
+        bounds[side] = vals
+    level = raw.get("level", 0.8)
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise RegisterError(
+            f"{file}: '{key}.uncertainty.level' is {_fmt(level)}; allowed values are in (0, 1)."
+        )
+    return Uncertainty(dist, bounds["low"], bounds["high"], float(level))
+
+
+def _parse_entry(raw: dict[str, Any], file: str, key: str) -> Parameter:
+    for k in raw:
+        if k not in ENTRY_FIELDS:
+            raise RegisterError(
+                f"{file}: parameter '{key}' has unknown field '{k}'; allowed fields are "
+                f"{', '.join(sorted(ENTRY_FIELDS))}."
+            )
+    for k in REQUIRED_FIELDS:
+        if k not in raw or (isinstance(raw[k], str) and not raw[k].strip()):
+            raise RegisterError(f"{file}: parameter '{key}' has no '{k}'; every entry needs one.")
+    for k in ("unit", "description", "source", "evidence", "note", "price_year"):
+        if k in raw and not isinstance(raw[k], str):
+            raise RegisterError(f"{file}: '{key}.{k}' must be text, got {_fmt(raw[k])}.")
+    value, is_vector = _coerce_value(raw["value"], file, key)
+    conf = raw["confidence"]
+    if conf not in CONFIDENCE_CODES:
+        raise RegisterError(
+            f"{file}: '{key}.confidence' is {_fmt(conf)}; allowed values are H, M, L, D, A."
+        )
+    index: tuple[str, ...] = ()
+    if is_vector:
+        idx = raw.get("index")
+        if not isinstance(idx, list) or len(idx) != len(value):
+            raise RegisterError(
+                f"{file}: vector parameter '{key}' needs an 'index' list of {len(value)} labels."
+            )
+        index = tuple(str(i) for i in idx)
+    elif "index" in raw:
+        raise RegisterError(f"{file}: scalar parameter '{key}' must not have an 'index'.")
+    unit = raw["unit"]
+    if unit.upper().startswith("GBP") and not raw.get("price_year"):
+        raise RegisterError(
+            f"{file}: cost parameter '{key}' (unit '{unit}') needs a 'price_year' such as "
+            "\"2022/23\"."
+        )
+    if conf == "A" and not raw["source"].lower().startswith("assumption"):
+        raise RegisterError(
+            f"{file}: '{key}' has confidence A, so its source must start with 'Assumption'."
+        )
+    tol = raw.get("tolerance")
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float)) or tol < 0):
+        raise RegisterError(
+            f"{file}: '{key}.tolerance' is {_fmt(tol)}; allowed values are numbers >= 0."
+        )
+    rel = raw.get("relative_tolerance", False)
+    if not isinstance(rel, bool):
+        raise RegisterError(f"{file}: '{key}.relative_tolerance' must be true or false.")
+    uncertainty = _parse_uncertainty(raw["uncertainty"], file, key, len(value))
+    if uncertainty.distribution == "dirichlet" and unit not in SHARE_UNITS:
+        raise RegisterError(
+            f"{file}: '{key}' uses a dirichlet, which needs unit 'shares', not '{unit}'."
+        )
+    p = Parameter(
+        key=key,
+        value=value,
+        is_vector=is_vector,
+        unit=unit,
+        description=raw["description"].strip(),
+        source=raw["source"].strip(),
+        confidence=conf,
+        uncertainty=uncertainty,
+        evidence=raw.get("evidence", ""),
+        price_year=raw.get("price_year", ""),
+        index=index,
+        note=raw.get("note", "").strip(),
+        tolerance=None if tol is None else float(tol),
+        relative_tolerance=rel,
+        file=file,
+    )
+    _check_value(p, file)
+    return p
+
+
+def _walk(table: dict[str, Any], file: str, prefix: str, out: dict[str, Parameter]) -> None:
+    for name, item in table.items():
+        key = f"{prefix}.{name}"
+        if not isinstance(item, dict):
+            raise RegisterError(
+                f"{file}: '{key}' = {_fmt(item)} is neither a parameter table (with 'value') "
+                "nor a group of parameters."
+            )
+        if "value" in item:
+            out[key] = _parse_entry(item, file, key)
+        else:
+            _walk(item, file, key, out)
+
+
+def parse_register_file(path: Path) -> tuple[str, str, dict[str, Parameter]]:
+    """Parse one register file: (group, title, parameters). Raises ``RegisterError``."""
+    name = path.name
+    if not path.is_file():
+        raise RegisterError(f"parameter file '{path}' does not exist.")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise RegisterError(f"{name} is not valid TOML: {exc}.") from None
+    except UnicodeDecodeError:
+        raise RegisterError(f"{name} is not UTF-8 text.") from None
+    meta = data.pop("_meta", None)
+    if not isinstance(meta, dict) or not isinstance(meta.get("title"), str):
+        raise RegisterError(f"{name}: needs a [_meta] table with a 'title'.")
+    group = path.stem
+    out: dict[str, Parameter] = {}
+    _walk(data, name, group, out)
+    if not out:
+        raise RegisterError(f"{name}: holds no parameters.")
+    return group, meta["title"], out
+
+
+def default_parameter_files() -> list[Path]:
+    """The register files shipped inside the package, in a stable order."""
+    folder = resources.files("model") / "parameters"
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_register(paths: Sequence[Path | str] | None = None) -> Register:
+    """Load and validate the evidence register (the package's own files by default)."""
+    files = [Path(p) for p in paths] if paths is not None else default_parameter_files()
+    if not files:
+        raise RegisterError("no parameter files were given.")
+    params: dict[str, Parameter] = {}
+    titles: dict[str, str] = {}
+    for path in files:
+        group, title, entries = parse_register_file(path)
+        if group in titles:
+            raise RegisterError(f"{path.name}: group '{group}' is defined by two files.")
+        titles[group] = title
+        params.update(entries)
+    return Register(params, titles)
+
+
+_DEFAULT: list[Register] = []
+
+
+def default_register() -> Register:
+    """The package's register, loaded once per process (it is immutable)."""
+    if not _DEFAULT:
+        _DEFAULT.append(load_register())
+    return _DEFAULT[0]
+
+
+# ----------------------------------------------------------------------------- presentation
+
+
+def register_rows(parameters: Iterable[Parameter]) -> list[dict[str, str]]:
+    """Rows (one per parameter) for printing or for Markdown."""
+    rows = []
+    for p in parameters:
+        rows.append(
+            {
+                "key": p.key,
+                "value": p.display_value(),
+                "unit": p.unit,
+                "uncertainty": p.uncertainty.describe(),
+                "conf": p.confidence,
+                "price year": p.price_year,
+                "source": p.source,
+                "evidence": p.evidence,
+            }
+        )
+    return rows
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def register_markdown(register: Register) -> str:
+    """The whole register as Markdown (the content of ``docs/parameters.md``)."""
+    lines = [
+        "# Parameters and sources",
+        "",
+        "Generated from the evidence register (`model/parameters/*.toml`) by",
+        "`carescale parameters --markdown docs/parameters.md`. Do not edit by hand: a test fails",
+        "when this page and the register disagree.",
+        "",
+        "Confidence: " + "; ".join(f"**{k}** {v}" for k, v in CONFIDENCE_CODES.items()) + ".",
+        "Uncertainty intervals are central 80 % intervals unless stated; they drive the",
+        "probabilistic sensitivity analysis.",
+        "",
+    ]
+    for group in register.groups():
+        params = register.select(group)
+        lines += [f"## {group}: {register.titles[group]}", ""]
+        lines.append(
+            "| key | value | unit | uncertainty | conf. | price year | source | evidence |"
+        )
+        lines.append("|---|---|---|---|---|---|---|---|")
+        for row in register_rows(params):
+            key = row["key"][len(group) + 1 :]
+            cells = [
+                f"`{key}`",
+                row["value"],
+                row["unit"],
+                row["uncertainty"],
+                row["conf"],
+                row["price year"],
+                row["source"],
+                row["evidence"],
+            ]
+            lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
+        notes = [p for p in params if p.note or p.description]
+        if notes:
+            lines += ["", "<details><summary>Descriptions and notes</summary>", ""]
+            for p in notes:
+                text = p.description + (f" *Note:* {p.note}" if p.note else "")
+                lines.append(f"- `{p.key}`: {_md_escape(text)}")
+            lines += ["", "</details>"]
+        lines.append("")
+    return "\n".join(lines)
