@@ -131,6 +131,47 @@ def population_model(
     return PopulationModel.build(register, base_year)
 
 
+@dataclass(frozen=True)
+class ActivationScale:
+    """Maps latent activation to PAM level and 0-100 score (fixed for a run).
+
+    ``thresholds`` cut the latent into levels so that adults with LTCs in the base
+    population reproduce the Barker 2018 distribution; ``grid``/``cdf`` tabulate the
+    reference mixture CDF used to place scores between the published cut-points.
+    """
+
+    thresholds: np.ndarray
+    grid: np.ndarray
+    cdf: np.ndarray
+    cutpoints: np.ndarray
+
+    @classmethod
+    def fit(cls, reference: np.ndarray, shares: np.ndarray, cutpoints: np.ndarray) -> ActivationScale:
+        """Thresholds and score table from reference covariate means (noise SD 1)."""
+        thresholds = _mixture_quantiles(reference, np.cumsum(shares)[:3])
+        grid = np.linspace(reference.min() - 6.0, reference.max() + 6.0, 1025)
+        cdf = liability.norm_cdf(grid[:, None] - reference[None, :]).mean(axis=1)
+        return cls(thresholds, grid, cdf, np.asarray(cutpoints, dtype=float))
+
+    def level(self, latent: np.ndarray) -> np.ndarray:
+        """PAM level 1-4."""
+        return pam_level_from_latent(latent, self.thresholds)
+
+    def score(self, latent: np.ndarray) -> np.ndarray:
+        """PAM score 0-100, monotone in the latent, within the level's cut-points."""
+        cdf = np.interp(latent, self.grid, self.cdf)
+        cut_cdf = np.interp(self.thresholds, self.grid, self.cdf)
+        lower_cdf = np.concatenate([[0.0], cut_cdf])
+        upper_cdf = np.concatenate([cut_cdf, [1.0]])
+        lower_score = np.concatenate([[0.0], self.cutpoints + 0.1])
+        upper_score = np.concatenate([self.cutpoints, [100.0]])
+        level = self.level(latent) - 1
+        span = np.maximum(upper_cdf[level] - lower_cdf[level], 1e-12)
+        frac = np.clip((cdf - lower_cdf[level]) / span, 0.0, 1.0)
+        score = lower_score[level] + frac * (upper_score[level] - lower_score[level])
+        return np.round(score, 1).astype(np.float32)
+
+
 @dataclass
 class Population:
     """Struct of arrays, one element per person.
@@ -158,13 +199,22 @@ class Population:
     s117: np.ndarray
     wheelchair: np.ndarray
     propensity: np.ndarray
+    #: fixed idiosyncratic liability noise per condition (person x CONDITIONS), so that
+    #: conditions appear as people age (incidence consistent with prevalence by age)
+    ltc_noise: np.ndarray
+    #: fixed idiosyncratic part of the anxiety/distrust score
+    anxiety_noise: np.ndarray
+    activation_scale: ActivationScale
     base_year: int = DEFAULT_BASE_YEAR
     seed: int = 0
-    #: thresholds of the latent activation scale between PAM levels 1|2, 2|3, 3|4
-    pam_thresholds: np.ndarray = field(default_factory=lambda: np.zeros(3))
     #: latent activation above which people are 'engaged'; anxiety cut-offs within
     #: the engaged and the not engaged
     segment_thresholds: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+    @property
+    def pam_thresholds(self) -> np.ndarray:
+        """Latent activation thresholds between PAM levels 1|2, 2|3, 3|4."""
+        return self.activation_scale.thresholds
 
     @property
     def size(self) -> int:
@@ -300,30 +350,6 @@ def pam_level_from_latent(latent: np.ndarray, thresholds: np.ndarray) -> np.ndar
     return (1 + np.searchsorted(thresholds, latent, side="left")).astype(np.int8)
 
 
-def pam_score_from_latent(
-    latent: np.ndarray, thresholds: np.ndarray, cutpoints: np.ndarray, reference: np.ndarray
-) -> np.ndarray:
-    """Map latent activation to a 0-100 PAM score.
-
-    Within each level the score runs linearly in the reference mixture's CDF between the
-    level's published cut-points, so the score is monotone in the latent and its level
-    always agrees with ``pam_level_from_latent``.
-    """
-    grid = np.linspace(reference.min() - 6.0, reference.max() + 6.0, 1025)
-    cdf_grid = liability.norm_cdf(grid[:, None] - reference[None, :]).mean(axis=1)
-    cdf = np.interp(latent, grid, cdf_grid)
-    cut_cdf = np.interp(thresholds, grid, cdf_grid)
-    lower_cdf = np.concatenate([[0.0], cut_cdf])
-    upper_cdf = np.concatenate([cut_cdf, [1.0]])
-    lower_score = np.concatenate([[0.0], cutpoints + 0.1])
-    upper_score = np.concatenate([cutpoints, [100.0]])
-    level = pam_level_from_latent(latent, thresholds) - 1
-    span = np.maximum(upper_cdf[level] - lower_cdf[level], 1e-12)
-    frac = np.clip((cdf - lower_cdf[level]) / span, 0.0, 1.0)
-    score = lower_score[level] + frac * (upper_score[level] - lower_score[level])
-    return np.round(score, 1).astype(np.float32)
-
-
 def segment_from_latents(
     pam_latent: np.ndarray, anxiety: np.ndarray, thresholds: np.ndarray
 ) -> np.ndarray:
@@ -350,6 +376,135 @@ def _segment_thresholds(
 # ----------------------------------------------------------------------------- the build
 
 
+def anxiety_mean(
+    register: Register,
+    imd: np.ndarray,
+    sex: np.ndarray,
+    mental: np.ndarray,
+    frailty: np.ndarray,
+    social_needs: np.ndarray,
+) -> np.ndarray:
+    """Covariate part of the anxiety/distrust score (SD units); noise has SD 1."""
+    r = register
+    return (
+        r.scalar("segments.anxiety.mental_illness") * mental
+        + r.scalar("segments.anxiety.social_need") * social_needs
+        + r.scalar("segments.anxiety.deprivation") * DEP_SCORE[imd - 1]
+        + r.scalar("segments.anxiety.frailty") * frailty
+        + r.scalar("segments.anxiety.female") * sex
+    )
+
+
+def mental_illness(ltc: np.ndarray) -> np.ndarray:
+    """True for people with depression or SMI."""
+    return np.asarray(ltc[:, [CONDITIONS.index(c) for c in _MENTAL]].any(axis=1))
+
+
+def synthesise(
+    model: PopulationModel,
+    age: np.ndarray,
+    sex: np.ndarray,
+    person_id: np.ndarray,
+    streams: Streams,
+    period: int | None = None,
+    activation_scale: ActivationScale | None = None,
+    segment_thresholds: np.ndarray | None = None,
+    seed: int = 0,
+) -> Population:
+    """Synthesise every attribute for people of given age and sex.
+
+    Used for the base population (``period`` None: scales are fitted here) and for
+    entrants in later years (``period`` = year index: the base population's activation
+    scale and segment thresholds are reused so that levels mean the same thing).
+    """
+    reg = model.register
+    n = age.shape[0]
+
+    def rng(name: str) -> np.random.Generator:
+        return streams.get(name, period)
+
+    imd = _draw_imd(rng("population.imd"), age)
+    cell = _cell_index(age, sex, imd)
+    frailty = rng("population.frailty").standard_normal(n)
+
+    ltc = np.empty((n, len(CONDITIONS)), dtype=bool)
+    ltc_noise = np.empty((n, len(CONDITIONS)), dtype=np.float32)
+    for j, cal in enumerate(model.conditions):
+        ltc_noise[:, j] = rng(f"population.ltc.{cal.spec.name}").standard_normal(n)
+        ltc[:, j] = liability.draw(cal, cell, frailty, ltc_noise[:, j])
+    needs = {
+        cal.spec.name: liability.draw(
+            cal, cell, frailty, rng(f"population.social.{cal.spec.name}").standard_normal(n)
+        )
+        for cal in model.social
+    }
+    ltc_count = ltc.sum(axis=1)
+    mental = mental_illness(ltc)
+    n_needs = sum(v.astype(np.int8) for v in needs.values())
+
+    # activation: covariates + noise, levels cut to reproduce Barker 2018 among adults with LTCs
+    mean = activation_mean(reg, age, imd, ltc_count, mental, frailty, n_needs)
+    pam_latent = (mean + rng("population.pam").standard_normal(n)).astype(np.float32)
+    if activation_scale is None:
+        reference = mean[_reference_sample((ltc_count > 0) & (age >= 18))]
+        if reference.size == 0:  # tiny populations: fall back to everyone
+            reference = mean[_reference_sample(np.ones(n, dtype=bool))]
+        activation_scale = ActivationScale.fit(
+            reference,
+            reg.array("activation.level_shares_ltc"),
+            reg.array("activation.score_cutpoints"),
+        )
+
+    # segment: engagement (activation) x anxiety/distrust
+    anxiety_noise = rng("population.anxiety").standard_normal(n).astype(np.float32)
+    anxiety = (anxiety_mean(reg, imd, sex, mental, frailty, n_needs) + anxiety_noise).astype(
+        np.float32
+    )
+    if segment_thresholds is None:
+        segment_thresholds = _segment_thresholds(pam_latent, anxiety, reg.array("segments.shares"))
+    segment = segment_from_latents(pam_latent, anxiety, segment_thresholds)
+
+    chc = liability.draw(
+        model.chc, cell, frailty, rng("population.eligibility.chc").standard_normal(n)
+    )
+    wheelchair = liability.draw(
+        model.wheelchair, cell, frailty, rng("population.eligibility.wheelchair").standard_normal(n)
+    )
+    s117_u = rng("population.eligibility.s117").random(n)
+    s117 = ltc[:, CONDITIONS.index("smi")] & (s117_u < reg.scalar("social.s117_share_of_smi"))
+
+    propensity = np.empty((n, len(PROPENSITIES)), dtype=np.float32)
+    for j, name in enumerate(PROPENSITIES):
+        propensity[:, j] = rng(f"population.propensity.{name}").random(n, dtype=np.float32)
+
+    return Population(
+        person_id=np.asarray(person_id, dtype=np.int64),
+        age=age.astype(np.int16),
+        sex=sex.astype(np.int8),
+        imd=imd,
+        frailty=frailty.astype(np.float32),
+        ltc=ltc,
+        isolation=needs["isolation"],
+        financial=needs["financial"],
+        housing=needs["housing"],
+        pam_latent=pam_latent,
+        pam_score=activation_scale.score(pam_latent),
+        pam_level=activation_scale.level(pam_latent),
+        anxiety=anxiety,
+        segment=segment,
+        chc=chc,
+        s117=s117,
+        wheelchair=wheelchair,
+        propensity=propensity,
+        ltc_noise=ltc_noise,
+        anxiety_noise=anxiety_noise,
+        activation_scale=activation_scale,
+        base_year=model.base_year,
+        seed=seed,
+        segment_thresholds=segment_thresholds,
+    )
+
+
 def build_population(
     size: int = DEFAULT_SIZE,
     seed: int = 0,
@@ -372,83 +527,6 @@ def build_population(
     """
     n = check_size(size)
     model = population_model(register, base_year)
-    reg = model.register
     streams = Streams(seed, replication)
-
     age, sex = _draw_age_sex(streams.get("population.age_sex"), n, base_year)
-    imd = _draw_imd(streams.get("population.imd"), age)
-    cell = _cell_index(age, sex, imd)
-    frailty = streams.get("population.frailty").standard_normal(n)
-
-    ltc = np.empty((n, len(CONDITIONS)), dtype=bool)
-    for j, cal in enumerate(model.conditions):
-        ltc[:, j] = _draw_liability(streams, f"population.ltc.{cal.spec.name}", cal, cell, frailty)
-    needs = {
-        cal.spec.name: _draw_liability(streams, f"population.social.{cal.spec.name}", cal, cell, frailty)
-        for cal in model.social
-    }
-    ltc_count = ltc.sum(axis=1)
-    mental = ltc[:, [CONDITIONS.index(c) for c in _MENTAL]].any(axis=1)
-    n_needs = sum(v.astype(np.int8) for v in needs.values())
-
-    # activation: covariates + noise, levels cut to reproduce Barker 2018 among adults with LTCs
-    mean = activation_mean(reg, age, imd, ltc_count, mental, frailty, n_needs)
-    pam_latent = (mean + streams.get("population.pam").standard_normal(n)).astype(np.float32)
-    reference = mean[_reference_sample((ltc_count > 0) & (age >= 18))]
-    if reference.size == 0:  # tiny populations: fall back to everyone
-        reference = mean[_reference_sample(np.ones(n, dtype=bool))]
-    shares = reg.array("activation.level_shares_ltc")
-    thresholds = _mixture_quantiles(reference, np.cumsum(shares)[:3])
-    cutpoints = reg.array("activation.score_cutpoints")
-    pam_level = pam_level_from_latent(pam_latent, thresholds)
-    pam_score = pam_score_from_latent(pam_latent, thresholds, cutpoints, reference)
-
-    # segment: engagement (activation) x anxiety/distrust
-    anxiety = (
-        reg.scalar("segments.anxiety.mental_illness") * mental
-        + reg.scalar("segments.anxiety.social_need") * n_needs
-        + reg.scalar("segments.anxiety.deprivation") * DEP_SCORE[imd - 1]
-        + reg.scalar("segments.anxiety.frailty") * frailty
-        + reg.scalar("segments.anxiety.female") * sex
-        + streams.get("population.anxiety").standard_normal(n)
-    ).astype(np.float32)
-    seg_thresholds = _segment_thresholds(pam_latent, anxiety, reg.array("segments.shares"))
-    segment = segment_from_latents(pam_latent, anxiety, seg_thresholds)
-
-    chc = _draw_liability(streams, "population.eligibility.chc", model.chc, cell, frailty)
-    wheelchair = _draw_liability(
-        streams, "population.eligibility.wheelchair", model.wheelchair, cell, frailty
-    )
-    s117_u = streams.get("population.eligibility.s117").random(n)
-    s117 = ltc[:, CONDITIONS.index("smi")] & (s117_u < reg.scalar("social.s117_share_of_smi"))
-
-    propensity = np.empty((n, len(PROPENSITIES)), dtype=np.float32)
-    for j, name in enumerate(PROPENSITIES):
-        propensity[:, j] = streams.get(f"population.propensity.{name}").random(
-            n, dtype=np.float32
-        )
-
-    return Population(
-        person_id=np.arange(n, dtype=np.int64),
-        age=age,
-        sex=sex,
-        imd=imd,
-        frailty=frailty.astype(np.float32),
-        ltc=ltc,
-        isolation=needs["isolation"],
-        financial=needs["financial"],
-        housing=needs["housing"],
-        pam_latent=pam_latent,
-        pam_score=pam_score,
-        pam_level=pam_level,
-        anxiety=anxiety,
-        segment=segment,
-        chc=chc,
-        s117=s117,
-        wheelchair=wheelchair,
-        propensity=propensity,
-        base_year=base_year,
-        seed=seed,
-        pam_thresholds=thresholds,
-        segment_thresholds=seg_thresholds,
-    )
+    return synthesise(model, age, sex, np.arange(n, dtype=np.int64), streams, seed=seed)

@@ -1,0 +1,273 @@
+"""Scenario files: declarative TOML -> validated, immutable ``Scenario``.
+
+A scenario file has readable sections::
+
+    [scenario]  name, description, extends (a base scenario file, relative path)
+    [run]       population, years, start_year, replications, seed, base_year
+    [capacity]  capacity settings; every key is a register entry ``capacity.<key>`` and
+                defaults to the register's value (e.g. [capacity.gp] appointments_per_...)
+    [parameters] overrides of any other register entry by full key, e.g.
+                "demand.gp.female_multiplier" = 1.3
+    [levers]    personalised-care levers (none in the baseline)
+
+A scenario that ``extends`` another starts from it and overrides what it names. Every
+mistake (unknown section or key, wrong type, negative capacity, probability above 1, missing
+file) is reported in one sentence naming the file, the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from model.errors import RegisterError, ScenarioError
+from model.population import check_size
+from model.register import Register, default_register, unknown_key_message
+from model.streams import check_seed
+from model.tables import population_years
+
+SECTIONS = ("scenario", "run", "capacity", "parameters", "levers")
+MAX_YEARS = 30
+MAX_REPLICATIONS = 10_000
+_MAX_EXTENDS_DEPTH = 10
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How to run a scenario (not model parameters)."""
+
+    population: int
+    years: int
+    start_year: int
+    replications: int
+    seed: int
+    base_year: int
+
+    def as_dict(self) -> dict[str, int]:
+        """Plain dict (for manifests)."""
+        return {
+            "population": self.population,
+            "years": self.years,
+            "start_year": self.start_year,
+            "replications": self.replications,
+            "seed": self.seed,
+            "base_year": self.base_year,
+        }
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A resolved scenario: settings, the register with overrides applied, and levers."""
+
+    name: str
+    description: str
+    path: str
+    run: RunSettings
+    register: Register
+    capacity_overrides: Mapping[str, float] = field(default_factory=dict)
+    parameter_overrides: Mapping[str, Any] = field(default_factory=dict)
+    levers: Mapping[str, Any] = field(default_factory=dict)
+    chain: tuple[str, ...] = ()
+
+    def with_run(self, **changes: int | None) -> Scenario:
+        """A copy with run settings replaced (``None`` values are ignored), re-validated."""
+        values = {k: v for k, v in changes.items() if v is not None}
+        if not values:
+            return self
+        merged = {**self.run.as_dict(), **values}
+        return replace(self, run=_run_settings(merged, "command line"))
+
+    def resolved(self) -> dict[str, Any]:
+        """Every setting as used (capacities resolved from the register), for manifests."""
+        capacity = {
+            p.key[len("capacity.") :]: (list(p.value) if p.is_vector else p.value[0])
+            for p in self.register.select("capacity")
+        }
+        return {
+            "name": self.name,
+            "description": self.description,
+            "file": self.path,
+            "extends_chain": list(self.chain),
+            "run": self.run.as_dict(),
+            "capacity": capacity,
+            "parameters": dict(self.parameter_overrides),
+            "levers": dict(self.levers),
+        }
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ScenarioError(f"scenario file '{path}' does not exist.")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML ({exc}).") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path}: not UTF-8 text.") from None
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        key = f"{prefix}.{k}" if prefix else k
+        if isinstance(v, dict):
+            out.update(_flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+def _load_chain(path: Path, depth: int = 0) -> tuple[dict[str, Any], list[str]]:
+    """Merged raw sections of a scenario and its ``extends`` chain (base first)."""
+    if depth > _MAX_EXTENDS_DEPTH:
+        raise ScenarioError(f"{path}: 'extends' chain is longer than {_MAX_EXTENDS_DEPTH} files.")
+    raw = _read_toml(path)
+    for section in raw:
+        if section not in SECTIONS:
+            raise ScenarioError(
+                f"{path}: unknown section [{section}]; allowed sections are "
+                f"{', '.join('[' + s + ']' for s in SECTIONS)}."
+            )
+        if not isinstance(raw[section], dict):
+            raise ScenarioError(f"{path}: '{section}' must be a [section], got {raw[section]!r}.")
+    meta = raw.get("scenario", {})
+    for k in meta:
+        if k not in ("name", "description", "extends"):
+            raise ScenarioError(
+                f"{path}: unknown key 'scenario.{k}'; allowed keys are name, description, extends."
+            )
+    merged: dict[str, Any] = {s: {} for s in SECTIONS}
+    chain: list[str] = []
+    base = meta.get("extends")
+    if base is not None:
+        if not isinstance(base, str):
+            raise ScenarioError(f"{path}: 'scenario.extends' must be a file name, got {base!r}.")
+        base_path = (path.parent / base).resolve()
+        if base_path == path.resolve():
+            raise ScenarioError(f"{path}: 'scenario.extends' names the file itself.")
+        merged, chain = _load_chain(base_path, depth + 1)
+    for section in SECTIONS:
+        if section == "scenario":
+            merged[section] = {
+                **{k: v for k, v in merged[section].items() if k != "extends"},
+                **meta,
+            }
+        elif section in ("capacity", "parameters"):
+            flat = _flatten(raw.get(section, {}))
+            merged[section] = {**merged[section], **{k: (v, str(path)) for k, v in flat.items()}}
+        else:
+            merged[section] = {
+                **merged[section],
+                **{k: (v, str(path)) for k, v in raw.get(section, {}).items()},
+            }
+    chain.append(str(path))
+    return merged, chain
+
+
+_RUN_KEYS = ("population", "years", "start_year", "replications", "seed", "base_year")
+
+
+def _int_in(where: str, key: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ScenarioError(
+            f"{where}: 'run.{key}' = {value!r} must be a whole number between {low:,} and "
+            f"{high:,}."
+        )
+    if not low <= value <= high:
+        raise ScenarioError(
+            f"{where}: 'run.{key}' = {value:,} is out of range; allowed {low:,} to {high:,}."
+        )
+    return value
+
+
+def _run_settings(values: Mapping[str, Any], where: str) -> RunSettings:
+    for k in values:
+        if k not in _RUN_KEYS:
+            raise ScenarioError(
+                f"{where}: unknown key 'run.{k}'; allowed keys are {', '.join(_RUN_KEYS)}."
+            )
+    missing = [k for k in _RUN_KEYS if k not in values]
+    if missing:
+        raise ScenarioError(f"{where}: [run] needs {', '.join(repr(m) for m in missing)}.")
+    years = population_years()
+    check_size(values["population"], f"{where}: 'run.population'")
+    check_seed(values["seed"], f"{where}: 'run.seed'")
+    base_year = values["base_year"]
+    if base_year not in years:
+        raise ScenarioError(
+            f"{where}: 'run.base_year' = {base_year!r} is not available; allowed "
+            f"{', '.join(str(y) for y in years)}."
+        )
+    return RunSettings(
+        population=int(values["population"]),
+        years=_int_in(where, "years", values["years"], 1, MAX_YEARS),
+        start_year=_int_in(where, "start_year", values["start_year"], base_year + 1, 2100),
+        replications=_int_in(where, "replications", values["replications"], 1, MAX_REPLICATIONS),
+        seed=int(values["seed"]),
+        base_year=int(base_year),
+    )
+
+
+def load_scenario(path: Path | str, register: Register | None = None) -> Scenario:
+    """Read, merge (``extends``) and validate a scenario file."""
+    path = Path(path)
+    merged, chain = _load_chain(path)
+    where = str(path)
+    reg = register if register is not None else default_register()
+
+    run_raw = {k: v for k, (v, _src) in merged["run"].items()}
+    run = _run_settings(run_raw, where)
+
+    capacity: dict[str, float] = {}
+    for key, (value, src) in merged["capacity"].items():
+        full = f"capacity.{key}"
+        if full not in reg:
+            known = [p.key for p in reg.select("capacity")]
+            raise ScenarioError(unknown_key_message(full, known, src))
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ScenarioError(f"{src}: '{full}' = {value!r} must be a number.")
+        if value < 0:
+            raise ScenarioError(
+                f"{src}: '{full}' = {value} is negative; capacities must be zero or more."
+            )
+        capacity[full] = float(value)
+    params: dict[str, Any] = {}
+    for key, (value, src) in merged["parameters"].items():
+        if key.startswith("capacity."):
+            raise ScenarioError(
+                f"{src}: '{key}' is a capacity; set it in the [capacity] section instead."
+            )
+        if key not in reg:
+            raise ScenarioError(unknown_key_message(key, reg, src))
+        params[key] = value
+    try:
+        scenario_register = reg.with_values({**params, **capacity}, origin=where)
+    except RegisterError as exc:
+        raise ScenarioError(str(exc)) from None
+    levers = {k: v for k, (v, _src) in merged["levers"].items()}
+    if levers:
+        raise ScenarioError(
+            f"{where}: [levers] {', '.join(sorted(levers))} are not available yet; the baseline "
+            "engine supports no levers."
+        )
+    meta = merged["scenario"]
+    name = meta.get("name", path.stem)
+    if not isinstance(name, str) or not name:
+        raise ScenarioError(f"{where}: 'scenario.name' must be non-empty text.")
+    return Scenario(
+        name=name,
+        description=str(meta.get("description", "")),
+        path=str(path),
+        run=run,
+        register=scenario_register,
+        capacity_overrides=capacity,
+        parameter_overrides=params,
+        levers=levers,
+        chain=tuple(chain),
+    )
+
+
+__all__ = ["RunSettings", "Scenario", "load_scenario"]

@@ -1,0 +1,175 @@
+"""The ``carescale`` command line, called in-process through ``model.cli.main``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model import __version__
+from model.cli import EXIT_FAILED_CHECKS, EXIT_OK, EXIT_USER_ERROR, main
+from model.population import build_population
+from model.register import Register, register_markdown
+from model.validation import checks_frame, population_checks
+
+
+def data_keys(table: str) -> list[str]:
+    """First column of a text table printed by ``carescale parameters`` (after the rule)."""
+    lines = table.strip().splitlines()
+    assert set(lines[1].replace(" ", "")) == {"-"}, "second line should be the header rule"
+    return [line.split()[0] for line in lines[2:]]
+
+
+def assert_one_error_line(err: str, *fragments: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("carescale: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], err
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+def test_parameters_prints_the_whole_register(capsys, register: Register) -> None:
+    assert main(["parameters"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:2] == ["key", "value"]
+    assert data_keys(out) == list(register)
+
+
+def test_parameters_group_shows_only_that_group(capsys, register: Register) -> None:
+    assert main(["parameters", "--group", "activation"]) == EXIT_OK
+    keys = data_keys(capsys.readouterr().out)
+    assert keys == [p.key for p in register.select("activation")]
+    assert keys and all(k.startswith("activation.") for k in keys)
+
+
+def test_parameters_sources_adds_the_source_column(capsys) -> None:
+    assert main(["parameters", "--group", "segments", "--sources"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "source" in out.splitlines()[0]
+    assert "Assumption: SKL/SKR published no population shares" in out
+
+
+def test_parameters_markdown_format(capsys) -> None:
+    assert main(["parameters", "--group", "targets", "--format", "markdown"]) == EXIT_OK
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("| key | value |") and lines[1].startswith("|---|")
+    assert all(line.startswith("| targets.") for line in lines[2:])
+
+
+def test_parameters_unknown_group_is_one_error_line(capsys) -> None:
+    assert main(["parameters", "--group", "nosuchgroup"]) == EXIT_USER_ERROR
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert_one_error_line(captured.err, "'nosuchgroup'", "groups are: activation")
+
+
+def test_parameters_markdown_file_is_the_register_page(
+    tmp_path: Path, capsys, register: Register
+) -> None:
+    out = tmp_path / "parameters.md"
+    assert main(["parameters", "--markdown", str(out)]) == EXIT_OK
+    assert out.read_text(encoding="utf-8") == register_markdown(register)
+    assert f"({len(register)} parameters)" in capsys.readouterr().out
+
+
+def test_parameters_bad_file_is_one_error_line(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "grp.toml"
+    bad.write_text('[_meta]\ntitle = "t"\n[p]\nvalue = 1.3\nunit = "proportion"\n'
+                   'description = "d"\nsource = "s"\nconfidence = "H"\n'
+                   'uncertainty = { distribution = "fixed" }\n', encoding="utf-8")
+    assert main(["parameters", "--files", str(bad)]) == EXIT_USER_ERROR
+    assert_one_error_line(
+        capsys.readouterr().err,
+        "grp.toml: 'grp.p' has value 1.3 but unit 'proportion' allows only values in [0, 1].",
+    )
+
+
+# ----------------------------------------------------------------------------- validate
+
+
+def test_validate_population_writes_the_checks(tmp_path: Path, capsys, register) -> None:
+    out = tmp_path / "tmp.csv"
+    code = main(["validate", "population", "--size", "20000", "--seed", "1", "--out", str(out)])
+    stdout = capsys.readouterr().out
+    df = pd.read_csv(out)
+
+    assert {"target", "simulated", "tolerance", "result"} <= set(df.columns)
+    assert set(df["result"]) <= {"pass", "FAIL"}
+    # the file holds exactly the library's checks for the same size and seed
+    expected = checks_frame(population_checks(build_population(20_000, seed=1), register))
+    assert list(df["target_name"]) == list(expected["target_name"])
+    np.testing.assert_allclose(df["target"], expected["target"], rtol=1e-12)
+    np.testing.assert_allclose(df["simulated"], expected["simulated"], rtol=1e-12)
+    assert list(df["result"]) == list(expected["result"])
+    # at 20,000 people a target may miss; the exit code must say whether any did
+    n_fail = int((df["result"] == "FAIL").sum())
+    assert code == (EXIT_OK if n_fail == 0 else EXIT_FAILED_CHECKS)
+    assert f"{len(df) - n_fail} of {len(df)} targets pass." in stdout
+    assert f"wrote {out}" in stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["tmp.csv"]  # no temporary file left
+
+
+@pytest.mark.parametrize("size", ["-5", "0", "999", "5000001"])
+def test_validate_population_bad_size_is_one_error_line(
+    tmp_path: Path, capsys, size: str
+) -> None:
+    out = tmp_path / "checks.csv"
+    assert main(["validate", "population", "--size", size, "--out", str(out)]) == (
+        EXIT_USER_ERROR
+    )
+    assert_one_error_line(
+        capsys.readouterr().err, "population size must be between 1,000 and 5,000,000"
+    )
+    assert not out.exists()
+
+
+def test_validate_population_bad_seed_is_one_error_line(tmp_path: Path, capsys) -> None:
+    assert main(["validate", "population", "--size", "1000", "--seed", "-1"]) == (
+        EXIT_USER_ERROR
+    )
+    assert_one_error_line(capsys.readouterr().err, "seed must be an integer in [0, ")
+
+
+def test_validate_population_into_a_missing_folder_writes_nothing(
+    tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "missing" / "checks.csv"
+    code = main(["validate", "population", "--size", "1000", "--out", str(out)])
+    assert code == EXIT_USER_ERROR
+    assert_one_error_line(capsys.readouterr().err, "does not exist")
+    assert not out.parent.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unparseable_size_exits_2(capsys) -> None:
+    # argparse reports its own errors (usage + one error line) and exits 2
+    with pytest.raises(SystemExit) as info:
+        main(["validate", "population", "--size", "2.5"])
+    assert info.value.code == EXIT_USER_ERROR
+    assert "expected a whole number, got '2.5'" in capsys.readouterr().err
+
+
+def test_a_command_is_required(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+
+
+# ----------------------------------------------------------------------------- the module
+
+
+def test_python_dash_m_model_version() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "model", "--version"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"carescale {__version__}"
+    assert __version__ not in ("", "0.0.0+unknown")
