@@ -189,19 +189,33 @@ def _verdict(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, measure each size in its own process and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES),
-                        help="population sizes (default: 100000 1000000)")
-    parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS,
-                        help="timed builds per size after the first build (default: 3)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_SIZES),
+        help="population sizes (default: 100000 1000000)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=DEFAULT_REPEATS,
+        help="timed builds per size after the first build (default: 3)",
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")
-    parser.add_argument("--no-tracemalloc", action="store_true",
-                        help="skip the extra build under tracemalloc")
-    parser.add_argument("--profile", action="store_true",
-                        help="also print a cProfile of one build of the largest size")
+    parser.add_argument(
+        "--no-tracemalloc", action="store_true", help="skip the extra build under tracemalloc"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print a cProfile of one build of the largest size",
+    )
     parser.add_argument("--top", type=int, default=15, help="rows of the profile (default 15)")
-    parser.add_argument("--per-array", action="store_true",
-                        help="also print bytes per person by array")
+    parser.add_argument(
+        "--per-array", action="store_true", help="also print bytes per person by array"
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -209,24 +223,34 @@ def main(argv: list[str] | None = None) -> int:
     from model import __version__
 
     print(f"carescale {__version__}, population benchmark")
-    print(f"python {platform.python_version()}, {platform.machine()}, "
-          f"{multiprocessing.cpu_count()} logical CPUs, seed {args.seed}, "
-          f"{args.repeats} timed builds per size, one fresh process per size\n")
+    print(
+        f"python {platform.python_version()}, {platform.machine()}, "
+        f"{multiprocessing.cpu_count()} logical CPUs, seed {args.seed}, "
+        f"{args.repeats} timed builds per size, one fresh process per size\n"
+    )
 
     rows = []
     for size in args.sizes:
         rows.append(_in_child(measure, size, args.repeats, args.seed, not args.no_tracemalloc))
         r = rows[-1]
-        print(f"  {size:>11,}: import {r['import_s']:.2f} s, first build "
-              f"{r['first_build_s']:.2f} s, timed " +
-              ", ".join(f"{t:.2f}" for t in r["times_s"]) + " s", flush=True)
+        print(
+            f"  {size:>11,}: import {r['import_s']:.2f} s, first build "
+            f"{r['first_build_s']:.2f} s, timed "
+            + ", ".join(f"{t:.2f}" for t in r["times_s"])
+            + " s",
+            flush=True,
+        )
     print()
     print(_table(rows))
     print()
-    print("first build = calibration (in brackets) + first build_population call; best and "
-          "median are over the timed builds that follow.")
-    print("peak RSS = the child process's own ru_maxrss over imports, calibration and every "
-          "build (one population alive at a time).")
+    print(
+        "first build = calibration (in brackets) + first build_population call; best and "
+        "median are over the timed builds that follow."
+    )
+    print(
+        "peak RSS = the child process's own ru_maxrss over imports, calibration and every "
+        "build (one population alive at a time)."
+    )
     print("tracemalloc peak = Python + numpy allocations during one build after calibration.")
     print("bytes/person = sum of .nbytes of Population.arrays() divided by size.\n")
     if args.per_array:

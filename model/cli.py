@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from model import __version__
 from model.errors import CarescaleError
@@ -20,12 +21,19 @@ EXIT_FAILED_CHECKS = 1
 EXIT_USER_ERROR = 2
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str) -> int:
+    """A whole number, allowing 1_000 or 1,000 (range checks are the library's)."""
     try:
-        value = int(text.replace("_", "").replace(",", ""))
+        return int(text.replace("_", "").replace(",", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake in one line and exits with code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
 
 
 def _cmd_parameters(args: argparse.Namespace) -> int:
@@ -57,6 +65,10 @@ def _cmd_validate_population(args: argparse.Namespace) -> int:
     from model.validation import checks_frame, population_checks, population_summary
 
     reg = default_register()
+    if args.out:
+        from model.io import check_parent
+
+        check_parent(args.out)
     t0 = time.perf_counter()
     pop = build_population(args.size, seed=args.seed, register=reg, base_year=args.base_year)
     seconds = time.perf_counter() - t0
@@ -64,8 +76,10 @@ def _cmd_validate_population(args: argparse.Namespace) -> int:
     df = checks_frame(checks)
     show = df.drop(columns=["low", "high", "register_key"])
     render = to_markdown if args.format == "markdown" else to_text
-    print(f"carescale {__version__}: population of {pop.size:,} people, seed {args.seed}, "
-          f"base year {args.base_year} (built in {seconds:.1f} s)\n")
+    print(
+        f"carescale {__version__}: population of {pop.size:,} people, seed {args.seed}, "
+        f"base year {args.base_year} (built in {seconds:.1f} s)\n"
+    )
     print(render(show))
     print("\nDescriptive (no published target):\n")
     print(render(population_summary(pop)))
@@ -83,31 +97,45 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     from model.population import DEFAULT_BASE_YEAR
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="carescale",
         description="Microsimulation of health-care demand under personalised care.",
     )
     parser.add_argument("--version", action="version", version=f"carescale {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("parameters", help="print the evidence register")
     p.add_argument("--group", help="only parameters whose key starts with this group")
     p.add_argument("--sources", action="store_true", help="include source and evidence columns")
     p.add_argument("--format", choices=["text", "markdown"], default="text")
-    p.add_argument("--markdown", type=Path, metavar="FILE",
-                   help="write the whole register as Markdown to FILE (docs/parameters.md)")
-    p.add_argument("--files", type=Path, nargs="+", metavar="TOML",
-                   help="validate and print these register files instead of the package's own")
+    p.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="FILE",
+        help="write the whole register as Markdown to FILE (docs/parameters.md)",
+    )
+    p.add_argument(
+        "--files",
+        type=Path,
+        nargs="+",
+        metavar="TOML",
+        help="validate and print these register files instead of the package's own",
+    )
     p.set_defaults(func=_cmd_parameters)
 
     v = sub.add_parser("validate", help="compare simulated output with published targets")
-    vsub = v.add_subparsers(dest="what", required=True)
+    vsub = v.add_subparsers(dest="what", required=True, parser_class=_Parser)
     vp = vsub.add_parser("population", help="validate a synthetic population")
-    vp.add_argument("--size", type=_positive_int, default=200_000,
-                    help="number of people (default 200,000)")
-    vp.add_argument("--seed", type=_positive_int, default=20231, help="random seed")
-    vp.add_argument("--base-year", type=int, default=DEFAULT_BASE_YEAR,
-                    help="ONS mid-year of the age-sex structure")
+    vp.add_argument(
+        "--size", type=_whole_number, default=200_000, help="number of people (default 200,000)"
+    )
+    vp.add_argument("--seed", type=_whole_number, default=20231, help="random seed")
+    vp.add_argument(
+        "--base-year",
+        type=int,
+        default=DEFAULT_BASE_YEAR,
+        help="ONS mid-year of the age-sex structure",
+    )
     vp.add_argument("--format", choices=["text", "markdown"], default="text")
     vp.add_argument("--out", type=Path, metavar="FILE.csv", help="also write the checks as CSV")
     vp.set_defaults(func=_cmd_validate_population)
@@ -117,7 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a one-line usage error
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USER_ERROR
     try:
         return int(args.func(args))
     except CarescaleError as exc:

@@ -35,9 +35,7 @@ def _mix(z: np.ndarray) -> np.ndarray:
 
 def key(seed: int, replication: int, purpose: str, period: int | None = None) -> np.uint64:
     """A 64-bit key for one purpose (e.g. ``"demand.gp"``) in one period of one replication."""
-    state = seed_sequence(seed, replication, f"crn.{purpose}", period).generate_state(
-        1, np.uint64
-    )
+    state = seed_sequence(seed, replication, f"crn.{purpose}", period).generate_state(1, np.uint64)
     return np.uint64(state[0])
 
 

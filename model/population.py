@@ -146,11 +146,13 @@ class ActivationScale:
     cutpoints: np.ndarray
 
     @classmethod
-    def fit(cls, reference: np.ndarray, shares: np.ndarray, cutpoints: np.ndarray) -> ActivationScale:
+    def fit(
+        cls, reference: np.ndarray, shares: np.ndarray, cutpoints: np.ndarray
+    ) -> ActivationScale:
         """Thresholds and score table from reference covariate means (noise SD 1)."""
         thresholds = _mixture_quantiles(reference, np.cumsum(shares)[:3])
         grid = np.linspace(reference.min() - 6.0, reference.max() + 6.0, 1025)
-        cdf = liability.norm_cdf(grid[:, None] - reference[None, :]).mean(axis=1)
+        cdf = _mixture_cdf(grid, reference)
         return cls(thresholds, grid, cdf, np.asarray(cutpoints, dtype=float))
 
     def level(self, latent: np.ndarray) -> np.ndarray:
@@ -314,8 +316,10 @@ def activation_mean(
 ) -> np.ndarray:
     """Covariate part of latent activation (SD units); noise has SD 1."""
     r = register
+    # under-18s carry the activation of the adult who manages their care: use a carer's age
+    adult_age = np.where(age < 18, r.scalar("activation.carer_age_for_children"), age)
     return (
-        r.scalar("activation.age_per_decade") * (age - 50.0) / 10.0
+        r.scalar("activation.age_per_decade") * (adult_age - 50.0) / 10.0
         + r.scalar("activation.deprivation") * DEP_SCORE[imd - 1]
         + r.scalar("activation.per_ltc") * ltc_count
         + r.scalar("activation.mental_illness") * mental
@@ -324,13 +328,24 @@ def activation_mean(
     )
 
 
+def _mixture_cdf(points: np.ndarray, means: np.ndarray, block: int = 32) -> np.ndarray:
+    """CDF at ``points`` of the mixture of N(mean_i, 1), in blocks to bound memory."""
+    out = np.empty(points.shape[0])
+    for start in range(0, points.shape[0], block):
+        chunk = points[start : start + block]
+        out[start : start + block] = liability.norm_cdf(chunk[:, None] - means[None, :]).mean(
+            axis=1
+        )
+    return out
+
+
 def _mixture_quantiles(means: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """Quantiles of the mixture of N(mean_i, 1) at cumulative probabilities ``probs``."""
     lo = np.full(probs.shape, means.min() - 8.0)
     hi = np.full(probs.shape, means.max() + 8.0)
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        cdf = liability.norm_cdf(mid[:, None] - means[None, :]).mean(axis=1)
+        cdf = _mixture_cdf(mid, means)
         below = cdf < probs
         lo = np.where(below, mid, lo)
         hi = np.where(below, hi, mid)
@@ -357,9 +372,7 @@ def segment_from_latents(
     engaged = pam_latent > thresholds[0]
     anxious = np.where(engaged, anxiety > thresholds[1], anxiety > thresholds[2])
     # 0 independent & engaged, 1 worried & engaged, 2 traditional & concerned, 3 vulnerable
-    return np.where(engaged, anxious.astype(np.int8), 2 + anxious.astype(np.int8)).astype(
-        np.int8
-    )
+    return np.where(engaged, anxious.astype(np.int8), 2 + anxious.astype(np.int8)).astype(np.int8)
 
 
 def _segment_thresholds(

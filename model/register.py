@@ -186,10 +186,20 @@ def sample_uncertainty(p: Parameter, rng: np.random.Generator, n: int) -> np.nda
     if u.distribution == "gamma":
         shape = (centre / sd) ** 2
         return rng.gamma(shape, centre / shape, size=(n, k))
-    # beta by the method of moments, variance capped so both shape parameters stay positive
+    # beta by the method of moments, variance capped so both shape parameters stay positive;
+    # a centre of exactly 0 or 1 (e.g. an override) has no spread
+    if np.any((centre <= 0) | (centre >= 1)):
+        return np.broadcast_to(centre, (n, k)).copy()
     var = np.minimum(sd**2, centre * (1 - centre) * 0.99)
     common = centre * (1 - centre) / var - 1
     return rng.beta(centre * common, (1 - centre) * common, size=(n, k))
+
+
+class UnknownParameterError(RegisterError, KeyError):
+    """An unknown register key (also a ``KeyError``, so ``Mapping.get`` works)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class Register(Mapping[str, Parameter]):
@@ -203,7 +213,7 @@ class Register(Mapping[str, Parameter]):
         try:
             return self._parameters[key]
         except KeyError:
-            raise RegisterError(unknown_key_message(key, self._parameters)) from None
+            raise UnknownParameterError(unknown_key_message(key, self._parameters)) from None
 
     def __contains__(self, key: object) -> bool:
         return key in self._parameters
@@ -230,9 +240,7 @@ class Register(Mapping[str, Parameter]):
         """Parameters whose key equals ``prefix`` or starts with ``prefix + '.'``."""
         if not prefix:
             return list(self._parameters.values())
-        out = [
-            p for k, p in self._parameters.items() if k == prefix or k.startswith(prefix + ".")
-        ]
+        out = [p for k, p in self._parameters.items() if k == prefix or k.startswith(prefix + ".")]
         if not out:
             raise RegisterError(
                 f"no parameters match group '{prefix}'; groups are: {', '.join(self.groups())}."
@@ -243,7 +251,9 @@ class Register(Mapping[str, Parameter]):
         """A new register with ``overrides`` (key -> value) applied and re-validated."""
         updated = dict(self._parameters)
         for key, raw in overrides.items():
-            old = self[key]
+            if key not in self._parameters:
+                raise UnknownParameterError(unknown_key_message(key, self._parameters, origin))
+            old = self._parameters[key]
             value, is_vector = _coerce_value(raw, origin, key)
             if is_vector != old.is_vector or len(value) != len(old.value):
                 raise RegisterError(
@@ -262,9 +272,13 @@ def unknown_key_message(key: str, known: Iterable[str], where: str = "") -> str:
     close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
     prefix = f"{where}: " if where else ""
-    return f"{prefix}unknown parameter '{key}'{hint}" if close else (
-        f"{prefix}unknown parameter '{key}'; `carescale parameters` lists the "
-        f"{len(known)} known keys."
+    return (
+        f"{prefix}unknown parameter '{key}'{hint}"
+        if close
+        else (
+            f"{prefix}unknown parameter '{key}'; `carescale parameters` lists the "
+            f"{len(known)} known keys."
+        )
     )
 
 
@@ -293,9 +307,7 @@ def _check_value(p: Parameter, file: str, check_interval: bool = True) -> None:
                     "in [0, 1]."
                 )
     if p.unit in SHARE_UNITS and abs(sum(values) - 1.0) > _SHARE_SUM_TOLERANCE:
-        raise RegisterError(
-            f"{file}: '{key}' shares sum to {sum(values):.4f} but must sum to 1."
-        )
+        raise RegisterError(f"{file}: '{key}' shares sum to {sum(values):.4f} but must sum to 1.")
     if not check_interval:
         return
     u = p.uncertainty
@@ -326,7 +338,7 @@ def _parse_uncertainty(raw: Any, file: str, key: str, n_values: int) -> Uncertai
     if not isinstance(raw, dict):
         raise RegisterError(
             f"{file}: '{key}.uncertainty' must be a table such as "
-            "{ distribution = \"beta\", low = 0.1, high = 0.2 }, got {_fmt(raw)}."
+            f'{{ distribution = "beta", low = 0.1, high = 0.2 }}, got {_fmt(raw)}.'
         )
     for k in raw:
         if k not in UNCERTAINTY_FIELDS:
@@ -386,7 +398,7 @@ def _parse_entry(raw: dict[str, Any], file: str, key: str) -> Parameter:
             raise RegisterError(f"{file}: '{key}.{k}' must be text, got {_fmt(raw[k])}.")
     value, is_vector = _coerce_value(raw["value"], file, key)
     conf = raw["confidence"]
-    if conf not in CONFIDENCE_CODES:
+    if not isinstance(conf, str) or conf not in CONFIDENCE_CODES:
         raise RegisterError(
             f"{file}: '{key}.confidence' is {_fmt(conf)}; allowed values are H, M, L, D, A."
         )
@@ -404,7 +416,7 @@ def _parse_entry(raw: dict[str, Any], file: str, key: str) -> Parameter:
     if unit.upper().startswith("GBP") and not raw.get("price_year"):
         raise RegisterError(
             f"{file}: cost parameter '{key}' (unit '{unit}') needs a 'price_year' such as "
-            "\"2022/23\"."
+            '"2022/23".'
         )
     if conf == "A" and not raw["source"].lower().startswith("assumption"):
         raise RegisterError(
@@ -454,6 +466,10 @@ def _walk(table: dict[str, Any], file: str, prefix: str, out: dict[str, Paramete
             )
         if "value" in item:
             out[key] = _parse_entry(item, file, key)
+        elif any(not isinstance(v, dict) for v in item.values()):
+            unknown = [k for k in item if k not in ENTRY_FIELDS]
+            hint = f"; is '{unknown[0]}' a misspelling of 'value'?" if unknown else "."
+            raise RegisterError(f"{file}: parameter '{key}' has no 'value'{hint}")
         else:
             _walk(item, file, key, out)
 

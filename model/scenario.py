@@ -173,8 +173,7 @@ _RUN_KEYS = ("population", "years", "start_year", "replications", "seed", "base_
 def _int_in(where: str, key: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ScenarioError(
-            f"{where}: 'run.{key}' = {value!r} must be a whole number between {low:,} and "
-            f"{high:,}."
+            f"{where}: 'run.{key}' = {value!r} must be a whole number between {low:,} and {high:,}."
         )
     if not low <= value <= high:
         raise ScenarioError(

@@ -13,9 +13,7 @@ from model.population import SEGMENTS
 
 AGE_BAND_WIDTH = 5
 N_AGE_BANDS = 18  # "0-4" ... "80-84", "85+"
-AGE_BANDS: tuple[str, ...] = tuple(
-    [f"{a}-{a + 4}" for a in range(0, 85, AGE_BAND_WIDTH)] + ["85+"]
-)
+AGE_BANDS: tuple[str, ...] = tuple([f"{a}-{a + 4}" for a in range(0, 85, AGE_BAND_WIDTH)] + ["85+"])
 LTC_BANDS: tuple[str, ...] = ("0", "1", "2", "3", "4", "5+")
 SEXES: tuple[str, ...] = ("male", "female")
 N_IMD = 5

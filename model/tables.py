@@ -93,7 +93,8 @@ def population_by_age_sex(year: int, life_table_period: str = "2021-2023") -> np
     """ONS mid-year population by sex and single year of age 0-100, shape (2, 101).
 
     The ONS table gives ages 0-89 and a 90+ total. The 90+ total is spread over ages
-    90-100 in proportion to stationary-population person-years (L_x) from the life table,
+    90-100 (100 meaning 100 and over) in proportion to stationary-population person-years
+    (L_x, and T_100 for the open age) from the life table,
     a documented derivation (``docs/model.md``), not a published split.
     """
     df = _read(POPULATION_CSV)
@@ -113,6 +114,9 @@ def population_by_age_sex(year: int, life_table_period: str = "2021-2023") -> np
         total_90 = float(rows.loc[ages == "90+", "population"].sum())
         surv = np.concatenate([[1.0], np.cumprod(1.0 - q[s, 90:])[:-1]])
         weights = surv * (1.0 - 0.5 * q[s, 90:])
+        # age 100 is open-ended (100 and over): person-years l_100 / m_100
+        m_last = q[s, -1] / (1.0 - 0.5 * q[s, -1])
+        weights[-1] = surv[-1] / m_last
         out[s, 90:] = total_90 * weights / weights.sum()
     out.flags.writeable = False
     return out

@@ -30,9 +30,7 @@ def to_text(df: pd.DataFrame, floatfmt: str = ".4g", right: Sequence[str] = ()) 
     header = [str(c) for c in df.columns]
     rows = _cells(df, floatfmt)
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
-    numeric = [
-        pd.api.types.is_numeric_dtype(df[c]) or c in right for c in df.columns
-    ]
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) or c in right for c in df.columns]
 
     def fmt(row: list[str]) -> str:
         return "  ".join(

@@ -84,20 +84,31 @@ def population_checks(pop: Population, register: Register) -> list[Check]:
     r = register
     age = pop.age
     checks = [
-        _target(r, "targets.population.share_65_plus", "age/sex", "share aged 65+",
-                _share(age >= 65)),
-        _target(r, "targets.population.share_under_15", "age/sex", "share aged under 15",
-                _share(age < 15)),
-        _target(r, "targets.population.share_female", "age/sex", "share female",
-                _share(pop.sex == 1)),
+        _target(
+            r, "targets.population.share_65_plus", "age/sex", "share aged 65+", _share(age >= 65)
+        ),
+        _target(
+            r,
+            "targets.population.share_under_15",
+            "age/sex",
+            "share aged under 15",
+            _share(age < 15),
+        ),
+        _target(
+            r, "targets.population.share_female", "age/sex", "share female", _share(pop.sex == 1)
+        ),
     ]
     # life expectancy implied by the mortality input (ONS NLT 2021-23), not by sampling
     qx = tables.qx("2021-2023")
     for s, sex in enumerate(("male", "female")):
         checks.append(
-            _target(r, f"targets.population.life_expectancy_{sex}", "mortality",
-                    f"life expectancy at birth, {sex}s (life-table input)",
-                    tables.life_expectancy_at_birth(qx[s]))
+            _target(
+                r,
+                f"targets.population.life_expectancy_{sex}",
+                "mortality",
+                f"life expectancy at birth, {sex}s (life-table input)",
+                tables.life_expectancy_at_birth(qx[s]),
+            )
         )
     rel = r.scalar("targets.population.qof_prevalence_tolerance")
     rel_small = r.scalar("targets.population.qof_prevalence_tolerance_below_1pct")
@@ -108,30 +119,63 @@ def population_checks(pop: Population, register: Register) -> list[Check]:
         base = "all ages" if min_age == 0 else f"aged {min_age}+"
         tol = target * (rel_small if target < 0.01 else rel)
         checks.append(
-            Check("QOF prevalence", f"{name} ({base})", target,
-                  _share(pop.ltc[:, j], age >= min_age), tol, "proportion", key)
+            Check(
+                "QOF prevalence",
+                f"{name} ({base})",
+                target,
+                _share(pop.ltc[:, j], age >= min_age),
+                tol,
+                "proportion",
+                key,
+            )
         )
     count = pop.ltc_count
     adult = age >= 18
     mm = count >= 2
     checks += [
-        _target(r, "targets.population.multimorbidity_adults", "multimorbidity",
-                "adults with 2+ QOF conditions", _share(mm, adult)),
-        _target(r, "targets.population.multimorbidity_adults_imd1", "multimorbidity",
-                "adults with 2+, IMD quintile 1", _share(mm, adult & (pop.imd == 1))),
-        _target(r, "targets.population.multimorbidity_adults_imd5", "multimorbidity",
-                "adults with 2+, IMD quintile 5", _share(mm, adult & (pop.imd == 5))),
-        _target(r, "targets.population.multimorbidity_65_74", "multimorbidity",
-                "aged 65-74 with 2+", _share(mm, (age >= 65) & (age <= 74))),
+        _target(
+            r,
+            "targets.population.multimorbidity_adults",
+            "multimorbidity",
+            "adults with 2+ QOF conditions",
+            _share(mm, adult),
+        ),
+        _target(
+            r,
+            "targets.population.multimorbidity_adults_imd1",
+            "multimorbidity",
+            "adults with 2+, IMD quintile 1",
+            _share(mm, adult & (pop.imd == 1)),
+        ),
+        _target(
+            r,
+            "targets.population.multimorbidity_adults_imd5",
+            "multimorbidity",
+            "adults with 2+, IMD quintile 5",
+            _share(mm, adult & (pop.imd == 5)),
+        ),
+        _target(
+            r,
+            "targets.population.multimorbidity_65_74",
+            "multimorbidity",
+            "aged 65-74 with 2+",
+            _share(mm, (age >= 65) & (age <= 74)),
+        ),
     ]
     with_ltc = adult & (count > 0)
     shares = r["activation.level_shares_ltc"]
     tol = r.scalar("targets.population.pam_level_share_tolerance")
     for level, (label, target) in enumerate(zip(shares.index, shares.value, strict=True), 1):
         checks.append(
-            Check("activation", f"PAM {label} among adults with LTCs", target,
-                  _share(pop.pam_level == level, with_ltc), tol, "proportion",
-                  "activation.level_shares_ltc")
+            Check(
+                "activation",
+                f"PAM {label} among adults with LTCs",
+                target,
+                _share(pop.pam_level == level, with_ltc),
+                tol,
+                "proportion",
+                "activation.level_shares_ltc",
+            )
         )
     return checks
 
@@ -143,10 +187,17 @@ def population_summary(pop: Population) -> pd.DataFrame:
     rows = [("people", "count", float(pop.size))]
     rows += [("segment", s, _share(pop.segment == i)) for i, s in enumerate(SEGMENTS)]
     adult16 = pop.age >= 16
-    for need in ("isolation", "financial", "housing"):
-        rows.append(("social need (16+)", need, _share(getattr(pop, need), adult16)))
-    for flag in ("chc", "s117", "wheelchair"):
-        rows.append(("PHB eligibility", flag, _share(getattr(pop, flag))))
-    rows.append(("activation", "mean PAM score, adults with LTCs",
-                 float(pop.pam_score[(pop.age >= 18) & (pop.ltc_count > 0)].mean())))
+    rows.append(("social need (16+)", "isolation", _share(pop.isolation, adult16)))
+    rows.append(("social need (16+)", "financial", _share(pop.financial, adult16)))
+    rows.append(("social need (all ages)", "housing", _share(pop.housing)))
+    rows.append(("PHB eligibility (18+)", "chc", _share(pop.chc, pop.age >= 18)))
+    rows.append(("PHB eligibility (all ages)", "s117", _share(pop.s117)))
+    rows.append(("PHB eligibility (all ages)", "wheelchair", _share(pop.wheelchair)))
+    rows.append(
+        (
+            "activation",
+            "mean PAM score, adults with LTCs",
+            float(pop.pam_score[(pop.age >= 18) & (pop.ltc_count > 0)].mean()),
+        )
+    )
     return pd.DataFrame(rows, columns=["group", "measure", "value"])

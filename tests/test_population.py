@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from model import liability
 from model.errors import ScenarioError
 from model.population import (
     CONDITIONS,
@@ -23,16 +24,35 @@ from model.population import (
     SEGMENTS,
     SOCIAL_NEEDS,
     Population,
+    activation_mean,
     build_population,
     check_size,
+    population_model,
 )
 from model.register import Register
 from model.streams import Streams
 
 PER_PERSON_FIELDS = {
-    "person_id", "age", "sex", "imd", "frailty", "ltc", "isolation", "financial", "housing",
-    "pam_latent", "pam_score", "pam_level", "anxiety", "segment", "chc", "s117", "wheelchair",
+    "person_id",
+    "age",
+    "sex",
+    "imd",
+    "frailty",
+    "ltc",
+    "isolation",
+    "financial",
+    "housing",
+    "pam_latent",
+    "pam_score",
+    "pam_level",
+    "anxiety",
+    "segment",
+    "chc",
+    "s117",
+    "wheelchair",
     "propensity",
+    "ltc_noise",
+    "anxiety_noise",
 }
 
 
@@ -65,8 +85,7 @@ def test_same_seed_gives_identical_arrays(small_population: Population) -> None:
     np.testing.assert_array_equal(small_population.segment_thresholds, again.segment_thresholds)
 
 
-@pytest.mark.parametrize("change", [{"seed": 1}, {"replication": 1}],
-                         ids=["seed", "replication"])
+@pytest.mark.parametrize("change", [{"seed": 1}, {"replication": 1}], ids=["seed", "replication"])
 def test_different_seed_or_replication_changes_every_random_array(
     small_population: Population, change: dict[str, int]
 ) -> None:
@@ -77,7 +96,7 @@ def test_different_seed_or_replication_changes_every_random_array(
     other = build_population(pop.size, **settings)
     a, b = small_population.arrays(), other.arrays()
     same = [k for k in a if k != "person_id" and np.array_equal(a[k], b[k])]
-    assert not same, f"unchanged by a new {list(change)[0]}: {same}"
+    assert not same, f"unchanged by a new {next(iter(change))}: {same}"
 
 
 def test_using_other_streams_does_not_alter_the_population(
@@ -104,7 +123,8 @@ def test_changing_one_attribute_leaves_every_other_attribute_unchanged(
     """Common random numbers: one stream per attribute, so a scenario that changes one
     parameter changes only the attributes that depend on it."""
     other = build_population(
-        small_population.size, seed=small_population.seed,
+        small_population.size,
+        seed=small_population.seed,
         register=register.with_values({key: value}),
     )
     assert_same_population(small_population, other, skip=frozenset(changed))
@@ -116,7 +136,8 @@ def test_changing_one_condition_keeps_the_other_conditions(
     small_population: Population, register: Register
 ) -> None:
     other = build_population(
-        small_population.size, seed=small_population.seed,
+        small_population.size,
+        seed=small_population.seed,
         register=register.with_values({"ltc.dementia.prevalence": 0.03}),
     )
     j = CONDITIONS.index("dementia")
@@ -157,8 +178,7 @@ def check_structure(pop: Population, size: int, register: Register) -> None:
 
 
 def test_published_pam_cutpoints(register: Register) -> None:
-    np.testing.assert_array_equal(register.array("activation.score_cutpoints"),
-                                  [47.0, 55.1, 67.0])
+    np.testing.assert_array_equal(register.array("activation.score_cutpoints"), [47.0, 55.1, 67.0])
 
 
 def test_structure_of_the_small_population(small_population: Population, register) -> None:
@@ -189,8 +209,11 @@ def test_to_frame_has_one_row_per_person(small_population: Population) -> None:
 
 @pytest.mark.parametrize("size", [-5, 0, 999, 5_000_001, 2.5, True, "1000", None])
 def test_bad_size_is_refused_naming_the_allowed_range(size: object) -> None:
-    with pytest.raises(ScenarioError, match=r"^population size must be (a whole number )?"
-                       r"between 1,000 and 5,000,000, got .+\.$"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"^population size must be (a whole number )?"
+        r"between 1,000 and 5,000,000, got .+\.$",
+    ):
         build_population(size)  # type: ignore[arg-type]
 
 
@@ -202,9 +225,12 @@ def test_size_limits_are_inclusive() -> None:
 
 
 def test_unavailable_base_year_is_refused() -> None:
-    with pytest.raises(ScenarioError, match=re.escape(
-        "population base_year 2019 is not available; choose one of 2021, 2022, 2023."
-    )):
+    with pytest.raises(
+        ScenarioError,
+        match=re.escape(
+            "population base_year 2019 is not available; choose one of 2021, 2022, 2023."
+        ),
+    ):
         build_population(MIN_SIZE, base_year=2019)
 
 
@@ -328,3 +354,49 @@ def test_mental_illness_lowers_activation(big_population: Population) -> None:
     gap = pop.pam_latent[adults & ~mental].mean() - pop.pam_latent[adults & mental].mean()
     # the register shift is 0.3 SD, plus the LTC-count and frailty terms that come with it
     assert gap > 0.2
+
+
+def test_condition_counts_match_the_analytic_expectation(
+    big_population: Population, register: Register
+) -> None:
+    """Verification: the distribution of adults' condition counts equals the one implied by
+    the calibrated liabilities (Gauss-Hermite integration over the shared frailty)."""
+    pop = big_population
+    model = population_model(register, pop.base_year)
+    dist = liability.expected_count_distribution(list(model.conditions))  # (2, 101, 5, 7)
+    weights = liability.cell_weights(pop.base_year) * (np.arange(101) >= 18)[None, :, None]
+    expected = (weights[..., None] * dist).sum(axis=(0, 1, 2)) / weights.sum()
+    counts = np.minimum(pop.ltc_count[pop.age >= 18], 6)
+    simulated = np.bincount(counts, minlength=7) / counts.size
+    # ~155,000 adults: the SE of each share is at most 0.0013 (at 0.56); 0.006 is > 4 SE.
+    # The whole distribution is compared, not only 2+: without clustering the share with
+    # 2+ barely moves (0.177 vs 0.175) but the share with none falls from 0.56 to 0.51.
+    np.testing.assert_allclose(simulated, expected, atol=0.006)
+
+
+def test_conditions_cluster_through_frailty(big_population: Population) -> None:
+    pop = big_population
+    band = (pop.age >= 60) & (pop.age <= 74)  # one age band, so age does not explain it
+    none = pop.frailty[band & (pop.ltc_count == 0)].mean()
+    several = pop.frailty[band & (pop.ltc_count >= 2)].mean()
+    # groups of ~8,000 to ~15,000 people: SE of the difference ~ 0.014
+    assert several - none > 0.5, (none, several)
+
+
+def test_random_components_are_mutually_independent(
+    big_population: Population, register: Register
+) -> None:
+    """Each attribute has its own stream: no two random components share draws."""
+    pop = big_population
+    mental = pop.condition("depression") | pop.condition("smi")
+    pam_noise = pop.pam_latent - activation_mean(
+        register, pop.age, pop.imd, pop.ltc_count, mental, pop.frailty, pop.social_need_count
+    )
+    assert pam_noise.std() == pytest.approx(1.0, abs=0.01)  # SE of an SD ~ 0.0016
+    components = np.column_stack(
+        [pop.frailty, pam_noise, pop.anxiety_noise, pop.ltc_noise, pop.propensity]
+    )
+    corr = np.corrcoef(components, rowvar=False)
+    off_diagonal = np.abs(corr[~np.eye(len(corr), dtype=bool)])
+    # SE of a correlation between independent samples of 200,000 is 0.0022; 0.015 is ~7 SE
+    assert off_diagonal.max() < 0.015

@@ -123,10 +123,13 @@ def test_scalar_and_array_accessors(register: Register) -> None:
     cut = register.array("activation.score_cutpoints")
     np.testing.assert_array_equal(cut, [47.0, 55.1, 67.0])
     assert not cut.flags.writeable
-    with pytest.raises(RegisterError, match=exactly(
-        "parameter 'activation.score_cutpoints' is a vector (3 values), "
-        "but a single number was asked for."
-    )):
+    with pytest.raises(
+        RegisterError,
+        match=exactly(
+            "parameter 'activation.score_cutpoints' is a vector (3 values), "
+            "but a single number was asked for."
+        ),
+    ):
         register.scalar("activation.score_cutpoints")
 
 
@@ -142,13 +145,18 @@ def test_select_by_group(register: Register) -> None:
 
 
 def test_a_valid_file_loads_with_its_fields(tmp_path: Path) -> None:
-    path = write_register_file(tmp_path, toml_entry("p") + "\n" + toml_entry(
-        "s",
-        value="[0.25, 0.75]",
-        index='["a", "b"]',
-        unit='"shares"',
-        uncertainty='{ distribution = "dirichlet", concentration = 50 }',
-    ))
+    path = write_register_file(
+        tmp_path,
+        toml_entry("p")
+        + "\n"
+        + toml_entry(
+            "s",
+            value="[0.25, 0.75]",
+            index='["a", "b"]',
+            unit='"shares"',
+            uncertainty='{ distribution = "dirichlet", concentration = 50 }',
+        ),
+    )
     reg = load_register([path])
     assert reg.titles == {"grp": "Test group"}
     p = reg["grp.p"]
@@ -287,12 +295,14 @@ def test_bad_entry_is_refused_with_one_clear_sentence(
 
 
 def test_misspelt_value_key_is_refused(tmp_path: Path) -> None:
-    # without 'value' the table is read as a group, and its first plain field is refused
+    # a table with plain fields but no 'value' is a parameter missing its value
     path = write_register_file(tmp_path, toml_entry("p", value=None, vaule="0.2"))
-    with pytest.raises(RegisterError, match=exactly(
-        "grp.toml: 'grp.p.unit' = 'proportion' is neither a parameter table (with 'value') "
-        "nor a group of parameters."
-    )):
+    with pytest.raises(
+        RegisterError,
+        match=exactly(
+            "grp.toml: parameter 'grp.p' has no 'value'; is 'vaule' a misspelling of 'value'?"
+        ),
+    ):
         load_register([path])
 
 
@@ -345,33 +355,40 @@ def test_unknown_key_without_a_close_match_points_to_the_listing(register: Regis
 def test_with_values_refuses_an_unknown_key(register: Register) -> None:
     with pytest.raises(
         RegisterError,
-        match=r"^unknown parameter 'ltc\.diabetes\.prevalance'; "
+        match=r"^scenario\.toml: unknown parameter 'ltc\.diabetes\.prevalance'; "
         r"did you mean 'ltc\.diabetes\.prevalence'",
     ):
-        register.with_values({"ltc.diabetes.prevalance": 0.1})
+        register.with_values({"ltc.diabetes.prevalance": 0.1}, origin="scenario.toml")
 
 
 def test_with_values_revalidates_the_new_value(register: Register) -> None:
-    with pytest.raises(RegisterError, match=exactly(
-        "scenario.toml: 'ltc.diabetes.prevalence' has value 1.3 but unit 'proportion' "
-        "allows only values in [0, 1]."
-    )):
+    with pytest.raises(
+        RegisterError,
+        match=exactly(
+            "scenario.toml: 'ltc.diabetes.prevalence' has value 1.3 but unit 'proportion' "
+            "allows only values in [0, 1]."
+        ),
+    ):
         register.with_values({"ltc.diabetes.prevalence": 1.3}, origin="scenario.toml")
 
 
 def test_with_values_refuses_a_change_of_shape(register: Register) -> None:
-    with pytest.raises(RegisterError, match=exactly(
-        "scenario.toml: 'segments.shares' = [0.5, 0.5] must have the same shape as the "
-        "register value (independent_engaged 0.35; worried_engaged 0.25; "
-        "traditional_concerned 0.2; vulnerable_concerned 0.2)."
-    )):
+    with pytest.raises(
+        RegisterError,
+        match=exactly(
+            "scenario.toml: 'segments.shares' = [0.5, 0.5] must have the same shape as the "
+            "register value (independent_engaged 0.35; worried_engaged 0.25; "
+            "traditional_concerned 0.2; vulnerable_concerned 0.2)."
+        ),
+    ):
         register.with_values({"segments.shares": [0.5, 0.5]}, origin="scenario.toml")
 
 
 def test_with_values_refuses_shares_not_summing_to_one(register: Register) -> None:
-    with pytest.raises(RegisterError, match=exactly(
-        "overrides: 'segments.shares' shares sum to 1.1000 but must sum to 1."
-    )):
+    with pytest.raises(
+        RegisterError,
+        match=exactly("overrides: 'segments.shares' shares sum to 1.1000 but must sum to 1."),
+    ):
         register.with_values({"segments.shares": [0.4, 0.3, 0.2, 0.2]})
 
 
@@ -385,48 +402,25 @@ def test_a_group_defined_twice_is_refused(tmp_path: Path) -> None:
         load_register([a, b])
 
 
-# Known defects, kept as strict xfails: each XPASSes (and so fails the suite) once fixed,
-# which is the signal to drop its marker.
+# Formerly known defects (fixed); kept as regression tests.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="register.py _parse_uncertainty: the second half of the message is not an "
-    "f-string, so it prints the literal text '{_fmt(raw)}' instead of the value",
-)
 def test_uncertainty_that_is_not_a_table_names_the_value(tmp_path: Path) -> None:
     path = write_register_file(tmp_path, toml_entry("p", uncertainty='"beta"'))
     with pytest.raises(RegisterError, match=re.escape("got 'beta'.") + "$"):
         load_register([path])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="register.py _parse_entry: an unhashable confidence (a list) raises TypeError "
-    "from `conf not in CONFIDENCE_CODES` instead of a RegisterError",
-)
 def test_confidence_given_as_a_list_is_a_register_error(tmp_path: Path) -> None:
     path = write_register_file(tmp_path, toml_entry("p", confidence='["H"]'))
     with pytest.raises(RegisterError, match="confidence"):
         load_register([path])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RegisterError,
-    reason="Register is a Mapping but __getitem__ raises RegisterError, not KeyError, so "
-    "Mapping.get(key, default) raises instead of returning the default",
-)
 def test_register_get_returns_the_default_for_an_unknown_key(register: Register) -> None:
     assert register.get("nothing.like.this", "default") == "default"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="register.py _walk: a table whose 'value' key is misspelt is read as a group, so "
-    "the message names its first plain field ('grp.p.unit') rather than the typo 'vaule'",
-)
 def test_misspelt_value_key_is_named_in_the_message(tmp_path: Path) -> None:
     path = write_register_file(tmp_path, toml_entry("p", value=None, vaule="0.2"))
     with pytest.raises(RegisterError, match="'vaule'"):
@@ -442,8 +436,7 @@ finite = {"allow_nan": False, "allow_infinity": False}
 @st.composite
 def probability_and_interval(draw: st.DrawFn) -> tuple[float, float, float, str]:
     """A probability with an ordered interval around it, all in [0, 1]."""
-    low, value, high = sorted(draw(st.lists(st.floats(0.0, 1.0, **finite), min_size=3,
-                                            max_size=3)))
+    low, value, high = sorted(draw(st.lists(st.floats(0.0, 1.0, **finite), min_size=3, max_size=3)))
     if low == high:  # the loader needs low < high: widen the degenerate draw
         low, high = (0.0, 1.0) if value in (0.0, 1.0) else (value / 2, (value + 1) / 2)
     return value, low, high, draw(st.sampled_from(PROBABILITY_DISTRIBUTIONS))
@@ -456,12 +449,15 @@ def test_valid_probability_round_trips(
 ) -> None:
     value, low, high, dist = case
     folder = tmp_path_factory.mktemp("roundtrip")
-    path = write_register_file(folder, toml_entry(
-        "p",
-        value=repr(value),
-        unit=f'"{unit}"',
-        uncertainty=f'{{ distribution = "{dist}", low = {low!r}, high = {high!r} }}',
-    ))
+    path = write_register_file(
+        folder,
+        toml_entry(
+            "p",
+            value=repr(value),
+            unit=f'"{unit}"',
+            uncertainty=f'{{ distribution = "{dist}", low = {low!r}, high = {high!r} }}',
+        ),
+    )
     p = load_register([path])["grp.p"]
     assert p.scalar == value
     assert p.uncertainty.low == (low,) and p.uncertainty.high == (high,)
@@ -480,9 +476,12 @@ def test_invalid_probability_is_always_refused(
     tmp_path_factory: pytest.TempPathFactory, value: float, unit: str
 ) -> None:
     folder = tmp_path_factory.mktemp("invalid")
-    path = write_register_file(folder, toml_entry(
-        "p", value=repr(value), unit=f'"{unit}"', uncertainty='{ distribution = "fixed" }'
-    ))
+    path = write_register_file(
+        folder,
+        toml_entry(
+            "p", value=repr(value), unit=f'"{unit}"', uncertainty='{ distribution = "fixed" }'
+        ),
+    )
     message = (
         f"grp.toml: 'grp.p' has value {value:g} but unit '{unit}' allows only values in [0, 1]."
     )
@@ -495,8 +494,14 @@ def test_invalid_probability_is_always_refused(
 N_DRAWS = 200_000
 
 
-def make_parameter(value: float | list[float], distribution: str, low=None, high=None,
-                   unit: str = "ratio", concentration: float | None = None) -> Parameter:
+def make_parameter(
+    value: float | list[float],
+    distribution: str,
+    low=None,
+    high=None,
+    unit: str = "ratio",
+    concentration: float | None = None,
+) -> Parameter:
     """A parameter built directly (no file), for testing ``sample_uncertainty`` alone."""
     values = tuple(float(v) for v in np.atleast_1d(value))
 

@@ -16,19 +16,16 @@ from model.streams import Streams, seed_sequence, stream
 N = 1_000
 
 
-def draws(seed: int = 1, replication: int = 0, name: str = "population.age_sex",
-          period: int | None = None) -> np.ndarray:
+def draws(
+    seed: int = 1, replication: int = 0, name: str = "population.age_sex", period: int | None = None
+) -> np.ndarray:
     return stream(seed, replication, name, period).random(N)
 
 
 def test_same_key_gives_identical_draws() -> None:
     np.testing.assert_array_equal(draws(), draws())
-    np.testing.assert_array_equal(
-        Streams(1).get("population.age_sex").random(N), draws()
-    )
-    np.testing.assert_array_equal(
-        Streams(5, 3).get("x", period=2).random(N), draws(5, 3, "x", 2)
-    )
+    np.testing.assert_array_equal(Streams(1).get("population.age_sex").random(N), draws())
+    np.testing.assert_array_equal(Streams(5, 3).get("x", period=2).random(N), draws(5, 3, "x", 2))
 
 
 @pytest.mark.parametrize(
@@ -117,8 +114,10 @@ def test_draws_do_not_depend_on_python_hash_seed() -> None:
 
 BAD_SEEDS = {
     "negative": (-1, "seed must be an integer in [0, 9223372036854775807], got -1."),
-    "too large": (2**63, "seed must be an integer in [0, 9223372036854775807], got "
-                  "9223372036854775808."),
+    "too large": (
+        2**63,
+        "seed must be an integer in [0, 9223372036854775807], got 9223372036854775808.",
+    ),
     "float": (1.5, "seed must be a non-negative integer, got 1.5."),
     "whole float": (2.0, "seed must be a non-negative integer, got 2.0."),
     "bool": (True, "seed must be a non-negative integer, got True."),

@@ -8,6 +8,7 @@ prevalence against a tolerance of 0.0012), so a pass here is not luck of the see
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -85,12 +86,8 @@ def test_wrong_age_structure_fails_the_age_checks(
     share_65 = next(c for c in checks if c.name == "share aged 65+")
     assert share_65.passed
     keep = pop.age < 80
-    trimmed = Population(**{
-        **{k: v[keep] for k, v in pop.arrays().items()},
-        "base_year": pop.base_year, "seed": pop.seed,
-    })
-    trimmed_65 = next(c for c in population_checks(trimmed, register)
-                      if c.name == "share aged 65+")
+    trimmed = dataclasses.replace(pop, **{k: v[keep] for k, v in pop.arrays().items()})
+    trimmed_65 = next(c for c in population_checks(trimmed, register) if c.name == "share aged 65+")
     assert not trimmed_65.passed, describe(trimmed_65)
 
 
@@ -100,8 +97,15 @@ def make_check(simulated: float, target: float = 0.5, tolerance: float = 0.05) -
 
 @pytest.mark.parametrize(
     "simulated, passed",
-    [(0.5, True), (0.45, True), (0.55, True), (0.4499, False), (0.5501, False),
-     (math.nan, False), (math.inf, False)],
+    [
+        (0.5, True),
+        (0.45, True),
+        (0.55, True),
+        (0.4499, False),
+        (0.5501, False),
+        (math.nan, False),
+        (math.inf, False),
+    ],
 )
 def test_check_passes_only_within_its_tolerance(simulated: float, passed: bool) -> None:
     assert make_check(simulated).passed is passed
