@@ -67,7 +67,7 @@ class Scenario:
     path: str
     run: RunSettings
     register: Register
-    capacity_overrides: Mapping[str, float] = field(default_factory=dict)
+    capacity_overrides: Mapping[str, Any] = field(default_factory=dict)
     parameter_overrides: Mapping[str, Any] = field(default_factory=dict)
     levers: Mapping[str, Any] = field(default_factory=dict)
     chain: tuple[str, ...] = ()
@@ -220,19 +220,21 @@ def load_scenario(path: Path | str, register: Register | None = None) -> Scenari
     run_raw = {k: v for k, (v, _src) in merged["run"].items()}
     run = _run_settings(run_raw, where)
 
-    capacity: dict[str, float] = {}
+    capacity: dict[str, Any] = {}
     for key, (value, src) in merged["capacity"].items():
         full = f"capacity.{key}"
         if full not in reg:
             known = [p.key for p in reg.select("capacity")]
             raise ScenarioError(unknown_key_message(full, known, src))
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ScenarioError(f"{src}: '{full}' = {value!r} must be a number.")
-        if value < 0:
-            raise ScenarioError(
-                f"{src}: '{full}' = {value} is negative; capacities must be zero or more."
-            )
-        capacity[full] = float(value)
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ScenarioError(f"{src}: '{full}' = {value!r} must be a number.")
+            if v < 0:
+                raise ScenarioError(
+                    f"{src}: '{full}' = {value} is negative; capacities must be zero or more."
+                )
+        capacity[full] = value
     params: dict[str, Any] = {}
     for key, (value, src) in merged["parameters"].items():
         if key.startswith("capacity."):

@@ -201,3 +201,157 @@ def population_summary(pop: Population) -> pd.DataFrame:
         )
     )
     return pd.DataFrame(rows, columns=["group", "measure", "value"])
+
+
+# ============================================================================= baseline
+
+_ADJUST_POP = ["age_band", "sex", "imd_quintile", "ltc_band"]
+
+
+def _count(activity: pd.DataFrame, service: str, **where: object) -> pd.DataFrame:
+    sel = activity[activity["service"] == service]
+    for col, val in where.items():
+        sel = sel[sel[col] == val]
+    return sel
+
+
+def _per_person_year(activity: pd.DataFrame, person_years: pd.DataFrame, service: str,
+                     **where: object) -> float:
+    return float(_count(activity, service, **where)["count"].sum()
+                 / person_years["person_years"].sum())
+
+
+def standardised_rate_ratio(
+    activity: pd.DataFrame,
+    person_years: pd.DataFrame,
+    services: Sequence[str],
+    group: str,
+    numerator: object,
+    denominator: object,
+    adjust: Sequence[str],
+) -> float:
+    """Indirectly standardised rate ratio of ``group`` = numerator vs denominator.
+
+    Expected counts come from the rate of each ``adjust`` cell pooled over the groups; the
+    ratio of observed/expected between the two groups is the adjusted rate ratio.
+    """
+    keys = list(adjust) + [group]
+    py = person_years
+    act = activity[activity["service"].isin(list(services))]
+    py_cells = py.groupby(keys, observed=True)["person_years"].sum()
+    ev_cells = act.groupby(keys, observed=True)["count"].sum()
+    frame = pd.concat([py_cells.rename("py"), ev_cells.rename("n")], axis=1).fillna(0.0)
+    frame = frame.reset_index()
+    pooled = frame.groupby(list(adjust))[["py", "n"]].sum()
+    rate = (pooled["n"] / pooled["py"]).rename("rate")
+    frame = frame.merge(rate, left_on=list(adjust), right_index=True)
+    frame["expected"] = frame["py"] * frame["rate"]
+    by = frame.groupby(group)[["n", "expected"]].sum()
+    smr = by["n"] / by["expected"]
+    return float(smr.loc[numerator] / smr.loc[denominator])
+
+
+def _adults_with_ltc(df: pd.DataFrame) -> pd.DataFrame:
+    adult = ~df["age_band"].isin(["0-4", "5-9", "10-14", "15-19"])
+    return df[adult & (df["ltc_band"] != "0")]
+
+
+def baseline_measures(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
+    """Simulated values of every baseline target, pooled over years and replications."""
+    act = tables["activity"]
+    py = tables["person_years"]
+    person_years = float(py["person_years"].sum())
+    gp_all = pd.concat([_count(act, "gp_appointment"), _count(act, "gp_appointment_dna")])
+    gp_total = float(gp_all["count"].sum())
+    by_mode = gp_all.groupby("mode", observed=True)["count"].sum()
+    by_role = gp_all.groupby("role", observed=True)["count"].sum()
+    ae = _count(act, "ae_attendance")
+    ae_t1 = float(ae[ae["mode"] == "type_1_2"]["count"].sum())
+    ea = _count(act, "emergency_admission")
+    elective = _count(act, "elective_admission")
+    bed = _count(act, "bed_day")
+    stays = _count(act, "overnight_stay")
+
+    def los(kind: str, older: bool = False) -> float:
+        b = bed[bed["mode"] == kind]
+        s = stays[stays["mode"] == kind]
+        if older:
+            b, s = b[b["age_band"] == "85+"], s[s["age_band"] == "85+"]
+        return float(b["count"].sum() / max(s["count"].sum(), 1.0))
+
+    ea_via_ae = float(_count(act, "ae_to_admission")["count"].sum())
+    adults_ltc_py = _adults_with_ltc(py)
+    adults_ltc_act = _adults_with_ltc(act)
+
+    def pam_rr(services: Sequence[str]) -> float:
+        return standardised_rate_ratio(
+            adults_ltc_act, adults_ltc_py, services, "activation_level", 4, 1, _ADJUST_POP
+        )
+
+    return {
+        "gp_appointments_per_person": gp_total / person_years,
+        "gp_share_of_appointments": float(by_role.get("gp", 0.0) / gp_total),
+        "gp_face_to_face_share": float(by_mode.get("face_to_face", 0.0) / gp_total),
+        "gp_telephone_share": float(by_mode.get("telephone", 0.0) / gp_total),
+        "gp_online_share": float(by_mode.get("online", 0.0) / gp_total),
+        "gp_deprivation_rate_ratio": standardised_rate_ratio(
+            act, py, ["gp_appointment", "gp_appointment_dna"], "imd_quintile", 1, 5,
+            ["age_band", "sex"],
+        ),
+        "gp_unmet_requests_per_person": (
+            _per_person_year(act, py, "gp_request_abandoned")
+            + _per_person_year(act, py, "gp_spill_to_ae")
+        ),
+        "ae_attendances_per_1000": 1000 * float(ae["count"].sum()) / person_years,
+        "ae_type1_conversion": ea_via_ae / max(ae_t1, 1.0),
+        "emergency_admissions_per_1000": 1000 * float(ea["count"].sum()) / person_years,
+        "admissions_per_1000": 1000 * float(ea["count"].sum() + elective["count"].sum())
+        / person_years,
+        "outpatient_attendances_per_1000": 1000
+        * _per_person_year(act, py, "outpatient_attendance"),
+        "bed_days_per_1000": 1000 * float(bed["count"].sum()) / person_years,
+        "emergency_los_days": los("emergency"),
+        "elective_los_days": los("elective"),
+        "emergency_los_85_plus_days": los("emergency", older=True),
+        "pam_rate_ratio_gp": pam_rr(["gp_appointment", "gp_appointment_dna"]),
+        "pam_rate_ratio_ae": pam_rr(["ae_attendance"]),
+        "pam_rate_ratio_emergency_admission": pam_rr(["emergency_admission"]),
+        "pam_rate_ratio_outpatient": pam_rr(["outpatient_attendance"]),
+        "social_care_long_term_support_per_1000": 1000
+        * _per_person_year(act, py, "social_care_long_term_support"),
+        "social_care_new_requests_per_1000": 1000
+        * _per_person_year(act, py, "social_care_new_request"),
+        "mental_health_contact_share": _per_person_year(
+            act, py, "mental_health_people_in_contact"),
+        "community_nursing_contacts_per_person": _per_person_year(
+            act, py, "community_nursing_contact"),
+        "mental_health_contacts_per_person": _per_person_year(
+            act, py, "community_mental_health_contact"),
+    }
+
+
+_BASELINE_GROUPS = {
+    "gp_": "general practice",
+    "ae_": "A&E",
+    "emergency_admissions": "admissions",
+    "admissions": "admissions",
+    "outpatient": "admissions",
+    "bed_days": "beds",
+    "emergency_los": "beds",
+    "elective_los": "beds",
+    "pam_": "activation",
+    "social_care": "social care",
+    "mental_health": "community",
+    "community": "community",
+}
+
+
+def baseline_checks(tables: dict[str, pd.DataFrame], register: Register) -> list[Check]:
+    """Every baseline utilisation target (EVIDENCE §12) against the simulation."""
+    measures = baseline_measures(tables)
+    checks = []
+    for name, value in measures.items():
+        group = next(g for prefix, g in _BASELINE_GROUPS.items() if name.startswith(prefix))
+        label = register[f"targets.baseline.{name}"].description.rstrip(".")
+        checks.append(_target(register, f"targets.baseline.{name}", group, label, value))
+    return checks

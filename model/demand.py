@@ -1,0 +1,221 @@
+"""Demand: per-person annual rates by service, and paired event draws.
+
+For service ``s`` and person ``i``::
+
+    rate[s, i] = scale[s] * profile[s](age, sex) * M[s, i] / Mbar[s](age band, sex)
+                 * propensity[s, i] * lever multipliers
+    M[s, i]    = imd_rr(imd) * rr_per_ltc ** ltc_count * pam_rr[level]
+                 * segment_rr[segment] * rr_per_social_need ** social_needs
+                 * condition multipliers
+
+``profile`` is the published (or assumed) rate by age and sex, ``Mbar`` the mean of ``M``
+among people of the same age band and sex in the *base* population, so that the base
+population reproduces the profile while the multipliers redistribute demand within each
+age-sex group; as the population ages and gains conditions, ``M`` (and demand) rises.
+``propensity`` is a fixed per-person gamma multiplier (mean 1) giving overdispersion.
+
+Counts are drawn by Poisson inversion of a counter-based uniform per person, service and
+year, and each event's day and later decisions use uniforms keyed by (person, event
+number), so lower rates give a subset of the same events (see ``model.crn``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from model import crn, tables
+from model.errors import CarescaleError
+from model.liability import DEP_SCORE
+from model.population import CONDITIONS, PROPENSITIES, Population
+from model.register import Register
+from model.strata import N_AGE_BANDS, age_band_index
+
+#: demand streams generated per person per year
+SERVICES: tuple[str, ...] = (
+    "gp",
+    "ae",
+    "emergency_direct",
+    "elective_ordinary",
+    "elective_daycase",
+    "outpatient",
+    "community_nursing",
+    "mental_health",
+    "social_care_request",
+)
+#: which fixed per-person propensity column each demand stream uses
+PROPENSITY_OF: Mapping[str, str] = {
+    "gp": "gp",
+    "ae": "ae",
+    "emergency_direct": "emergency_admission",
+    "elective_ordinary": "elective",
+    "elective_daycase": "elective",
+    "outpatient": "outpatient",
+    "community_nursing": "community",
+    "mental_health": "mental_health",
+    "social_care_request": "social_care",
+}
+#: SUS activity groups (Strategy Unit table) behind the adult age-sex profiles
+SUS_GROUPS: Mapping[str, tuple[str, ...]] = {
+    "ae": ("walkin", "amb"),
+    "emergency_direct": ("emer_n",),
+    "elective_ordinary": ("ordelec_n",),
+    "elective_daycase": ("daycase_n",),
+    "outpatient": (
+        "surg_first", "surg_fup", "surg_proc", "non-surg_first", "non-surg_fup", "non-surg_proc",
+    ),
+}
+ADULT_AGE = 18
+
+
+def _knots(register: Register, key: str) -> tuple[np.ndarray, np.ndarray]:
+    p = register[key]
+    ages = np.array([float(a) for a in p.index])
+    return ages, p.array
+
+
+def _interp_ages(register: Register, key: str) -> np.ndarray:
+    ages, values = _knots(register, key)
+    return np.interp(np.arange(tables.N_AGES), ages, values)
+
+
+def age_sex_profile(register: Register, service: str) -> np.ndarray:
+    """Annual events per person by (sex, age) before multipliers, shape (2, 101)."""
+    prefix = f"demand.{service}"
+    if service in SUS_GROUPS:
+        adult = sum(tables.hospital_rates(g) for g in SUS_GROUPS[service])
+        adult = np.asarray(adult, dtype=float)
+        if service == "ae":
+            # SUS emergency-care rows are type 1 (major A&E); all types = type 1 / type-1 share
+            adult = adult / register.scalar("acute.ae_type1_share")
+        if service == "emergency_direct":
+            adult = adult * register.scalar("acute.emergency_direct_share")
+        child_ratio = _interp_ages(register, f"{prefix}.child_ratio_to_age_18")
+        out = adult.copy()
+        out[:, :ADULT_AGE] = adult[:, [ADULT_AGE]] * child_ratio[None, :ADULT_AGE]
+        return out
+    base = _interp_ages(register, f"{prefix}.age_profile")
+    female = _interp_ages(register, f"{prefix}.female_ratio")
+    out = np.vstack([base, base * female])
+    min_key = f"{prefix}.min_age"
+    if min_key in register:
+        out[:, : int(register.scalar(min_key))] = 0.0
+    return out
+
+
+def multipliers(register: Register, service: str, pop: Population) -> np.ndarray:
+    """``M[s, i]``: the person-level relative risk for one service (mean not fixed)."""
+    p = f"demand.{service}"
+    r = register
+    m = np.exp(0.5 * np.log(r.scalar(f"{p}.imd_rr_q1_q5")) * DEP_SCORE[pop.imd - 1])
+    m = m * np.power(r.scalar(f"{p}.rr_per_ltc"), pop.ltc_count.astype(np.float64))
+    m = m * r.array(f"{p}.pam_rr")[pop.pam_level - 1]
+    m = m * r.array(f"{p}.segment_rr")[pop.segment]
+    m = m * np.power(r.scalar(f"{p}.rr_per_social_need"), pop.social_need_count.astype(float))
+    for j, cond in enumerate(CONDITIONS):
+        key = f"{p}.condition_rr.{cond}"
+        if key in r:
+            m = np.where(pop.ltc[:, j], m * r.scalar(key), m)
+    return np.asarray(m)
+
+
+def _cell(pop: Population) -> np.ndarray:
+    return age_band_index(pop.age) * 2 + pop.sex
+
+
+def normaliser(register: Register, service: str, pop: Population) -> np.ndarray:
+    """``Mbar``: mean multiplier by (age band, sex) in the base population, shape (36,)."""
+    m = multipliers(register, service, pop)
+    cell = _cell(pop)
+    n = 2 * N_AGE_BANDS
+    total = np.bincount(cell, weights=m, minlength=n)
+    count = np.bincount(cell, minlength=n)
+    return np.where(count > 0, total / np.maximum(count, 1), 1.0)
+
+
+def gamma_propensity(u: np.ndarray, shape: float) -> np.ndarray:
+    """Gamma(shape, 1/shape) multiplier (mean 1) from a fixed uniform; ``inf`` shape -> 1."""
+    if not np.isfinite(shape):
+        return np.ones(u.shape)
+    return np.asarray(special.gammaincinv(shape, u.astype(np.float64)) / shape)
+
+
+@dataclass(frozen=True)
+class DemandModel:
+    """Everything needed to turn a population into annual rates, fixed for a run."""
+
+    register: Register
+    profiles: Mapping[str, np.ndarray]
+    normalisers: Mapping[str, np.ndarray]
+    scales: Mapping[str, float]
+    shapes: Mapping[str, float]
+
+    @classmethod
+    def build(cls, register: Register, base: Population) -> DemandModel:
+        """Profiles from the register, normalisers from the base population."""
+        profiles, norms, scales, shapes = {}, {}, {}, {}
+        for s in SERVICES:
+            profiles[s] = age_sex_profile(register, s)
+            if not np.all(np.isfinite(profiles[s])) or np.any(profiles[s] < 0):
+                raise CarescaleError(f"demand profile for '{s}' has missing or negative rates.")
+            norms[s] = normaliser(register, s, base)
+            scales[s] = register.scalar(f"demand.{s}.scale")
+            shapes[s] = register.scalar(f"demand.{s}.overdispersion_shape")
+        return cls(register, profiles, norms, scales, shapes)
+
+    def rates(self, service: str, pop: Population) -> np.ndarray:
+        """Expected events per person-year (before lever multipliers and exposure)."""
+        prof = self.profiles[service][pop.sex, np.minimum(pop.age, tables.MAX_AGE)]
+        m = multipliers(self.register, service, pop)
+        norm = self.normalisers[service][_cell(pop)]
+        u = pop.propensity[:, PROPENSITIES.index(PROPENSITY_OF[service])]
+        prop = gamma_propensity(u, self.shapes[service])
+        return np.asarray(self.scales[service] * prof * m / norm * prop)
+
+
+@dataclass
+class Events:
+    """A year's demand events for one service, sorted by day (struct of arrays)."""
+
+    person: np.ndarray  # index into the year's population arrays
+    person_id: np.ndarray
+    k: np.ndarray  # event number within the person (for keyed uniforms)
+    day: np.ndarray  # day of the year 0..364
+
+    @property
+    def size(self) -> int:
+        """Number of events."""
+        return int(self.day.shape[0])
+
+
+def draw_events(
+    rate: np.ndarray,
+    exposure_days: np.ndarray,
+    person_id: np.ndarray,
+    key_count: np.uint64,
+    key_day: np.uint64,
+    days_per_year: int = 365,
+) -> Events:
+    """Paired Poisson events for a year, sorted by day.
+
+    ``exposure_days`` (0..365) truncates the year for people who die; an event's day is
+    ``floor(u * 365)`` for a uniform keyed by (person, event number), and events falling
+    after death are dropped, so exposure thins the same events that a full year would have.
+    """
+    n_full = crn.poisson_inverse(rate, crn.uniforms(key_count, person_id))
+    person, k = crn.expand(n_full)
+    u = crn.uniforms(key_day, person_id[person], k)
+    day = np.minimum((u * days_per_year).astype(np.int64), days_per_year - 1)
+    keep = day < exposure_days[person]
+    person, k, day = person[keep], k[keep], day[keep]
+    order = np.argsort(day, kind="stable")
+    return Events(
+        person=person[order].astype(np.int64),
+        person_id=person_id[person[order]],
+        k=k[order].astype(np.int64),
+        day=day[order].astype(np.int16),
+    )
+

@@ -1,0 +1,239 @@
+"""The ledger: compact records appended during a run, turned into tidy tables at the end.
+
+Services append arrays of stratum codes (one per event, or with a weight such as bed days)
+under a (service, role, mode) combination; at the end of each year these are counted with
+one ``bincount`` and costed as count x unit cost. Costs are therefore conserved by
+construction, and a test checks it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from model.errors import CarescaleError
+from model.register import Register
+from model.strata import N_STRATA, decode
+
+#: service -> (setting, payer)
+SERVICES: Mapping[str, tuple[str, str]] = {
+    "gp_appointment": ("primary_care", "primary_care"),
+    "gp_appointment_dna": ("primary_care", "primary_care"),
+    "gp_request_abandoned": ("primary_care", "primary_care"),
+    "gp_spill_to_ae": ("primary_care", "primary_care"),
+    "ae_attendance": ("acute", "nhs_acute"),
+    "ae_to_admission": ("acute", "nhs_acute"),
+    "emergency_admission": ("acute", "nhs_acute"),
+    "elective_admission": ("acute", "nhs_acute"),
+    "outpatient_attendance": ("acute", "nhs_acute"),
+    "bed_day": ("acute", "nhs_acute"),
+    "overnight_stay": ("acute", "nhs_acute"),
+    "community_nursing_contact": ("community", "community_health"),
+    "community_mental_health_contact": ("community", "community_health"),
+    "mental_health_people_in_contact": ("community", "community_health"),
+    "social_care_new_request": ("social_care", "la_social_care"),
+    "social_care_long_term_support": ("social_care", "la_social_care"),
+    "social_care_support_day": ("social_care", "la_social_care"),
+}
+PAYERS = (
+    "nhs_acute",
+    "primary_care",
+    "community_health",
+    "la_social_care",
+    "voluntary_sector",
+    "person",
+)
+
+ACTIVITY_COLUMNS = (
+    "replication", "year", "setting", "service", "role", "mode", "payer",
+    "sex", "age_band", "imd_quintile", "ltc_band", "activation_level", "segment",
+    "count", "cost_gbp",
+)
+
+
+#: the price year results are reported in; unit costs are uprated with the NHSCII
+REPORTING_PRICE_YEAR = "2023/24"
+#: services costed like another (a missed GP appointment uses the same staff time)
+COST_ALIAS: Mapping[str, str] = {"gp_appointment_dna": "gp_appointment"}
+#: (service, mode) costed as another mode (NCC short stay covers 0-1 nights)
+MODE_ALIAS: Mapping[tuple[str, str], str] = {("emergency_admission", "same_day"): "short_stay"}
+
+
+def uprate(register: Register, value: float, price_year: str,
+           to_year: str = REPORTING_PRICE_YEAR) -> float:
+    """Convert a cost from ``price_year`` to ``to_year`` with the NHS Cost Inflation Index."""
+    index = register["costs.nhscii"]
+    years = list(index.index)
+    for y in (price_year, to_year):
+        if y not in years:
+            raise CarescaleError(
+                f"price year '{y}' is outside the NHS Cost Inflation Index "
+                f"({years[0]} to {years[-1]}); allowed years are {', '.join(years)}."
+            )
+    return value * index.value[years.index(to_year)] / index.value[years.index(price_year)]
+
+
+def unit_cost(register: Register, service: str, role: str, mode: str) -> float:
+    """Cost per counted unit (GBP, reporting price year) of a (service, role, mode).
+
+    Looked up as ``costs.<service>.<role>.<mode>``, then ``.<role>``, ``.<mode>``, then
+    ``costs.<service>``; services with no entry carry no cost (e.g. counts of people).
+    """
+    mode = MODE_ALIAS.get((service, mode), mode)
+    service = COST_ALIAS.get(service, service)
+    candidates = [
+        f"costs.{service}.{role}.{mode}" if role and mode else "",
+        f"costs.{service}.{role}" if role else "",
+        f"costs.{service}.{mode}" if mode else "",
+        f"costs.{service}",
+    ]
+    for key in candidates:
+        if key and key in register:
+            p = register[key]
+            return uprate(register, p.scalar, p.price_year)
+    return 0.0
+
+
+@dataclass
+class _Year:
+    keys: defaultdict[tuple[str, str, str], list[np.ndarray]]
+    weights: defaultdict[tuple[str, str, str], list[np.ndarray]]
+    waits: defaultdict[str, list[np.ndarray]]
+
+
+class Ledger:
+    """Collects one replication's records, year by year."""
+
+    def __init__(self, register: Register, replication: int, start_year: int):
+        self.register = register
+        self.replication = replication
+        self.start_year = start_year
+        self._year: _Year | None = None
+        self._year_index = -1
+        self.activity_frames: list[pd.DataFrame] = []
+        self.person_year_frames: list[pd.DataFrame] = []
+        self.wait_rows: list[dict[str, object]] = []
+        self.capacity_rows: list[dict[str, object]] = []
+
+    # ---------------------------------------------------------------- recording
+    def start_year_(self, year_index: int) -> None:
+        """Begin collecting records for ``year_index`` (0 = first simulated year)."""
+        self._year_index = year_index
+        self._year = _Year(defaultdict(list), defaultdict(list), defaultdict(list))
+
+    @property
+    def calendar_year(self) -> int:
+        """Calendar year being recorded."""
+        return self.start_year + self._year_index
+
+    def count(
+        self,
+        service: str,
+        strata: np.ndarray,
+        role: str = "",
+        mode: str = "",
+        weight: np.ndarray | None = None,
+    ) -> None:
+        """Record one event per element of ``strata`` (or ``weight`` units each)."""
+        if strata.size == 0:
+            return
+        assert self._year is not None and service in SERVICES, service
+        combo = (service, role, mode)
+        self._year.keys[combo].append(strata.astype(np.int64, copy=False))
+        self._year.weights[combo].append(
+            np.ones(strata.size) if weight is None else np.asarray(weight, dtype=float)
+        )
+
+    def waits(self, service: str, wait_days: np.ndarray) -> None:
+        """Record waits (days) of requests served or admitted."""
+        if wait_days.size:
+            assert self._year is not None
+            self._year.waits[service].append(np.asarray(wait_days, dtype=np.float64))
+
+    def person_years(self, strata: np.ndarray, exposure_years: np.ndarray,
+                     died: np.ndarray) -> None:
+        """Person-years and deaths by stratum for the current year."""
+        py = np.bincount(strata, weights=exposure_years, minlength=N_STRATA)
+        deaths = np.bincount(strata, weights=died.astype(float), minlength=N_STRATA)
+        nz = np.flatnonzero(py > 0)
+        frame = decode(nz)
+        frame.insert(0, "year", np.int16(self.calendar_year))
+        frame.insert(0, "replication", np.int32(self.replication))
+        frame["person_years"] = py[nz]
+        frame["deaths"] = deaths[nz].astype(np.int64)
+        self.person_year_frames.append(frame)
+
+    def end_year(self, backlogs: Mapping[str, int], capacity: Mapping[str, tuple[float, float]],
+                 mean_occupied_beds: float) -> None:
+        """Count, cost and store the year's activity, waits and capacity use."""
+        assert self._year is not None
+        frames = []
+        for (service, role, mode), chunks in self._year.keys.items():
+            keys = np.concatenate(chunks)
+            w = np.concatenate(self._year.weights[(service, role, mode)])
+            counts = np.bincount(keys, weights=w, minlength=N_STRATA)
+            nz = np.flatnonzero(counts)
+            setting, payer = SERVICES[service]
+            frame = decode(nz)
+            frame.insert(0, "payer", payer)
+            frame.insert(0, "mode", mode)
+            frame.insert(0, "role", role)
+            frame.insert(0, "service", service)
+            frame.insert(0, "setting", setting)
+            frame.insert(0, "year", np.int16(self.calendar_year))
+            frame.insert(0, "replication", np.int32(self.replication))
+            frame["count"] = counts[nz]
+            frame["cost_gbp"] = counts[nz] * unit_cost(self.register, service, role, mode)
+            frames.append(frame)
+        if frames:
+            self.activity_frames.append(pd.concat(frames, ignore_index=True))
+        services = set(self._year.waits) | set(backlogs)
+        for service in sorted(services):
+            chunks = self._year.waits.get(service, [])
+            waits = np.concatenate(chunks) if chunks else np.empty(0)
+            self.wait_rows.append(
+                {
+                    "replication": self.replication,
+                    "year": self.calendar_year,
+                    "service": service,
+                    "served": int(waits.size),
+                    "mean_wait_days": float(waits.mean()) if waits.size else np.nan,
+                    "p90_wait_days": float(np.quantile(waits, 0.9)) if waits.size else np.nan,
+                    "backlog_end": int(backlogs.get(service, 0)),
+                }
+            )
+        for service, (offered, used) in sorted(capacity.items()):
+            self.capacity_rows.append(
+                {
+                    "replication": self.replication,
+                    "year": self.calendar_year,
+                    "service": service,
+                    "capacity_offered": float(offered),
+                    "capacity_used": float(used),
+                    "utilisation": float(used / offered) if offered > 0 else np.nan,
+                    "mean_occupied_beds": float(mean_occupied_beds)
+                    if service == "bed_day" else np.nan,
+                }
+            )
+        self._year = None
+
+    # ---------------------------------------------------------------- tables
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The replication's tidy tables."""
+        activity = (
+            pd.concat(self.activity_frames, ignore_index=True)
+            if self.activity_frames else pd.DataFrame(columns=list(ACTIVITY_COLUMNS))
+        )
+        activity = activity[list(ACTIVITY_COLUMNS)]
+        for col in ("setting", "service", "role", "mode", "payer"):
+            activity[col] = activity[col].astype("category")
+        return {
+            "person_years": pd.concat(self.person_year_frames, ignore_index=True),
+            "activity": activity,
+            "waits": pd.DataFrame(self.wait_rows),
+            "capacity": pd.DataFrame(self.capacity_rows),
+        }

@@ -1,0 +1,258 @@
+"""Acute hospital: A&E, emergency admissions holding beds, electives and outpatients.
+
+* A&E takes the day's self-presenting attendances and the GP overspill; a share are type 1
+  (major) attendances, of which an age-sex-specific share are admitted.
+* Emergency admissions (via A&E, or direct from GP and other routes) join a queue for a bed;
+  same-day (zero-night) stays need no overnight bed. Each admitted patient holds a bed for
+  their length of stay; a full hospital delays admissions (the wait is recorded).
+* Elective ordinary admissions come off a waiting list up to the theatre capacity of the
+  day and only into beds left free after emergencies; day cases and outpatient
+  attendances have their own daily capacity and waiting lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from model import crn, tables
+from model.services.base import RequestTable, WaitingList, table_from_events
+from model.world import DAYS_PER_YEAR, DailyCapacity, World
+
+BEDS_KEY = "capacity.acute.beds_per_1000"
+ELECTIVE_KEY = "capacity.acute.elective_ordinary_per_1000_per_working_day"
+DAYCASE_KEY = "capacity.acute.daycase_per_1000_per_working_day"
+OUTPATIENT_KEY = "capacity.acute.outpatient_per_1000_per_working_day"
+_MAX_LOS_DAYS = 400  # geometric tails are cut here (far beyond any planning horizon effect)
+
+
+def geometric_los(mean_overnight: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Length of stay (nights >= 1) with the given mean, geometric, by inversion of ``u``."""
+    p = 1.0 / np.maximum(mean_overnight, 1.0)
+    los = np.ceil(np.log(u) / np.log1p(-np.minimum(p, 1 - 1e-12)))
+    return np.clip(los, 1, _MAX_LOS_DAYS).astype(np.int64)
+
+
+class LengthOfStay:
+    """Nights in hospital by age and sex: a zero-night share and a geometric overnight part.
+
+    Mean LOS by age and sex comes from the derived SUS table (adults; children from the
+    register); the zero-night share by age from the register, and the overnight mean is
+    ``mean / (1 - zero share)`` so the overall mean is kept.
+    """
+
+    def __init__(self, world: World, kind: str) -> None:
+        reg = world.register
+        table = {"emergency": "emergency (unplanned)",
+                 "elective": "elective ordinary (excl. daycase)"}[kind]
+        mean = np.array(tables.mean_los_days(table), dtype=float)
+        child = reg.scalar(f"acute.los.{kind}.child_mean_days")
+        mean[:, :18] = child
+        zero = np.interp(
+            np.arange(tables.N_AGES),
+            [float(a) for a in reg[f"acute.los.{kind}.zero_night_share"].index],
+            reg.array(f"acute.los.{kind}.zero_night_share"),
+        )
+        self.zero_share = zero
+        self.overnight_mean = mean / (1.0 - zero[None, :])
+        self.kind = kind
+
+    def draw(self, world: World, person: np.ndarray, person_id: np.ndarray,
+             k: np.ndarray, route: str) -> np.ndarray:
+        """Nights for each admission (0 = same-day), from keyed uniforms."""
+        pop = world.pop
+        age = np.minimum(pop.age[person], tables.MAX_AGE)
+        sex = pop.sex[person]
+        u0 = crn.uniforms(world.key(f"los.{self.kind}.{route}.zero"), person_id, k)
+        u1 = crn.uniforms(world.key(f"los.{self.kind}.{route}.nights"), person_id, k)
+        nights = geometric_los(self.overnight_mean[sex, age], u1)
+        return np.where(u0 < self.zero_share[age], 0, nights)
+
+
+class AcuteService:
+    """A&E, beds, electives and outpatients of the population's acute provider."""
+
+    def __init__(self, world: World) -> None:
+        reg = world.register
+        self.type1_share = reg.scalar("acute.ae_type1_share")
+        t1 = sum(tables.hospital_rates(g) for g in ("walkin", "amb"))
+        ea = tables.hospital_rates("emer_n")
+        via_ae = 1.0 - reg.scalar("acute.emergency_direct_share")
+        conv = np.asarray(via_ae * ea / t1, dtype=float)
+        conv[:, :18] = reg.scalar("acute.child_type1_conversion")
+        self.conversion = np.clip(conv, 0.0, 1.0)  # P(admit | type 1 attendance), (2, 101)
+        self.los_emergency = LengthOfStay(world, "emergency")
+        self.los_elective = LengthOfStay(world, "elective")
+        self.emergency = WaitingList()
+        self.elective = WaitingList()
+        self.daycase = WaitingList()
+        self.outpatient = WaitingList()
+        horizon = (world.scenario.run.years + 2) * DAYS_PER_YEAR + _MAX_LOS_DAYS
+        self.discharges = np.zeros(horizon, dtype=np.int64)
+        self.occupied = 0
+        self.beds = DailyCapacity()
+        self.theatre = DailyCapacity()
+        self.daycase_cap = DailyCapacity()
+        self.clinic = DailyCapacity()
+        self._reset_counters()
+
+    def _reset_counters(self) -> None:
+        self.occupied_sum = 0.0
+        self.days = 0
+        self.offered: dict[str, float] = {
+            "bed_day": 0.0, "elective_ordinary": 0.0, "elective_daycase": 0.0,
+            "outpatient_attendance": 0.0,
+        }
+        self.used: dict[str, float] = dict.fromkeys(self.offered, 0.0)
+
+    # ---------------------------------------------------------------- yearly
+    def start_year(self, world: World) -> None:
+        """New year's waiting lists (backlogs carried, people who left removed)."""
+        ev = world.events
+        direct = table_from_events(world, ev["emergency_direct"])
+        direct.extra["los"] = self.los_emergency.draw(
+            world, direct.person, direct.person_id, direct.k, "direct")
+        self.emergency.start_year(world, direct)
+        for wl, name in ((self.elective, "elective_ordinary"), (self.daycase, "elective_daycase"),
+                         (self.outpatient, "outpatient")):
+            new = table_from_events(world, ev[name])
+            if name == "elective_ordinary":
+                new.extra["los"] = self.los_elective.draw(
+                    world, new.person, new.person_id, new.k, "elective")
+            wl.start_year(world, new)
+        self._reset_counters()
+
+    def end_year(self) -> tuple[dict[str, int], dict[str, tuple[float, float]], float]:
+        """Backlogs, capacity (offered, used) and mean occupied beds for the year."""
+        backlogs = {
+            "emergency_admission": len(self.emergency),
+            "elective_ordinary": len(self.elective),
+            "elective_daycase": len(self.daycase),
+            "outpatient_attendance": len(self.outpatient),
+        }
+        capacity = {k: (self.offered[k], self.used[k]) for k in self.offered}
+        mean_occupied = self.occupied_sum / max(self.days, 1)
+        return backlogs, capacity, mean_occupied
+
+    # ---------------------------------------------------------------- daily
+    def _ae(self, world: World, day: int) -> None:
+        events = world.events["ae"]
+        lo, hi = np.searchsorted(events.day, [day, day + 1])
+        parts = [(events.person[lo:hi], events.k[lo:hi], "direct")] + world.ae_inbox
+        world.ae_inbox = []
+        ledger = world.ledger
+        for person, k, route in parts:
+            if not person.size:
+                continue
+            pid = world.pop.person_id[person]
+            u_type = crn.uniforms(world.key(f"ae.{route}.type"), pid, k)
+            type1 = u_type < self.type1_share
+            strata = world.strata[person]
+            ledger.count("ae_attendance", strata[type1], mode="type_1_2")
+            ledger.count("ae_attendance", strata[~type1], mode="type_3_4")
+            u_adm = crn.uniforms(world.key(f"ae.{route}.admit"), pid, k)
+            p_adm = self.conversion[world.pop.sex[person], np.minimum(world.pop.age[person], 100)]
+            admit = type1 & (u_adm < p_adm)
+            ledger.count("ae_to_admission", strata[admit])
+            if admit.any():
+                rows = RequestTable(
+                    pid[admit], person[admit], k[admit],
+                    np.full(int(admit.sum()), world.day0 + day, dtype=np.int64),
+                    {"los": self.los_emergency.draw(world, person[admit], pid[admit],
+                                                    k[admit], f"ae_{route}")},
+                )
+                world.admission_inbox.append((rows.person, rows.k, route))
+                self.emergency.queue.add(self.emergency.add_rows(rows))
+
+    def _admit(self, world: World, wl: WaitingList, rows: np.ndarray, absolute: int,
+               service: str, mode_of: np.ndarray | None = None) -> None:
+        tab = wl.table
+        los = tab.extra["los"][rows]
+        overnight = los > 0
+        self.occupied += int(overnight.sum())
+        np.add.at(self.discharges, absolute + los[overnight], 1)
+        strata = world.strata[tab.person[rows]]
+        ledger = world.ledger
+        if service == "emergency_admission":
+            # NCC currencies: short stay = 0-1 nights, long stay = 2 nights or more
+            ledger.count(service, strata[los == 0], mode="same_day")
+            ledger.count(service, strata[los == 1], mode="short_stay")
+            ledger.count(service, strata[los >= 2], mode="long_stay")
+        else:
+            ledger.count(service, strata, mode="ordinary")
+        kind = service.split("_")[0]
+        ledger.count("overnight_stay", strata[overnight], mode=kind)
+        ledger.count("bed_day", strata[overnight], mode=kind, weight=los[overnight])
+        ledger.waits(service if service != "elective_admission" else "elective_ordinary",
+                     (absolute - tab.arrival[rows]).astype(float))
+
+    def _beds(self, world: World, day: int) -> None:
+        absolute = world.day0 + day
+        self.occupied -= int(self.discharges[absolute])
+        beds_today = self.beds.take(world.capacity_today("beds", BEDS_KEY))
+        self.offered["bed_day"] += beds_today
+        wl = self.emergency
+        wl.queue.add(wl.arrivals(day))
+        pending = wl.queue.pending
+        if pending.size:
+            # same-day stays need no overnight bed; the rest wait for a free bed, in order
+            same_day = wl.table.extra["los"][pending] == 0
+            free = max(beds_today - self.occupied, 0)
+            overnight_rank = np.cumsum(~same_day) - 1
+            admit = same_day | (overnight_rank < free)
+            rows = wl.queue.drop(admit)
+            self._admit(world, wl, rows, absolute, "emergency_admission")
+        working = world.is_working_day(absolute)
+        el = self.elective
+        el.queue.add(el.arrivals(day))
+        if working:
+            theatre = self.theatre.take(world.capacity_today("elective", ELECTIVE_KEY))
+            self.offered["elective_ordinary"] += theatre
+            free = max(beds_today - self.occupied, 0)
+            pending = el.queue.pending[:theatre]
+            if pending.size:
+                needs_bed = el.table.extra["los"][pending] > 0
+                rank = np.cumsum(needs_bed) - 1
+                ok = ~needs_bed | (rank < free)
+                # electives that cannot get a bed stay at the head of the list (cancelled)
+                take = np.zeros(el.queue.pending.size, dtype=bool)
+                take[: pending.size] = ok
+                rows = el.queue.drop(take)
+                self.used["elective_ordinary"] += rows.size
+                self._admit(world, el, rows, absolute, "elective_admission")
+        self.occupied_sum += self.occupied
+        self.used["bed_day"] += self.occupied
+        self.days += 1
+        world.admission_inbox = []
+
+    def _simple_list(self, world: World, wl: WaitingList, day: int, cap: DailyCapacity,
+                     key: str, service: str, mode: str, label: str) -> None:
+        absolute = world.day0 + day
+        wl.queue.add(wl.arrivals(day))
+        if not world.is_working_day(absolute):
+            return
+        slots = cap.take(world.capacity_today(label, key))
+        self.offered[label] += slots
+        rows = wl.queue.serve(slots)
+        self.used[label] += rows.size
+        world.ledger.count(service, world.strata[wl.table.person[rows]], mode=mode)
+        world.ledger.waits(label, (absolute - wl.table.arrival[rows]).astype(float))
+
+    def day(self, world: World, day: int) -> None:
+        """One day of the hospital."""
+        self._ae(world, day)
+        self._beds(world, day)
+        self._simple_list(world, self.daycase, day, self.daycase_cap, DAYCASE_KEY,
+                          "elective_admission", "daycase", "elective_daycase")
+        self._simple_list(world, self.outpatient, day, self.clinic, OUTPATIENT_KEY,
+                          "outpatient_attendance", "", "outpatient_attendance")
+
+    def process(self, env: simpy.Environment, world: World, offset: float) -> Generator[Any]:
+        """SimPy process: one step per day, after GP (same-day overspill)."""
+        yield env.timeout(offset)
+        while True:
+            self.day(world, int(env.now) - world.day0)
+            yield env.timeout(1)

@@ -1,0 +1,113 @@
+"""Shared machinery for services: a per-year request table and a FIFO waiting list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from model.demand import Events
+from model.services.queue import FifoQueue, carry_rows
+from model.world import World
+
+
+@dataclass
+class RequestTable:
+    """Requests known to a service (carried-over backlog first, then this year's events).
+
+    ``person`` indexes ``world.pop`` for the current year; ``arrival`` is the absolute day;
+    ``k`` is the event number used to key per-request uniforms; ``route`` tags where the
+    request came from (e.g. 0 = own demand).
+    """
+
+    person_id: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    person: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    k: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    arrival: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        """Number of rows."""
+        return int(self.arrival.shape[0])
+
+    def take(self, rows: np.ndarray) -> RequestTable:
+        """Rows ``rows`` as a new table."""
+        return RequestTable(
+            self.person_id[rows], self.person[rows], self.k[rows], self.arrival[rows],
+            {name: col[rows] for name, col in self.extra.items()},
+        )
+
+    def append(self, other: RequestTable) -> RequestTable:
+        """This table followed by ``other``."""
+        names = set(self.extra) | set(other.extra)
+        extra = {}
+        for n in names:
+            a = self.extra.get(n)
+            b = other.extra.get(n)
+            if a is None:
+                assert b is not None
+                a = np.zeros(self.size, dtype=b.dtype)
+            if b is None:
+                b = np.zeros(other.size, dtype=a.dtype)
+            extra[n] = np.concatenate([a, b])
+        return RequestTable(
+            np.concatenate([self.person_id, other.person_id]),
+            np.concatenate([self.person, other.person]),
+            np.concatenate([self.k, other.k]),
+            np.concatenate([self.arrival, other.arrival]),
+            extra,
+        )
+
+
+def table_from_events(world: World, events: Events) -> RequestTable:
+    """A request table for this year's demand events (arrival = absolute day)."""
+    return RequestTable(
+        person_id=events.person_id,
+        person=events.person,
+        k=events.k,
+        arrival=world.day0 + events.day.astype(np.int64),
+    )
+
+
+class WaitingList:
+    """A FIFO waiting list whose rows live in a yearly request table.
+
+    ``start_year`` keeps the backlog (renumbered, people who left removed) and appends the
+    year's new requests, which must be sorted by arrival day; ``arrivals(day)`` returns the
+    rows arriving on a relative day of the year.
+    """
+
+    def __init__(self) -> None:
+        self.table = RequestTable()
+        self.queue = FifoQueue()
+        self._day_starts = np.zeros(366, dtype=np.int64)
+        self._offset = 0
+
+    def start_year(self, world: World, new: RequestTable) -> None:
+        """Carry the backlog into this year's table and add the new requests."""
+        kept = self.queue.pending
+        old = self.table.take(kept)
+        old.person = world.index_of(old.person_id)
+        alive = old.person >= 0
+        old = old.take(np.flatnonzero(alive))
+        self.queue.pending = np.arange(old.size, dtype=np.int64)
+        _ = carry_rows  # the backlog is renumbered 0..n-1 in order
+        self.table = old.append(new)
+        self._offset = old.size
+        rel = new.arrival - world.day0
+        self._day_starts = np.searchsorted(rel, np.arange(366)).astype(np.int64)
+
+    def arrivals(self, day: int) -> np.ndarray:
+        """Rows (in the table) of this year's requests arriving on relative ``day``."""
+        lo, hi = self._day_starts[day], self._day_starts[day + 1]
+        return np.arange(self._offset + lo, self._offset + hi, dtype=np.int64)
+
+    def add_rows(self, new: RequestTable) -> np.ndarray:
+        """Append ad-hoc rows (e.g. transfers from another service) and return their rows."""
+        start = self.table.size
+        self.table = self.table.append(new)
+        return np.arange(start, self.table.size, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.queue)

@@ -1,0 +1,156 @@
+"""Community health and adult social care.
+
+* District / community nursing contacts: a waiting list served every day of the week.
+* Community mental-health contacts: a waiting list served on working days; the number of
+  distinct people in contact during the year is recorded too.
+* Adult social care: new requests join an assessment list (working days); an assessed
+  request leads to long-term support with a fixed probability. People receiving long-term
+  support stay on it until they die or leave (an annual exit probability); the people
+  supported during the year and their support days are counted and costed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from model import crn, liability
+from model.liability import AttributeSpec
+from model.services.base import WaitingList, table_from_events
+from model.world import DAYS_PER_YEAR, DailyCapacity, World
+
+NURSING_KEY = "capacity.community.nursing_contacts_per_1000_per_day"
+MH_KEY = "capacity.community.mental_health_contacts_per_1000_per_working_day"
+ASSESS_KEY = "capacity.community.social_care_assessments_per_1000_per_working_day"
+NOT_ON = -(10**9)  # lts_start of people not on long-term support
+
+
+class CommunityService:
+    """Community nursing, community mental health and adult social care."""
+
+    def __init__(self, world: World) -> None:
+        reg = world.register
+        self.nursing = WaitingList()
+        self.mental_health = WaitingList()
+        self.assessment = WaitingList()
+        self.nursing_cap = DailyCapacity()
+        self.mh_cap = DailyCapacity()
+        self.assess_cap = DailyCapacity()
+        self.p_long_term = reg.scalar("community.request_to_long_term_support")
+        self.exit_probability = reg.scalar("community.long_term_support_exit_per_year")
+        # people on long-term support at the start: a probit liability like the LTCs
+        cal = liability.calibrate(
+            AttributeSpec.from_register(reg, "community", "long_term_support_at_start"),
+            world.pop_model.base_year,
+        )
+        pop = world.pop
+        cell = (pop.sex.astype(np.int64) * 101 + pop.age) * 5 + (pop.imd - 1)
+        noise = _normal(world, "community.lts_start", pop.person_id)
+        on_support = liability.draw(cal, cell, pop.frailty.astype(np.float64), noise)
+        #: absolute day long-term support started (NOT_ON: not on support); aligned with pop
+        self.lts_start = np.where(on_support, -DAYS_PER_YEAR, NOT_ON).astype(np.int64)
+        self.mh_seen = np.zeros(pop.size, dtype=bool)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.offered = {"community_nursing_contact": 0.0, "community_mental_health_contact": 0.0,
+                        "social_care_assessment": 0.0}
+        self.used = dict.fromkeys(self.offered, 0.0)
+
+    # ---------------------------------------------------------------- yearly
+    def carry_people(self, world: World, old_ids: np.ndarray) -> None:
+        """Re-align per-person state after the population changed (deaths, entrants)."""
+        pos = world.index_of(old_ids)
+        lts = np.full(world.pop.size, NOT_ON, dtype=np.int64)
+        keep = pos >= 0
+        lts[pos[keep]] = self.lts_start[keep]
+        self.lts_start = lts
+
+    def start_year(self, world: World) -> None:
+        """New requests for the year; exits from long-term support."""
+        on = self.lts_start != NOT_ON
+        if on.any() and world.year > 0:
+            u = crn.uniforms(world.key("community.lts_exit"), world.pop.person_id[on])
+            leave = np.flatnonzero(on)[u < self.exit_probability]
+            self.lts_start[leave] = NOT_ON
+        self.mh_seen = np.zeros(world.pop.size, dtype=bool)
+        self.nursing.start_year(world, table_from_events(world, world.events["community_nursing"]))
+        self.mental_health.start_year(world, table_from_events(world, world.events["mental_health"]))
+        requests = table_from_events(world, world.events["social_care_request"])
+        world.ledger.count("social_care_new_request", world.strata[requests.person])
+        self.assessment.start_year(world, requests)
+        self._reset()
+
+    def end_year(self, world: World) -> tuple[dict[str, int], dict[str, tuple[float, float]]]:
+        """Count people supported and support days; people in MH contact; backlogs."""
+        start = world.day0
+        end = start + DAYS_PER_YEAR
+        on = self.lts_start != NOT_ON
+        alive_end = np.where(world.death_day >= 0, start + world.death_day.astype(np.int64), end)
+        first = np.maximum(self.lts_start, start)
+        days = np.where(on, np.clip(alive_end - first, 0, DAYS_PER_YEAR), 0)
+        supported = on & (days > 0)
+        strata = world.strata
+        world.ledger.count("social_care_long_term_support", strata[supported])
+        world.ledger.count("social_care_support_day", strata[supported],
+                           weight=days[supported].astype(float))
+        world.ledger.count("mental_health_people_in_contact", strata[self.mh_seen])
+        # people who died leave support
+        self.lts_start[(world.death_day >= 0) & on] = NOT_ON
+        backlogs = {
+            "community_nursing_contact": len(self.nursing),
+            "community_mental_health_contact": len(self.mental_health),
+            "social_care_assessment": len(self.assessment),
+        }
+        capacity = {k: (self.offered[k], self.used[k]) for k in self.offered}
+        return backlogs, capacity
+
+    # ---------------------------------------------------------------- daily
+    def _serve(self, world: World, wl: WaitingList, day: int, cap: DailyCapacity, key: str,
+               label: str, working_only: bool) -> np.ndarray:
+        absolute = world.day0 + day
+        wl.queue.add(wl.arrivals(day))
+        if working_only and not world.is_working_day(absolute):
+            return np.empty(0, dtype=np.int64)
+        slots = cap.take(world.capacity_today(label, key))
+        self.offered[label] += slots
+        rows = wl.queue.serve(slots)
+        self.used[label] += rows.size
+        world.ledger.waits(label, (absolute - wl.table.arrival[rows]).astype(float))
+        return rows
+
+    def day(self, world: World, day: int) -> None:
+        """One day of community services and social care."""
+        rows = self._serve(world, self.nursing, day, self.nursing_cap, NURSING_KEY,
+                           "community_nursing_contact", working_only=False)
+        world.ledger.count("community_nursing_contact",
+                           world.strata[self.nursing.table.person[rows]])
+        rows = self._serve(world, self.mental_health, day, self.mh_cap, MH_KEY,
+                           "community_mental_health_contact", working_only=True)
+        person = self.mental_health.table.person[rows]
+        world.ledger.count("community_mental_health_contact", world.strata[person])
+        self.mh_seen[person] = True
+        rows = self._serve(world, self.assessment, day, self.assess_cap, ASSESS_KEY,
+                           "social_care_assessment", working_only=True)
+        if rows.size:
+            tab = self.assessment.table
+            person = tab.person[rows]
+            u = crn.uniforms(world.key("community.lts_decision"), tab.person_id[rows], tab.k[rows])
+            starts = person[(u < self.p_long_term) & (self.lts_start[person] == NOT_ON)]
+            self.lts_start[starts] = world.day0 + day
+
+    def process(self, env: simpy.Environment, world: World, offset: float) -> Generator[Any]:
+        """SimPy process: one step per day."""
+        yield env.timeout(offset)
+        while True:
+            self.day(world, int(env.now) - world.day0)
+            yield env.timeout(1)
+
+
+def _normal(world: World, purpose: str, person_id: np.ndarray) -> np.ndarray:
+    from scipy import special
+
+    return np.asarray(special.ndtri(crn.uniforms(world.key(purpose, 0), person_id)))

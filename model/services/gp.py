@@ -1,0 +1,143 @@
+"""General practice: appointments by staff role and mode, a backlog with waits, DNAs, and
+spill of delayed demand to A&E.
+
+Each working day the practice pool serves the longest-waiting requests up to its capacity.
+A served request gets its preferred mode (face to face, telephone, online; preferences
+differ by segment) while that mode has slots, otherwise a mode with spare slots; the staff
+role (GP, nurse, other) follows the capacity mix of the mode. Requests that wait longer than
+their patience leave the queue: some go to A&E the same day (more for segments that
+distrust the system), the rest go unmet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from model import crn
+from model.population import SEGMENTS
+from model.services.base import WaitingList, table_from_events
+from model.world import DailyCapacity, World
+
+MODES = ("face_to_face", "telephone", "online")
+ROLES = ("gp", "nurse", "other")
+CAPACITY_KEY = "capacity.gp.appointments_per_1000_per_working_day"
+
+
+class GPService:
+    """The GP practice pool of the population (one PCN-level pool)."""
+
+    name = "gp_appointment"
+
+    def __init__(self, world: World) -> None:
+        reg = world.register
+        self.mode_capacity_share = reg.array("capacity.gp.mode_shares")
+        self.role_share = reg.array("capacity.gp.role_shares")
+        self.preference = np.vstack(
+            [reg.array(f"gp.mode_preference.{s}") for s in SEGMENTS]
+        )  # (segments, modes)
+        self.patience_days = reg.array("gp.patience_days_by_segment")
+        self.spill_share = reg.array("gp.spill_to_ae_by_segment")
+        self.dna_rate = reg.scalar("gp.dna_rate")
+        self.dna_rr = reg.array("gp.dna_rr_by_pam_level")
+        self.list = WaitingList()
+        self.capacity = DailyCapacity()
+        self.offered = 0.0
+        self.used = 0.0
+
+    # ---------------------------------------------------------------- yearly
+    def start_year(self, world: World) -> None:
+        """Build this year's request table with per-request decisions drawn up front."""
+        events = world.events["gp"]
+        new = table_from_events(world, events)
+        pid, k = events.person_id, events.k
+        seg = world.pop.segment[events.person]
+        level = world.pop.pam_level[events.person]
+        u_mode = crn.uniforms(world.key("gp.mode"), pid, k)
+        cum = np.cumsum(self.preference[seg], axis=1)
+        pref = (u_mode[:, None] > cum[:, :-1]).sum(axis=1).astype(np.int8)
+        u_pat = crn.uniforms(world.key("gp.patience"), pid, k)
+        patience = -self.patience_days[seg] * np.log(u_pat)
+        spill = crn.uniforms(world.key("gp.spill"), pid, k) < self.spill_share[seg]
+        p_dna = np.clip(self.dna_rate * self.dna_rr[level - 1], 0.0, 1.0)
+        dna = crn.uniforms(world.key("gp.dna"), pid, k) < p_dna
+        u_role = crn.uniforms(world.key("gp.role"), pid, k)
+        new.extra = {
+            "pref": pref, "patience": patience, "spill": spill, "dna": dna, "u_role": u_role,
+        }
+        self.list.start_year(world, new)
+        self.offered = 0.0
+        self.used = 0.0
+
+    def end_year(self) -> tuple[int, tuple[float, float]]:
+        """Backlog at year end and (capacity offered, used)."""
+        return len(self.list), (self.offered, self.used)
+
+    # ---------------------------------------------------------------- daily
+    def _assign_modes(self, pref: np.ndarray, mode_cap: np.ndarray) -> np.ndarray:
+        mode = np.full(pref.shape, -1, dtype=np.int8)
+        used = np.zeros(len(MODES), dtype=np.int64)
+        for m in range(len(MODES)):
+            mask = pref == m
+            rank = np.cumsum(mask) - 1
+            gets = mask & (rank < mode_cap[m])
+            mode[gets] = m
+            used[m] = int(gets.sum())
+        overflow = np.flatnonzero(mode < 0)
+        if overflow.size:
+            spare = np.maximum(mode_cap - used, 0)
+            slots = np.repeat(np.arange(len(MODES), dtype=np.int8), spare)
+            if slots.size < overflow.size:  # rounding: give the rest their preference
+                slots = np.concatenate([slots, pref[overflow[slots.size :]]])
+            mode[overflow] = slots[: overflow.size]
+        return mode
+
+    def day(self, world: World, day: int) -> None:
+        """One day of the practice pool."""
+        absolute = world.day0 + day
+        tab = self.list.table
+        self.list.queue.add(self.list.arrivals(day))
+        pending = self.list.queue.pending
+        if pending.size:
+            waited = absolute - tab.arrival[pending]
+            gone = self.list.queue.drop(waited > tab.extra["patience"][pending])
+            if gone.size:
+                spill = gone[tab.extra["spill"][gone]]
+                unmet = gone[~tab.extra["spill"][gone]]
+                strata = world.strata
+                world.ledger.count("gp_spill_to_ae", strata[tab.person[spill]])
+                world.ledger.count("gp_request_abandoned", strata[tab.person[unmet]])
+                if spill.size:
+                    world.ae_inbox.append((tab.person[spill], tab.k[spill], "gp_spill"))
+        if not world.is_working_day(absolute):
+            return
+        cap = self.capacity.take(world.capacity_today("gp", CAPACITY_KEY))
+        self.offered += cap
+        served = self.list.queue.serve(cap)
+        if not served.size:
+            return
+        self.used += served.size
+        mode_cap = np.floor(cap * self.mode_capacity_share + 0.5).astype(np.int64)
+        mode = self._assign_modes(tab.extra["pref"][served], mode_cap)
+        cum_role = np.cumsum(self.role_share)
+        role = (tab.extra["u_role"][served][:, None] > cum_role[:-1]).sum(axis=1)
+        dna = tab.extra["dna"][served]
+        strata = world.strata[tab.person[served]]
+        ledger = world.ledger
+        for m, mode_name in enumerate(MODES):
+            for r, role_name in enumerate(ROLES):
+                sel = (mode == m) & (role == r)
+                ledger.count("gp_appointment", strata[sel & ~dna], role_name, mode_name)
+                ledger.count("gp_appointment_dna", strata[sel & dna], role_name, mode_name)
+        ledger.waits("gp_appointment", (absolute - tab.arrival[served]).astype(float))
+
+    def process(self, env: simpy.Environment, world: World, offset: float) -> Generator[Any]:
+        """SimPy process: one step per day, after the year boundary at ``offset``."""
+        yield env.timeout(offset)
+        while True:
+            day = int(env.now) - world.day0
+            self.day(world, day)
+            yield env.timeout(1)

@@ -1,0 +1,160 @@
+"""The state of one replication while it runs: population, calendar, demand, ledger, hooks.
+
+Services and levers read and change the world; the engine owns the SimPy environment and
+the yearly cycle. Per-person arrays are indexed by position in ``world.pop`` for the current
+year (positions change only at year boundaries, when the dead leave and entrants join).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from model import crn
+from model.demand import DemandModel, Events
+from model.ledger import Ledger
+from model.population import Population, PopulationModel
+from model.register import Register
+from model.scenario import Scenario
+
+DAYS_PER_YEAR = 365
+
+
+class Lever(Protocol):
+    """What a personalised-care lever may do, without editing the engine.
+
+    Every method is optional in practice: ``model.world.NullLever`` implements them all as
+    no-ops, and concrete levers override what they need.
+    """
+
+    name: str
+
+    def on_year_start(self, world: World) -> None:
+        """Change people's state (e.g. activation, social needs) after dynamics."""
+
+    def rate_multiplier(self, world: World, service: str) -> np.ndarray | None:
+        """Per-person multiplier (aligned with ``world.pop``) on a demand rate, or None."""
+
+    def capacity_multiplier(self, world: World, service: str) -> float:
+        """Multiplier on a service's daily capacity (1.0 = unchanged)."""
+
+    def processes(self, world: World) -> list[Callable[[], Any]]:
+        """Extra SimPy process factories (e.g. a link-worker caseload)."""
+
+
+@dataclass
+class NullLever:
+    """A lever that changes nothing (used to test that levers keep the baseline exact)."""
+
+    name: str = "null"
+
+    def on_year_start(self, world: World) -> None:
+        return None
+
+    def rate_multiplier(self, world: World, service: str) -> np.ndarray | None:
+        return None
+
+    def capacity_multiplier(self, world: World, service: str) -> float:
+        return 1.0
+
+    def processes(self, world: World) -> list[Callable[[], Any]]:
+        return []
+
+
+@dataclass
+class World:
+    """Mutable state of one replication."""
+
+    scenario: Scenario
+    replication: int
+    register: Register
+    pop: Population
+    pop_model: PopulationModel
+    demand: DemandModel
+    ledger: Ledger
+    levers: list[Lever] = field(default_factory=list)
+    year: int = -1
+    #: per-person arrays for the current year
+    strata: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
+    death_day: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int16))
+    exposure_days: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    #: this year's demand events by demand service
+    events: dict[str, Events] = field(default_factory=dict)
+    #: same-day hand-offs between services: lists of (person index, event number, route)
+    ae_inbox: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
+    admission_inbox: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
+    next_person_id: int = 0
+
+    @property
+    def seed(self) -> int:
+        """Scenario seed."""
+        return self.scenario.run.seed
+
+    @property
+    def day0(self) -> int:
+        """Absolute day index of the first day of the current year."""
+        return self.year * DAYS_PER_YEAR
+
+    def key(self, purpose: str, period: int | None = None) -> np.uint64:
+        """Counter-based random key for a purpose (and by default the current year)."""
+        return crn.key(self.seed, self.replication, purpose,
+                       self.year if period is None else period)
+
+    def calendar_date(self, absolute_day: int) -> dt.date:
+        """Calendar date of an absolute simulation day (years of 365 days from 1 January)."""
+        year = self.scenario.run.start_year + absolute_day // DAYS_PER_YEAR
+        return dt.date(year, 1, 1) + dt.timedelta(days=absolute_day % DAYS_PER_YEAR)
+
+    def is_working_day(self, absolute_day: int) -> bool:
+        """Monday to Friday (bank holidays are not modelled)."""
+        return self.calendar_date(absolute_day).weekday() < 5
+
+    def working_days_in_year(self) -> int:
+        """Number of working days in the current simulated year."""
+        return sum(self.is_working_day(self.day0 + d) for d in range(DAYS_PER_YEAR))
+
+    def per_day(self, per_1000: float) -> float:
+        """Daily capacity for the run population from a rate per 1,000 people."""
+        return per_1000 * self.scenario.run.population / 1000.0
+
+    def capacity_today(self, service: str, per_1000_key: str) -> float:
+        """A service's capacity for one day, after lever multipliers (fractional)."""
+        value = self.per_day(self.register.scalar(per_1000_key))
+        for lever in self.levers:
+            value *= lever.capacity_multiplier(self, service)
+        return value
+
+    def rates(self, service: str) -> np.ndarray:
+        """Annual demand rates per person for a demand service, after lever multipliers."""
+        rate = self.demand.rates(service, self.pop)
+        for lever in self.levers:
+            m = lever.rate_multiplier(self, service)
+            if m is not None:
+                rate = rate * m
+        return rate
+
+    def index_of(self, person_id: np.ndarray) -> np.ndarray:
+        """Positions of person ids in this year's population (-1 if gone)."""
+        ids = self.pop.person_id
+        pos = np.searchsorted(ids, person_id)
+        pos = np.minimum(pos, ids.size - 1)
+        found = ids[pos] == person_id
+        return np.where(found, pos, -1)
+
+
+class DailyCapacity:
+    """Carries fractional daily capacity over so that the long-run total is exact."""
+
+    def __init__(self) -> None:
+        self.remainder = 0.0
+
+    def take(self, value: float) -> int:
+        """Whole slots available today; the fraction carries to the next day."""
+        total = value + self.remainder
+        whole = int(np.floor(total))
+        self.remainder = total - whole
+        return whole
