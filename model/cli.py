@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from model import __version__
 from model.errors import CarescaleError
@@ -93,6 +93,95 @@ def _cmd_validate_population(args: argparse.Namespace) -> int:
     return EXIT_OK if n_fail == 0 else EXIT_FAILED_CHECKS
 
 
+def _progress_bar(total: int, label: str, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="year", disable=not enabled, leave=False)
+
+
+def _frame_text(df: Any, fmt: str) -> str:
+    import pandas as pd
+
+    from model.textable import to_markdown, to_text
+
+    table = df.reset_index()
+    table.columns = [str(c) for c in table.columns]
+    for col in table.columns[1:]:
+        if pd.api.types.is_numeric_dtype(table[col]):
+            table[col] = table[col].astype(float).round(0)
+    return to_markdown(table, ",.0f") if fmt == "markdown" else to_text(table, ",.0f")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from model import kpi
+    from model.experiments import run_scenario
+    from model.results import write_results
+    from model.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario).with_run(
+        population=args.population, years=args.years, replications=args.replications,
+        seed=args.seed,
+    )
+    out = Path(args.out) if args.out else Path("results") / scenario.name
+    if out.exists() and not args.overwrite:
+        from model.errors import ResultsError
+
+        raise ResultsError(
+            f"results folder '{out}' already exists; choose another --out or pass --overwrite."
+        )
+    if args.out is None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    run = scenario.run
+    print(f"carescale {__version__}: scenario '{scenario.name}' ({scenario.path}), "
+          f"{run.population:,} people, {run.years} years from {run.start_year}, "
+          f"{run.replications} replication(s), seed {run.seed}, {args.workers} worker(s)")
+    with _progress_bar(run.years * run.replications, "simulating", not args.no_progress) as bar:
+        output = run_scenario(scenario, workers=args.workers, progress=bar.update)
+    write_results(out, output.manifest, output.tables, overwrite=args.overwrite)
+    reps = "" if run.replications == 1 else f" (mean of {run.replications} replications)"
+    print(f"\nActivity per year{reps}:\n")
+    print(_frame_text(kpi.activity_by_year(output.tables), args.format))
+    print(f"\nCost per year by payer, GBP at 2023/24 prices{reps}:\n")
+    print(_frame_text(kpi.cost_by_payer(output.tables), args.format))
+    print(f"\nwrote {out}/ in {output.manifest['wall_seconds']:.1f} s "
+          "(manifest.json, person_years, activity, waits, capacity .parquet)")
+    return EXIT_OK
+
+
+def _cmd_validate_baseline(args: argparse.Namespace) -> int:
+    from model.engine import run_one
+    from model.scenario import load_scenario
+    from model.textable import to_markdown, to_text
+    from model.validation import baseline_checks, checks_frame
+
+    if args.out:
+        from model.io import check_parent
+
+        check_parent(args.out)
+    scenario = load_scenario(args.scenario).with_run(
+        population=args.population, years=args.years, seed=args.seed, replications=1
+    )
+    run = scenario.run
+    t0 = time.perf_counter()
+    with _progress_bar(run.years, "simulating", not args.no_progress) as bar:
+        tables = run_one(scenario, 0, bar.update)
+    seconds = time.perf_counter() - t0
+    df = checks_frame(baseline_checks(tables, scenario.register))
+    render = to_markdown if args.format == "markdown" else to_text
+    print(f"carescale {__version__}: baseline '{scenario.name}', {run.population:,} people, "
+          f"{run.years} year(s) from {run.start_year}, seed {run.seed} "
+          f"(simulated in {seconds:.1f} s)\n")
+    print(render(df.drop(columns=["low", "high", "register_key"])))
+    n_fail = int((df["result"] != "pass").sum())
+    print(f"\n{len(df) - n_fail} of {len(df)} targets pass.")
+    if args.out:
+        from model.io import atomic_write
+
+        atomic_write(args.out, lambda tmp: df.to_csv(tmp, index=False))
+        print(f"wrote {args.out}")
+    return EXIT_OK if n_fail == 0 else EXIT_FAILED_CHECKS
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     from model.population import DEFAULT_BASE_YEAR
@@ -139,6 +228,35 @@ def build_parser() -> argparse.ArgumentParser:
     vp.add_argument("--format", choices=["text", "markdown"], default="text")
     vp.add_argument("--out", type=Path, metavar="FILE.csv", help="also write the checks as CSV")
     vp.set_defaults(func=_cmd_validate_population)
+
+    vb = vsub.add_parser("baseline", help="run the baseline and check utilisation targets")
+    vb.add_argument("--scenario", type=Path, default=Path("scenarios/baseline.toml"),
+                    help="baseline scenario file (default scenarios/baseline.toml)")
+    vb.add_argument("--population", type=_whole_number, default=200_000,
+                    help="number of people (default 200,000)")
+    vb.add_argument("--years", type=_whole_number, default=1,
+                    help="years to simulate; targets describe the first year (default 1)")
+    vb.add_argument("--seed", type=_whole_number, default=None, help="random seed")
+    vb.add_argument("--format", choices=["text", "markdown"], default="text")
+    vb.add_argument("--out", type=Path, metavar="FILE.csv", help="also write the checks as CSV")
+    vb.add_argument("--no-progress", action="store_true", help="no progress bar")
+    vb.set_defaults(func=_cmd_validate_baseline)
+
+    r = sub.add_parser("run", help="run a scenario and write a results folder")
+    r.add_argument("scenario", type=Path, help="scenario file, e.g. scenarios/baseline.toml")
+    r.add_argument("--population", type=_whole_number, default=None, help="number of people")
+    r.add_argument("--years", type=_whole_number, default=None, help="years to simulate")
+    r.add_argument("--replications", type=_whole_number, default=None,
+                   help="independent replications")
+    r.add_argument("--seed", type=_whole_number, default=None, help="random seed")
+    r.add_argument("--workers", type=_whole_number, default=1,
+                   help="worker processes for replications (results do not depend on it)")
+    r.add_argument("--out", type=Path, default=None,
+                   help="results folder (default results/<scenario name>)")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    r.add_argument("--format", choices=["text", "markdown"], default="text")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.set_defaults(func=_cmd_run)
     return parser
 
 

@@ -16,6 +16,7 @@ later draw shifts. Here every uniform is a pure function of
 from __future__ import annotations
 
 import numpy as np
+from scipy import special
 
 from model.streams import seed_sequence
 
@@ -24,6 +25,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _TO_UNIT = 2.0**-53
+_NORMAL_FROM = 400.0
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
@@ -55,12 +57,17 @@ def poisson_inverse(rate: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Smallest ``n`` with ``P(N <= n) >= u`` for ``N ~ Poisson(rate)`` (vectorised).
 
     Monotone in ``rate`` for a fixed ``u``: the coupling that keeps scenarios paired.
-    Rates above 700 would underflow ``exp(-rate)``; they are far beyond any per-person
-    annual rate in the model and are rejected.
+    Above ``_NORMAL_FROM`` events (where ``exp(-rate)`` loses precision and exact inversion
+    is slow) the normal approximation ``rate + sqrt(rate) * z(u)`` is used, also monotone.
     """
     rate = np.asarray(rate, dtype=np.float64)
-    if rate.size and float(rate.max(initial=0.0)) > 700.0:
-        raise ValueError("poisson_inverse: rate above 700 events per period")
+    large = rate > _NORMAL_FROM
+    if large.any():
+        n = np.zeros(rate.shape, dtype=np.int32)
+        n[~large] = poisson_inverse(rate[~large], u[~large])
+        z = special.ndtri(u[large])
+        n[large] = np.maximum(np.rint(rate[large] + np.sqrt(rate[large]) * z), 0).astype(np.int32)
+        return n
     n = np.zeros(rate.shape, dtype=np.int32)
     p = np.exp(-rate)
     cdf = p.copy()

@@ -4,7 +4,7 @@ For service ``s`` and person ``i``::
 
     rate[s, i] = scale[s] * profile[s](age, sex) * M[s, i] / Mbar[s](age band, sex)
                  * propensity[s, i] * lever multipliers
-    M[s, i]    = imd_rr(imd) * rr_per_ltc ** ltc_count * pam_rr[level]
+    M[s, i]    = imd_rr(imd) * rr_per_ltc ** min(ltc_count, 5) * pam_rr[level]
                  * segment_rr[segment] * rr_per_social_need ** social_needs
                  * condition multipliers
 
@@ -69,6 +69,7 @@ SUS_GROUPS: Mapping[str, tuple[str, ...]] = {
     ),
 }
 ADULT_AGE = 18
+MAX_LTC_COMPOUNDING = 5
 
 
 def _knots(register: Register, key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +112,9 @@ def multipliers(register: Register, service: str, pop: Population) -> np.ndarray
     p = f"demand.{service}"
     r = register
     m = np.exp(0.5 * np.log(r.scalar(f"{p}.imd_rr_q1_q5")) * DEP_SCORE[pop.imd - 1])
-    m = m * np.power(r.scalar(f"{p}.rr_per_ltc"), pop.ltc_count.astype(np.float64))
+    # the per-condition ratio stops compounding at 5 conditions (the top LTC band, "5+")
+    count = np.minimum(pop.ltc_count, MAX_LTC_COMPOUNDING).astype(np.float64)
+    m = m * np.power(r.scalar(f"{p}.rr_per_ltc"), count)
     m = m * r.array(f"{p}.pam_rr")[pop.pam_level - 1]
     m = m * r.array(f"{p}.segment_rr")[pop.segment]
     m = m * np.power(r.scalar(f"{p}.rr_per_social_need"), pop.social_need_count.astype(float))
@@ -152,11 +155,12 @@ class DemandModel:
     normalisers: Mapping[str, np.ndarray]
     scales: Mapping[str, float]
     shapes: Mapping[str, float]
+    per_user: Mapping[str, float | None]
 
     @classmethod
     def build(cls, register: Register, base: Population) -> DemandModel:
         """Profiles from the register, normalisers from the base population."""
-        profiles, norms, scales, shapes = {}, {}, {}, {}
+        profiles, norms, scales, shapes, per_user = {}, {}, {}, {}, {}
         for s in SERVICES:
             profiles[s] = age_sex_profile(register, s)
             if not np.all(np.isfinite(profiles[s])) or np.any(profiles[s] < 0):
@@ -164,7 +168,9 @@ class DemandModel:
             norms[s] = normaliser(register, s, base)
             scales[s] = register.scalar(f"demand.{s}.scale")
             shapes[s] = register.scalar(f"demand.{s}.overdispersion_shape")
-        return cls(register, profiles, norms, scales, shapes)
+            key = f"demand.{s}.events_per_user"
+            per_user[s] = register.scalar(key) if key in register else None
+        return cls(register, profiles, norms, scales, shapes, per_user)
 
     def rates(self, service: str, pop: Population) -> np.ndarray:
         """Expected events per person-year (before lever multipliers and exposure)."""
@@ -191,6 +197,29 @@ class Events:
         return int(self.day.shape[0])
 
 
+def paired_counts(
+    rate: np.ndarray, person_id: np.ndarray, key_count: np.uint64,
+    per_user: float | None = None,
+) -> np.ndarray:
+    """Events per person for a year, monotone in ``rate`` for each person.
+
+    Poisson by default. With ``per_user`` (a hurdle model, for services that concentrate on
+    a caseload), a person is a user with probability ``rate / per_user`` (capped at 1) and a
+    user has ``1 + Poisson(per_user - 1)`` events, so the mean is still ``rate``.
+    """
+    u = crn.uniforms(key_count, person_id)
+    if per_user is None:
+        return crn.poisson_inverse(rate, u)
+    p_user = np.minimum(rate / per_user, 1.0)
+    user = u < p_user
+    extra = crn.poisson_inverse(
+        np.full(int(user.sum()), per_user - 1.0), crn.uniforms(key_count, person_id[user], 1)
+    )
+    counts = np.zeros(rate.shape, dtype=np.int32)
+    counts[user] = 1 + extra
+    return counts
+
+
 def draw_events(
     rate: np.ndarray,
     exposure_days: np.ndarray,
@@ -198,14 +227,15 @@ def draw_events(
     key_count: np.uint64,
     key_day: np.uint64,
     days_per_year: int = 365,
+    per_user: float | None = None,
 ) -> Events:
-    """Paired Poisson events for a year, sorted by day.
+    """Paired events for a year, sorted by day.
 
     ``exposure_days`` (0..365) truncates the year for people who die; an event's day is
     ``floor(u * 365)`` for a uniform keyed by (person, event number), and events falling
     after death are dropped, so exposure thins the same events that a full year would have.
     """
-    n_full = crn.poisson_inverse(rate, crn.uniforms(key_count, person_id))
+    n_full = paired_counts(rate, person_id, key_count, per_user)
     person, k = crn.expand(n_full)
     u = crn.uniforms(key_day, person_id[person], k)
     day = np.minimum((u * days_per_year).astype(np.int64), days_per_year - 1)

@@ -60,6 +60,7 @@ class Engine:
             levers=list(levers),
             next_person_id=int(pop.person_id.max()) + 1,
         )
+        self.births = 0
         self.gp = GPService(self.world)
         self.acute = AcuteService(self.world)
         self.community = CommunityService(self.world)
@@ -79,9 +80,14 @@ class Engine:
         w.strata = stratum_code(pop.age, pop.sex, pop.imd, pop.ltc_count, pop.pam_level,
                                 pop.segment)
         w.ledger.person_years(w.strata, w.exposure_days / DAYS_PER_YEAR, dies)
+        # each birth of the year is a maternity (delivery) admission; the mother is not
+        # modelled, so it is recorded in the newborn's stratum
+        newborn = np.flatnonzero(pop.age == 0)[-self.births:] if self.births else np.empty(0, int)
+        w.ledger.count("maternity_delivery", w.strata[newborn])
         w.events = {
             s: draw_events(w.rates(s), w.exposure_days, pop.person_id,
-                           w.key(f"demand.{s}.count"), w.key(f"demand.{s}.day"))
+                           w.key(f"demand.{s}.count"), w.key(f"demand.{s}.day"),
+                           per_user=w.demand.per_user[s])
             for s in DEMAND_SERVICES
         }
         self.gp.start_year(w)
@@ -100,25 +106,33 @@ class Engine:
         )
 
     def _advance_population(self, year: int) -> None:
-        """Deaths leave, survivors age a year, entrants join (at the boundary of ``year``)."""
+        """Deaths of the past year leave and survivors age a year (boundary of ``year``)."""
+        w = self.world
+        old_ids = w.pop.person_id
+        survivors = dynamics.take(w.pop, w.death_day < 0)
+        w.pop = dynamics.age_one_year(
+            survivors, w.pop_model, w.register.scalar("dynamics.activation_year_correlation"),
+            w.key("dynamics.activation", year),
+        )
+        self.community.carry_people(w, old_ids)
+
+    def _add_entrants(self, year: int) -> None:
+        """Births of the coming year and net migrants join at its start."""
         w = self.world
         reg = w.register
         old_ids = w.pop.person_id
-        survivors = dynamics.take(w.pop, w.death_day < 0)
-        aged = dynamics.age_one_year(
-            survivors, w.pop_model, reg.scalar("dynamics.activation_year_correlation"),
-            w.key("dynamics.activation", year),
-        )
         u = float(crn.uniforms(w.key("dynamics.entrants", year), np.zeros(1, np.int64))[0])
         births, migrants = dynamics.entrant_counts(
             w.pop.size, reg.scalar("dynamics.births_per_person_year"),
             reg.scalar("dynamics.net_migration_per_person_year"), u,
         )
-        new = dynamics.entrants(w.pop_model, aged, births, migrants, w.next_person_id,
+        new = dynamics.entrants(w.pop_model, w.pop, births, migrants, w.next_person_id,
                                 self.streams, period=year)
-        w.pop = aged if new is None else dynamics.concat(aged, new)
-        w.next_person_id += births + migrants
-        self.community.carry_people(w, old_ids)
+        if new is not None:
+            w.pop = dynamics.concat(w.pop, new)
+            w.next_person_id += births + migrants
+            self.community.carry_people(w, old_ids)
+        self.births = births
 
     def _years(self, env: simpy.Environment,
                progress: ProgressCallback | None) -> Generator[Any]:
@@ -127,6 +141,7 @@ class Engine:
             if year > 0:
                 self._end_year()
                 self._advance_population(year)
+            self._add_entrants(year)
             self._begin_year(year)
             yield env.timeout(DAYS_PER_YEAR)
             if progress is not None:

@@ -32,6 +32,7 @@ SERVICES: Mapping[str, tuple[str, str]] = {
     "outpatient_attendance": ("acute", "nhs_acute"),
     "bed_day": ("acute", "nhs_acute"),
     "overnight_stay": ("acute", "nhs_acute"),
+    "maternity_delivery": ("acute", "nhs_acute"),
     "community_nursing_contact": ("community", "community_health"),
     "community_mental_health_contact": ("community", "community_health"),
     "mental_health_people_in_contact": ("community", "community_health"),

@@ -269,6 +269,7 @@ def baseline_measures(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     ae_t1 = float(ae[ae["mode"] == "type_1_2"]["count"].sum())
     ea = _count(act, "emergency_admission")
     elective = _count(act, "elective_admission")
+    deliveries = _count(act, "maternity_delivery")
     bed = _count(act, "bed_day")
     stays = _count(act, "overnight_stay")
 
@@ -305,7 +306,8 @@ def baseline_measures(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
         "ae_attendances_per_1000": 1000 * float(ae["count"].sum()) / person_years,
         "ae_type1_conversion": ea_via_ae / max(ae_t1, 1.0),
         "emergency_admissions_per_1000": 1000 * float(ea["count"].sum()) / person_years,
-        "admissions_per_1000": 1000 * float(ea["count"].sum() + elective["count"].sum())
+        "admissions_per_1000": 1000
+        * float(ea["count"].sum() + elective["count"].sum() + deliveries["count"].sum())
         / person_years,
         "outpatient_attendances_per_1000": 1000
         * _per_person_year(act, py, "outpatient_attendance"),

@@ -118,8 +118,12 @@ class World:
         return sum(self.is_working_day(self.day0 + d) for d in range(DAYS_PER_YEAR))
 
     def per_day(self, per_1000: float) -> float:
-        """Daily capacity for the run population from a rate per 1,000 people."""
-        return per_1000 * self.scenario.run.population / 1000.0
+        """Daily capacity from a rate per 1,000 people in the population at the year start.
+
+        Capacity keeps pace with population growth (births, migration, deaths) but not with
+        ageing or rising morbidity, which is what puts services under more pressure.
+        """
+        return per_1000 * self.pop.size / 1000.0
 
     def capacity_today(self, service: str, per_1000_key: str) -> float:
         """A service's capacity for one day, after lever multipliers (fractional)."""

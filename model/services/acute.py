@@ -4,7 +4,9 @@
   (major) attendances, of which an age-sex-specific share are admitted.
 * Emergency admissions (via A&E, or direct from GP and other routes) join a queue for a bed;
   same-day (zero-night) stays need no overnight bed. Each admitted patient holds a bed for
-  their length of stay; a full hospital delays admissions (the wait is recorded).
+  their length of stay; a full hospital delays admissions (the wait is recorded), and after
+  the longest tolerated delay the patient goes into an escalation bed over capacity (so
+  occupancy above 100 % shows a hospital under pressure).
 * Elective ordinary admissions come off a waiting list up to the theatre capacity of the
   day and only into beds left free after emergencies; day cases and outpatient
   attendances have their own daily capacity and waiting lists.
@@ -84,6 +86,8 @@ class AcuteService:
         conv = np.asarray(via_ae * ea / t1, dtype=float)
         conv[:, :18] = reg.scalar("acute.child_type1_conversion")
         self.conversion = np.clip(conv, 0.0, 1.0)  # P(admit | type 1 attendance), (2, 101)
+        self.ringfence_share = reg.scalar("acute.elective_ringfenced_bed_share")
+        self.max_emergency_wait = reg.scalar("acute.max_emergency_wait_days")
         self.los_emergency = LengthOfStay(world, "emergency")
         self.los_elective = LengthOfStay(world, "elective")
         self.emergency = WaitingList()
@@ -194,18 +198,22 @@ class AcuteService:
         self.occupied -= int(self.discharges[absolute])
         beds_today = self.beds.take(world.capacity_today("beds", BEDS_KEY))
         self.offered["bed_day"] += beds_today
+        working = world.is_working_day(absolute)
+        # on working days a share of beds is kept for planned admissions (ring-fenced)
+        ringfenced = int(round(beds_today * self.ringfence_share)) if working else 0
         wl = self.emergency
         wl.queue.add(wl.arrivals(day))
         pending = wl.queue.pending
         if pending.size:
             # same-day stays need no overnight bed; the rest wait for a free bed, in order
             same_day = wl.table.extra["los"][pending] == 0
-            free = max(beds_today - self.occupied, 0)
+            free = max(beds_today - ringfenced - self.occupied, 0)
             overnight_rank = np.cumsum(~same_day) - 1
-            admit = same_day | (overnight_rank < free)
+            # after the longest tolerated delay, escalation (over-capacity) beds open
+            escalate = (absolute - wl.table.arrival[pending]) >= self.max_emergency_wait
+            admit = same_day | (overnight_rank < free) | escalate
             rows = wl.queue.drop(admit)
             self._admit(world, wl, rows, absolute, "emergency_admission")
-        working = world.is_working_day(absolute)
         el = self.elective
         el.queue.add(el.arrivals(day))
         if working:

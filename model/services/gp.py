@@ -39,7 +39,9 @@ class GPService:
         self.preference = np.vstack(
             [reg.array(f"gp.mode_preference.{s}") for s in SEGMENTS]
         )  # (segments, modes)
-        self.patience_days = reg.array("gp.patience_days_by_segment")
+        self.patience_days = reg.scalar("gp.patience_days") * reg.array(
+            "gp.patience_relative_by_segment"
+        )
         self.spill_share = reg.array("gp.spill_to_ae_by_segment")
         self.dna_rate = reg.scalar("gp.dna_rate")
         self.dna_rr = reg.array("gp.dna_rr_by_pam_level")
