@@ -182,6 +182,35 @@ def _cmd_validate_baseline(args: argparse.Namespace) -> int:
     return EXIT_OK if n_fail == 0 else EXIT_FAILED_CHECKS
 
 
+def _cmd_calibrate_baseline(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from model.calibration import calibrate_baseline, write_fit
+    from model.register import default_register
+    from model.textable import to_markdown, to_text
+
+    reg = default_register()
+    print(f"carescale {__version__}: calibrating the baseline on {args.size:,} people "
+          f"(expected rates) and one-year runs of {args.engine_size:,} people ...")
+    fit = calibrate_baseline(reg, size=args.size, seed=args.seed, engine_size=args.engine_size)
+    render = to_markdown if args.format == "markdown" else to_text
+    log = pd.DataFrame(fit.log, columns=["matched", "target", "achieved"])
+    print("\n" + render(log))
+    values = pd.DataFrame(
+        [(k, str(reg[k].display_value()), str(v)) for k, v in fit.values.items()],
+        columns=["register key", "current value", "fitted value"],
+    )
+    print("\n" + render(values))
+    if args.write:
+        paths = write_fit(fit, reg, args.scenario)
+        print("\nupdated " + ", ".join(str(p) for p in paths))
+        print("regenerate docs/parameters.md with: carescale parameters --markdown "
+              "docs/parameters.md")
+    else:
+        print("\n(nothing written; pass --write to update the register and the scenario)")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     from model.population import DEFAULT_BASE_YEAR
@@ -241,6 +270,21 @@ def build_parser() -> argparse.ArgumentParser:
     vb.add_argument("--out", type=Path, metavar="FILE.csv", help="also write the checks as CSV")
     vb.add_argument("--no-progress", action="store_true", help="no progress bar")
     vb.set_defaults(func=_cmd_validate_baseline)
+
+    c = sub.add_parser("calibrate", help="fit calibrated parameters to the targets")
+    csub = c.add_subparsers(dest="what", required=True, parser_class=_Parser)
+    cb = csub.add_parser("baseline", help="calibrate the baseline demand model")
+    cb.add_argument("--size", type=_whole_number, default=200_000,
+                    help="reference population for expected rates (default 200,000)")
+    cb.add_argument("--engine-size", type=_whole_number, default=200_000,
+                    help="population of the one-year refinement runs (default 200,000)")
+    cb.add_argument("--seed", type=_whole_number, default=20231, help="reference seed")
+    cb.add_argument("--scenario", type=Path, default=Path("scenarios/baseline.toml"),
+                    help="baseline scenario whose capacities are updated with --write")
+    cb.add_argument("--write", action="store_true",
+                    help="write fitted values into the register files and the scenario")
+    cb.add_argument("--format", choices=["text", "markdown"], default="text")
+    cb.set_defaults(func=_cmd_calibrate_baseline)
 
     r = sub.add_parser("run", help="run a scenario and write a results folder")
     r.add_argument("scenario", type=Path, help="scenario file, e.g. scenarios/baseline.toml")

@@ -25,7 +25,6 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _TO_UNIT = 2.0**-53
-_NORMAL_FROM = 400.0
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
@@ -42,32 +41,26 @@ def key(seed: int, replication: int, purpose: str, period: int | None = None) ->
 
 
 def uniforms(k: np.uint64, person_id: np.ndarray, index: np.ndarray | int = 0) -> np.ndarray:
-    """Uniform(0, 1) per element, a pure function of (key, person_id, index)."""
-    with np.errstate(over="ignore"):
-        pid = np.asarray(person_id, dtype=np.uint64)
-        idx = np.asarray(index, dtype=np.uint64)
-        z = _mix(pid * _GOLDEN + k)
-        z = _mix((z + idx * _M2) ^ k)
-    u = (z >> _S11).astype(np.float64) * _TO_UNIT
-    # keep strictly inside (0, 1) so that log(u) and inverse CDFs stay finite
-    return np.asarray(np.clip(u, _TO_UNIT, 1.0 - _TO_UNIT))
+    """Uniform(0, 1) per element, a pure function of (key, person_id, index).
 
-
-def poisson_inverse(rate: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Smallest ``n`` with ``P(N <= n) >= u`` for ``N ~ Poisson(rate)`` (vectorised).
-
-    Monotone in ``rate`` for a fixed ``u``: the coupling that keeps scenarios paired.
-    Above ``_NORMAL_FROM`` events (where ``exp(-rate)`` loses precision and exact inversion
-    is slow) the normal approximation ``rate + sqrt(rate) * z(u)`` is used, also monotone.
+    One SplitMix64 finalisation of ``person_id * golden + index * M2 + key`` (wrapping
+    uint64 arithmetic); the top 53 bits, offset by half a step, give a double strictly
+    inside (0, 1).
     """
-    rate = np.asarray(rate, dtype=np.float64)
-    large = rate > _NORMAL_FROM
-    if large.any():
-        n = np.zeros(rate.shape, dtype=np.int32)
-        n[~large] = poisson_inverse(rate[~large], u[~large])
-        z = special.ndtri(u[large])
-        n[large] = np.maximum(np.rint(rate[large] + np.sqrt(rate[large]) * z), 0).astype(np.int32)
-        return n
+    with np.errstate(over="ignore"):
+        z = np.asarray(person_id).astype(np.uint64) * _GOLDEN
+        if np.ndim(index) or index:
+            z += np.asarray(index).astype(np.uint64) * _M2
+        z += k
+        z = _mix(z)
+    return ((z >> _S11).astype(np.float64) + 0.5) * _TO_UNIT
+
+
+_SMALL_RATE = 12.0
+
+
+def _poisson_inverse_small(rate: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Inversion by summing the Poisson probabilities (fast for small rates)."""
     n = np.zeros(rate.shape, dtype=np.int32)
     p = np.exp(-rate)
     cdf = p.copy()
@@ -75,24 +68,91 @@ def poisson_inverse(rate: np.ndarray, u: np.ndarray) -> np.ndarray:
     k = 0
     while active.size:
         k += 1
-        lam = rate[active]
-        p_a = p[active] * lam / k
+        p_a = p[active] * rate[active] / k
         c_a = cdf[active] + p_a
         p[active] = p_a
         cdf[active] = c_a
         n[active] = k
-        still = u[active] > c_a
-        # guard against round-off leaving cdf a hair below u for ever
-        if k > 10 * (float(lam.max()) + 10):
+        active = active[u[active] > c_a]
+        if k > 20 * (_SMALL_RATE + 10):  # round-off guard: cdf a hair below u for ever
             break
-        active = active[still]
+    return n
+
+
+def _poisson_inverse_large(rate: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """A Cornish-Fisher start corrected with the exact Poisson CDF (``pdtr``)."""
+    z = special.ndtri(u)
+    n = np.maximum(np.floor(rate + np.sqrt(rate) * z + (z * z - 1.0) / 6.0), 0.0)
+    todo = np.arange(rate.size)
+    for _ in range(200):
+        if not todo.size:
+            break
+        r, v, m = rate[todo], u[todo], n[todo]
+        up = special.pdtr(m, r) < v  # CDF at n too small: move up
+        down = ~up & (m > 0) & (special.pdtr(m - 1.0, r) >= v)  # n - 1 already enough
+        n[todo] = m + up - down
+        todo = todo[up | down]
+    return n.astype(np.int32)
+
+
+def poisson_inverse(rate: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Smallest ``n`` with ``P(N <= n) >= u`` for ``N ~ Poisson(rate)`` (vectorised).
+
+    Monotone in ``rate`` for a fixed ``u``: the coupling that keeps scenarios paired.
+    Small rates sum the probabilities; large ones correct a Cornish-Fisher start with the
+    exact CDF. Both give the exact quantile.
+    """
+    rate = np.asarray(rate, dtype=np.float64)
+    u = np.asarray(u, dtype=np.float64)
+    large = rate > _SMALL_RATE
+    if not large.any():
+        return _poisson_inverse_small(rate, u)
+    n = np.zeros(rate.shape, dtype=np.int32)
+    n[~large] = _poisson_inverse_small(rate[~large], u[~large])
+    n[large] = _poisson_inverse_large(rate[large], u[large])
     return n
 
 
 def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row index and within-row event number for ``counts`` events per row."""
+    """Row index and within-row event number (0, 1, ...) for ``counts`` events per row."""
     counts = np.asarray(counts, dtype=np.int64)
-    rows = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
-    starts = np.cumsum(counts) - counts
-    within = np.arange(rows.size, dtype=np.int64) - np.repeat(starts, counts)
+    total = int(counts.sum())
+    rows = np.repeat(np.arange(counts.size, dtype=np.int32), counts)
+    within = np.ones(total, dtype=np.int32)
+    nonzero = counts[counts > 0]
+    if total:
+        within[0] = 0
+        starts = np.cumsum(nonzero)[:-1]
+        within[starts] = (1 - nonzero[:-1]).astype(np.int32)
+        np.cumsum(within, out=within)
     return rows, within
+
+
+def _event_hash(k: np.uint64, person_id: np.ndarray, rows: np.ndarray,
+                index: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        base = np.asarray(person_id).astype(np.uint64) * _GOLDEN + k
+        z = base[rows] + np.asarray(index).astype(np.uint64) * _M2
+        return _mix(z)
+
+
+def event_uniforms(k: np.uint64, person_id: np.ndarray, rows: np.ndarray,
+                   index: np.ndarray) -> np.ndarray:
+    """``uniforms(k, person_id[rows], index)``, hashing each person's part only once."""
+    z = _event_hash(k, person_id, rows, index)
+    return ((z >> _S11).astype(np.float64) + 0.5) * _TO_UNIT
+
+
+def event_uniforms16(k: np.uint64, person_id: np.ndarray, rows: np.ndarray,
+                     index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Four independent uniforms of 16-bit resolution from one hash per event.
+
+    For yes/no decisions and categories (probabilities far above 1/65536) a 16-bit
+    uniform is as good as a 53-bit one and four of them cost one hash.
+    """
+    z = _event_hash(k, person_id, rows, index)
+    out = []
+    for shift in (0, 16, 32, 48):
+        part = ((z >> np.uint64(shift)) & np.uint64(0xFFFF)).astype(np.float32)
+        out.append((part + np.float32(0.5)) * np.float32(1.0 / 65536.0))
+    return out[0], out[1], out[2], out[3]

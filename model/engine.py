@@ -109,11 +109,13 @@ class Engine:
         """Deaths of the past year leave and survivors age a year (boundary of ``year``)."""
         w = self.world
         old_ids = w.pop.person_id
-        survivors = dynamics.take(w.pop, w.death_day < 0)
-        w.pop = dynamics.age_one_year(
+        alive = w.death_day < 0
+        survivors = dynamics.take(w.pop, alive)
+        aged = dynamics.age_one_year(
             survivors, w.pop_model, w.register.scalar("dynamics.activation_year_correlation"),
             w.key("dynamics.activation", year),
         )
+        w.set_population(aged, kept=alive)
         self.community.carry_people(w, old_ids)
 
     def _add_entrants(self, year: int) -> None:
@@ -129,7 +131,7 @@ class Engine:
         new = dynamics.entrants(w.pop_model, w.pop, births, migrants, w.next_person_id,
                                 self.streams, period=year)
         if new is not None:
-            w.pop = dynamics.concat(w.pop, new)
+            w.set_population(dynamics.concat(w.pop, new), added=new)
             w.next_person_id += births + migrants
             self.community.carry_people(w, old_ids)
         self.births = births

@@ -215,6 +215,14 @@ class Register(Mapping[str, Parameter]):
         except KeyError:
             raise UnknownParameterError(unknown_key_message(key, self._parameters)) from None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # mapping proxies cannot be pickled; send plain dicts to worker processes
+        return {"parameters": dict(self._parameters), "titles": dict(self.titles)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._parameters = MappingProxyType(state["parameters"])
+        self.titles = MappingProxyType(state["titles"])
+
     def __contains__(self, key: object) -> bool:
         return key in self._parameters
 

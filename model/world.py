@@ -86,8 +86,9 @@ class World:
     events: dict[str, Events] = field(default_factory=dict)
     #: same-day hand-offs between services: lists of (person index, event number, route)
     ae_inbox: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
-    admission_inbox: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
     next_person_id: int = 0
+    #: fixed per-person demand propensities by demand service, aligned with ``pop``
+    propensity: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def seed(self) -> int:
@@ -132,9 +133,29 @@ class World:
             value *= lever.capacity_multiplier(self, service)
         return value
 
+    def set_population(self, pop: Population, kept: np.ndarray | None = None,
+                       added: Population | None = None) -> None:
+        """Replace the population, carrying the fixed per-person demand propensities.
+
+        ``kept`` selects the rows of the old population that remain (in order) and
+        ``added`` are the people appended after them; with neither, all are recomputed.
+        """
+        for service in list(self.demand.profiles):
+            old = self.propensity.get(service)
+            if old is None or (kept is None and added is None):
+                self.propensity[service] = self.demand.propensity(service, pop)
+                continue
+            parts = [old if kept is None else old[kept]]
+            if added is not None:
+                parts.append(self.demand.propensity(service, added))
+            self.propensity[service] = np.concatenate(parts)
+        self.pop = pop
+
     def rates(self, service: str) -> np.ndarray:
         """Annual demand rates per person for a demand service, after lever multipliers."""
-        rate = self.demand.rates(service, self.pop)
+        if service not in self.propensity:
+            self.propensity[service] = self.demand.propensity(service, self.pop)
+        rate = self.demand.rates(service, self.pop, self.propensity[service])
         for lever in self.levers:
             m = lever.rate_multiplier(self, service)
             if m is not None:

@@ -91,6 +91,7 @@ class AcuteService:
         self.los_emergency = LengthOfStay(world, "emergency")
         self.los_elective = LengthOfStay(world, "elective")
         self.emergency = WaitingList()
+        self.emergency_spill = WaitingList()  # admissions of GP overspill attendances
         self.elective = WaitingList()
         self.daycase = WaitingList()
         self.outpatient = WaitingList()
@@ -113,13 +114,39 @@ class AcuteService:
         self.used: dict[str, float] = dict.fromkeys(self.offered, 0.0)
 
     # ---------------------------------------------------------------- yearly
+    def _ae_decisions(self, world: World, person: np.ndarray, pid: np.ndarray,
+                      k: np.ndarray, route: str) -> tuple[np.ndarray, np.ndarray]:
+        """(type 1 attendance, admitted) for A&E attendances, from keyed uniforms."""
+        type1 = crn.uniforms(world.key(f"ae.{route}.type"), pid, k) < self.type1_share
+        p_adm = self.conversion[world.pop.sex[person], np.minimum(world.pop.age[person], 100)]
+        admit = type1 & (crn.uniforms(world.key(f"ae.{route}.admit"), pid, k) < p_adm)
+        return type1, admit
+
     def start_year(self, world: World) -> None:
-        """New year's waiting lists (backlogs carried, people who left removed)."""
+        """New year's waiting lists (backlogs carried, people who left removed).
+
+        Self-presented A&E attendances are known for the whole year, so their type and
+        admission are decided up front and their admissions join the emergency list with
+        the direct admissions; only the GP overspill is decided day by day.
+        """
         ev = world.events
+        ae = ev["ae"]
+        self.ae_type1, self.ae_admit = self._ae_decisions(
+            world, ae.person, ae.person_id, ae.k, "direct")
+        self.ae_day_starts = np.searchsorted(ae.day, np.arange(366)).astype(np.int64)
         direct = table_from_events(world, ev["emergency_direct"])
         direct.extra["los"] = self.los_emergency.draw(
             world, direct.person, direct.person_id, direct.k, "direct")
-        self.emergency.start_year(world, direct)
+        via = np.flatnonzero(self.ae_admit)
+        converted = RequestTable(
+            ae.person_id[via], ae.person[via], ae.k[via],
+            (world.day0 + ae.day[via].astype(np.int32)).astype(np.int32),
+            {"los": self.los_emergency.draw(world, ae.person[via], ae.person_id[via],
+                                            ae.k[via], "ae_direct")},
+        )
+        both = direct.append(converted)
+        self.emergency.start_year(world, both.take(np.argsort(both.arrival, kind="stable")))
+        self.emergency_spill.start_year(world, RequestTable(extra={"los": np.empty(0, np.int64)}))
         for wl, name in ((self.elective, "elective_ordinary"), (self.daycase, "elective_daycase"),
                          (self.outpatient, "outpatient")):
             new = table_from_events(world, ev[name])
@@ -132,7 +159,7 @@ class AcuteService:
     def end_year(self) -> tuple[dict[str, int], dict[str, tuple[float, float]], float]:
         """Backlogs, capacity (offered, used) and mean occupied beds for the year."""
         backlogs = {
-            "emergency_admission": len(self.emergency),
+            "emergency_admission": len(self.emergency) + len(self.emergency_spill),
             "elective_ordinary": len(self.elective),
             "elective_daycase": len(self.daycase),
             "outpatient_attendance": len(self.outpatient),
@@ -143,33 +170,31 @@ class AcuteService:
 
     # ---------------------------------------------------------------- daily
     def _ae(self, world: World, day: int) -> None:
-        events = world.events["ae"]
-        lo, hi = np.searchsorted(events.day, [day, day + 1])
-        parts = [(events.person[lo:hi], events.k[lo:hi], "direct")] + world.ae_inbox
-        world.ae_inbox = []
         ledger = world.ledger
-        for person, k, route in parts:
-            if not person.size:
-                continue
+        lo, hi = self.ae_day_starts[day], self.ae_day_starts[day + 1]
+        events = world.events["ae"]
+        strata = world.strata[events.person[lo:hi]]
+        type1, admit = self.ae_type1[lo:hi], self.ae_admit[lo:hi]
+        ledger.count("ae_attendance", strata[type1], mode="type_1_2")
+        ledger.count("ae_attendance", strata[~type1], mode="type_3_4")
+        ledger.count("ae_to_admission", strata[admit])
+        for person, k, route in world.ae_inbox:
             pid = world.pop.person_id[person]
-            u_type = crn.uniforms(world.key(f"ae.{route}.type"), pid, k)
-            type1 = u_type < self.type1_share
+            type1, admit = self._ae_decisions(world, person, pid, k, route)
             strata = world.strata[person]
             ledger.count("ae_attendance", strata[type1], mode="type_1_2")
             ledger.count("ae_attendance", strata[~type1], mode="type_3_4")
-            u_adm = crn.uniforms(world.key(f"ae.{route}.admit"), pid, k)
-            p_adm = self.conversion[world.pop.sex[person], np.minimum(world.pop.age[person], 100)]
-            admit = type1 & (u_adm < p_adm)
             ledger.count("ae_to_admission", strata[admit])
             if admit.any():
                 rows = RequestTable(
                     pid[admit], person[admit], k[admit],
-                    np.full(int(admit.sum()), world.day0 + day, dtype=np.int64),
+                    np.full(int(admit.sum()), world.day0 + day, dtype=np.int32),
                     {"los": self.los_emergency.draw(world, person[admit], pid[admit],
                                                     k[admit], f"ae_{route}")},
                 )
-                world.admission_inbox.append((rows.person, rows.k, route))
-                self.emergency.queue.add(self.emergency.add_rows(rows))
+                spill = self.emergency_spill
+                spill.queue.add(spill.add_rows(rows))
+        world.ae_inbox = []
 
     def _admit(self, world: World, wl: WaitingList, rows: np.ndarray, absolute: int,
                service: str, mode_of: np.ndarray | None = None) -> None:
@@ -201,10 +226,11 @@ class AcuteService:
         working = world.is_working_day(absolute)
         # on working days a share of beds is kept for planned admissions (ring-fenced)
         ringfenced = int(round(beds_today * self.ringfence_share)) if working else 0
-        wl = self.emergency
-        wl.queue.add(wl.arrivals(day))
-        pending = wl.queue.pending
-        if pending.size:
+        for wl in (self.emergency, self.emergency_spill):
+            wl.queue.add(wl.arrivals(day))
+            pending = wl.queue.pending
+            if not pending.size:
+                continue
             # same-day stays need no overnight bed; the rest wait for a free bed, in order
             same_day = wl.table.extra["los"][pending] == 0
             free = max(beds_today - ringfenced - self.occupied, 0)
@@ -234,7 +260,6 @@ class AcuteService:
         self.occupied_sum += self.occupied
         self.used["bed_day"] += self.occupied
         self.days += 1
-        world.admission_inbox = []
 
     def _simple_list(self, world: World, wl: WaitingList, day: int, cap: DailyCapacity,
                      key: str, service: str, mode: str, label: str) -> None:

@@ -21,9 +21,9 @@ class RequestTable:
     """
 
     person_id: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    person: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    k: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    arrival: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    person: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    k: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    arrival: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -66,7 +66,7 @@ def table_from_events(world: World, events: Events) -> RequestTable:
         person_id=events.person_id,
         person=events.person,
         k=events.k,
-        arrival=world.day0 + events.day.astype(np.int64),
+        arrival=(world.day0 + events.day.astype(np.int32)).astype(np.int32),
     )
 
 
@@ -88,7 +88,7 @@ class WaitingList:
         """Carry the backlog into this year's table and add the new requests."""
         kept = self.queue.pending
         old = self.table.take(kept)
-        old.person = world.index_of(old.person_id)
+        old.person = world.index_of(old.person_id).astype(np.int32)
         alive = old.person >= 0
         old = old.take(np.flatnonzero(alive))
         self.queue.pending = np.arange(old.size, dtype=np.int64)

@@ -55,21 +55,28 @@ class GPService:
         """Build this year's request table with per-request decisions drawn up front."""
         events = world.events["gp"]
         new = table_from_events(world, events)
-        pid, k = events.person_id, events.k
+        person, k = events.person, events.k
+        ids = world.pop.person_id
+
+        def uniforms(purpose: str) -> np.ndarray:
+            return crn.event_uniforms(world.key(purpose), ids, person, k)
+
         seg = world.pop.segment[events.person]
         level = world.pop.pam_level[events.person]
-        u_mode = crn.uniforms(world.key("gp.mode"), pid, k)
-        cum = np.cumsum(self.preference[seg], axis=1)
-        pref = (u_mode[:, None] > cum[:, :-1]).sum(axis=1).astype(np.int8)
-        u_pat = crn.uniforms(world.key("gp.patience"), pid, k)
-        patience = -self.patience_days[seg] * np.log(u_pat)
-        spill = crn.uniforms(world.key("gp.spill"), pid, k) < self.spill_share[seg]
-        p_dna = np.clip(self.dna_rate * self.dna_rr[level - 1], 0.0, 1.0)
-        dna = crn.uniforms(world.key("gp.dna"), pid, k) < p_dna
-        u_role = crn.uniforms(world.key("gp.role"), pid, k)
-        new.extra = {
-            "pref": pref, "patience": patience, "spill": spill, "dna": dna, "u_role": u_role,
-        }
+        cut = np.cumsum(self.preference, axis=1)  # (segments, modes)
+        u_mode, u_spill, u_dna, u_role = crn.event_uniforms16(world.key("gp.decisions"), ids,
+                                                              person, k)
+        pref = (u_mode > cut[seg, 0]).astype(np.int8) + (u_mode > cut[seg, 1]).astype(np.int8)
+        u = uniforms("gp.patience")
+        patience = (-self.patience_days[seg] * np.log(u)).astype(np.float32)
+        spill = u_spill < self.spill_share[seg]
+        # DNA by activation level, normalised so the average over requests is dna_rate
+        rr = self.dna_rr[level - 1]
+        p_dna = np.clip(self.dna_rate * rr / rr.mean(), 0.0, 1.0) if rr.size else rr
+        dna = u_dna < p_dna
+        cum_role = np.cumsum(self.role_share)
+        role = (u_role > cum_role[0]).astype(np.int8) + (u_role > cum_role[1]).astype(np.int8)
+        new.extra = {"pref": pref, "patience": patience, "spill": spill, "dna": dna, "role": role}
         self.list.start_year(world, new)
         self.offered = 0.0
         self.used = 0.0
@@ -124,8 +131,7 @@ class GPService:
         self.used += served.size
         mode_cap = np.floor(cap * self.mode_capacity_share + 0.5).astype(np.int64)
         mode = self._assign_modes(tab.extra["pref"][served], mode_cap)
-        cum_role = np.cumsum(self.role_share)
-        role = (tab.extra["u_role"][served][:, None] > cum_role[:-1]).sum(axis=1)
+        role = tab.extra["role"][served]
         dna = tab.extra["dna"][served]
         strata = world.strata[tab.person[served]]
         ledger = world.ledger
