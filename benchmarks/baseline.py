@@ -71,21 +71,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2024)
     args = parser.parse_args(argv)
     ctx = multiprocessing.get_context("spawn")
-    print(f"carescale baseline benchmark: Python {platform.python_version()}, "
-          f"{platform.machine()}, one replication on one core, {args.years} years\n")
-    header = (f"{'people':>10} {'build s':>8} {'simulate s':>11} {'total s':>8} "
-              f"{'person-years/s':>15} {'peak RSS MB':>12} {'bytes/person':>13}")
+    print(
+        f"carescale baseline benchmark: Python {platform.python_version()}, "
+        f"{platform.machine()}, one replication on one core, {args.years} years\n"
+    )
+    header = (
+        f"{'people':>10} {'build s':>8} {'simulate s':>11} {'total s':>8} "
+        f"{'person-years/s':>15} {'peak RSS MB':>12} {'bytes/person':>13}"
+    )
     print(header)
     print("-" * len(header))
     for size in args.sizes:
         with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
             r = pool.submit(_measure, size, args.years, args.seed).result()
-        print(f"{r['size']:>10,} {r['build_s']:>8.2f} {r['simulate_s']:>11.2f} "
-              f"{r['total_s']:>8.2f} {r['py_per_s']:>15,.0f} {r['peak_rss_mb']:>12,.0f} "
-              f"{r['bytes_per_person']:>13,.0f}")
-    print(f"\ntargets: >= {TARGET_PY_PER_SECOND:,} person-years/s (1 M x 5 years <= 17 s) "
-          f"and <= {TARGET_BYTES_PER_PERSON:,} bytes per person (peak RSS above the RSS "
-          "after import, divided by the population)")
+        print(
+            f"{r['size']:>10,} {r['build_s']:>8.2f} {r['simulate_s']:>11.2f} "
+            f"{r['total_s']:>8.2f} {r['py_per_s']:>15,.0f} {r['peak_rss_mb']:>12,.0f} "
+            f"{r['bytes_per_person']:>13,.0f}"
+        )
+    print(
+        f"\ntargets: >= {TARGET_PY_PER_SECOND:,} person-years/s (1 M x 5 years <= 17 s) "
+        f"and <= {TARGET_BYTES_PER_PERSON:,} bytes per person (peak RSS above the RSS "
+        "after import, divided by the population)"
+    )
     return 0
 
 

@@ -69,8 +69,14 @@ def _cells(*codes: np.ndarray, sizes: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-def adjusted_ratio(rate: np.ndarray, group: np.ndarray, num: int, den: int,
-                   cell: np.ndarray, mask: np.ndarray | None = None) -> float:
+def adjusted_ratio(
+    rate: np.ndarray,
+    group: np.ndarray,
+    num: int,
+    den: int,
+    cell: np.ndarray,
+    mask: np.ndarray | None = None,
+) -> float:
     """Indirectly standardised ratio of expected rates, group ``num`` vs ``den``."""
     if mask is not None:
         rate, group, cell = rate[mask], group[mask], cell[mask]
@@ -101,8 +107,9 @@ class _Context:
             return demand.rates(service, self.pop)
         shapes = dict(demand.shapes)
         shapes[service] = float("inf")
-        return DemandModel(register, demand.profiles, demand.normalisers, demand.scales,
-                           shapes, demand.per_user).rates(service, self.pop)
+        return DemandModel(
+            register, demand.profiles, demand.normalisers, demand.scales, shapes, demand.per_user
+        ).rates(service, self.pop)
 
 
 def _with(register: Register, values: Mapping[str, Any]) -> Register:
@@ -122,12 +129,18 @@ def _fit_gp(ctx: _Context, reg: Register, fit: Fit) -> Register:
         imd = adjusted_ratio(r, pop.imd, 1, 5, ctx.age_sex)
         mm_rr = adjusted_ratio(r, mm, 2, 0, ctx.age_sex)
         pam = adjusted_ratio(r, pop.pam_level, 4, 1, ctx.adjust_pam, ctx.adult_ltc)
-        reg = _with(reg, {
-            "demand.gp.imd_rr_q1_q5": round(reg.scalar("demand.gp.imd_rr_q1_q5") * 1.18 / imd, 4),
-            "demand.gp.rr_per_ltc": round(
-                reg.scalar("demand.gp.rr_per_ltc") * (2.30 / mm_rr) ** (1 / 2.5), 4),
-            "demand.gp.pam_rr": _pam_update(reg.array("demand.gp.pam_rr"), 0.82, pam),
-        })
+        reg = _with(
+            reg,
+            {
+                "demand.gp.imd_rr_q1_q5": round(
+                    reg.scalar("demand.gp.imd_rr_q1_q5") * 1.18 / imd, 4
+                ),
+                "demand.gp.rr_per_ltc": round(
+                    reg.scalar("demand.gp.rr_per_ltc") * (2.30 / mm_rr) ** (1 / 2.5), 4
+                ),
+                "demand.gp.pam_rr": _pam_update(reg.array("demand.gp.pam_rr"), 0.82, pam),
+            },
+        )
     fit.note("GP adjusted Q1/Q5 rate ratio (expected rates)", 1.18, imd)
     fit.note("GP adjusted 2+ vs 0 LTC rate ratio", 2.30, mm_rr)
     fit.note("GP adjusted PAM L4/L1 rate ratio", 0.82, pam)
@@ -142,7 +155,7 @@ def _fit_gp(ctx: _Context, reg: Register, fit: Fit) -> Register:
         counts = crn.poisson_inverse(base * scale * gamma_propensity(u_prop, shape), u_count)
         # split ties at random so the top group is exactly 10 %
         order = np.argsort(counts + u_count * 1e-3)
-        top = order[int(0.9 * counts.size):]
+        top = order[int(0.9 * counts.size) :]
         rest = order[: int(0.9 * counts.size)]
         return float(counts[top].mean() / counts[rest].mean())
 
@@ -152,12 +165,20 @@ def _fit_gp(ctx: _Context, reg: Register, fit: Fit) -> Register:
     return reg
 
 
-def _fit_pam(ctx: _Context, reg: Register, fit: Fit, service: str, target: float,
-             rate_fn: Callable[[Register], np.ndarray]) -> Register:
+def _fit_pam(
+    ctx: _Context,
+    reg: Register,
+    fit: Fit,
+    service: str,
+    target: float,
+    rate_fn: Callable[[Register], np.ndarray],
+) -> Register:
     pop = ctx.pop
-    for _ in range(10):
+    key = f"demand.{service}.pam_rr"
+    for _ in range(40):
         ratio = adjusted_ratio(rate_fn(reg), pop.pam_level, 4, 1, ctx.adjust_pam, ctx.adult_ltc)
-        key = f"demand.{service}.pam_rr"
+        if abs(ratio - target) < 1e-4:
+            break
         reg = _with(reg, {key: _pam_update(reg.array(key), target, ratio)})
     fit.note(f"{service} adjusted PAM L4/L1 rate ratio", target, ratio)
     return reg
@@ -186,8 +207,12 @@ def _targets(reg: Register) -> Callable[[str], float]:
     return lambda name: reg.scalar(f"targets.baseline.{name}")
 
 
-def calibrate_baseline(register: Register, size: int = REFERENCE_SIZE,
-                       seed: int = REFERENCE_SEED, engine_size: int = ENGINE_SIZE) -> Fit:
+def calibrate_baseline(
+    register: Register,
+    size: int = REFERENCE_SIZE,
+    seed: int = REFERENCE_SEED,
+    engine_size: int = ENGINE_SIZE,
+) -> Fit:
     """Fit the calibrated parameters (see the module docstring); returns the new values."""
     fit = Fit()
     ctx = _Context(register, size, seed)
@@ -198,34 +223,41 @@ def calibrate_baseline(register: Register, size: int = REFERENCE_SIZE,
     # A&E: spill from GP adds (unmet requests x mean spill share) per person-year
     seg_share = np.bincount(pop.segment, minlength=4) / pop.size
     spill = target("gp_unmet_requests_per_person") * float(
-        seg_share @ reg.array("gp.spill_to_ae_by_segment"))
+        seg_share @ reg.array("gp.spill_to_ae_by_segment")
+    )
     reg = _fit_pam(ctx, reg, fit, "ae", 0.68, lambda r: ctx.rates(r, "ae"))
     ae_mean = float(ctx.rates(reg, "ae", True).mean())
-    reg = _with(reg, _scale(reg, "ae", target("ae_attendances_per_1000") / 1000 - spill,
-                            ae_mean))
-    fit.note("A&E direct attendances per person (target less GP overspill)",
-             target("ae_attendances_per_1000") / 1000 - spill,
-             float(ctx.rates(reg, "ae", True).mean()))
+    reg = _with(reg, _scale(reg, "ae", target("ae_attendances_per_1000") / 1000 - spill, ae_mean))
+    fit.note(
+        "A&E direct attendances per person (target less GP overspill)",
+        target("ae_attendances_per_1000") / 1000 - spill,
+        float(ctx.rates(reg, "ae", True).mean()),
+    )
 
     # children's type 1 conversion so that 28 % of type 1 attendances are admitted
     ae_rate = ctx.rates(reg, "ae", True)
 
     def overall_conversion(child: float) -> float:
         r = _with(reg, {"acute.child_type1_conversion": child})
-        return float(_via_ae(ctx, r, ae_rate).sum()
-                     / (ae_rate.sum() * r.scalar("acute.ae_type1_share")))
+        return float(
+            _via_ae(ctx, r, ae_rate).sum() / (ae_rate.sum() * r.scalar("acute.ae_type1_share"))
+        )
 
     goal = target("ae_type1_conversion")
     if overall_conversion(0.01) < goal < overall_conversion(0.6):
         child = optimize.brentq(lambda c: overall_conversion(c) - goal, 0.01, 0.6, xtol=1e-4)
         reg = _with(reg, {"acute.child_type1_conversion": round(child, 4)})
-    fit.note("type 1 conversion (expected)", goal,
-             overall_conversion(reg.scalar("acute.child_type1_conversion")))
+    fit.note(
+        "type 1 conversion (expected)",
+        goal,
+        overall_conversion(reg.scalar("acute.child_type1_conversion")),
+    )
 
     # emergency admissions: direct route scaled so that direct + via A&E hits the target
     def ea_total(r: Register, with_prop: bool = False) -> np.ndarray:
         return ctx.rates(r, "emergency_direct", with_prop) + _via_ae(
-            ctx, r, ctx.rates(r, "ae", with_prop))
+            ctx, r, ctx.rates(r, "ae", with_prop)
+        )
 
     reg = _fit_pam(ctx, reg, fit, "emergency_direct", 0.62, lambda r: ea_total(r))
     via = float(_via_ae(ctx, reg, ctx.rates(reg, "ae", True)).mean())
@@ -237,28 +269,40 @@ def calibrate_baseline(register: Register, size: int = REFERENCE_SIZE,
     if goal <= via:
         raise CarescaleError("A&E conversions alone exceed the emergency admission target.")
     reg = _with(reg, _scale(reg, "emergency_direct", goal - via, direct))
-    fit.note("emergency admissions per person (expected, SUS level)", goal,
-             float(ea_total(reg, True).mean()))
+    fit.note(
+        "emergency admissions per person (expected, SUS level)",
+        goal,
+        float(ea_total(reg, True).mean()),
+    )
 
     reg = _fit_pam(ctx, reg, fit, "outpatient", 0.81, lambda r: ctx.rates(r, "outpatient"))
     for service, goal in (
-        ("gp", reg.scalar("capacity.gp.appointments_per_1000_per_working_day")
-         * WORKING_DAYS / 1000 + target("gp_unmet_requests_per_person")),
+        (
+            "gp",
+            reg.scalar("capacity.gp.appointments_per_1000_per_working_day") * WORKING_DAYS / 1000
+            + target("gp_unmet_requests_per_person"),
+        ),
         ("outpatient", target("outpatient_attendances_per_1000") / 1000),
         ("community_nursing", target("community_nursing_contacts_per_person")),
         ("mental_health", target("mental_health_contacts_per_person")),
         ("social_care_request", target("social_care_new_requests_per_1000") / 1000),
     ):
         reg = _with(reg, _scale(reg, service, goal, float(ctx.rates(reg, service, True).mean())))
-        fit.note(f"{service} demand per person-year (expected)", goal,
-                 float(ctx.rates(reg, service, True).mean()))
+        fit.note(
+            f"{service} demand per person-year (expected)",
+            goal,
+            float(ctx.rates(reg, service, True).mean()),
+        )
 
     # mental health (hurdle model): contacts per person in contact = contacts / people
     per_user = target("mental_health_contacts_per_person") / target("mental_health_contact_share")
     reg = _with(reg, {"demand.mental_health.events_per_user": round(per_user, 4)})
     rate = ctx.rates(reg, "mental_health", True)
-    fit.note("share in mental-health contact (expected)", target("mental_health_contact_share"),
-             float(np.minimum(rate / per_user, 1.0).mean()))
+    fit.note(
+        "share in mental-health contact (expected)",
+        target("mental_health_contact_share"),
+        float(np.minimum(rate / per_user, 1.0).mean()),
+    )
 
     reg = _fit_los(ctx, reg, fit)
     reg = _fit_capacity(ctx, reg, fit)
@@ -303,8 +347,7 @@ def _fit_los(ctx: _Context, reg: Register, fit: Fit) -> Register:
     reg = _with(reg, {"acute.los.emergency.zero_night_share": [round(float(v), 4) for v in new]})
     zero_share = float((ea * np.interp(ages, knot_ages, new)).sum() / ea.sum())
     fit.note("emergency overnight mean LOS (expected)", target_all, overnight_mean(new))
-    fit.note("emergency overnight mean LOS 85+ (expected)", target_85,
-             overnight_mean(new, older))
+    fit.note("emergency overnight mean LOS 85+ (expected)", target_85, overnight_mean(new, older))
     fit.note("share of emergency admissions with zero nights (about a third)", 1 / 3, zero_share)
     return reg
 
@@ -312,14 +355,26 @@ def _fit_los(ctx: _Context, reg: Register, fit: Fit) -> Register:
 #: (measure, register key of the demand scale, capacity key moved in proportion, or None)
 _SIMULATED_SCALES = (
     ("ae_attendances_per_1000", "demand.ae.scale", None),
-    ("outpatient_attendances_per_1000", "demand.outpatient.scale",
-     "capacity.acute.outpatient_per_1000_per_working_day"),
-    ("community_nursing_contacts_per_person", "demand.community_nursing.scale",
-     "capacity.community.nursing_contacts_per_1000_per_day"),
-    ("mental_health_contacts_per_person", "demand.mental_health.scale",
-     "capacity.community.mental_health_contacts_per_1000_per_working_day"),
-    ("social_care_new_requests_per_1000", "demand.social_care_request.scale",
-     "capacity.community.social_care_assessments_per_1000_per_working_day"),
+    (
+        "outpatient_attendances_per_1000",
+        "demand.outpatient.scale",
+        "capacity.acute.outpatient_per_1000_per_working_day",
+    ),
+    (
+        "community_nursing_contacts_per_person",
+        "demand.community_nursing.scale",
+        "capacity.community.nursing_contacts_per_1000_per_day",
+    ),
+    (
+        "mental_health_contacts_per_person",
+        "demand.mental_health.scale",
+        "capacity.community.mental_health_contacts_per_1000_per_working_day",
+    ),
+    (
+        "social_care_new_requests_per_1000",
+        "demand.social_care_request.scale",
+        "capacity.community.social_care_assessments_per_1000_per_working_day",
+    ),
 )
 
 
@@ -336,15 +391,25 @@ def _fit_by_simulation(reg: Register, fit: Fit, size: int, seed: int) -> Registe
     from model.validation import baseline_measures
 
     target = _targets(reg)
-    stock_share = reg.scalar("community.long_term_support_at_start.prevalence") * 1000 * (
-        1 - tables.population_by_age_sex(2023)[:, :18].sum() / tables.population_by_age_sex(2023).sum()
+    stock_share = (
+        reg.scalar("community.long_term_support_at_start.prevalence")
+        * 1000
+        * (
+            1
+            - tables.population_by_age_sex(2023)[:, :18].sum()
+            / tables.population_by_age_sex(2023).sum()
+        )
     )
     m: dict[str, float] = {}
     for _ in range(5):
         scenario = Scenario(
-            name="calibration", description="", path="", register=reg,
-            run=RunSettings(population=size, years=1, start_year=2024, replications=1,
-                            seed=seed, base_year=2023),
+            name="calibration",
+            description="",
+            path="",
+            register=reg,
+            run=RunSettings(
+                population=size, years=1, start_year=2024, replications=1, seed=seed, base_year=2023
+            ),
         )
         result = run_one(scenario, 0)
         m = baseline_measures(result)
@@ -352,33 +417,60 @@ def _fit_by_simulation(reg: Register, fit: Fit, size: int, seed: int) -> Registe
         values["demand.emergency_direct.scale"] = _balance_emergency(reg, m, result)
         unmet = m["gp_unmet_requests_per_person"]
         values["gp.patience_days"] = round(
-            reg.scalar("gp.patience_days") * (unmet / target("gp_unmet_requests_per_person")) ** 0.8, 3)
+            reg.scalar("gp.patience_days")
+            * (unmet / target("gp_unmet_requests_per_person")) ** 0.8,
+            3,
+        )
         for measure, key, capacity in _SIMULATED_SCALES:
             ratio = target(measure) / m[measure]
             values[key] = round(reg.scalar(key) * ratio, 5)
             if capacity is not None:
                 values[capacity] = round(reg.scalar(capacity) * ratio, 4)
         values["capacity.acute.beds_per_1000"] = round(
-            m["bed_days_per_1000"] / 365 / reg.scalar("capacity.acute.bed_occupancy_target"), 4)
+            m["bed_days_per_1000"] / 365 / reg.scalar("capacity.acute.bed_occupancy_target"), 4
+        )
         share = m["mental_health_contact_share"] / target("mental_health_contact_share")
         values["demand.mental_health.events_per_user"] = round(
-            reg.scalar("demand.mental_health.events_per_user") * share, 4)
+            reg.scalar("demand.mental_health.events_per_user") * share, 4
+        )
+        # exits other than death balance starts and deaths, so the number supported is stable
+        act = result["activity"]
+        started = float(act[act["service"] == "social_care_support_started"]["count"].sum())
+        ended = act[act["service"] == "social_care_support_ended"]
+        deaths = float(ended[ended["mode"] == "death"]["count"].sum())
+        supported = float(act[act["service"] == "social_care_long_term_support"]["count"].sum())
+        stock = max(supported - started, 1.0)
+        values["community.long_term_support_exit_per_year"] = round(
+            float(np.clip((started - deaths) / stock, 0.0, 0.5)), 4
+        )
         lts = m["social_care_long_term_support_per_1000"]
         goal = target("social_care_long_term_support_per_1000")
-        values["community.request_to_long_term_support"] = round(min(
-            reg.scalar("community.request_to_long_term_support")
-            * (goal - stock_share) / max(lts - stock_share, 0.1), 0.9), 4)
+        values["community.request_to_long_term_support"] = round(
+            min(
+                reg.scalar("community.request_to_long_term_support")
+                * (goal - stock_share)
+                / max(lts - stock_share, 0.1),
+                0.9,
+            ),
+            4,
+        )
         reg = _with(reg, values)
-    for measure in ("gp_unmet_requests_per_person", "mental_health_contact_share",
-                    "emergency_admissions_per_1000", "admissions_per_1000", "bed_days_per_1000",
-                    "social_care_long_term_support_per_1000",
-                    *(s[0] for s in _SIMULATED_SCALES)):
-        fit.note(f"{measure} (simulated, 1 year, before the last step)", target(measure), m[measure])
+    for measure in (
+        "gp_unmet_requests_per_person",
+        "mental_health_contact_share",
+        "emergency_admissions_per_1000",
+        "admissions_per_1000",
+        "bed_days_per_1000",
+        "social_care_long_term_support_per_1000",
+        *(s[0] for s in _SIMULATED_SCALES),
+    ):
+        fit.note(
+            f"{measure} (simulated, 1 year, before the last step)", target(measure), m[measure]
+        )
     return reg
 
 
-def _balance_emergency(reg: Register, m: Mapping[str, float],
-                       result: Mapping[str, Any]) -> float:
+def _balance_emergency(reg: Register, m: Mapping[str, float], result: Mapping[str, Any]) -> float:
     """Direct emergency admission scale that best balances three linked targets.
 
     The SUS table's emergency admissions, total admissions and bed days cannot all sit at
@@ -407,8 +499,10 @@ def _balance_emergency(reg: Register, m: Mapping[str, float],
         "emergency_admissions_per_1000": (direct_share * ea, 1000 * np.sqrt(n_ea) / py),
         "admissions_per_1000": (direct_share * ea, 1000 * np.sqrt(n_adm) / py),
         # geometric stays: a bed-day total has variance about 2 x overnight x mean^2
-        "bed_days_per_1000": (direct_share * emergency_bed,
-                              1000 * np.sqrt(2.0 * overnight) * mean_los / py),
+        "bed_days_per_1000": (
+            direct_share * emergency_bed,
+            1000 * np.sqrt(2.0 * overnight) * mean_los / py,
+        ),
     }
     grid = np.linspace(0.5, 1.5, 2001)
     worst = np.full(grid.shape, np.inf)
@@ -426,14 +520,23 @@ def _fit_capacity(ctx: _Context, reg: Register, fit: Fit) -> Register:
     margin = reg.scalar("capacity.margin")
     values = {}
     for service, key, days in (
-        ("elective_ordinary", "capacity.acute.elective_ordinary_per_1000_per_working_day",
-         WORKING_DAYS),
+        (
+            "elective_ordinary",
+            "capacity.acute.elective_ordinary_per_1000_per_working_day",
+            WORKING_DAYS,
+        ),
         ("elective_daycase", "capacity.acute.daycase_per_1000_per_working_day", WORKING_DAYS),
         ("community_nursing", "capacity.community.nursing_contacts_per_1000_per_day", 365),
-        ("mental_health", "capacity.community.mental_health_contacts_per_1000_per_working_day",
-         WORKING_DAYS),
-        ("social_care_request",
-         "capacity.community.social_care_assessments_per_1000_per_working_day", WORKING_DAYS),
+        (
+            "mental_health",
+            "capacity.community.mental_health_contacts_per_1000_per_working_day",
+            WORKING_DAYS,
+        ),
+        (
+            "social_care_request",
+            "capacity.community.social_care_assessments_per_1000_per_working_day",
+            WORKING_DAYS,
+        ),
         ("outpatient", "capacity.acute.outpatient_per_1000_per_working_day", WORKING_DAYS),
     ):
         demand = float(ctx.rates(reg, service, True).mean()) * 1000 / days
@@ -443,8 +546,11 @@ def _fit_capacity(ctx: _Context, reg: Register, fit: Fit) -> Register:
     bed_days = _expected_bed_days(ctx, reg)
     beds = bed_days * 1000 / 365 / reg.scalar("capacity.acute.bed_occupancy_target")
     values["capacity.acute.beds_per_1000"] = round(beds, 4)
-    fit.note("bed days per 1,000 (expected)", reg.scalar("targets.baseline.bed_days_per_1000"),
-             bed_days * 1000)
+    fit.note(
+        "bed days per 1,000 (expected)",
+        reg.scalar("targets.baseline.bed_days_per_1000"),
+        bed_days * 1000,
+    )
     return _with(reg, values)
 
 
@@ -454,10 +560,17 @@ def _expected_bed_days(ctx: _Context, reg: Register) -> float:
     ages = np.minimum(pop.age, 100)
     total = 0.0
     for kind, table, rate in (
-        ("emergency", "emergency (unplanned)",
-         ctx.rates(reg, "emergency_direct", True) + _via_ae(ctx, reg, ctx.rates(reg, "ae", True))),
-        ("elective", "elective ordinary (excl. daycase)",
-         ctx.rates(reg, "elective_ordinary", True)),
+        (
+            "emergency",
+            "emergency (unplanned)",
+            ctx.rates(reg, "emergency_direct", True)
+            + _via_ae(ctx, reg, ctx.rates(reg, "ae", True)),
+        ),
+        (
+            "elective",
+            "elective ordinary (excl. daycase)",
+            ctx.rates(reg, "elective_ordinary", True),
+        ),
     ):
         mean = np.array(tables.mean_los_days(table), dtype=float)
         mean[:, :18] = reg.scalar(f"acute.los.{kind}.child_mean_days")
@@ -488,6 +601,7 @@ _CALIBRATED_KEYS = (
     "acute.child_type1_conversion",
     "gp.patience_days",
     "community.request_to_long_term_support",
+    "community.long_term_support_exit_per_year",
     "acute.los.emergency.zero_night_share",
     "capacity.acute.beds_per_1000",
     "capacity.acute.elective_ordinary_per_1000_per_working_day",
@@ -545,7 +659,17 @@ def _rescale_interval(text: str, table: str, old: Any, new: Any, where: str) -> 
     def fmt(a: np.ndarray) -> str:
         return "[" + ", ".join(f"{x:g}" for x in a) + "]" if vec else f"{a[0]:g}"
 
-    return text[: match.start()] + match.group(1) + f"low = {fmt(new_lo)}, high = {fmt(new_hi)}" + text[match.end():]
+    return (
+        text[: match.start()]
+        + match.group(1)
+        + f"low = {fmt(new_lo)}, high = {fmt(new_hi)}"
+        + text[match.end() :]
+    )
+
+
+def _keep_prefix(replacement: str) -> Callable[[re.Match[str]], str]:
+    """A ``re.sub`` callback that keeps group 1 and replaces the rest."""
+    return lambda m: m.group(1) + replacement
 
 
 def write_fit(fit: Fit, register: Register, scenario_path: Path | None = None) -> list[Path]:
@@ -567,9 +691,9 @@ def write_fit(fit: Fit, register: Register, scenario_path: Path | None = None) -
         text = scenario_path.read_text(encoding="utf-8")
         for key, value in fit.values.items():
             if key.startswith("capacity."):
-                section, name = key[len("capacity."):].rsplit(".", 1)
+                name = key[len("capacity.") :].rsplit(".", 1)[1]
                 pattern = re.compile(r"^(" + re.escape(name) + r"\s*=\s*)[^#\n]*", re.MULTILINE)
-                text, _ = pattern.subn(lambda m: m.group(1) + _format(value) + " ", text, count=1)
+                text = pattern.sub(_keep_prefix(_format(value) + " "), text, count=1)
         touched[scenario_path] = text
     for path, text in touched.items():
         path.write_text(text.replace("  \n", "\n").replace(" \n", "\n"), encoding="utf-8")

@@ -119,7 +119,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from model.scenario import load_scenario
 
     scenario = load_scenario(args.scenario).with_run(
-        population=args.population, years=args.years, replications=args.replications,
+        population=args.population,
+        years=args.years,
+        replications=args.replications,
         seed=args.seed,
     )
     out = Path(args.out) if args.out else Path("results") / scenario.name
@@ -131,10 +133,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     if args.out is None:
         out.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        from model.io import check_parent
+
+        check_parent(out)
     run = scenario.run
-    print(f"carescale {__version__}: scenario '{scenario.name}' ({scenario.path}), "
-          f"{run.population:,} people, {run.years} years from {run.start_year}, "
-          f"{run.replications} replication(s), seed {run.seed}, {args.workers} worker(s)")
+    print(
+        f"carescale {__version__}: scenario '{scenario.name}' ({scenario.path}), "
+        f"{run.population:,} people, {run.years} years from {run.start_year}, "
+        f"{run.replications} replication(s), seed {run.seed}, {args.workers} worker(s)"
+    )
     with _progress_bar(run.years * run.replications, "simulating", not args.no_progress) as bar:
         output = run_scenario(scenario, workers=args.workers, progress=bar.update)
     write_results(out, output.manifest, output.tables, overwrite=args.overwrite)
@@ -143,8 +151,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(_frame_text(kpi.activity_by_year(output.tables), args.format))
     print(f"\nCost per year by payer, GBP at 2023/24 prices{reps}:\n")
     print(_frame_text(kpi.cost_by_payer(output.tables), args.format))
-    print(f"\nwrote {out}/ in {output.manifest['wall_seconds']:.1f} s "
-          "(manifest.json, person_years, activity, waits, capacity .parquet)")
+    print(
+        f"\nwrote {out}/ in {output.manifest['wall_seconds']:.1f} s "
+        "(manifest.json, person_years, activity, waits, capacity .parquet)"
+    )
     return EXIT_OK
 
 
@@ -168,9 +178,11 @@ def _cmd_validate_baseline(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     df = checks_frame(baseline_checks(tables, scenario.register))
     render = to_markdown if args.format == "markdown" else to_text
-    print(f"carescale {__version__}: baseline '{scenario.name}', {run.population:,} people, "
-          f"{run.years} year(s) from {run.start_year}, seed {run.seed} "
-          f"(simulated in {seconds:.1f} s)\n")
+    print(
+        f"carescale {__version__}: baseline '{scenario.name}', {run.population:,} people, "
+        f"{run.years} year(s) from {run.start_year}, seed {run.seed} "
+        f"(simulated in {seconds:.1f} s)\n"
+    )
     print(render(df.drop(columns=["low", "high", "register_key"])))
     n_fail = int((df["result"] != "pass").sum())
     print(f"\n{len(df) - n_fail} of {len(df)} targets pass.")
@@ -190,8 +202,10 @@ def _cmd_calibrate_baseline(args: argparse.Namespace) -> int:
     from model.textable import to_markdown, to_text
 
     reg = default_register()
-    print(f"carescale {__version__}: calibrating the baseline on {args.size:,} people "
-          f"(expected rates) and one-year runs of {args.engine_size:,} people ...")
+    print(
+        f"carescale {__version__}: calibrating the baseline on {args.size:,} people "
+        f"(expected rates) and one-year runs of {args.engine_size:,} people ..."
+    )
     fit = calibrate_baseline(reg, size=args.size, seed=args.seed, engine_size=args.engine_size)
     render = to_markdown if args.format == "markdown" else to_text
     log = pd.DataFrame(fit.log, columns=["matched", "target", "achieved"])
@@ -204,8 +218,9 @@ def _cmd_calibrate_baseline(args: argparse.Namespace) -> int:
     if args.write:
         paths = write_fit(fit, reg, args.scenario)
         print("\nupdated " + ", ".join(str(p) for p in paths))
-        print("regenerate docs/parameters.md with: carescale parameters --markdown "
-              "docs/parameters.md")
+        print(
+            "regenerate docs/parameters.md with: carescale parameters --markdown docs/parameters.md"
+        )
     else:
         print("\n(nothing written; pass --write to update the register and the scenario)")
     return EXIT_OK
@@ -259,12 +274,24 @@ def build_parser() -> argparse.ArgumentParser:
     vp.set_defaults(func=_cmd_validate_population)
 
     vb = vsub.add_parser("baseline", help="run the baseline and check utilisation targets")
-    vb.add_argument("--scenario", type=Path, default=Path("scenarios/baseline.toml"),
-                    help="baseline scenario file (default scenarios/baseline.toml)")
-    vb.add_argument("--population", type=_whole_number, default=200_000,
-                    help="number of people (default 200,000)")
-    vb.add_argument("--years", type=_whole_number, default=1,
-                    help="years to simulate; targets describe the first year (default 1)")
+    vb.add_argument(
+        "--scenario",
+        type=Path,
+        default=Path("scenarios/baseline.toml"),
+        help="baseline scenario file (default scenarios/baseline.toml)",
+    )
+    vb.add_argument(
+        "--population",
+        type=_whole_number,
+        default=200_000,
+        help="number of people (default 200,000)",
+    )
+    vb.add_argument(
+        "--years",
+        type=_whole_number,
+        default=1,
+        help="years to simulate; targets describe the first year (default 1)",
+    )
     vb.add_argument("--seed", type=_whole_number, default=None, help="random seed")
     vb.add_argument("--format", choices=["text", "markdown"], default="text")
     vb.add_argument("--out", type=Path, metavar="FILE.csv", help="also write the checks as CSV")
@@ -274,15 +301,30 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("calibrate", help="fit calibrated parameters to the targets")
     csub = c.add_subparsers(dest="what", required=True, parser_class=_Parser)
     cb = csub.add_parser("baseline", help="calibrate the baseline demand model")
-    cb.add_argument("--size", type=_whole_number, default=200_000,
-                    help="reference population for expected rates (default 200,000)")
-    cb.add_argument("--engine-size", type=_whole_number, default=200_000,
-                    help="population of the one-year refinement runs (default 200,000)")
+    cb.add_argument(
+        "--size",
+        type=_whole_number,
+        default=200_000,
+        help="reference population for expected rates (default 200,000)",
+    )
+    cb.add_argument(
+        "--engine-size",
+        type=_whole_number,
+        default=200_000,
+        help="population of the one-year refinement runs (default 200,000)",
+    )
     cb.add_argument("--seed", type=_whole_number, default=20231, help="reference seed")
-    cb.add_argument("--scenario", type=Path, default=Path("scenarios/baseline.toml"),
-                    help="baseline scenario whose capacities are updated with --write")
-    cb.add_argument("--write", action="store_true",
-                    help="write fitted values into the register files and the scenario")
+    cb.add_argument(
+        "--scenario",
+        type=Path,
+        default=Path("scenarios/baseline.toml"),
+        help="baseline scenario whose capacities are updated with --write",
+    )
+    cb.add_argument(
+        "--write",
+        action="store_true",
+        help="write fitted values into the register files and the scenario",
+    )
     cb.add_argument("--format", choices=["text", "markdown"], default="text")
     cb.set_defaults(func=_cmd_calibrate_baseline)
 
@@ -290,13 +332,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("scenario", type=Path, help="scenario file, e.g. scenarios/baseline.toml")
     r.add_argument("--population", type=_whole_number, default=None, help="number of people")
     r.add_argument("--years", type=_whole_number, default=None, help="years to simulate")
-    r.add_argument("--replications", type=_whole_number, default=None,
-                   help="independent replications")
+    r.add_argument(
+        "--replications", type=_whole_number, default=None, help="independent replications"
+    )
     r.add_argument("--seed", type=_whole_number, default=None, help="random seed")
-    r.add_argument("--workers", type=_whole_number, default=1,
-                   help="worker processes for replications (results do not depend on it)")
-    r.add_argument("--out", type=Path, default=None,
-                   help="results folder (default results/<scenario name>)")
+    r.add_argument(
+        "--workers",
+        type=_whole_number,
+        default=1,
+        help="worker processes for replications (results do not depend on it)",
+    )
+    r.add_argument(
+        "--out", type=Path, default=None, help="results folder (default results/<scenario name>)"
+    )
     r.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     r.add_argument("--format", choices=["text", "markdown"], default="text")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")

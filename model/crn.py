@@ -128,23 +128,26 @@ def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows, within
 
 
-def _event_hash(k: np.uint64, person_id: np.ndarray, rows: np.ndarray,
-                index: np.ndarray) -> np.ndarray:
+def _event_hash(
+    k: np.uint64, person_id: np.ndarray, rows: np.ndarray, index: np.ndarray
+) -> np.ndarray:
     with np.errstate(over="ignore"):
         base = np.asarray(person_id).astype(np.uint64) * _GOLDEN + k
         z = base[rows] + np.asarray(index).astype(np.uint64) * _M2
         return _mix(z)
 
 
-def event_uniforms(k: np.uint64, person_id: np.ndarray, rows: np.ndarray,
-                   index: np.ndarray) -> np.ndarray:
+def event_uniforms(
+    k: np.uint64, person_id: np.ndarray, rows: np.ndarray, index: np.ndarray
+) -> np.ndarray:
     """``uniforms(k, person_id[rows], index)``, hashing each person's part only once."""
     z = _event_hash(k, person_id, rows, index)
     return ((z >> _S11).astype(np.float64) + 0.5) * _TO_UNIT
 
 
-def event_uniforms16(k: np.uint64, person_id: np.ndarray, rows: np.ndarray,
-                     index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def event_uniforms16(
+    k: np.uint64, person_id: np.ndarray, rows: np.ndarray, index: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Four independent uniforms of 16-bit resolution from one hash per event.
 
     For yes/no decisions and categories (probabilities far above 1/65536) a 16-bit

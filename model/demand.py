@@ -66,7 +66,12 @@ SUS_GROUPS: Mapping[str, tuple[str, ...]] = {
     "elective_ordinary": ("ordelec_n",),
     "elective_daycase": ("daycase_n",),
     "outpatient": (
-        "surg_first", "surg_fup", "surg_proc", "non-surg_first", "non-surg_fup", "non-surg_proc",
+        "surg_first",
+        "surg_fup",
+        "surg_proc",
+        "non-surg_first",
+        "non-surg_fup",
+        "non-surg_proc",
     ),
 }
 ADULT_AGE = 18
@@ -190,8 +195,9 @@ class DemandModel:
         u = pop.propensity[:, PROPENSITIES.index(PROPENSITY_OF[service])]
         return gamma_propensity(u, self.shapes[service]).astype(np.float32)
 
-    def rates(self, service: str, pop: Population,
-              propensity: np.ndarray | None = None) -> np.ndarray:
+    def rates(
+        self, service: str, pop: Population, propensity: np.ndarray | None = None
+    ) -> np.ndarray:
         """Expected events per person-year (before lever multipliers and exposure).
 
         ``propensity`` may pass the person multipliers already computed for ``pop`` (they
@@ -220,7 +226,9 @@ class Events:
 
 
 def paired_counts(
-    rate: np.ndarray, person_id: np.ndarray, key_count: np.uint64,
+    rate: np.ndarray,
+    person_id: np.ndarray,
+    key_count: np.uint64,
     per_user: float | None = None,
 ) -> np.ndarray:
     """Events per person for a year, monotone in ``rate`` for each person.
@@ -267,4 +275,3 @@ def draw_events(
     order = np.argsort(day, kind="stable")  # radix sort for 16-bit keys
     person = person[order]
     return Events(person=person, person_id=person_id[person], k=k[order], day=day[order])
-

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 from functools import cache
+from typing import Any
 
 import numpy as np
 from scipy import special
@@ -43,7 +44,7 @@ DAYS_PER_YEAR = 365
 
 def take(pop: Population, index: np.ndarray) -> Population:
     """The people at ``index`` (boolean mask or integer positions), in order."""
-    changes = {
+    changes: dict[str, Any] = {
         f.name: getattr(pop, f.name)[index]
         for f in fields(pop)
         if isinstance(getattr(pop, f.name), np.ndarray)
@@ -54,7 +55,7 @@ def take(pop: Population, index: np.ndarray) -> Population:
 
 def concat(first: Population, second: Population) -> Population:
     """People of ``first`` followed by those of ``second`` (scales of ``first`` kept)."""
-    changes = {}
+    changes: dict[str, Any] = {}
     for f in fields(first):
         a = getattr(first, f.name)
         if isinstance(a, np.ndarray) and a.shape[:1] == (first.size,):
@@ -101,14 +102,17 @@ def _liability_now(cal: liability.Calibrated, pop: Population, noise: np.ndarray
     return liability.draw(cal, cell, pop.frailty.astype(np.float64), noise)
 
 
-def age_one_year(
-    pop: Population, model: PopulationModel, rho: float, key: np.uint64
-) -> Population:
+def age_one_year(pop: Population, model: PopulationModel, rho: float, key: np.uint64) -> Population:
     """Everyone one year older, with new conditions and drifted activation."""
     reg = model.register
     old_mean = activation_mean(
-        reg, pop.age, pop.imd, pop.ltc_count, mental_illness(pop.ltc),
-        pop.frailty, pop.social_need_count,
+        reg,
+        pop.age,
+        pop.imd,
+        pop.ltc_count,
+        mental_illness(pop.ltc),
+        pop.frailty,
+        pop.social_need_count,
     )
     aged = replace(pop, age=np.minimum(pop.age + 1, tables.MAX_AGE).astype(np.int16))
     ltc = pop.ltc.copy()
@@ -120,9 +124,9 @@ def age_one_year(
         reg, aged.age, aged.imd, aged.ltc_count, mental, aged.frailty, aged.social_need_count
     )
     z = special.ndtri(crn.uniforms(key, pop.person_id))
-    latent = (
-        new_mean + rho * (pop.pam_latent - old_mean) + np.sqrt(1.0 - rho * rho) * z
-    ).astype(np.float32)
+    latent = (new_mean + rho * (pop.pam_latent - old_mean) + np.sqrt(1.0 - rho * rho) * z).astype(
+        np.float32
+    )
     anxiety = (
         anxiety_mean(reg, aged.imd, aged.sex, mental, aged.frailty, aged.social_need_count)
         + aged.anxiety_noise
@@ -183,14 +187,21 @@ def entrants(
     sex = np.concatenate([birth_sex, mig_sex.astype(np.int8)])
     ids = np.arange(first_id, first_id + age.size, dtype=np.int64)
     return synthesise(
-        model, age, sex, ids, streams, period=period,
+        model,
+        age,
+        sex,
+        ids,
+        streams,
+        period=period,
         activation_scale=base.activation_scale,
-        segment_thresholds=base.segment_thresholds, seed=base.seed,
+        segment_thresholds=base.segment_thresholds,
+        seed=base.seed,
     )
 
 
-def entrant_counts(n_alive: int, births_rate: float, migration_rate: float,
-                   u: float) -> tuple[int, int]:
+def entrant_counts(
+    n_alive: int, births_rate: float, migration_rate: float, u: float
+) -> tuple[int, int]:
     """Births and net migrants for a year (expected values, rounded with a shared uniform)."""
     births = int(np.floor(n_alive * births_rate + u))
     migrants = int(np.floor(n_alive * migration_rate + (1.0 - u)))

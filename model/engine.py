@@ -41,8 +41,7 @@ ProgressCallback = Callable[[int], None]
 class Engine:
     """Wires the world, the yearly cycle and the services of one replication."""
 
-    def __init__(self, scenario: Scenario, replication: int,
-                 levers: Sequence[Lever] = ()) -> None:
+    def __init__(self, scenario: Scenario, replication: int, levers: Sequence[Lever] = ()) -> None:
         run = scenario.run
         reg = scenario.register
         self.scenario = scenario
@@ -73,21 +72,31 @@ class Engine:
         for lever in w.levers:
             lever.on_year_start(w)
         pop = w.pop
-        q = dynamics.annual_death_probability(pop, w.register.scalar("dynamics.mortality_hr_per_ltc"))
-        w.death_day = dynamics.death_days(q, crn.uniforms(w.key("dynamics.mortality"), pop.person_id))
+        q = dynamics.annual_death_probability(
+            pop, w.register.scalar("dynamics.mortality_hr_per_ltc")
+        )
+        w.death_day = dynamics.death_days(
+            q, crn.uniforms(w.key("dynamics.mortality"), pop.person_id)
+        )
         dies = w.death_day >= 0
         w.exposure_days = np.where(dies, w.death_day.astype(np.int64), DAYS_PER_YEAR)
-        w.strata = stratum_code(pop.age, pop.sex, pop.imd, pop.ltc_count, pop.pam_level,
-                                pop.segment)
+        w.strata = stratum_code(
+            pop.age, pop.sex, pop.imd, pop.ltc_count, pop.pam_level, pop.segment
+        )
         w.ledger.person_years(w.strata, w.exposure_days / DAYS_PER_YEAR, dies)
         # each birth of the year is a maternity (delivery) admission; the mother is not
         # modelled, so it is recorded in the newborn's stratum
-        newborn = np.flatnonzero(pop.age == 0)[-self.births:] if self.births else np.empty(0, int)
+        newborn = np.flatnonzero(pop.age == 0)[-self.births :] if self.births else np.empty(0, int)
         w.ledger.count("maternity_delivery", w.strata[newborn])
         w.events = {
-            s: draw_events(w.rates(s), w.exposure_days, pop.person_id,
-                           w.key(f"demand.{s}.count"), w.key(f"demand.{s}.day"),
-                           per_user=w.demand.per_user[s])
+            s: draw_events(
+                w.rates(s),
+                w.exposure_days,
+                pop.person_id,
+                w.key(f"demand.{s}.count"),
+                w.key(f"demand.{s}.day"),
+                per_user=w.demand.per_user[s],
+            )
             for s in DEMAND_SERVICES
         }
         self.gp.start_year(w)
@@ -112,7 +121,9 @@ class Engine:
         alive = w.death_day < 0
         survivors = dynamics.take(w.pop, alive)
         aged = dynamics.age_one_year(
-            survivors, w.pop_model, w.register.scalar("dynamics.activation_year_correlation"),
+            survivors,
+            w.pop_model,
+            w.register.scalar("dynamics.activation_year_correlation"),
             w.key("dynamics.activation", year),
         )
         w.set_population(aged, kept=alive)
@@ -125,29 +136,31 @@ class Engine:
         old_ids = w.pop.person_id
         u = float(crn.uniforms(w.key("dynamics.entrants", year), np.zeros(1, np.int64))[0])
         births, migrants = dynamics.entrant_counts(
-            w.pop.size, reg.scalar("dynamics.births_per_person_year"),
-            reg.scalar("dynamics.net_migration_per_person_year"), u,
+            w.pop.size,
+            reg.scalar("dynamics.births_per_person_year"),
+            reg.scalar("dynamics.net_migration_per_person_year"),
+            u,
         )
-        new = dynamics.entrants(w.pop_model, w.pop, births, migrants, w.next_person_id,
-                                self.streams, period=year)
+        new = dynamics.entrants(
+            w.pop_model, w.pop, births, migrants, w.next_person_id, self.streams, period=year
+        )
         if new is not None:
             w.set_population(dynamics.concat(w.pop, new), added=new)
             w.next_person_id += births + migrants
             self.community.carry_people(w, old_ids)
         self.births = births
 
-    def _years(self, env: simpy.Environment,
-               progress: ProgressCallback | None) -> Generator[Any]:
+    def _years(self, env: simpy.Environment, progress: ProgressCallback | None) -> Generator[Any]:
         years = self.scenario.run.years
         for year in range(years):
             if year > 0:
                 self._end_year()
+                if progress is not None:
+                    progress(1)
                 self._advance_population(year)
             self._add_entrants(year)
             self._begin_year(year)
             yield env.timeout(DAYS_PER_YEAR)
-            if progress is not None:
-                progress(1)
 
     # ---------------------------------------------------------------- run
     def run(self, progress: ProgressCallback | None = None) -> dict[str, pd.DataFrame]:
@@ -158,15 +171,22 @@ class Engine:
         env.process(self.gp.process(env, w, GP_OFFSET))
         env.process(self.acute.process(env, w, ACUTE_OFFSET))
         env.process(self.community.process(env, w, COMMUNITY_OFFSET))
+        w.env = env
         for lever in w.levers:
             for factory in lever.processes(w):
-                env.process(factory())
+                env.process(factory(env))
         env.run(until=self.scenario.run.years * DAYS_PER_YEAR)
         self._end_year()
+        if progress is not None:
+            progress(1)
         return w.ledger.tables()
 
 
-def run_one(scenario: Scenario, replication: int, progress: ProgressCallback | None = None,
-            levers: Sequence[Lever] = ()) -> dict[str, pd.DataFrame]:
+def run_one(
+    scenario: Scenario,
+    replication: int,
+    progress: ProgressCallback | None = None,
+    levers: Sequence[Lever] = (),
+) -> dict[str, pd.DataFrame]:
     """Run one replication of a scenario; the same inputs always give the same tables."""
     return Engine(scenario, replication, levers).run(progress)

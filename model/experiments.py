@@ -43,7 +43,9 @@ def run_scenario(
 ) -> RunOutput:
     """Run every replication of ``scenario``; ``progress(n)`` is called as years complete."""
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
-        raise ScenarioError(f"workers must be a whole number from 1 to {MAX_WORKERS}, got {workers!r}.")
+        raise ScenarioError(
+            f"workers must be a whole number from 1 to {MAX_WORKERS}, got {workers!r}."
+        )
     reps = scenario.run.replications
     years = scenario.run.years
     t0 = time.perf_counter()
@@ -58,8 +60,7 @@ def run_scenario(
                 if progress is not None:
                     progress(years)
     tables = {
-        name: pd.concat([res[name] for res in results], ignore_index=True)
-        for name in results[0]
+        name: pd.concat([res[name] for res in results], ignore_index=True) for name in results[0]
     }
     for col in ("setting", "service", "role", "mode", "payer"):
         tables["activity"][col] = tables["activity"][col].astype("category")

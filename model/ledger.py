@@ -39,6 +39,8 @@ SERVICES: Mapping[str, tuple[str, str]] = {
     "social_care_new_request": ("social_care", "la_social_care"),
     "social_care_long_term_support": ("social_care", "la_social_care"),
     "social_care_support_day": ("social_care", "la_social_care"),
+    "social_care_support_started": ("social_care", "la_social_care"),
+    "social_care_support_ended": ("social_care", "la_social_care"),
 }
 PAYERS = (
     "nhs_acute",
@@ -50,9 +52,21 @@ PAYERS = (
 )
 
 ACTIVITY_COLUMNS = (
-    "replication", "year", "setting", "service", "role", "mode", "payer",
-    "sex", "age_band", "imd_quintile", "ltc_band", "activation_level", "segment",
-    "count", "cost_gbp",
+    "replication",
+    "year",
+    "setting",
+    "service",
+    "role",
+    "mode",
+    "payer",
+    "sex",
+    "age_band",
+    "imd_quintile",
+    "ltc_band",
+    "activation_level",
+    "segment",
+    "count",
+    "cost_gbp",
 )
 
 
@@ -64,8 +78,9 @@ COST_ALIAS: Mapping[str, str] = {"gp_appointment_dna": "gp_appointment"}
 MODE_ALIAS: Mapping[tuple[str, str], str] = {("emergency_admission", "same_day"): "short_stay"}
 
 
-def uprate(register: Register, value: float, price_year: str,
-           to_year: str = REPORTING_PRICE_YEAR) -> float:
+def uprate(
+    register: Register, value: float, price_year: str, to_year: str = REPORTING_PRICE_YEAR
+) -> float:
     """Convert a cost from ``price_year`` to ``to_year`` with the NHS Cost Inflation Index."""
     index = register["costs.nhscii"]
     years = list(index.index)
@@ -155,12 +170,14 @@ class Ledger:
             assert self._year is not None
             self._year.waits[service].append(np.asarray(wait_days, dtype=np.float64))
 
-    def person_years(self, strata: np.ndarray, exposure_years: np.ndarray,
-                     died: np.ndarray) -> None:
+    def person_years(
+        self, strata: np.ndarray, exposure_years: np.ndarray, died: np.ndarray
+    ) -> None:
         """Person-years and deaths by stratum for the current year."""
         py = np.bincount(strata, weights=exposure_years, minlength=N_STRATA)
         deaths = np.bincount(strata, weights=died.astype(float), minlength=N_STRATA)
-        nz = np.flatnonzero(py > 0)
+        # a death on the first day adds no person-time but must still be counted
+        nz = np.flatnonzero((py > 0) | (deaths > 0))
         frame = decode(nz)
         frame.insert(0, "year", np.int16(self.calendar_year))
         frame.insert(0, "replication", np.int32(self.replication))
@@ -168,8 +185,12 @@ class Ledger:
         frame["deaths"] = deaths[nz].astype(np.int64)
         self.person_year_frames.append(frame)
 
-    def end_year(self, backlogs: Mapping[str, int], capacity: Mapping[str, tuple[float, float]],
-                 mean_occupied_beds: float) -> None:
+    def end_year(
+        self,
+        backlogs: Mapping[str, int],
+        capacity: Mapping[str, tuple[float, float]],
+        mean_occupied_beds: float,
+    ) -> None:
         """Count, cost and store the year's activity, waits and capacity use."""
         assert self._year is not None
         frames = []
@@ -217,7 +238,8 @@ class Ledger:
                     "capacity_used": float(used),
                     "utilisation": float(used / offered) if offered > 0 else np.nan,
                     "mean_occupied_beds": float(mean_occupied_beds)
-                    if service == "bed_day" else np.nan,
+                    if service == "bed_day"
+                    else np.nan,
                 }
             )
         self._year = None
@@ -227,14 +249,22 @@ class Ledger:
         """The replication's tidy tables."""
         activity = (
             pd.concat(self.activity_frames, ignore_index=True)
-            if self.activity_frames else pd.DataFrame(columns=list(ACTIVITY_COLUMNS))
+            if self.activity_frames
+            else pd.DataFrame(columns=list(ACTIVITY_COLUMNS))
         )
         activity = activity[list(ACTIVITY_COLUMNS)]
         for col in ("setting", "service", "role", "mode", "payer"):
             activity[col] = activity[col].astype("category")
+        waits = pd.DataFrame(self.wait_rows)
+        capacity = pd.DataFrame(self.capacity_rows)
+        for frame in (waits, capacity):
+            if not frame.empty:
+                frame["replication"] = frame["replication"].astype(np.int32)
+                frame["year"] = frame["year"].astype(np.int16)
+                frame["service"] = frame["service"].astype("category")
         return {
             "person_years": pd.concat(self.person_year_frames, ignore_index=True),
             "activity": activity,
-            "waits": pd.DataFrame(self.wait_rows),
-            "capacity": pd.DataFrame(self.capacity_rows),
+            "waits": waits,
+            "capacity": capacity,
         }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from functools import cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -252,10 +253,10 @@ class Population:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per person with readable columns (for export and inspection)."""
-        cols: dict[str, np.ndarray | pd.Categorical] = {
+        cols: dict[str, Any] = {
             "person_id": self.person_id,
             "age": self.age,
-            "sex": pd.Categorical.from_codes(self.sex.astype(int), ["male", "female"]),
+            "sex": pd.Categorical.from_codes(self.sex.astype(int), pd.Index(["male", "female"])),
             "imd_quintile": self.imd,
             "frailty": self.frailty,
         }
@@ -266,7 +267,7 @@ class Population:
             cols[f"need_{need}"] = getattr(self, need)
         cols["pam_score"] = self.pam_score
         cols["pam_level"] = self.pam_level
-        cols["segment"] = pd.Categorical.from_codes(self.segment.astype(int), list(SEGMENTS))
+        cols["segment"] = pd.Categorical.from_codes(self.segment.astype(int), pd.Index(SEGMENTS))
         cols["eligible_chc"] = self.chc
         cols["eligible_s117"] = self.s117
         cols["wheelchair_user"] = self.wheelchair
@@ -289,20 +290,13 @@ def _draw_age_sex(
 
 def _draw_imd(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
     cum = np.cumsum(tables.imd_share_by_age(), axis=1)[age]  # (n, 5)
-    u = rng.random(age.shape[0])
+    u = rng.random(int(age.shape[0]))
     return (1 + (u[:, None] > cum[:, :4]).sum(axis=1)).astype(np.int8)
 
 
 def _cell_index(age: np.ndarray, sex: np.ndarray, imd: np.ndarray) -> np.ndarray:
     """Flat index into a (2 sexes, 101 ages, 5 quintiles) table."""
     return (sex.astype(np.int64) * tables.N_AGES + age) * 5 + (imd.astype(np.int64) - 1)
-
-
-def _draw_liability(
-    streams: Streams, name: str, cal: Calibrated, cell: np.ndarray, frailty: np.ndarray
-) -> np.ndarray:
-    noise = streams.get(name).standard_normal(cell.shape[0])
-    return liability.draw(cal, cell, frailty, noise)
 
 
 def activation_mean(
@@ -431,33 +425,34 @@ def synthesise(
     scale and segment thresholds are reused so that levels mean the same thing).
     """
     reg = model.register
-    n = age.shape[0]
+    n = int(age.shape[0])
 
     def rng(name: str) -> np.random.Generator:
         return streams.get(name, period)
 
     imd = _draw_imd(rng("population.imd"), age)
     cell = _cell_index(age, sex, imd)
-    frailty = rng("population.frailty").standard_normal(n)
+    frailty: np.ndarray = rng("population.frailty").standard_normal(n)
 
     ltc = np.empty((n, len(CONDITIONS)), dtype=bool)
     ltc_noise = np.empty((n, len(CONDITIONS)), dtype=np.float32)
     for j, cal in enumerate(model.conditions):
         ltc_noise[:, j] = rng(f"population.ltc.{cal.spec.name}").standard_normal(n)
         ltc[:, j] = liability.draw(cal, cell, frailty, ltc_noise[:, j])
-    needs = {
-        cal.spec.name: liability.draw(
-            cal, cell, frailty, rng(f"population.social.{cal.spec.name}").standard_normal(n)
-        )
-        for cal in model.social
-    }
+    needs: dict[str, np.ndarray] = {}
+    for cal in model.social:
+        noise: np.ndarray = rng(f"population.social.{cal.spec.name}").standard_normal(n)
+        needs[cal.spec.name] = liability.draw(cal, cell, frailty, noise)
     ltc_count = ltc.sum(axis=1)
     mental = mental_illness(ltc)
-    n_needs = sum(v.astype(np.int8) for v in needs.values())
+    n_needs = np.zeros(n, dtype=np.int8)
+    for v in needs.values():
+        n_needs += v
 
     # activation: covariates + noise, levels cut to reproduce Barker 2018 among adults with LTCs
     mean = activation_mean(reg, age, imd, ltc_count, mental, frailty, n_needs)
-    pam_latent = (mean + rng("population.pam").standard_normal(n)).astype(np.float32)
+    pam_noise: np.ndarray = rng("population.pam").standard_normal(n)
+    pam_latent = (mean + pam_noise).astype(np.float32)
     if activation_scale is None:
         reference = mean[_reference_sample((ltc_count > 0) & (age >= 18))]
         if reference.size == 0:  # tiny populations: fall back to everyone
@@ -469,7 +464,8 @@ def synthesise(
         )
 
     # segment: engagement (activation) x anxiety/distrust
-    anxiety_noise = rng("population.anxiety").standard_normal(n).astype(np.float32)
+    anxiety_draw: np.ndarray = rng("population.anxiety").standard_normal(n)
+    anxiety_noise = anxiety_draw.astype(np.float32)
     anxiety = (anxiety_mean(reg, imd, sex, mental, frailty, n_needs) + anxiety_noise).astype(
         np.float32
     )
@@ -477,12 +473,10 @@ def synthesise(
         segment_thresholds = _segment_thresholds(pam_latent, anxiety, reg.array("segments.shares"))
     segment = segment_from_latents(pam_latent, anxiety, segment_thresholds)
 
-    chc = liability.draw(
-        model.chc, cell, frailty, rng("population.eligibility.chc").standard_normal(n)
-    )
-    wheelchair = liability.draw(
-        model.wheelchair, cell, frailty, rng("population.eligibility.wheelchair").standard_normal(n)
-    )
+    chc_noise: np.ndarray = rng("population.eligibility.chc").standard_normal(n)
+    chc = liability.draw(model.chc, cell, frailty, chc_noise)
+    wheel_noise: np.ndarray = rng("population.eligibility.wheelchair").standard_normal(n)
+    wheelchair = liability.draw(model.wheelchair, cell, frailty, wheel_noise)
     s117_u = rng("population.eligibility.s117").random(n)
     s117 = ltc[:, CONDITIONS.index("smi")] & (s117_u < reg.scalar("social.s117_share_of_smi"))
 

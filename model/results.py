@@ -34,7 +34,9 @@ MANIFEST = "manifest.json"
 
 
 def write_results(
-    out: Path | str, manifest: Mapping[str, Any], tables: Mapping[str, pd.DataFrame],
+    out: Path | str,
+    manifest: Mapping[str, Any],
+    tables: Mapping[str, pd.DataFrame],
     overwrite: bool = False,
 ) -> Path:
     """Write a run folder atomically; refuse to replace an existing folder unless told to."""
@@ -54,7 +56,7 @@ def write_results(
         rows = {}
         for name in TABLES:
             tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
-            rows[name] = int(len(tables[name]))
+            rows[name] = len(tables[name])
         full = {**manifest, "schema_version": SCHEMA_VERSION, "tables": rows, "complete": True}
         (tmp / MANIFEST).write_text(json.dumps(full, indent=2, default=str), encoding="utf-8")
         if out.exists():
@@ -101,7 +103,9 @@ def read_results(folder: Path | str) -> tuple[dict[str, Any], dict[str, pd.DataF
         try:
             tables[name] = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for corrupt files
-            raise ResultsError(f"{path} cannot be read ({type(exc).__name__}); the file is corrupt.") from None
+            raise ResultsError(
+                f"{path} cannot be read ({type(exc).__name__}); the file is corrupt."
+            ) from None
         expected = manifest.get("tables", {}).get(name)
         if expected is not None and expected != len(tables[name]):
             raise ResultsError(

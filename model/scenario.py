@@ -32,6 +32,8 @@ from model.tables import population_years
 SECTIONS = ("scenario", "run", "capacity", "parameters", "levers")
 MAX_YEARS = 30
 MAX_REPLICATIONS = 10_000
+#: the population keeps its base-year structure, so the first simulated year stays close to it
+MAX_START_GAP = 5
 _MAX_EXTENDS_DEPTH = 10
 
 
@@ -148,6 +150,11 @@ def _load_chain(path: Path, depth: int = 0) -> tuple[dict[str, Any], list[str]]:
         base_path = (path.parent / base).resolve()
         if base_path == path.resolve():
             raise ScenarioError(f"{path}: 'scenario.extends' names the file itself.")
+        if not base_path.is_file():
+            raise ScenarioError(
+                f"{path}: 'scenario.extends' = {base!r} names a file that does not exist "
+                f"({base_path})."
+            )
         merged, chain = _load_chain(base_path, depth + 1)
     for section in SECTIONS:
         if section == "scenario":
@@ -171,40 +178,59 @@ _RUN_KEYS = ("population", "years", "start_year", "replications", "seed", "base_
 
 
 def _int_in(where: str, key: str, value: Any, low: int, high: int) -> int:
+    def show(v: int) -> str:
+        return f"{v:,}" if high >= 10_000 and key != "start_year" else str(v)
+
     if isinstance(value, bool) or not isinstance(value, int):
         raise ScenarioError(
-            f"{where}: 'run.{key}' = {value!r} must be a whole number between {low:,} and {high:,}."
+            f"{where}: 'run.{key}' = {value!r} must be a whole number between {show(low)} and "
+            f"{show(high)}."
         )
     if not low <= value <= high:
         raise ScenarioError(
-            f"{where}: 'run.{key}' = {value:,} is out of range; allowed {low:,} to {high:,}."
+            f"{where}: 'run.{key}' = {value} is out of range; allowed {show(low)} to {show(high)}."
         )
     return value
 
 
-def _run_settings(values: Mapping[str, Any], where: str) -> RunSettings:
+def _run_settings(
+    values: Mapping[str, Any], where: str, sources: Mapping[str, str] | None = None
+) -> RunSettings:
+    """Validated run settings; ``sources`` names the file each key came from."""
+
+    def src(key: str) -> str:
+        return (sources or {}).get(key, where)
+
     for k in values:
         if k not in _RUN_KEYS:
             raise ScenarioError(
-                f"{where}: unknown key 'run.{k}'; allowed keys are {', '.join(_RUN_KEYS)}."
+                f"{src(k)}: unknown key 'run.{k}'; allowed keys are {', '.join(_RUN_KEYS)}."
             )
     missing = [k for k in _RUN_KEYS if k not in values]
     if missing:
         raise ScenarioError(f"{where}: [run] needs {', '.join(repr(m) for m in missing)}.")
     years = population_years()
-    check_size(values["population"], f"{where}: 'run.population'")
-    check_seed(values["seed"], f"{where}: 'run.seed'")
+    check_size(values["population"], f"{src('population')}: 'run.population'")
+    check_seed(values["seed"], f"{src('seed')}: 'run.seed'")
     base_year = values["base_year"]
     if base_year not in years:
         raise ScenarioError(
-            f"{where}: 'run.base_year' = {base_year!r} is not available; allowed "
+            f"{src('base_year')}: 'run.base_year' = {base_year!r} is not available; allowed "
             f"{', '.join(str(y) for y in years)}."
         )
     return RunSettings(
         population=int(values["population"]),
-        years=_int_in(where, "years", values["years"], 1, MAX_YEARS),
-        start_year=_int_in(where, "start_year", values["start_year"], base_year + 1, 2100),
-        replications=_int_in(where, "replications", values["replications"], 1, MAX_REPLICATIONS),
+        years=_int_in(src("years"), "years", values["years"], 1, MAX_YEARS),
+        start_year=_int_in(
+            src("start_year"),
+            "start_year",
+            values["start_year"],
+            base_year + 1,
+            base_year + MAX_START_GAP,
+        ),
+        replications=_int_in(
+            src("replications"), "replications", values["replications"], 1, MAX_REPLICATIONS
+        ),
         seed=int(values["seed"]),
         base_year=int(base_year),
     )
@@ -218,7 +244,7 @@ def load_scenario(path: Path | str, register: Register | None = None) -> Scenari
     reg = register if register is not None else default_register()
 
     run_raw = {k: v for k, (v, _src) in merged["run"].items()}
-    run = _run_settings(run_raw, where)
+    run = _run_settings(run_raw, where, {k: src for k, (_v, src) in merged["run"].items()})
 
     capacity: dict[str, Any] = {}
     for key, (value, src) in merged["capacity"].items():
@@ -244,8 +270,12 @@ def load_scenario(path: Path | str, register: Register | None = None) -> Scenari
         if key not in reg:
             raise ScenarioError(unknown_key_message(key, reg, src))
         params[key] = value
+    sources = {k: src for k, (_v, src) in merged["parameters"].items()}
+    sources.update({f"capacity.{k}": src for k, (_v, src) in merged["capacity"].items()})
+    scenario_register = reg
     try:
-        scenario_register = reg.with_values({**params, **capacity}, origin=where)
+        for key, value in {**params, **capacity}.items():
+            scenario_register = scenario_register.with_values({key: value}, origin=sources[key])
     except RegisterError as exc:
         raise ScenarioError(str(exc)) from None
     levers = {k: v for k, (v, _src) in merged["levers"].items()}

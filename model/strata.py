@@ -54,11 +54,11 @@ def decode(codes: np.ndarray) -> pd.DataFrame:
     age_i, sex_i, imd_i, ltc_i, lvl_i, seg_i = idx
     return pd.DataFrame(
         {
-            "sex": pd.Categorical.from_codes(sex_i, SEXES),
-            "age_band": pd.Categorical.from_codes(age_i, AGE_BANDS, ordered=True),
+            "sex": pd.Categorical.from_codes(sex_i, pd.Index(SEXES)),
+            "age_band": pd.Categorical.from_codes(age_i, pd.Index(AGE_BANDS), ordered=True),
             "imd_quintile": (imd_i + 1).astype(np.int8),
-            "ltc_band": pd.Categorical.from_codes(ltc_i, LTC_BANDS, ordered=True),
+            "ltc_band": pd.Categorical.from_codes(ltc_i, pd.Index(LTC_BANDS), ordered=True),
             "activation_level": (lvl_i + 1).astype(np.int8),
-            "segment": pd.Categorical.from_codes(seg_i, SEGMENTS),
+            "segment": pd.Categorical.from_codes(seg_i, pd.Index(SEGMENTS)),
         }
     )

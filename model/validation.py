@@ -215,10 +215,12 @@ def _count(activity: pd.DataFrame, service: str, **where: object) -> pd.DataFram
     return sel
 
 
-def _per_person_year(activity: pd.DataFrame, person_years: pd.DataFrame, service: str,
-                     **where: object) -> float:
-    return float(_count(activity, service, **where)["count"].sum()
-                 / person_years["person_years"].sum())
+def _per_person_year(
+    activity: pd.DataFrame, person_years: pd.DataFrame, service: str, **where: object
+) -> float:
+    return float(
+        _count(activity, service, **where)["count"].sum() / person_years["person_years"].sum()
+    )
 
 
 def standardised_rate_ratio(
@@ -226,8 +228,8 @@ def standardised_rate_ratio(
     person_years: pd.DataFrame,
     services: Sequence[str],
     group: str,
-    numerator: object,
-    denominator: object,
+    numerator: int | str,
+    denominator: int | str,
     adjust: Sequence[str],
 ) -> float:
     """Indirectly standardised rate ratio of ``group`` = numerator vs denominator.
@@ -235,7 +237,7 @@ def standardised_rate_ratio(
     Expected counts come from the rate of each ``adjust`` cell pooled over the groups; the
     ratio of observed/expected between the two groups is the adjusted rate ratio.
     """
-    keys = list(adjust) + [group]
+    keys = [*adjust, group]
     py = person_years
     act = activity[activity["service"].isin(list(services))]
     py_cells = py.groupby(keys, observed=True)["person_years"].sum()
@@ -296,7 +298,12 @@ def baseline_measures(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
         "gp_telephone_share": float(by_mode.get("telephone", 0.0) / gp_total),
         "gp_online_share": float(by_mode.get("online", 0.0) / gp_total),
         "gp_deprivation_rate_ratio": standardised_rate_ratio(
-            act, py, ["gp_appointment", "gp_appointment_dna"], "imd_quintile", 1, 5,
+            act,
+            py,
+            ["gp_appointment", "gp_appointment_dna"],
+            "imd_quintile",
+            1,
+            5,
             ["age_band", "sex"],
         ),
         "gp_unmet_requests_per_person": (
@@ -323,12 +330,13 @@ def baseline_measures(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
         * _per_person_year(act, py, "social_care_long_term_support"),
         "social_care_new_requests_per_1000": 1000
         * _per_person_year(act, py, "social_care_new_request"),
-        "mental_health_contact_share": _per_person_year(
-            act, py, "mental_health_people_in_contact"),
+        "mental_health_contact_share": _per_person_year(act, py, "mental_health_people_in_contact"),
         "community_nursing_contacts_per_person": _per_person_year(
-            act, py, "community_nursing_contact"),
+            act, py, "community_nursing_contact"
+        ),
         "mental_health_contacts_per_person": _per_person_year(
-            act, py, "community_mental_health_contact"),
+            act, py, "community_mental_health_contact"
+        ),
     }
 
 

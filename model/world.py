@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import simpy
 
 from model import crn
 from model.demand import DemandModel, Events
@@ -42,8 +43,9 @@ class Lever(Protocol):
     def capacity_multiplier(self, world: World, service: str) -> float:
         """Multiplier on a service's daily capacity (1.0 = unchanged)."""
 
-    def processes(self, world: World) -> list[Callable[[], Any]]:
-        """Extra SimPy process factories (e.g. a link-worker caseload)."""
+    def processes(self, world: World) -> list[Callable[[simpy.Environment], Any]]:
+        """Extra SimPy process factories, each called with the environment (e.g. a
+        link-worker caseload built on ``model.services.caseload.Caseload``)."""
 
 
 @dataclass
@@ -61,7 +63,7 @@ class NullLever:
     def capacity_multiplier(self, world: World, service: str) -> float:
         return 1.0
 
-    def processes(self, world: World) -> list[Callable[[], Any]]:
+    def processes(self, world: World) -> list[Callable[[simpy.Environment], Any]]:
         return []
 
 
@@ -87,6 +89,8 @@ class World:
     #: same-day hand-offs between services: lists of (person index, event number, route)
     ae_inbox: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
     next_person_id: int = 0
+    #: the SimPy environment of the run (set by the engine before the clock starts)
+    env: simpy.Environment | None = None
     #: fixed per-person demand propensities by demand service, aligned with ``pop``
     propensity: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -102,8 +106,9 @@ class World:
 
     def key(self, purpose: str, period: int | None = None) -> np.uint64:
         """Counter-based random key for a purpose (and by default the current year)."""
-        return crn.key(self.seed, self.replication, purpose,
-                       self.year if period is None else period)
+        return crn.key(
+            self.seed, self.replication, purpose, self.year if period is None else period
+        )
 
     def calendar_date(self, absolute_day: int) -> dt.date:
         """Calendar date of an absolute simulation day (years of 365 days from 1 January)."""
@@ -133,8 +138,9 @@ class World:
             value *= lever.capacity_multiplier(self, service)
         return value
 
-    def set_population(self, pop: Population, kept: np.ndarray | None = None,
-                       added: Population | None = None) -> None:
+    def set_population(
+        self, pop: Population, kept: np.ndarray | None = None, added: Population | None = None
+    ) -> None:
         """Replace the population, carrying the fixed per-person demand propensities.
 
         ``kept`` selects the rows of the old population that remain (in order) and

@@ -48,3 +48,42 @@ def small_population() -> Population:
 def rng() -> np.random.Generator:
     """A fresh generator with a fixed seed for tests that sample."""
     return np.random.default_rng(20240601)
+
+
+# ----------------------------------------------------------------------------- engine runs
+# Shared runs of the baseline engine, built once per session. Tests must treat the tables as
+# read-only (copy before changing anything).
+
+#: people and years of the shared small baseline run (about 2 s)
+RUN_SIZE = 20_000
+RUN_YEARS = 2
+
+
+@pytest.fixture(scope="session")
+def repo_root():
+    """The repository root (holds ``scenarios/``)."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def baseline_scenario(repo_root):
+    """``scenarios/baseline.toml`` as loaded by the library (run settings as in the file)."""
+    from model.scenario import load_scenario
+
+    return load_scenario(repo_root / "scenarios" / "baseline.toml")
+
+
+@pytest.fixture(scope="session")
+def small_baseline(baseline_scenario):
+    """The baseline scenario with 20,000 people and 2 years (seed as in the file)."""
+    return baseline_scenario.with_run(population=RUN_SIZE, years=RUN_YEARS, replications=1)
+
+
+@pytest.fixture(scope="session")
+def small_baseline_tables(small_baseline):
+    """Tables of replication 0 of ``small_baseline`` (read-only by convention)."""
+    from model.engine import run_one
+
+    return run_one(small_baseline, 0)

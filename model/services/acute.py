@@ -48,8 +48,10 @@ class LengthOfStay:
 
     def __init__(self, world: World, kind: str) -> None:
         reg = world.register
-        table = {"emergency": "emergency (unplanned)",
-                 "elective": "elective ordinary (excl. daycase)"}[kind]
+        table = {
+            "emergency": "emergency (unplanned)",
+            "elective": "elective ordinary (excl. daycase)",
+        }[kind]
         mean = np.array(tables.mean_los_days(table), dtype=float)
         child = reg.scalar(f"acute.los.{kind}.child_mean_days")
         mean[:, :18] = child
@@ -62,8 +64,9 @@ class LengthOfStay:
         self.overnight_mean = mean / (1.0 - zero[None, :])
         self.kind = kind
 
-    def draw(self, world: World, person: np.ndarray, person_id: np.ndarray,
-             k: np.ndarray, route: str) -> np.ndarray:
+    def draw(
+        self, world: World, person: np.ndarray, person_id: np.ndarray, k: np.ndarray, route: str
+    ) -> np.ndarray:
         """Nights for each admission (0 = same-day), from keyed uniforms."""
         pop = world.pop
         age = np.minimum(pop.age[person], tables.MAX_AGE)
@@ -108,14 +111,17 @@ class AcuteService:
         self.occupied_sum = 0.0
         self.days = 0
         self.offered: dict[str, float] = {
-            "bed_day": 0.0, "elective_ordinary": 0.0, "elective_daycase": 0.0,
+            "bed_day": 0.0,
+            "elective_ordinary": 0.0,
+            "elective_daycase": 0.0,
             "outpatient_attendance": 0.0,
         }
         self.used: dict[str, float] = dict.fromkeys(self.offered, 0.0)
 
     # ---------------------------------------------------------------- yearly
-    def _ae_decisions(self, world: World, person: np.ndarray, pid: np.ndarray,
-                      k: np.ndarray, route: str) -> tuple[np.ndarray, np.ndarray]:
+    def _ae_decisions(
+        self, world: World, person: np.ndarray, pid: np.ndarray, k: np.ndarray, route: str
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(type 1 attendance, admitted) for A&E attendances, from keyed uniforms."""
         type1 = crn.uniforms(world.key(f"ae.{route}.type"), pid, k) < self.type1_share
         p_adm = self.conversion[world.pop.sex[person], np.minimum(world.pop.age[person], 100)]
@@ -132,27 +138,38 @@ class AcuteService:
         ev = world.events
         ae = ev["ae"]
         self.ae_type1, self.ae_admit = self._ae_decisions(
-            world, ae.person, ae.person_id, ae.k, "direct")
+            world, ae.person, ae.person_id, ae.k, "direct"
+        )
         self.ae_day_starts = np.searchsorted(ae.day, np.arange(366)).astype(np.int64)
         direct = table_from_events(world, ev["emergency_direct"])
         direct.extra["los"] = self.los_emergency.draw(
-            world, direct.person, direct.person_id, direct.k, "direct")
+            world, direct.person, direct.person_id, direct.k, "direct"
+        )
         via = np.flatnonzero(self.ae_admit)
         converted = RequestTable(
-            ae.person_id[via], ae.person[via], ae.k[via],
+            ae.person_id[via],
+            ae.person[via],
+            ae.k[via],
             (world.day0 + ae.day[via].astype(np.int32)).astype(np.int32),
-            {"los": self.los_emergency.draw(world, ae.person[via], ae.person_id[via],
-                                            ae.k[via], "ae_direct")},
+            {
+                "los": self.los_emergency.draw(
+                    world, ae.person[via], ae.person_id[via], ae.k[via], "ae_direct"
+                )
+            },
         )
         both = direct.append(converted)
         self.emergency.start_year(world, both.take(np.argsort(both.arrival, kind="stable")))
         self.emergency_spill.start_year(world, RequestTable(extra={"los": np.empty(0, np.int64)}))
-        for wl, name in ((self.elective, "elective_ordinary"), (self.daycase, "elective_daycase"),
-                         (self.outpatient, "outpatient")):
+        for wl, name in (
+            (self.elective, "elective_ordinary"),
+            (self.daycase, "elective_daycase"),
+            (self.outpatient, "outpatient"),
+        ):
             new = table_from_events(world, ev[name])
             if name == "elective_ordinary":
                 new.extra["los"] = self.los_elective.draw(
-                    world, new.person, new.person_id, new.k, "elective")
+                    world, new.person, new.person_id, new.k, "elective"
+                )
             wl.start_year(world, new)
         self._reset_counters()
 
@@ -187,17 +204,29 @@ class AcuteService:
             ledger.count("ae_to_admission", strata[admit])
             if admit.any():
                 rows = RequestTable(
-                    pid[admit], person[admit], k[admit],
+                    pid[admit],
+                    person[admit],
+                    k[admit],
                     np.full(int(admit.sum()), world.day0 + day, dtype=np.int32),
-                    {"los": self.los_emergency.draw(world, person[admit], pid[admit],
-                                                    k[admit], f"ae_{route}")},
+                    {
+                        "los": self.los_emergency.draw(
+                            world, person[admit], pid[admit], k[admit], f"ae_{route}"
+                        )
+                    },
                 )
                 spill = self.emergency_spill
                 spill.queue.add(spill.add_rows(rows))
         world.ae_inbox = []
 
-    def _admit(self, world: World, wl: WaitingList, rows: np.ndarray, absolute: int,
-               service: str, mode_of: np.ndarray | None = None) -> None:
+    def _admit(
+        self,
+        world: World,
+        wl: WaitingList,
+        rows: np.ndarray,
+        absolute: int,
+        service: str,
+        mode_of: np.ndarray | None = None,
+    ) -> None:
         tab = wl.table
         los = tab.extra["los"][rows]
         overnight = los > 0
@@ -215,8 +244,10 @@ class AcuteService:
         kind = service.split("_")[0]
         ledger.count("overnight_stay", strata[overnight], mode=kind)
         ledger.count("bed_day", strata[overnight], mode=kind, weight=los[overnight])
-        ledger.waits(service if service != "elective_admission" else "elective_ordinary",
-                     (absolute - tab.arrival[rows]).astype(float))
+        ledger.waits(
+            service if service != "elective_admission" else "elective_ordinary",
+            (absolute - tab.arrival[rows]).astype(float),
+        )
 
     def _beds(self, world: World, day: int) -> None:
         absolute = world.day0 + day
@@ -225,7 +256,7 @@ class AcuteService:
         self.offered["bed_day"] += beds_today
         working = world.is_working_day(absolute)
         # on working days a share of beds is kept for planned admissions (ring-fenced)
-        ringfenced = int(round(beds_today * self.ringfence_share)) if working else 0
+        ringfenced = round(beds_today * self.ringfence_share) if working else 0
         for wl in (self.emergency, self.emergency_spill):
             wl.queue.add(wl.arrivals(day))
             pending = wl.queue.pending
@@ -261,8 +292,17 @@ class AcuteService:
         self.used["bed_day"] += self.occupied
         self.days += 1
 
-    def _simple_list(self, world: World, wl: WaitingList, day: int, cap: DailyCapacity,
-                     key: str, service: str, mode: str, label: str) -> None:
+    def _simple_list(
+        self,
+        world: World,
+        wl: WaitingList,
+        day: int,
+        cap: DailyCapacity,
+        key: str,
+        service: str,
+        mode: str,
+        label: str,
+    ) -> None:
         absolute = world.day0 + day
         wl.queue.add(wl.arrivals(day))
         if not world.is_working_day(absolute):
@@ -278,10 +318,26 @@ class AcuteService:
         """One day of the hospital."""
         self._ae(world, day)
         self._beds(world, day)
-        self._simple_list(world, self.daycase, day, self.daycase_cap, DAYCASE_KEY,
-                          "elective_admission", "daycase", "elective_daycase")
-        self._simple_list(world, self.outpatient, day, self.clinic, OUTPATIENT_KEY,
-                          "outpatient_attendance", "", "outpatient_attendance")
+        self._simple_list(
+            world,
+            self.daycase,
+            day,
+            self.daycase_cap,
+            DAYCASE_KEY,
+            "elective_admission",
+            "daycase",
+            "elective_daycase",
+        )
+        self._simple_list(
+            world,
+            self.outpatient,
+            day,
+            self.clinic,
+            OUTPATIENT_KEY,
+            "outpatient_attendance",
+            "",
+            "outpatient_attendance",
+        )
 
     def process(self, env: simpy.Environment, world: World, offset: float) -> Generator[Any]:
         """SimPy process: one step per day, after GP (same-day overspill)."""

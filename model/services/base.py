@@ -34,7 +34,10 @@ class RequestTable:
     def take(self, rows: np.ndarray) -> RequestTable:
         """Rows ``rows`` as a new table."""
         return RequestTable(
-            self.person_id[rows], self.person[rows], self.k[rows], self.arrival[rows],
+            self.person_id[rows],
+            self.person[rows],
+            self.k[rows],
+            self.arrival[rows],
             {name: col[rows] for name, col in self.extra.items()},
         )
 

@@ -63,8 +63,9 @@ class Caseload:
         """Start the episode's process now."""
         return self.env.process(self.episode(ep))
 
-    def arrivals(self, person_ids: np.ndarray, arrival_days: np.ndarray,
-                 service_days: np.ndarray) -> Generator[Any]:
+    def arrivals(
+        self, person_ids: np.ndarray, arrival_days: np.ndarray, service_days: np.ndarray
+    ) -> Generator[Any]:
         """SimPy process that submits pre-drawn episodes at their arrival times (sorted)."""
         for pid, t, s in zip(person_ids, arrival_days, service_days, strict=True):
             delay = float(t) - self.env.now

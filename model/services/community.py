@@ -56,8 +56,11 @@ class CommunityService:
         self._reset()
 
     def _reset(self) -> None:
-        self.offered = {"community_nursing_contact": 0.0, "community_mental_health_contact": 0.0,
-                        "social_care_assessment": 0.0}
+        self.offered = {
+            "community_nursing_contact": 0.0,
+            "community_mental_health_contact": 0.0,
+            "social_care_assessment": 0.0,
+        }
         self.used = dict.fromkeys(self.offered, 0.0)
 
     # ---------------------------------------------------------------- yearly
@@ -76,9 +79,12 @@ class CommunityService:
             u = crn.uniforms(world.key("community.lts_exit"), world.pop.person_id[on])
             leave = np.flatnonzero(on)[u < self.exit_probability]
             self.lts_start[leave] = NOT_ON
+            world.ledger.count("social_care_support_ended", world.strata[leave], mode="other")
         self.mh_seen = np.zeros(world.pop.size, dtype=bool)
         self.nursing.start_year(world, table_from_events(world, world.events["community_nursing"]))
-        self.mental_health.start_year(world, table_from_events(world, world.events["mental_health"]))
+        self.mental_health.start_year(
+            world, table_from_events(world, world.events["mental_health"])
+        )
         requests = table_from_events(world, world.events["social_care_request"])
         world.ledger.count("social_care_new_request", world.strata[requests.person])
         self.assessment.start_year(world, requests)
@@ -95,11 +101,14 @@ class CommunityService:
         supported = on & (days > 0)
         strata = world.strata
         world.ledger.count("social_care_long_term_support", strata[supported])
-        world.ledger.count("social_care_support_day", strata[supported],
-                           weight=days[supported].astype(float))
+        world.ledger.count(
+            "social_care_support_day", strata[supported], weight=days[supported].astype(float)
+        )
         world.ledger.count("mental_health_people_in_contact", strata[self.mh_seen])
         # people who died leave support
-        self.lts_start[(world.death_day >= 0) & on] = NOT_ON
+        died = (world.death_day >= 0) & on
+        world.ledger.count("social_care_support_ended", strata[died], mode="death")
+        self.lts_start[died] = NOT_ON
         backlogs = {
             "community_nursing_contact": len(self.nursing),
             "community_mental_health_contact": len(self.mental_health),
@@ -109,8 +118,16 @@ class CommunityService:
         return backlogs, capacity
 
     # ---------------------------------------------------------------- daily
-    def _serve(self, world: World, wl: WaitingList, day: int, cap: DailyCapacity, key: str,
-               label: str, working_only: bool) -> np.ndarray:
+    def _serve(
+        self,
+        world: World,
+        wl: WaitingList,
+        day: int,
+        cap: DailyCapacity,
+        key: str,
+        label: str,
+        working_only: bool,
+    ) -> np.ndarray:
         absolute = world.day0 + day
         wl.queue.add(wl.arrivals(day))
         if working_only and not world.is_working_day(absolute):
@@ -124,23 +141,46 @@ class CommunityService:
 
     def day(self, world: World, day: int) -> None:
         """One day of community services and social care."""
-        rows = self._serve(world, self.nursing, day, self.nursing_cap, NURSING_KEY,
-                           "community_nursing_contact", working_only=False)
-        world.ledger.count("community_nursing_contact",
-                           world.strata[self.nursing.table.person[rows]])
-        rows = self._serve(world, self.mental_health, day, self.mh_cap, MH_KEY,
-                           "community_mental_health_contact", working_only=True)
+        rows = self._serve(
+            world,
+            self.nursing,
+            day,
+            self.nursing_cap,
+            NURSING_KEY,
+            "community_nursing_contact",
+            working_only=False,
+        )
+        world.ledger.count(
+            "community_nursing_contact", world.strata[self.nursing.table.person[rows]]
+        )
+        rows = self._serve(
+            world,
+            self.mental_health,
+            day,
+            self.mh_cap,
+            MH_KEY,
+            "community_mental_health_contact",
+            working_only=True,
+        )
         person = self.mental_health.table.person[rows]
         world.ledger.count("community_mental_health_contact", world.strata[person])
         self.mh_seen[person] = True
-        rows = self._serve(world, self.assessment, day, self.assess_cap, ASSESS_KEY,
-                           "social_care_assessment", working_only=True)
+        rows = self._serve(
+            world,
+            self.assessment,
+            day,
+            self.assess_cap,
+            ASSESS_KEY,
+            "social_care_assessment",
+            working_only=True,
+        )
         if rows.size:
             tab = self.assessment.table
             person = tab.person[rows]
             u = crn.uniforms(world.key("community.lts_decision"), tab.person_id[rows], tab.k[rows])
-            starts = person[(u < self.p_long_term) & (self.lts_start[person] == NOT_ON)]
+            starts = np.unique(person[(u < self.p_long_term) & (self.lts_start[person] == NOT_ON)])
             self.lts_start[starts] = world.day0 + day
+            world.ledger.count("social_care_support_started", world.strata[starts])
 
     def process(self, env: simpy.Environment, world: World, offset: float) -> Generator[Any]:
         """SimPy process: one step per day."""

@@ -4,7 +4,7 @@ spill of delayed demand to A&E.
 Each working day the practice pool serves the longest-waiting requests up to its capacity.
 A served request gets its preferred mode (face to face, telephone, online; preferences
 differ by segment) while that mode has slots, otherwise a mode with spare slots; the staff
-role (GP, nurse, other) follows the capacity mix of the mode. Requests that wait longer than
+role (GP, nurse, other) follows the practice's capacity mix by role. Requests that wait longer than
 their patience leave the queue: some go to A&E the same day (more for segments that
 distrust the system), the rest go unmet.
 """
@@ -45,6 +45,9 @@ class GPService:
         self.spill_share = reg.array("gp.spill_to_ae_by_segment")
         self.dna_rate = reg.scalar("gp.dna_rate")
         self.dna_rr = reg.array("gp.dna_rr_by_pam_level")
+        # normalised once on the base population, so that changes in activation (e.g. from
+        # coaching) change the overall DNA rate rather than only who misses appointments
+        self.dna_rr_mean = float(self.dna_rr[world.pop.pam_level - 1].mean())
         self.list = WaitingList()
         self.capacity = DailyCapacity()
         self.offered = 0.0
@@ -64,15 +67,16 @@ class GPService:
         seg = world.pop.segment[events.person]
         level = world.pop.pam_level[events.person]
         cut = np.cumsum(self.preference, axis=1)  # (segments, modes)
-        u_mode, u_spill, u_dna, u_role = crn.event_uniforms16(world.key("gp.decisions"), ids,
-                                                              person, k)
+        u_mode, u_spill, u_dna, u_role = crn.event_uniforms16(
+            world.key("gp.decisions"), ids, person, k
+        )
         pref = (u_mode > cut[seg, 0]).astype(np.int8) + (u_mode > cut[seg, 1]).astype(np.int8)
         u = uniforms("gp.patience")
         patience = (-self.patience_days[seg] * np.log(u)).astype(np.float32)
         spill = u_spill < self.spill_share[seg]
-        # DNA by activation level, normalised so the average over requests is dna_rate
+        # DNA by activation level (the base population's average is dna_rate)
         rr = self.dna_rr[level - 1]
-        p_dna = np.clip(self.dna_rate * rr / rr.mean(), 0.0, 1.0) if rr.size else rr
+        p_dna = np.clip(self.dna_rate * rr / self.dna_rr_mean, 0.0, 1.0)
         dna = u_dna < p_dna
         cum_role = np.cumsum(self.role_share)
         role = (u_role > cum_role[0]).astype(np.int8) + (u_role > cum_role[1]).astype(np.int8)

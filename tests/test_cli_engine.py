@@ -1,0 +1,187 @@
+"""``carescale run`` and ``carescale validate baseline``, called in-process via ``main``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from model.cli import EXIT_FAILED_CHECKS, EXIT_OK, EXIT_USER_ERROR, main
+from model.register import Register
+from model.results import TABLES, read_results
+
+BASELINE = "scenarios/baseline.toml"
+
+
+@pytest.fixture
+def in_repo(repo_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run from the repository root, as the README's commands do."""
+    monkeypatch.chdir(repo_root)
+    return repo_root
+
+
+def assert_one_error_line(err: str, *fragments: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("carescale: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], err
+
+
+def run_args(out: Path, *extra: str) -> list[str]:
+    return [
+        "run",
+        BASELINE,
+        "--population",
+        "5000",
+        "--years",
+        "1",
+        "--out",
+        str(out),
+        "--no-progress",
+        *extra,
+    ]
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def test_run_writes_the_folder_and_prints_the_tables(
+    in_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "x"
+    assert main(run_args(out)) == EXIT_OK
+    printed = capsys.readouterr()
+    assert printed.err == ""  # --no-progress: no bar
+    text = printed.out
+    assert "scenario 'baseline'" in text and "5,000 people" in text
+    activity = text.index("Activity per year")
+    cost = text.index("Cost per year by payer")
+    assert activity < cost
+    for row in (
+        "GP appointments (attended)",
+        "A&E attendances",
+        "bed days",
+        "people on long-term social care support",
+    ):
+        assert row in text[activity:cost], row
+    for payer in ("nhs_acute", "primary_care", "community_health", "la_social_care", "total"):
+        assert payer in text[cost:], payer
+    assert f"wrote {out}" in text
+    manifest, tables = read_results(out)
+    assert (manifest["population"], manifest["years"], manifest["replications"]) == (5000, 1, 1)
+    assert manifest["scenario"]["name"] == "baseline"
+    assert set(tables) == set(TABLES)
+    assert tables["activity"]["year"].unique().tolist() == [2024]
+
+
+def test_run_again_without_overwrite_is_one_error_line(
+    in_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "x"
+    assert main(run_args(out)) == EXIT_OK
+    first = (out / "manifest.json").read_text(encoding="utf-8")
+    capsys.readouterr()
+    assert main(run_args(out)) == EXIT_USER_ERROR
+    printed = capsys.readouterr()
+    assert_one_error_line(printed.err, str(out), "already exists", "--overwrite")
+    assert "Activity per year" not in printed.out  # refused before simulating
+    assert (out / "manifest.json").read_text(encoding="utf-8") == first
+    # with --overwrite the folder is replaced
+    assert main(run_args(out, "--overwrite", "--seed", "11")) == EXIT_OK
+    assert read_results(out)[0]["seed"] == 11
+
+
+def test_run_with_a_missing_scenario_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.toml"
+    code = main(["run", str(missing), "--out", str(tmp_path / "x"), "--no-progress"])
+    assert code == EXIT_USER_ERROR
+    assert_one_error_line(capsys.readouterr().err, str(missing), "does not exist")
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "fragment"),
+    [
+        ("--population", "10", "'run.population'"),
+        ("--years", "0", "'run.years'"),
+        ("--workers", "0", "workers"),
+    ],
+)
+def test_run_with_a_bad_setting_is_one_error_line(
+    in_repo: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    option: str,
+    value: str,
+    fragment: str,
+) -> None:
+    settings = {"--population": "5000", "--years": "1", option: value}
+    args = ["run", BASELINE, "--out", str(tmp_path / "x"), "--no-progress"]
+    for name, setting in settings.items():
+        args += [name, setting]
+    assert main(args) == EXIT_USER_ERROR
+    assert_one_error_line(capsys.readouterr().err, fragment)
+    assert not (tmp_path / "x").exists()
+
+
+# ----------------------------------------------------------------------------- validate
+
+
+def test_validate_baseline_writes_a_row_per_target(
+    in_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], register: Register
+) -> None:
+    csv = tmp_path / "checks.csv"
+    code = main(
+        ["validate", "baseline", "--population", "20000", "--no-progress", "--out", str(csv)]
+    )
+    text = capsys.readouterr().out
+    assert code in (EXIT_OK, EXIT_FAILED_CHECKS)
+    df = pd.read_csv(csv)
+    targets = {p.key for p in register.select("targets.baseline")}
+    assert len(df) == len(targets) == 25
+    assert set(df["register_key"]) == targets
+    assert set(df["result"]) <= {"pass", "FAIL"}
+    assert df["simulated"].notna().all()
+    inside = (df["simulated"] >= df["low"]) & (df["simulated"] <= df["high"])
+    assert (inside == (df["result"] == "pass")).all()
+    n_pass = int((df["result"] == "pass").sum())
+    assert f"{n_pass} of 25 targets pass." in text
+    assert code == (EXIT_OK if n_pass == 25 else EXIT_FAILED_CHECKS)
+    assert "20,000 people" in text and f"wrote {csv}" in text
+
+
+def test_validate_baseline_into_a_missing_folder_is_refused_before_running(
+    in_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "validate",
+            "baseline",
+            "--population",
+            "20000",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "none" / "checks.csv"),
+        ]
+    )
+    assert code == EXIT_USER_ERROR
+    printed = capsys.readouterr()
+    assert_one_error_line(printed.err, "none")
+    assert "targets pass" not in printed.out
+
+
+@pytest.mark.slow
+def test_validate_baseline_passes_every_target_at_200000(
+    in_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default command (200,000 people, the scenario's seed) is the calibration check:
+    all 25 targets of EVIDENCE §12 must pass."""
+    code = main(["validate", "baseline", "--no-progress"])
+    text = capsys.readouterr().out
+    assert "200,000 people" in text
+    assert "25 of 25 targets pass." in text, text
+    assert code == EXIT_OK

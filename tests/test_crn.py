@@ -1,0 +1,240 @@
+"""Common random numbers (``model.crn``) and paired demand draws (``model.demand``).
+
+The uniforms are deterministic (fixed keys), so the statistical checks below either always
+pass or always fail; the thresholds are chosen so that a correct generator passes them for
+all but a tiny fraction of keys (stated at each check), while a biased or correlated one
+fails by a wide margin.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from model import crn
+from model.demand import draw_events, paired_counts
+
+N = 200_000
+IDS = np.arange(N, dtype=np.int64)
+KEY_A = crn.key(1, 0, "test.a", 0)
+KEY_B = crn.key(1, 0, "test.b", 0)
+
+
+def _corr_bound(n: int) -> float:
+    # the sample correlation of independent variables has SE 1/sqrt(n); 5 SE is exceeded with
+    # probability 6e-7 under independence
+    return 5.0 / np.sqrt(n)
+
+
+# ----------------------------------------------------------------------------- uniforms
+
+
+def test_uniforms_are_a_pure_function_of_key_person_and_index() -> None:
+    u = crn.uniforms(KEY_A, IDS, 3)
+    np.testing.assert_array_equal(u, crn.uniforms(KEY_A, IDS, 3))
+    # one person's uniform does not depend on who else is in the array, or their order
+    pick = np.array([17, 5, 123_456, 0, 17])
+    np.testing.assert_array_equal(crn.uniforms(KEY_A, IDS[pick], 3), u[pick])
+    shuffled = np.random.default_rng(0).permutation(N)
+    np.testing.assert_array_equal(crn.uniforms(KEY_A, IDS[shuffled], 3), u[shuffled])
+    # a per-element index array gives the same as a scalar index
+    np.testing.assert_array_equal(crn.uniforms(KEY_A, IDS, np.full(N, 3)), u)
+    # and the key is itself a pure function of (seed, replication, purpose, period)
+    assert crn.key(1, 0, "test.a", 0) == KEY_A
+    assert (
+        len(
+            {
+                crn.key(1, 0, "test.a", 0),
+                crn.key(2, 0, "test.a", 0),
+                crn.key(1, 1, "test.a", 0),
+                crn.key(1, 0, "test.a", 1),
+                crn.key(1, 0, "test.a", None),
+                KEY_B,
+            }
+        )
+        == 6
+    )
+
+
+def test_uniforms_lie_strictly_inside_zero_one() -> None:
+    u = crn.uniforms(KEY_A, IDS)
+    assert u.dtype == np.float64
+    assert np.all(u > 0.0) and np.all(u < 1.0)
+    # the extremes of the hash map inside (0, 1) too (log and inverse CDFs stay finite)
+    assert np.all(np.isfinite(np.log(u))) and np.all(np.isfinite(stats.norm.ppf(u)))
+
+
+def test_uniforms_are_uniform() -> None:
+    u = crn.uniforms(KEY_A, IDS)
+    # Kolmogorov-Smirnov: a correct generator gives p < 0.001 for 0.1 % of keys
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+    # decile counts: each ~ Binomial(N, 0.1), SD = sqrt(N * 0.1 * 0.9) = 134; allow 5 SD
+    counts = np.bincount((u * 10).astype(int), minlength=10)
+    assert np.abs(counts - N / 10).max() < 5 * np.sqrt(N * 0.1 * 0.9)
+    assert abs(u.mean() - 0.5) < 5 * np.sqrt(1 / 12 / N)
+
+
+@pytest.mark.parametrize(
+    "pair",
+    ["different keys", "different indices", "neighbouring people", "different seeds"],
+)
+def test_uniform_streams_are_uncorrelated(pair: str) -> None:
+    if pair == "different keys":
+        a, b = crn.uniforms(KEY_A, IDS), crn.uniforms(KEY_B, IDS)
+    elif pair == "different indices":
+        a, b = crn.uniforms(KEY_A, IDS, 0), crn.uniforms(KEY_A, IDS, 1)
+    elif pair == "neighbouring people":
+        u = crn.uniforms(KEY_A, IDS)
+        a, b = u[:-1], u[1:]
+    else:
+        a, b = crn.uniforms(KEY_A, IDS), crn.uniforms(crn.key(2, 0, "test.a", 0), IDS)
+    assert abs(np.corrcoef(a, b)[0, 1]) < _corr_bound(a.size)
+    # joint deciles: independence gives chi-square with 81 df; p < 1e-4 for 0.01 % of keys
+    table = np.zeros((10, 10))
+    np.add.at(table, ((a * 10).astype(int), (b * 10).astype(int)), 1)
+    assert stats.chi2_contingency(table).pvalue > 1e-4
+
+
+# ----------------------------------------------------------------------------- Poisson
+
+
+def test_poisson_inverse_matches_scipy_for_rates_up_to_50() -> None:
+    rates = np.linspace(0.0, 50.0, 201)
+    u_grid = np.concatenate(
+        [[2.0**-53, 1e-9, 1e-4], np.linspace(0.001, 0.999, 199), [1 - 1e-6, 1 - 2.0**-50]]
+    )
+    rate, u = (a.ravel() for a in np.meshgrid(rates, u_grid))
+    ours = crn.poisson_inverse(rate, u)
+    ref = stats.poisson.ppf(u, rate)
+    mismatch = ours != ref
+    # a mismatch is acceptable only where u sits on a CDF step (round-off in the summation)
+    on_step = np.isclose(stats.poisson.cdf(np.minimum(ours, ref), rate), u, rtol=0, atol=1e-12)
+    assert not np.any(mismatch & ~on_step), (rate[mismatch][:5], u[mismatch][:5])
+    assert ours[rate == 0].max() == 0
+
+
+@pytest.mark.parametrize("rate", [100.0, 399.5, 400.5, 1000.0, 5000.0])
+def test_poisson_inverse_of_large_rates_is_close_to_scipy(rate: float) -> None:
+    # the docstring promises the exact quantile for large rates too
+    u = np.concatenate([[1e-9], np.linspace(0.001, 0.999, 999), [1 - 1e-9]])
+    ours = crn.poisson_inverse(np.full(u.size, rate), u)
+    np.testing.assert_array_equal(ours, stats.poisson.ppf(u, rate))
+
+
+def test_poisson_inverse_is_monotone_in_rate_below_400() -> None:
+    rates = np.linspace(0.0, 399.0, 800)
+    for u0 in (1e-9, 0.01, 0.3, 0.5, 0.77, 0.999, 1 - 1e-9):
+        n = crn.poisson_inverse(rates, np.full(rates.size, u0))
+        assert np.all(np.diff(n) >= 0), u0
+
+
+def test_poisson_inverse_normal_branch_is_monotone_with_the_right_mean() -> None:
+    rates = np.linspace(400.5, 5000.0, 900)
+    for u0 in (1e-6, 0.02, 0.5, 0.9, 1 - 1e-6):
+        n = crn.poisson_inverse(rates, np.full(rates.size, u0))
+        assert np.all(np.diff(n) >= 0), u0
+    u = crn.uniforms(KEY_A, IDS)
+    for rate in (450.0, 1000.0, 4000.0):
+        n = crn.poisson_inverse(np.full(N, rate), u).astype(float)
+        # mean within 5 SE (SE = sqrt(rate / N)); variance within 3 % (SE of a sample
+        # variance of a near-normal variable is sqrt(2 / N) = 0.3 %)
+        assert abs(n.mean() - rate) < 5 * np.sqrt(rate / N), rate
+        assert abs(n.var() / rate - 1) < 0.03, rate
+
+
+def test_poisson_inverse_is_monotone_across_the_normal_switch() -> None:
+    """A lever lowering a rate from just above 400 to just below must not add events."""
+    u = np.linspace(0.0005, 0.9995, 2000)
+    below = crn.poisson_inverse(np.full(u.size, 400.0), u)
+    above = crn.poisson_inverse(np.full(u.size, 400.0 + 1e-4), u)
+    assert np.all(above >= below), (
+        f"{int((above < below).sum())} of {u.size} uniforms give fewer events at rate "
+        "400.0001 than at 400 (exact inversion vs normal approximation)"
+    )
+
+
+def test_expand_lists_each_event_of_each_row() -> None:
+    rows, within = crn.expand(np.array([2, 0, 3, 1]))
+    np.testing.assert_array_equal(rows, [0, 0, 2, 2, 2, 3])
+    np.testing.assert_array_equal(within, [0, 1, 0, 1, 2, 0])
+
+
+# ----------------------------------------------------------------------------- paired counts
+
+
+def _rates(n: int = N) -> np.ndarray:
+    # heterogeneous rates like the demand model's (gamma propensity around a service mean)
+    return np.random.default_rng(3).gamma(0.8, 2.0, n)
+
+
+@pytest.mark.parametrize("per_user", [None, 6.0])
+def test_paired_counts_have_mean_equal_to_the_rate(per_user: float | None) -> None:
+    rate = np.minimum(_rates(), 5.9)  # below events_per_user, where the hurdle keeps the mean
+    n = paired_counts(rate, IDS, KEY_A, per_user).astype(float)
+    if per_user is None:
+        var = rate  # Poisson
+    else:
+        # user with p = rate / per_user, then 1 + Poisson(lam): E[N^2] = p (1 + 3 lam + lam^2)
+        lam = per_user - 1
+        var = rate / per_user * (1 + 3 * lam + lam**2) - rate**2
+    se = np.sqrt(var.sum()) / N
+    assert abs(n.mean() - rate.mean()) < 5 * se
+    if per_user is not None:
+        users = n > 0
+        p = rate / per_user
+        assert abs(users.mean() - p.mean()) < 5 * np.sqrt((p * (1 - p)).sum()) / N
+        # users have 1 + Poisson(per_user - 1) events
+        assert abs(n[users].mean() - per_user) < 5 * np.sqrt((per_user - 1) / users.sum())
+
+
+def test_hurdle_keeps_the_mean_for_rates_above_events_per_user() -> None:
+    """``paired_counts`` promises mean = rate; people whose rate exceeds ``per_user`` (0.35 %
+    of the baseline's mental-health rates) are capped at ``per_user`` instead."""
+    rate = np.full(N, 12.0)
+    n = paired_counts(rate, IDS, KEY_A, per_user=6.0).astype(float)
+    assert abs(n.mean() - 12.0) < 5 * np.sqrt(12.0 / N), (
+        f"mean {n.mean():.2f} events at rate 12 with events_per_user 6"
+    )
+
+
+@pytest.mark.parametrize("per_user", [None, 6.0])
+def test_a_lower_rate_never_gives_more_events_or_more_users(per_user: float | None) -> None:
+    rate = _rates()
+    full = paired_counts(rate, IDS, KEY_A, per_user)
+    for factor in (0.95, 0.8, 0.5, 0.0):
+        low = paired_counts(rate * factor, IDS, KEY_A, per_user)
+        assert np.all(low <= full), factor
+        assert np.all((low > 0) <= (full > 0)), factor  # users at the lower rate are users
+        if factor > 0:
+            assert low.sum() < full.sum()  # the pairing is not trivial: fewer events
+    assert paired_counts(np.zeros(N), IDS, KEY_A, per_user).sum() == 0
+
+
+def _triples(events) -> set[tuple[int, int, int]]:  # type: ignore[no-untyped-def]
+    return set(zip(events.person_id.tolist(), events.k.tolist(), events.day.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("per_user", [None, 6.0])
+def test_lower_rate_events_are_a_prefix_subset_of_the_full_rate(per_user: float | None) -> None:
+    n = 50_000
+    ids = IDS[:n] * 7 + 3  # person ids need not be positions
+    rate = _rates(n)
+    exposure = np.where(np.arange(n) % 10 == 0, np.arange(n) % 365, 365)  # some die in-year
+    k_count, k_day = crn.key(1, 0, "test.count", 0), crn.key(1, 0, "test.day", 0)
+    full = draw_events(rate, exposure, ids, k_count, k_day, per_user=per_user)
+    low = draw_events(rate * 0.8, exposure, ids, k_count, k_day, per_user=per_user)
+    assert 0 < low.size < full.size
+    assert _triples(low) <= _triples(full)
+    # the kept events are each person's first ones: event numbers 0 .. n_low - 1 (before
+    # the exposure cut) are a prefix of the full rate's 0 .. n_full - 1
+    n_low = paired_counts(rate * 0.8, ids, k_count, per_user)
+    assert np.all(low.k < n_low[low.person])
+    # events are sorted by day, within exposure, and indexed consistently
+    assert np.all(np.diff(low.day) >= 0)
+    assert np.all(low.day < exposure[low.person])
+    np.testing.assert_array_equal(low.person_id, ids[low.person])
+    # exposure thins the full-year events, it does not redraw them
+    whole = draw_events(rate, np.full(n, 365), ids, k_count, k_day, per_user=per_user)
+    assert _triples(full) <= _triples(whole)
+    assert _triples(full) == {t for t in _triples(whole) if t[2] < exposure[(t[0] - 3) // 7]}
