@@ -83,13 +83,18 @@ def _cmd_validate_population(args: argparse.Namespace) -> int:
     print(render(show))
     print("\nDescriptive (no published target):\n")
     print(render(population_summary(pop)))
+    return _finish_checks(df, args.out)
+
+
+def _finish_checks(df: Any, out: Path | None) -> int:
+    """Print the pass count, write the checks CSV if asked; exit 0 only if all pass."""
     n_fail = int((df["result"] != "pass").sum())
     print(f"\n{len(df) - n_fail} of {len(df)} targets pass.")
-    if args.out:
+    if out:
         from model.io import atomic_write
 
-        atomic_write(args.out, lambda tmp: df.to_csv(tmp, index=False))
-        print(f"wrote {args.out}")
+        atomic_write(out, lambda tmp: df.to_csv(tmp, index=False))
+        print(f"wrote {out}")
     return EXIT_OK if n_fail == 0 else EXIT_FAILED_CHECKS
 
 
@@ -184,14 +189,7 @@ def _cmd_validate_baseline(args: argparse.Namespace) -> int:
         f"(simulated in {seconds:.1f} s)\n"
     )
     print(render(df.drop(columns=["low", "high", "register_key"])))
-    n_fail = int((df["result"] != "pass").sum())
-    print(f"\n{len(df) - n_fail} of {len(df)} targets pass.")
-    if args.out:
-        from model.io import atomic_write
-
-        atomic_write(args.out, lambda tmp: df.to_csv(tmp, index=False))
-        print(f"wrote {args.out}")
-    return EXIT_OK if n_fail == 0 else EXIT_FAILED_CHECKS
+    return _finish_checks(df, args.out)
 
 
 def _cmd_calibrate_baseline(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ import numpy as np
 import simpy
 
 from model import crn, tables
-from model.services.base import RequestTable, WaitingList, table_from_events
+from model.services.base import RequestTable, ServedList, WaitingList, table_from_events
 from model.world import DAYS_PER_YEAR, DailyCapacity, World
 
 BEDS_KEY = "capacity.acute.beds_per_1000"
@@ -96,27 +96,24 @@ class AcuteService:
         self.emergency = WaitingList()
         self.emergency_spill = WaitingList()  # admissions of GP overspill attendances
         self.elective = WaitingList()
-        self.daycase = WaitingList()
-        self.outpatient = WaitingList()
+        self.daycase = ServedList(DAYCASE_KEY, "elective_daycase", working_days_only=True)
+        self.outpatient = ServedList(
+            OUTPATIENT_KEY, "outpatient_attendance", working_days_only=True
+        )
         horizon = (world.scenario.run.years + 2) * DAYS_PER_YEAR + _MAX_LOS_DAYS
         self.discharges = np.zeros(horizon, dtype=np.int64)
         self.occupied = 0
         self.beds = DailyCapacity()
         self.theatre = DailyCapacity()
-        self.daycase_cap = DailyCapacity()
-        self.clinic = DailyCapacity()
         self._reset_counters()
 
     def _reset_counters(self) -> None:
         self.occupied_sum = 0.0
         self.days = 0
-        self.offered: dict[str, float] = {
-            "bed_day": 0.0,
-            "elective_ordinary": 0.0,
-            "elective_daycase": 0.0,
-            "outpatient_attendance": 0.0,
-        }
+        self.offered: dict[str, float] = {"bed_day": 0.0, "elective_ordinary": 0.0}
         self.used: dict[str, float] = dict.fromkeys(self.offered, 0.0)
+        for wl in (self.daycase, self.outpatient):
+            wl.reset_counters()
 
     # ---------------------------------------------------------------- yearly
     def _ae_decisions(
@@ -182,6 +179,8 @@ class AcuteService:
             "outpatient_attendance": len(self.outpatient),
         }
         capacity = {k: (self.offered[k], self.used[k]) for k in self.offered}
+        for wl in (self.daycase, self.outpatient):
+            capacity[wl.label] = (wl.offered, wl.used)
         mean_occupied = self.occupied_sum / max(self.days, 1)
         return backlogs, capacity, mean_occupied
 
@@ -292,52 +291,16 @@ class AcuteService:
         self.used["bed_day"] += self.occupied
         self.days += 1
 
-    def _simple_list(
-        self,
-        world: World,
-        wl: WaitingList,
-        day: int,
-        cap: DailyCapacity,
-        key: str,
-        service: str,
-        mode: str,
-        label: str,
-    ) -> None:
-        absolute = world.day0 + day
-        wl.queue.add(wl.arrivals(day))
-        if not world.is_working_day(absolute):
-            return
-        slots = cap.take(world.capacity_today(label, key))
-        self.offered[label] += slots
-        rows = wl.queue.serve(slots)
-        self.used[label] += rows.size
-        world.ledger.count(service, world.strata[wl.table.person[rows]], mode=mode)
-        world.ledger.waits(label, (absolute - wl.table.arrival[rows]).astype(float))
-
     def day(self, world: World, day: int) -> None:
         """One day of the hospital."""
         self._ae(world, day)
         self._beds(world, day)
-        self._simple_list(
-            world,
-            self.daycase,
-            day,
-            self.daycase_cap,
-            DAYCASE_KEY,
-            "elective_admission",
-            "daycase",
-            "elective_daycase",
-        )
-        self._simple_list(
-            world,
-            self.outpatient,
-            day,
-            self.clinic,
-            OUTPATIENT_KEY,
-            "outpatient_attendance",
-            "",
-            "outpatient_attendance",
-        )
+        for wl, service, mode in (
+            (self.daycase, "elective_admission", "daycase"),
+            (self.outpatient, "outpatient_attendance", ""),
+        ):
+            rows = wl.serve_day(world, day)
+            world.ledger.count(service, world.strata[wl.table.person[rows]], mode=mode)
 
     def process(self, env: simpy.Environment, world: World, offset: float) -> Generator[Any]:
         """SimPy process: one step per day, after GP (same-day overspill)."""

@@ -8,7 +8,7 @@ import numpy as np
 
 from model.demand import Events
 from model.services.queue import FifoQueue, carry_rows
-from model.world import World
+from model.world import DailyCapacity, World
 
 
 @dataclass
@@ -114,3 +114,38 @@ class WaitingList:
 
     def __len__(self) -> int:
         return len(self.queue)
+
+
+class ServedList(WaitingList):
+    """A waiting list served first come, first served by a daily capacity.
+
+    ``capacity_key`` names the register entry (per 1,000 people per day); ``label`` is the
+    service name used for lever capacity multipliers, waits and capacity records.
+    """
+
+    def __init__(self, capacity_key: str, label: str, working_days_only: bool) -> None:
+        super().__init__()
+        self.capacity_key = capacity_key
+        self.label = label
+        self.working_days_only = working_days_only
+        self.capacity = DailyCapacity()
+        self.offered = 0.0
+        self.used = 0.0
+
+    def reset_counters(self) -> None:
+        """Start counting capacity offered and used afresh (each year)."""
+        self.offered = 0.0
+        self.used = 0.0
+
+    def serve_day(self, world: World, day: int) -> np.ndarray:
+        """Add the day's arrivals, serve up to the day's capacity; return the rows served."""
+        absolute = world.day0 + day
+        self.queue.add(self.arrivals(day))
+        if self.working_days_only and not world.is_working_day(absolute):
+            return np.empty(0, dtype=np.int64)
+        slots = self.capacity.take(world.capacity_today(self.label, self.capacity_key))
+        self.offered += slots
+        rows = self.queue.serve(slots)
+        self.used += rows.size
+        world.ledger.waits(self.label, (absolute - self.table.arrival[rows]).astype(float))
+        return rows

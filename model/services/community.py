@@ -19,8 +19,8 @@ import simpy
 
 from model import crn, liability
 from model.liability import AttributeSpec
-from model.services.base import WaitingList, table_from_events
-from model.world import DAYS_PER_YEAR, DailyCapacity, World
+from model.services.base import ServedList, table_from_events
+from model.world import DAYS_PER_YEAR, World
 
 NURSING_KEY = "capacity.community.nursing_contacts_per_1000_per_day"
 MH_KEY = "capacity.community.mental_health_contacts_per_1000_per_working_day"
@@ -33,12 +33,11 @@ class CommunityService:
 
     def __init__(self, world: World) -> None:
         reg = world.register
-        self.nursing = WaitingList()
-        self.mental_health = WaitingList()
-        self.assessment = WaitingList()
-        self.nursing_cap = DailyCapacity()
-        self.mh_cap = DailyCapacity()
-        self.assess_cap = DailyCapacity()
+        self.nursing = ServedList(NURSING_KEY, "community_nursing_contact", working_days_only=False)
+        self.mental_health = ServedList(
+            MH_KEY, "community_mental_health_contact", working_days_only=True
+        )
+        self.assessment = ServedList(ASSESS_KEY, "social_care_assessment", working_days_only=True)
         self.p_long_term = reg.scalar("community.request_to_long_term_support")
         self.exit_probability = reg.scalar("community.long_term_support_exit_per_year")
         # people on long-term support at the start: a probit liability like the LTCs
@@ -56,12 +55,11 @@ class CommunityService:
         self._reset()
 
     def _reset(self) -> None:
-        self.offered = {
-            "community_nursing_contact": 0.0,
-            "community_mental_health_contact": 0.0,
-            "social_care_assessment": 0.0,
-        }
-        self.used = dict.fromkeys(self.offered, 0.0)
+        for wl in self._lists():
+            wl.reset_counters()
+
+    def _lists(self) -> tuple[ServedList, ServedList, ServedList]:
+        return (self.nursing, self.mental_health, self.assessment)
 
     # ---------------------------------------------------------------- yearly
     def carry_people(self, world: World, old_ids: np.ndarray) -> None:
@@ -114,66 +112,20 @@ class CommunityService:
             "community_mental_health_contact": len(self.mental_health),
             "social_care_assessment": len(self.assessment),
         }
-        capacity = {k: (self.offered[k], self.used[k]) for k in self.offered}
+        capacity = {wl.label: (wl.offered, wl.used) for wl in self._lists()}
         return backlogs, capacity
 
     # ---------------------------------------------------------------- daily
-    def _serve(
-        self,
-        world: World,
-        wl: WaitingList,
-        day: int,
-        cap: DailyCapacity,
-        key: str,
-        label: str,
-        working_only: bool,
-    ) -> np.ndarray:
-        absolute = world.day0 + day
-        wl.queue.add(wl.arrivals(day))
-        if working_only and not world.is_working_day(absolute):
-            return np.empty(0, dtype=np.int64)
-        slots = cap.take(world.capacity_today(label, key))
-        self.offered[label] += slots
-        rows = wl.queue.serve(slots)
-        self.used[label] += rows.size
-        world.ledger.waits(label, (absolute - wl.table.arrival[rows]).astype(float))
-        return rows
-
     def day(self, world: World, day: int) -> None:
         """One day of community services and social care."""
-        rows = self._serve(
-            world,
-            self.nursing,
-            day,
-            self.nursing_cap,
-            NURSING_KEY,
-            "community_nursing_contact",
-            working_only=False,
-        )
-        world.ledger.count(
-            "community_nursing_contact", world.strata[self.nursing.table.person[rows]]
-        )
-        rows = self._serve(
-            world,
-            self.mental_health,
-            day,
-            self.mh_cap,
-            MH_KEY,
-            "community_mental_health_contact",
-            working_only=True,
-        )
+        rows = self.nursing.serve_day(world, day)
+        person = self.nursing.table.person[rows]
+        world.ledger.count("community_nursing_contact", world.strata[person])
+        rows = self.mental_health.serve_day(world, day)
         person = self.mental_health.table.person[rows]
         world.ledger.count("community_mental_health_contact", world.strata[person])
         self.mh_seen[person] = True
-        rows = self._serve(
-            world,
-            self.assessment,
-            day,
-            self.assess_cap,
-            ASSESS_KEY,
-            "social_care_assessment",
-            working_only=True,
-        )
+        rows = self.assessment.serve_day(world, day)
         if rows.size:
             tab = self.assessment.table
             person = tab.person[rows]
