@@ -113,22 +113,56 @@ def age_sex_profile(register: Register, service: str) -> np.ndarray:
     return out
 
 
-def multipliers(register: Register, service: str, pop: Population) -> np.ndarray:
-    """``M[s, i]``: the person-level relative risk for one service (mean not fixed)."""
+#: conditions that carry their own relative risk for some service (demand.*.condition_rr.*)
+def risk_conditions(register: Register) -> tuple[str, ...]:
+    """Conditions named in any ``demand.<service>.condition_rr.<condition>`` entry."""
+    return tuple(
+        c for c in CONDITIONS if any(f"demand.{s}.condition_rr.{c}" in register for s in SERVICES)
+    )
+
+
+_N_NEEDS = 4  # 0, 1, 2, 3 social needs
+_RISK_SHAPE = (5, MAX_LTC_COMPOUNDING + 1, 4, 4, _N_NEEDS)  # imd, ltc, level, segment, needs
+
+
+def risk_code(register: Register, pop: Population) -> np.ndarray:
+    """One integer per person combining everything the relative risks depend on.
+
+    (IMD quintile, LTC count capped at 5, PAM level, segment, number of social needs, and a
+    bit per condition with its own relative risk). Relative risks are then a single lookup.
+    """
+    code = (pop.imd.astype(np.int32) - 1) * _RISK_SHAPE[1]
+    code = (code + np.minimum(pop.ltc_count, MAX_LTC_COMPOUNDING)) * _RISK_SHAPE[2]
+    code = (code + pop.pam_level - 1) * _RISK_SHAPE[3]
+    code = (code + pop.segment) * _RISK_SHAPE[4]
+    code = code + pop.social_need_count
+    for cond in risk_conditions(register):
+        code = code * 2 + pop.ltc[:, CONDITIONS.index(cond)]
+    return code.astype(np.int32)
+
+
+def multiplier_table(register: Register, service: str) -> np.ndarray:
+    """``M`` for every risk code of one service (see ``risk_code``)."""
     p = f"demand.{service}"
     r = register
-    m = np.exp(0.5 * np.log(r.scalar(f"{p}.imd_rr_q1_q5")) * DEP_SCORE[pop.imd - 1])
+    imd, ltc, level, seg, needs = np.meshgrid(*[np.arange(n) for n in _RISK_SHAPE], indexing="ij")
+    m = np.exp(0.5 * np.log(r.scalar(f"{p}.imd_rr_q1_q5")) * DEP_SCORE[imd])
     # the per-condition ratio stops compounding at 5 conditions (the top LTC band, "5+")
-    count = np.minimum(pop.ltc_count, MAX_LTC_COMPOUNDING).astype(np.float64)
-    m = m * np.power(r.scalar(f"{p}.rr_per_ltc"), count)
-    m = m * r.array(f"{p}.pam_rr")[pop.pam_level - 1]
-    m = m * r.array(f"{p}.segment_rr")[pop.segment]
-    m = m * np.power(r.scalar(f"{p}.rr_per_social_need"), pop.social_need_count.astype(float))
-    for j, cond in enumerate(CONDITIONS):
+    m = m * np.power(r.scalar(f"{p}.rr_per_ltc"), ltc.astype(np.float64))
+    m = m * r.array(f"{p}.pam_rr")[level]
+    m = m * r.array(f"{p}.segment_rr")[seg]
+    m = m * np.power(r.scalar(f"{p}.rr_per_social_need"), needs.astype(np.float64))
+    table = m.reshape(-1)
+    for cond in risk_conditions(register):
         key = f"{p}.condition_rr.{cond}"
-        if key in r:
-            m = np.where(pop.ltc[:, j], m * r.scalar(key), m)
-    return np.asarray(m)
+        rr = r.scalar(key) if key in r else 1.0
+        table = np.stack([table, table * rr], axis=-1).reshape(-1)
+    return table
+
+
+def multipliers(register: Register, service: str, pop: Population) -> np.ndarray:
+    """``M[s, i]``: the person-level relative risk for one service (mean not fixed)."""
+    return multiplier_table(register, service)[risk_code(register, pop)]
 
 
 def _cell(pop: Population) -> np.ndarray:
@@ -174,11 +208,12 @@ class DemandModel:
     scales: Mapping[str, float]
     shapes: Mapping[str, float]
     per_user: Mapping[str, float | None]
+    tables: Mapping[str, np.ndarray]
 
     @classmethod
     def build(cls, register: Register, base: Population) -> DemandModel:
         """Profiles from the register, normalisers from the base population."""
-        profiles, norms, scales, shapes, per_user = {}, {}, {}, {}, {}
+        profiles, norms, scales, shapes, per_user, tables = {}, {}, {}, {}, {}, {}
         for s in SERVICES:
             profiles[s] = age_sex_profile(register, s)
             if not np.all(np.isfinite(profiles[s])) or np.any(profiles[s] < 0):
@@ -188,7 +223,8 @@ class DemandModel:
             shapes[s] = register.scalar(f"demand.{s}.overdispersion_shape")
             key = f"demand.{s}.events_per_user"
             per_user[s] = register.scalar(key) if key in register else None
-        return cls(register, profiles, norms, scales, shapes, per_user)
+            tables[s] = multiplier_table(register, s)
+        return cls(register, profiles, norms, scales, shapes, per_user, tables)
 
     def propensity(self, service: str, pop: Population) -> np.ndarray:
         """Fixed per-person gamma multiplier (mean 1) for a service (float32)."""
@@ -196,15 +232,21 @@ class DemandModel:
         return gamma_propensity(u, self.shapes[service]).astype(np.float32)
 
     def rates(
-        self, service: str, pop: Population, propensity: np.ndarray | None = None
+        self,
+        service: str,
+        pop: Population,
+        propensity: np.ndarray | None = None,
+        code: np.ndarray | None = None,
     ) -> np.ndarray:
         """Expected events per person-year (before lever multipliers and exposure).
 
-        ``propensity`` may pass the person multipliers already computed for ``pop`` (they
-        are fixed per person, and the gamma inverse is the costly part).
+        ``propensity`` and ``code`` may pass the person multipliers and risk codes already
+        computed for ``pop`` (the gamma inverse and the code are shared by every service).
         """
         prof = self.profiles[service][pop.sex, np.minimum(pop.age, tables.MAX_AGE)]
-        m = multipliers(self.register, service, pop)
+        if code is None:
+            code = risk_code(self.register, pop)
+        m = self.tables[service][code]
         norm = self.normalisers[service][_cell(pop)]
         prop = self.propensity(service, pop) if propensity is None else propensity
         return np.asarray(self.scales[service] * prof * m / norm * prop)
@@ -269,8 +311,10 @@ def draw_events(
     person, k = crn.expand(n_full)
     u = crn.event_uniforms(key_day, person_id, person, k)
     day = np.minimum(u * days_per_year, days_per_year - 1).astype(np.int16)
-    keep = day < exposure_days[person]
-    if not keep.all():
+    short = exposure_days < days_per_year  # people who die this year (about 1 %)
+    if short.any():
+        cut = np.where(short, exposure_days, days_per_year).astype(np.int16)
+        keep = day < cut[person]
         person, k, day = person[keep], k[keep], day[keep]
     order = np.argsort(day, kind="stable")  # radix sort for 16-bit keys
     person = person[order]

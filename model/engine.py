@@ -83,6 +83,7 @@ class Engine:
         w.strata = stratum_code(
             pop.age, pop.sex, pop.imd, pop.ltc_count, pop.pam_level, pop.segment
         )
+        w.risk_code = None  # the population changed: recompute relative-risk codes
         w.ledger.person_years(w.strata, w.exposure_days / DAYS_PER_YEAR, dies)
         # each birth of the year is a maternity (delivery) admission; the mother is not
         # modelled, so it is recorded in the newborn's stratum

@@ -16,7 +16,7 @@ import numpy as np
 import simpy
 
 from model import crn
-from model.demand import DemandModel, Events
+from model.demand import DemandModel, Events, risk_code
 from model.ledger import Ledger
 from model.population import Population, PopulationModel
 from model.register import Register
@@ -93,6 +93,8 @@ class World:
     env: simpy.Environment | None = None
     #: fixed per-person demand propensities by demand service, aligned with ``pop``
     propensity: dict[str, np.ndarray] = field(default_factory=dict)
+    #: per-person risk codes for the demand relative risks (recomputed each year)
+    risk_code: np.ndarray | None = None
 
     @property
     def seed(self) -> int:
@@ -161,7 +163,9 @@ class World:
         """Annual demand rates per person for a demand service, after lever multipliers."""
         if service not in self.propensity:
             self.propensity[service] = self.demand.propensity(service, self.pop)
-        rate = self.demand.rates(service, self.pop, self.propensity[service])
+        if self.risk_code is None or self.risk_code.size != self.pop.size:
+            self.risk_code = risk_code(self.register, self.pop)
+        rate = self.demand.rates(service, self.pop, self.propensity[service], self.risk_code)
         for lever in self.levers:
             m = lever.rate_multiplier(self, service)
             if m is not None:
