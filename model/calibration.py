@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +105,8 @@ class _Context:
         demand = DemandModel.build(register, self.pop)
         if propensity:
             return demand.rates(service, self.pop)
-        shapes = dict(demand.shapes)
-        shapes[service] = float("inf")
-        return DemandModel(
-            register, demand.profiles, demand.normalisers, demand.scales, shapes, demand.per_user
-        ).rates(service, self.pop)
+        shapes = {**demand.shapes, service: float("inf")}
+        return replace(demand, shapes=shapes).rates(service, self.pop)
 
 
 def _with(register: Register, values: Mapping[str, Any]) -> Register:
