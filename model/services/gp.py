@@ -36,6 +36,7 @@ class GPService:
         reg = world.register
         self.mode_capacity_share = reg.array("capacity.gp.mode_shares")
         self.role_share = reg.array("capacity.gp.role_shares")
+        self.cum_role = np.cumsum(self.role_share)[:-1]
         self.preference = np.vstack(
             [reg.array(f"gp.mode_preference.{s}") for s in SEGMENTS]
         )  # (segments, modes)
@@ -61,26 +62,23 @@ class GPService:
         person, k = events.person, events.k
         ids = world.pop.person_id
 
-        def uniforms(purpose: str) -> np.ndarray:
-            return crn.event_uniforms(world.key(purpose), ids, person, k)
-
         seg = world.pop.segment[events.person]
         level = world.pop.pam_level[events.person]
         cut = np.cumsum(self.preference, axis=1)  # (segments, modes)
-        u_mode, u_spill, u_dna, u_role = crn.event_uniforms16(
+        # one hash per request gives four 16-bit uniforms for its four decisions
+        u_mode, u_spill, u_dna, u_wait = crn.event_uniforms16(
             world.key("gp.decisions"), ids, person, k
         )
         pref = (u_mode > cut[seg, 0]).astype(np.int8) + (u_mode > cut[seg, 1]).astype(np.int8)
-        u = uniforms("gp.patience")
-        patience = (-self.patience_days[seg] * np.log(u)).astype(np.float32)
+        patience = -self.patience_days[seg] * np.log(u_wait)
+        # the last day the person is still waiting (arrival + patience), for a cheap daily check
+        deadline = (new.arrival + patience).astype(np.int32)
         spill = u_spill < self.spill_share[seg]
         # DNA by activation level (the base population's average is dna_rate)
         rr = self.dna_rr[level - 1]
         p_dna = np.clip(self.dna_rate * rr / self.dna_rr_mean, 0.0, 1.0)
         dna = u_dna < p_dna
-        cum_role = np.cumsum(self.role_share)
-        role = (u_role > cum_role[0]).astype(np.int8) + (u_role > cum_role[1]).astype(np.int8)
-        new.extra = {"pref": pref, "patience": patience, "spill": spill, "dna": dna, "role": role}
+        new.extra = {"pref": pref, "deadline": deadline, "spill": spill, "dna": dna}
         self.list.start_year(world, new)
         self.offered = 0.0
         self.used = 0.0
@@ -115,8 +113,7 @@ class GPService:
         self.list.queue.add(self.list.arrivals(day))
         pending = self.list.queue.pending
         if pending.size:
-            waited = absolute - tab.arrival[pending]
-            gone = self.list.queue.drop(waited > tab.extra["patience"][pending])
+            gone = self.list.queue.drop(tab.extra["deadline"][pending] < absolute)
             if gone.size:
                 spill = gone[tab.extra["spill"][gone]]
                 unmet = gone[~tab.extra["spill"][gone]]
@@ -135,7 +132,11 @@ class GPService:
         self.used += served.size
         mode_cap = np.floor(cap * self.mode_capacity_share + 0.5).astype(np.int64)
         mode = self._assign_modes(tab.extra["pref"][served], mode_cap)
-        role = tab.extra["role"][served]
+        # staff role by the practice's capacity mix, drawn only for requests served
+        u_role = crn.uniforms(
+            world.key("gp.role"), world.pop.person_id[tab.person[served]], tab.k[served]
+        )
+        role = np.searchsorted(self.cum_role, u_role, side="right")
         dna = tab.extra["dna"][served]
         strata = world.strata[tab.person[served]]
         ledger = world.ledger
