@@ -55,7 +55,7 @@ def test_adjusted_ratio_removes_confounding() -> None:
 
 
 def test_replace_value_changes_only_the_named_entry(tmp_path: Path) -> None:
-    text = "[a.b]\nvalue = 1\nunit = \"x\"\n\n[a.c]\nvalue = 2\n"
+    text = '[a.b]\nvalue = 1\nunit = "x"\n\n[a.c]\nvalue = 2\n'
     out = replace_value(text, "a.c", 5.5, "f.toml")
     assert "[a.b]\nvalue = 1\n" in out and "[a.c]\nvalue = 5.5\n" in out
     with pytest.raises(CarescaleError, match=r"f\.toml: no \[a\.d\] entry"):

@@ -130,7 +130,11 @@ class CommunityService:
             tab = self.assessment.table
             person = tab.person[rows]
             u = crn.uniforms(world.key("community.lts_decision"), tab.person_id[rows], tab.k[rows])
-            starts = np.unique(person[(u < self.p_long_term) & (self.lts_start[person] == NOT_ON)])
+            # people who died while their request waited are not started on support
+            dd = world.death_day[person]
+            alive = (dd < 0) | (dd > day)
+            eligible = (u < self.p_long_term) & (self.lts_start[person] == NOT_ON) & alive
+            starts = np.unique(person[eligible])
             self.lts_start[starts] = world.day0 + day
             world.ledger.count("social_care_support_started", world.strata[starts])
 
