@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import assert_one_error_line
 
 from model import __version__
 from model.cli import EXIT_FAILED_CHECKS, EXIT_OK, EXIT_USER_ERROR, main
@@ -22,14 +23,6 @@ def data_keys(table: str) -> list[str]:
     lines = table.strip().splitlines()
     assert set(lines[1].replace(" ", "")) == {"-"}, "second line should be the header rule"
     return [line.split()[0] for line in lines[2:]]
-
-
-def assert_one_error_line(err: str, *fragments: str) -> None:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("carescale: error: "), err
-    for fragment in fragments:
-        assert fragment in lines[0], err
 
 
 # ----------------------------------------------------------------------------- parameters

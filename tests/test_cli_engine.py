@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import assert_one_error_line
 
 from model.cli import EXIT_FAILED_CHECKS, EXIT_OK, EXIT_USER_ERROR, main
 from model.register import Register
@@ -19,14 +20,6 @@ def in_repo(repo_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run from the repository root, as the README's commands do."""
     monkeypatch.chdir(repo_root)
     return repo_root
-
-
-def assert_one_error_line(err: str, *fragments: str) -> None:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("carescale: error: "), err
-    for fragment in fragments:
-        assert fragment in lines[0], err
 
 
 def run_args(out: Path, *extra: str) -> list[str]:

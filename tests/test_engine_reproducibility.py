@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import RecordingEngine
 
 from model.demand import SERVICES as DEMAND_SERVICES
 from model.demand import Events
@@ -58,28 +59,6 @@ def assert_events_equal(a: Events, b: Events, service: str) -> None:
 
 def triples(ev: Events) -> set[tuple[int, int, int]]:
     return set(zip(ev.person_id.tolist(), ev.k.tolist(), ev.day.tolist(), strict=True))
-
-
-class RecordingEngine(Engine):
-    """The engine, keeping a copy of each year's demand events and death days."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.years: list[dict[str, Any]] = []
-
-    def _begin_year(self, year: int) -> None:
-        super()._begin_year(year)
-        w = self.world
-        self.years.append(
-            {
-                "person_id": w.pop.person_id.copy(),
-                "death_day": w.death_day.copy(),
-                "events": {
-                    s: Events(e.person.copy(), e.person_id.copy(), e.k.copy(), e.day.copy())
-                    for s, e in w.events.items()
-                },
-            }
-        )
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import RecordingEngine
 
-from model.engine import Engine
 from model.errors import CarescaleError
 from model.ledger import (
     ACTIVITY_COLUMNS,
@@ -144,33 +143,14 @@ def test_a_price_year_outside_the_index_is_refused(
 # ----------------------------------------------------------------------------- people
 
 
-class PeopleEngine(Engine):
-    """The engine, noting who is alive at each year start and who dies during the year."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.years: list[dict[str, Any]] = []
-
-    def _begin_year(self, year: int) -> None:
-        super()._begin_year(year)
-        w = self.world
-        self.years.append(
-            {
-                "person_id": w.pop.person_id.copy(),
-                "death_day": w.death_day.astype(np.int64),
-                "births": self.births,
-            }
-        )
-
-
 @pytest.fixture(scope="module")
-def people_run(baseline_scenario: Scenario) -> tuple[PeopleEngine, dict[str, pd.DataFrame]]:
-    engine = PeopleEngine(baseline_scenario.with_run(population=10_000, years=3), 0)
+def people_run(baseline_scenario: Scenario) -> tuple[RecordingEngine, dict[str, pd.DataFrame]]:
+    engine = RecordingEngine(baseline_scenario.with_run(population=10_000, years=3), 0)
     return engine, engine.run()
 
 
 def test_person_years_and_deaths_match_the_people_alive(
-    people_run: tuple[PeopleEngine, dict[str, pd.DataFrame]], small_baseline: Scenario
+    people_run: tuple[RecordingEngine, dict[str, pd.DataFrame]], small_baseline: Scenario
 ) -> None:
     engine, tables = people_run
     py = tables["person_years"].groupby("year")[["person_years", "deaths"]].sum()
@@ -194,7 +174,7 @@ def test_person_years_and_deaths_match_the_people_alive(
 
 
 def test_the_dead_leave_and_entrants_join_at_each_boundary(
-    people_run: tuple[PeopleEngine, dict[str, pd.DataFrame]],
+    people_run: tuple[RecordingEngine, dict[str, pd.DataFrame]],
 ) -> None:
     engine, tables = people_run
     act = tables["activity"]
