@@ -28,10 +28,22 @@ _TO_UNIT = 2.0**-53
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser on a uint64 array (wrapping arithmetic)."""
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return np.asarray(z ^ (z >> _S31))
+    """SplitMix64 finaliser on a uint64 array (wrapping arithmetic), in place on ``z``.
+
+    Callers pass a freshly computed array; working in place halves the temporaries.
+    """
+    if np.ndim(z) == 0:  # a scalar: no buffer to work in
+        z = np.atleast_1d(z)
+        return _mix(z)[0]
+    t = np.right_shift(z, _S30)
+    z ^= t
+    z *= _M1
+    np.right_shift(z, _S27, out=t)
+    z ^= t
+    z *= _M2
+    np.right_shift(z, _S31, out=t)
+    z ^= t
+    return z
 
 
 def key(seed: int, replication: int, purpose: str, period: int | None = None) -> np.uint64:

@@ -24,6 +24,8 @@ from model.world import DailyCapacity, World
 
 MODES = ("face_to_face", "telephone", "online")
 ROLES = ("gp", "nurse", "other")
+#: (role, mode) of each code mode * len(ROLES) + role
+LABELS = tuple((r, m) for m in MODES for r in ROLES)
 CAPACITY_KEY = "capacity.gp.appointments_per_1000_per_working_day"
 
 
@@ -140,11 +142,9 @@ class GPService:
         dna = tab.extra["dna"][served]
         strata = world.strata[tab.person[served]]
         ledger = world.ledger
-        for m, mode_name in enumerate(MODES):
-            for r, role_name in enumerate(ROLES):
-                sel = (mode == m) & (role == r)
-                ledger.count("gp_appointment", strata[sel & ~dna], role_name, mode_name)
-                ledger.count("gp_appointment_dna", strata[sel & dna], role_name, mode_name)
+        code = mode.astype(np.int64) * len(ROLES) + role
+        ledger.count_coded("gp_appointment", strata[~dna], code[~dna], LABELS)
+        ledger.count_coded("gp_appointment_dna", strata[dna], code[dna], LABELS)
         ledger.waits("gp_appointment", (absolute - tab.arrival[served]).astype(float))
 
     def process(self, env: simpy.Environment, world: World, offset: float) -> Generator[Any]:
