@@ -257,9 +257,14 @@ class Events:
     """A year's demand events for one service, sorted by day (struct of arrays)."""
 
     person: np.ndarray  # index into the year's population arrays
-    person_id: np.ndarray
     k: np.ndarray  # event number within the person (for keyed uniforms)
     day: np.ndarray  # day of the year 0..364
+    ids: np.ndarray  # the year's person ids (the population's array, not a copy)
+
+    @property
+    def person_id(self) -> np.ndarray:
+        """Person id of each event (gathered on demand)."""
+        return self.ids[self.person]
 
     @property
     def size(self) -> int:
@@ -317,5 +322,4 @@ def draw_events(
         keep = day < cut[person]
         person, k, day = person[keep], k[keep], day[keep]
     order = np.argsort(day, kind="stable")  # radix sort for 16-bit keys
-    person = person[order]
-    return Events(person=person, person_id=person_id[person], k=k[order], day=day[order])
+    return Events(person=person[order], k=k[order], day=day[order], ids=person_id)

@@ -106,8 +106,8 @@ class Engine:
 
     def _end_year(self) -> None:
         w = self.world
-        gp_backlog, gp_capacity = self.gp.end_year()
-        acute_backlogs, acute_capacity, beds = self.acute.end_year()
+        gp_backlog, gp_capacity = self.gp.end_year(w)
+        acute_backlogs, acute_capacity, beds = self.acute.end_year(w)
         community_backlogs, community_capacity = self.community.end_year(w)
         w.ledger.end_year(
             {"gp_appointment": gp_backlog, **acute_backlogs, **community_backlogs},

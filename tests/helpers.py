@@ -33,7 +33,7 @@ class RecordingEngine(Engine):
                 "death_day": w.death_day.copy(),
                 "births": self.births,
                 "events": {
-                    s: Events(e.person.copy(), e.person_id.copy(), e.k.copy(), e.day.copy())
+                    s: Events(e.person.copy(), e.k.copy(), e.day.copy(), e.ids.copy())
                     for s, e in w.events.items()
                 },
             }

@@ -17,7 +17,7 @@ from model.scenario import Scenario
 from model.services.acute import OUTPATIENT_KEY
 from model.services.caseload import Caseload, Episode, erlang_c_wait
 from model.services.gp import CAPACITY_KEY as GP_KEY
-from model.services.queue import FifoQueue, carry_rows
+from model.services.queue import FifoQueue
 from model.world import DailyCapacity
 
 # ----------------------------------------------------------------------------- Little's law
@@ -237,16 +237,6 @@ def test_fifo_add_front_puts_rows_back_at_the_head() -> None:
     assert q.pending.tolist() == [1, 2, 3, 4]
     q.add_front(np.array([], dtype=np.int64))
     assert q.serve(1).tolist() == [1]
-
-
-def test_fifo_remap_renumbers_and_forgets_removed_rows() -> None:
-    q = _queue(4, 1, 3)
-    mapping = carry_rows(np.array([1, 3, 4]), 6)
-    assert mapping.tolist() == [-1, 0, -1, 1, 2, -1]
-    q.remap(mapping)
-    assert q.pending.tolist() == [2, 0, 1]
-    q.remap(np.array([-1, 5, 6]))
-    assert q.pending.tolist() == [6, 5]
 
 
 @pytest.mark.parametrize("per_day", [2.3, 0.25, 17.77, 0.0, 3.0])

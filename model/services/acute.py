@@ -134,23 +134,21 @@ class AcuteService:
         """
         ev = world.events
         ae = ev["ae"]
-        self.ae_type1, self.ae_admit = self._ae_decisions(
-            world, ae.person, ae.person_id, ae.k, "direct"
-        )
+        ae_ids = ae.person_id
+        self.ae_type1, self.ae_admit = self._ae_decisions(world, ae.person, ae_ids, ae.k, "direct")
         self.ae_day_starts = np.searchsorted(ae.day, np.arange(366)).astype(np.int64)
         direct = table_from_events(world, ev["emergency_direct"])
         direct.extra["los"] = self.los_emergency.draw(
-            world, direct.person, direct.person_id, direct.k, "direct"
+            world, direct.person, ev["emergency_direct"].person_id, direct.k, "direct"
         )
         via = np.flatnonzero(self.ae_admit)
         converted = RequestTable(
-            ae.person_id[via],
             ae.person[via],
             ae.k[via],
             (world.day0 + ae.day[via].astype(np.int32)).astype(np.int32),
             {
                 "los": self.los_emergency.draw(
-                    world, ae.person[via], ae.person_id[via], ae.k[via], "ae_direct"
+                    world, ae.person[via], ae_ids[via], ae.k[via], "ae_direct"
                 )
             },
         )
@@ -165,13 +163,23 @@ class AcuteService:
             new = table_from_events(world, ev[name])
             if name == "elective_ordinary":
                 new.extra["los"] = self.los_elective.draw(
-                    world, new.person, new.person_id, new.k, "elective"
+                    world, new.person, ev[name].person_id, new.k, "elective"
                 )
             wl.start_year(world, new)
         self._reset_counters()
 
-    def end_year(self) -> tuple[dict[str, int], dict[str, tuple[float, float]], float]:
+    def end_year(
+        self, world: World
+    ) -> tuple[dict[str, int], dict[str, tuple[float, float]], float]:
         """Backlogs, capacity (offered, used) and mean occupied beds for the year."""
+        for wl in (
+            self.emergency,
+            self.emergency_spill,
+            self.elective,
+            self.daycase,
+            self.outpatient,
+        ):
+            wl.capture(world)
         backlogs = {
             "emergency_admission": len(self.emergency) + len(self.emergency_spill),
             "elective_ordinary": len(self.elective),
@@ -203,7 +211,6 @@ class AcuteService:
             ledger.count("ae_to_admission", strata[admit])
             if admit.any():
                 rows = RequestTable(
-                    pid[admit],
                     person[admit],
                     k[admit],
                     np.full(int(admit.sum()), world.day0 + day, dtype=np.int32),

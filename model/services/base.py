@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.demand import Events
-from model.services.queue import FifoQueue, carry_rows
+from model.services.queue import FifoQueue
 from model.world import DailyCapacity, World
 
 
@@ -15,12 +15,11 @@ from model.world import DailyCapacity, World
 class RequestTable:
     """Requests known to a service (carried-over backlog first, then this year's events).
 
-    ``person`` indexes ``world.pop`` for the current year; ``arrival`` is the absolute day;
-    ``k`` is the event number used to key per-request uniforms; ``route`` tags where the
-    request came from (e.g. 0 = own demand).
+    ``person`` indexes ``world.pop`` for the current year (``person_ids`` gives the ids);
+    ``arrival`` is the absolute day; ``k`` is the event number used to key per-request
+    uniforms.
     """
 
-    person_id: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     person: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     k: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     arrival: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
@@ -31,10 +30,13 @@ class RequestTable:
         """Number of rows."""
         return int(self.arrival.shape[0])
 
+    def person_ids(self, world: World, rows: np.ndarray) -> np.ndarray:
+        """Person ids of ``rows`` (valid during the year the table was built for)."""
+        return world.pop.person_id[self.person[rows]]
+
     def take(self, rows: np.ndarray) -> RequestTable:
         """Rows ``rows`` as a new table."""
         return RequestTable(
-            self.person_id[rows],
             self.person[rows],
             self.k[rows],
             self.arrival[rows],
@@ -55,7 +57,6 @@ class RequestTable:
                 b = np.zeros(other.size, dtype=a.dtype)
             extra[n] = np.concatenate([a, b])
         return RequestTable(
-            np.concatenate([self.person_id, other.person_id]),
             np.concatenate([self.person, other.person]),
             np.concatenate([self.k, other.k]),
             np.concatenate([self.arrival, other.arrival]),
@@ -66,7 +67,6 @@ class RequestTable:
 def table_from_events(world: World, events: Events) -> RequestTable:
     """A request table for this year's demand events (arrival = absolute day)."""
     return RequestTable(
-        person_id=events.person_id,
         person=events.person,
         k=events.k,
         arrival=(world.day0 + events.day.astype(np.int32)).astype(np.int32),
@@ -86,17 +86,23 @@ class WaitingList:
         self.queue = FifoQueue()
         self._day_starts = np.zeros(366, dtype=np.int64)
         self._offset = 0
+        self._carry_ids = np.empty(0, dtype=np.int64)
+
+    def capture(self, world: World) -> None:
+        """At the end of a year, before people leave or join: note who is still waiting."""
+        self._carry_ids = self.table.person_ids(world, self.queue.pending)
 
     def start_year(self, world: World, new: RequestTable) -> None:
-        """Carry the backlog into this year's table and add the new requests."""
-        kept = self.queue.pending
-        old = self.table.take(kept)
-        old.person = world.index_of(old.person_id).astype(np.int32)
-        alive = old.person >= 0
-        old = old.take(np.flatnonzero(alive))
+        """Carry the backlog into this year's table and add the new requests.
+
+        The backlog's people are found again by the ids noted by ``capture``; requests of
+        people who died are dropped. The backlog is renumbered 0..n-1 in queue order.
+        """
+        old = self.table.take(self.queue.pending)
+        old.person = world.index_of(self._carry_ids).astype(np.int32)
+        old = old.take(np.flatnonzero(old.person >= 0))
         self.queue.pending = np.arange(old.size, dtype=np.int64)
-        _ = carry_rows  # the backlog is renumbered 0..n-1 in order
-        self.table = old.append(new)
+        self.table = new if old.size == 0 else old.append(new)
         self._offset = old.size
         rel = new.arrival - world.day0
         self._day_starts = np.searchsorted(rel, np.arange(366)).astype(np.int64)

@@ -90,6 +90,8 @@ class CommunityService:
 
     def end_year(self, world: World) -> tuple[dict[str, int], dict[str, tuple[float, float]]]:
         """Count people supported and support days; people in MH contact; backlogs."""
+        for wl in self._lists():
+            wl.capture(world)
         start = world.day0
         end = start + DAYS_PER_YEAR
         on = self.lts_start != NOT_ON
@@ -129,7 +131,9 @@ class CommunityService:
         if rows.size:
             tab = self.assessment.table
             person = tab.person[rows]
-            u = crn.uniforms(world.key("community.lts_decision"), tab.person_id[rows], tab.k[rows])
+            u = crn.uniforms(
+                world.key("community.lts_decision"), tab.person_ids(world, rows), tab.k[rows]
+            )
             # people who died while their request waited are not started on support
             dd = world.death_day[person]
             alive = (dd < 0) | (dd > day)

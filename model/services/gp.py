@@ -85,8 +85,9 @@ class GPService:
         self.offered = 0.0
         self.used = 0.0
 
-    def end_year(self) -> tuple[int, tuple[float, float]]:
+    def end_year(self, world: World) -> tuple[int, tuple[float, float]]:
         """Backlog at year end and (capacity offered, used)."""
+        self.list.capture(world)
         return len(self.list), (self.offered, self.used)
 
     # ---------------------------------------------------------------- daily

@@ -45,15 +45,3 @@ class FifoQueue:
         dropped = self.pending[mask]
         self.pending = self.pending[~mask]
         return dropped
-
-    def remap(self, mapping: np.ndarray) -> None:
-        """Renumber rows after the request table is compacted (``-1`` = row removed)."""
-        new = mapping[self.pending]
-        self.pending = new[new >= 0]
-
-
-def carry_rows(pending: np.ndarray, n_old: int) -> np.ndarray:
-    """Mapping old row -> new row when only ``pending`` rows are kept, in order."""
-    mapping = np.full(n_old, -1, dtype=np.int64)
-    mapping[pending] = np.arange(pending.size, dtype=np.int64)
-    return mapping
