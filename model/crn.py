@@ -166,8 +166,12 @@ def event_uniforms16(
     uniform is as good as a 53-bit one and four of them cost one hash.
     """
     z = _event_hash(k, person_id, rows, index)
+    # the four 16-bit words of each hash (bits 0-15, 16-31, 32-47, 48-63)
+    words = z.astype("<u8", copy=False).view("<u2").reshape(-1, 4)
     out = []
-    for shift in (0, 16, 32, 48):
-        part = ((z >> np.uint64(shift)) & np.uint64(0xFFFF)).astype(np.float32)
-        out.append((part + np.float32(0.5)) * np.float32(1.0 / 65536.0))
+    for j in range(4):
+        part = words[:, j].astype(np.float32)
+        part += np.float32(0.5)
+        part *= np.float32(1.0 / 65536.0)
+        out.append(part)
     return out[0], out[1], out[2], out[3]

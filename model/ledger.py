@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -222,26 +223,43 @@ class Ledger:
                 if nz.size:
                     self._year.keys[(service, role, mode)].append(nz)
                     self._year.weights[(service, role, mode)].append(part[nz].astype(float))
-        frames = []
-        for (service, role, mode), chunks in self._year.keys.items():
+        combos: list[tuple[str, str, str]] = []
+        codes, counts_nz, combo_index = [], [], []
+        for i, ((service, role, mode), chunks) in enumerate(self._year.keys.items()):
             keys = np.concatenate(chunks)
             w = np.concatenate(self._year.weights[(service, role, mode)])
             counts = np.bincount(keys, weights=w, minlength=N_STRATA)
             nz = np.flatnonzero(counts)
-            setting, payer = SERVICES[service]
-            frame = decode(nz)
-            frame.insert(0, "payer", payer)
-            frame.insert(0, "mode", mode)
-            frame.insert(0, "role", role)
-            frame.insert(0, "service", service)
-            frame.insert(0, "setting", setting)
-            frame.insert(0, "year", np.int16(self.calendar_year))
-            frame.insert(0, "replication", np.int32(self.replication))
-            frame["count"] = counts[nz]
-            frame["cost_gbp"] = counts[nz] * unit_cost(self.register, service, role, mode)
-            frames.append(frame)
-        if frames:
-            self.activity_frames.append(pd.concat(frames, ignore_index=True))
+            combos.append((service, role, mode))
+            codes.append(nz)
+            counts_nz.append(counts[nz])
+            combo_index.append(np.full(nz.size, i, dtype=np.int32))
+        if combos:
+            # decode every stratum code once, then label rows by their combination
+            which = np.concatenate(combo_index)
+            frame = decode(np.concatenate(codes))
+            count = np.concatenate(counts_nz)
+            costs = np.array([unit_cost(self.register, *c) for c in combos])
+
+            def label(values: list[str]) -> Any:
+                cats = pd.Index(sorted(set(values)))
+                return pd.Categorical.from_codes(cats.get_indexer(pd.Index(values))[which], cats)
+
+            head = pd.DataFrame(
+                {
+                    "replication": np.full(which.size, self.replication, dtype=np.int32),
+                    "year": np.full(which.size, self.calendar_year, dtype=np.int16),
+                    "setting": label([SERVICES[c[0]][0] for c in combos]),
+                    "service": label([c[0] for c in combos]),
+                    "role": label([c[1] for c in combos]),
+                    "mode": label([c[2] for c in combos]),
+                    "payer": label([SERVICES[c[0]][1] for c in combos]),
+                }
+            )
+            frame = pd.concat([head, frame], axis=1)
+            frame["count"] = count
+            frame["cost_gbp"] = count * costs[which]
+            self.activity_frames.append(frame)
         services = set(self._year.waits) | set(backlogs)
         for service in sorted(services):
             chunks = self._year.waits.get(service, [])

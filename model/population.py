@@ -337,7 +337,7 @@ def _mixture_quantiles(means: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """Quantiles of the mixture of N(mean_i, 1) at cumulative probabilities ``probs``."""
     lo = np.full(probs.shape, means.min() - 8.0)
     hi = np.full(probs.shape, means.max() + 8.0)
-    for _ in range(60):
+    for _ in range(45):
         mid = 0.5 * (lo + hi)
         cdf = _mixture_cdf(mid, means)
         below = cdf < probs
@@ -346,7 +346,7 @@ def _mixture_quantiles(means: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return np.asarray(0.5 * (lo + hi))
 
 
-def _reference_sample(mask: np.ndarray, limit: int = 50_000) -> np.ndarray:
+def _reference_sample(mask: np.ndarray, limit: int = 20_000) -> np.ndarray:
     """Indices of up to ``limit`` people in ``mask``, evenly spaced (deterministic)."""
     idx = np.flatnonzero(mask)
     if idx.size > limit:
