@@ -35,7 +35,7 @@ def geometric_los(mean_overnight: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Length of stay (nights >= 1) with the given mean, geometric, by inversion of ``u``."""
     p = 1.0 / np.maximum(mean_overnight, 1.0)
     los = np.ceil(np.log(u) / np.log1p(-np.minimum(p, 1 - 1e-12)))
-    return np.clip(los, 1, _MAX_LOS_DAYS).astype(np.int64)
+    return np.minimum(np.maximum(los, 1), _MAX_LOS_DAYS).astype(np.int64)
 
 
 class LengthOfStay:

@@ -69,7 +69,7 @@ def table_from_events(world: World, events: Events) -> RequestTable:
     return RequestTable(
         person=events.person,
         k=events.k,
-        arrival=(world.day0 + events.day.astype(np.int32)).astype(np.int32),
+        arrival=events.day.astype(np.int32) + np.int32(world.day0),
     )
 
 

@@ -72,14 +72,15 @@ class GPService:
             world.key("gp.decisions"), ids, person, k
         )
         pref = (u_mode > cut[seg, 0]).astype(np.int8) + (u_mode > cut[seg, 1]).astype(np.int8)
-        patience = -self.patience_days[seg] * np.log(u_wait)
+        patience = np.log(u_wait)
+        patience *= -self.patience_days.astype(np.float32)[seg]
         # the last day the person is still waiting (arrival + patience), for a cheap daily check
-        deadline = (new.arrival + patience).astype(np.int32)
-        spill = u_spill < self.spill_share[seg]
+        patience += new.arrival
+        deadline = patience.astype(np.int32)
+        spill = u_spill < self.spill_share.astype(np.float32)[seg]
         # DNA by activation level (the base population's average is dna_rate)
-        rr = self.dna_rr[level - 1]
-        p_dna = np.clip(self.dna_rate * rr / self.dna_rr_mean, 0.0, 1.0)
-        dna = u_dna < p_dna
+        p_dna = np.clip(self.dna_rate * self.dna_rr / self.dna_rr_mean, 0.0, 1.0)
+        dna = u_dna < p_dna.astype(np.float32)[level - 1]
         new.extra = {"pref": pref, "deadline": deadline, "spill": spill, "dna": dna}
         self.list.start_year(world, new)
         self.offered = 0.0
@@ -92,6 +93,8 @@ class GPService:
 
     # ---------------------------------------------------------------- daily
     def _assign_modes(self, pref: np.ndarray, mode_cap: np.ndarray) -> np.ndarray:
+        if np.all(np.bincount(pref, minlength=len(MODES)) <= mode_cap):
+            return pref  # every preference fits: nothing to reassign
         mode = np.full(pref.shape, -1, dtype=np.int8)
         used = np.zeros(len(MODES), dtype=np.int64)
         for m in range(len(MODES)):
