@@ -157,6 +157,19 @@ def event_uniforms(
     return ((z >> _S11).astype(np.float64) + 0.5) * _TO_UNIT
 
 
+def event_days(
+    k: np.uint64, person_id: np.ndarray, rows: np.ndarray, index: np.ndarray, days: int
+) -> np.ndarray:
+    """A day 0..days-1 per event from the top 16 bits of one hash (int16).
+
+    ``floor(word * days / 65536)``: each day gets 179 or 180 of the 65,536 words (for 365
+    days), a non-uniformity below 0.6 %, and no floating point.
+    """
+    z = _event_hash(k, person_id, rows, index)
+    top = z.astype("<u8", copy=False).view("<u2").reshape(-1, 4)[:, 3]
+    return ((top.astype(np.uint32) * np.uint32(days)) >> np.uint32(16)).astype(np.int16)
+
+
 def event_uniforms16(
     k: np.uint64, person_id: np.ndarray, rows: np.ndarray, index: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

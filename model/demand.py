@@ -308,14 +308,13 @@ def draw_events(
 ) -> Events:
     """Paired events for a year, sorted by day.
 
-    ``exposure_days`` (0..365) truncates the year for people who die; an event's day is
-    ``floor(u * 365)`` for a uniform keyed by (person, event number), and events falling
+    ``exposure_days`` (0..365) truncates the year for people who die; an event's day comes
+    from a hash keyed by (person, event number) (``crn.event_days``), and events falling
     after death are dropped, so exposure thins the same events that a full year would have.
     """
     n_full = paired_counts(rate, person_id, key_count, per_user)
     person, k = crn.expand(n_full)
-    u = crn.event_uniforms(key_day, person_id, person, k)
-    day = np.minimum(u * days_per_year, days_per_year - 1).astype(np.int16)
+    day = crn.event_days(key_day, person_id, person, k, days_per_year)
     short = exposure_days < days_per_year  # people who die this year (about 1 %)
     if short.any():
         cut = np.where(short, exposure_days, days_per_year).astype(np.int16)
