@@ -41,6 +41,7 @@ from model.demand import PROPENSITY_OF, DemandModel, age_sex_profile, gamma_prop
 from model.errors import CarescaleError
 from model.population import PROPENSITIES, Population, build_population
 from model.register import Register, default_parameter_files
+from model.services.acute import mean_los_table, type1_conversion
 from model.strata import age_band_index
 
 WORKING_DAYS = 261
@@ -181,17 +182,9 @@ def _fit_pam(
     return reg
 
 
-def _conversion(reg: Register) -> np.ndarray:
-    t1 = sum(tables.hospital_rates(g) for g in ("walkin", "amb"))
-    ea = tables.hospital_rates("emer_n")
-    conv = np.asarray((1.0 - reg.scalar("acute.emergency_direct_share")) * ea / t1, dtype=float)
-    conv[:, :18] = reg.scalar("acute.child_type1_conversion")
-    return np.clip(conv, 0.0, 1.0)
-
-
 def _via_ae(ctx: _Context, reg: Register, ae_rate: np.ndarray) -> np.ndarray:
     pop = ctx.pop
-    conv = _conversion(reg)[pop.sex, np.minimum(pop.age, 100)]
+    conv = type1_conversion(reg)[pop.sex, np.minimum(pop.age, 100)]
     return np.asarray(ae_rate * reg.scalar("acute.ae_type1_share") * conv)
 
 
@@ -313,8 +306,7 @@ def _fit_los(ctx: _Context, reg: Register, fit: Fit) -> Register:
     """Zero-night shares of emergency stays: overnight mean 9.1 days, 12.5 days at 85+."""
     pop = ctx.pop
     ea = ctx.rates(reg, "emergency_direct", True) + _via_ae(ctx, reg, ctx.rates(reg, "ae", True))
-    mean = np.array(tables.mean_los_days("emergency (unplanned)"), dtype=float)
-    mean[:, :18] = reg.scalar("acute.los.emergency.child_mean_days")
+    mean = mean_los_table(reg, "emergency")
     ages = np.minimum(pop.age, 100)
     m = mean[pop.sex, ages]
     knots = reg["acute.los.emergency.zero_night_share"]
@@ -556,21 +548,15 @@ def _expected_bed_days(ctx: _Context, reg: Register) -> float:
     pop = ctx.pop
     ages = np.minimum(pop.age, 100)
     total = 0.0
-    for kind, table, rate in (
+    for kind, rate in (
         (
             "emergency",
-            "emergency (unplanned)",
             ctx.rates(reg, "emergency_direct", True)
             + _via_ae(ctx, reg, ctx.rates(reg, "ae", True)),
         ),
-        (
-            "elective",
-            "elective ordinary (excl. daycase)",
-            ctx.rates(reg, "elective_ordinary", True),
-        ),
+        ("elective", ctx.rates(reg, "elective_ordinary", True)),
     ):
-        mean = np.array(tables.mean_los_days(table), dtype=float)
-        mean[:, :18] = reg.scalar(f"acute.los.{kind}.child_mean_days")
+        mean = mean_los_table(reg, kind)
         total += float((rate * mean[pop.sex, ages]).mean())
     return total
 

@@ -18,6 +18,7 @@ import pandas as pd
 from model import __version__
 from model.engine import run_one
 from model.errors import ScenarioError
+from model.ledger import REPORTING_PRICE_YEAR
 from model.scenario import Scenario
 
 MAX_WORKERS = 64
@@ -73,7 +74,7 @@ def run_scenario(
         "start_year": scenario.run.start_year,
         "base_year": scenario.run.base_year,
         "model_version": __version__,
-        "price_year": "2023/24",
+        "price_year": REPORTING_PRICE_YEAR,
         "workers": workers,
         "wall_seconds": round(time.perf_counter() - t0, 3),
     }

@@ -30,7 +30,6 @@ N_AGES = tables.N_AGES
 AGES = np.arange(N_AGES)
 DEP_SCORE = np.array([1.0, 0.5, 0.0, -0.5, -1.0])  # IMD quintile 1..5
 _REF_AGE = 50.0
-_SQRT2 = np.sqrt(2.0)
 
 
 def norm_cdf(x: np.ndarray | float) -> np.ndarray:

@@ -21,6 +21,7 @@ import numpy as np
 import simpy
 
 from model import crn, tables
+from model.register import Register
 from model.services.base import RequestTable, ServedList, WaitingList, table_from_events
 from model.world import DAYS_PER_YEAR, DailyCapacity, World
 
@@ -38,6 +39,34 @@ def geometric_los(mean_overnight: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.minimum(np.maximum(los, 1), _MAX_LOS_DAYS).astype(np.int64)
 
 
+#: LOS table rows (model/data) for each kind of admission
+LOS_TABLES = {
+    "emergency": "emergency (unplanned)",
+    "elective": "elective ordinary (excl. daycase)",
+}
+
+
+def mean_los_table(register: Register, kind: str) -> np.ndarray:
+    """Mean stay (days) by (sex, age): the derived SUS table for adults, the register below 18."""
+    mean = np.array(tables.mean_los_days(LOS_TABLES[kind]), dtype=float)
+    mean[:, :18] = register.scalar(f"acute.los.{kind}.child_mean_days")
+    return mean
+
+
+def type1_conversion(register: Register) -> np.ndarray:
+    """P(admitted | type 1 A&E attendance) by (sex, age), shape (2, 101).
+
+    Adults: (1 - direct share) x SUS emergency admissions / SUS type 1 attendances; children
+    take the register's value.
+    """
+    t1 = sum(tables.hospital_rates(g) for g in ("walkin", "amb"))
+    ea = tables.hospital_rates("emer_n")
+    via_ae = 1.0 - register.scalar("acute.emergency_direct_share")
+    conv = np.asarray(via_ae * ea / t1, dtype=float)
+    conv[:, :18] = register.scalar("acute.child_type1_conversion")
+    return np.clip(conv, 0.0, 1.0)
+
+
 class LengthOfStay:
     """Nights in hospital by age and sex: a zero-night share and a geometric overnight part.
 
@@ -48,13 +77,7 @@ class LengthOfStay:
 
     def __init__(self, world: World, kind: str) -> None:
         reg = world.register
-        table = {
-            "emergency": "emergency (unplanned)",
-            "elective": "elective ordinary (excl. daycase)",
-        }[kind]
-        mean = np.array(tables.mean_los_days(table), dtype=float)
-        child = reg.scalar(f"acute.los.{kind}.child_mean_days")
-        mean[:, :18] = child
+        mean = mean_los_table(reg, kind)
         zero = np.interp(
             np.arange(tables.N_AGES),
             [float(a) for a in reg[f"acute.los.{kind}.zero_night_share"].index],
@@ -83,12 +106,7 @@ class AcuteService:
     def __init__(self, world: World) -> None:
         reg = world.register
         self.type1_share = reg.scalar("acute.ae_type1_share")
-        t1 = sum(tables.hospital_rates(g) for g in ("walkin", "amb"))
-        ea = tables.hospital_rates("emer_n")
-        via_ae = 1.0 - reg.scalar("acute.emergency_direct_share")
-        conv = np.asarray(via_ae * ea / t1, dtype=float)
-        conv[:, :18] = reg.scalar("acute.child_type1_conversion")
-        self.conversion = np.clip(conv, 0.0, 1.0)  # P(admit | type 1 attendance), (2, 101)
+        self.conversion = type1_conversion(reg)  # P(admit | type 1 attendance), (2, 101)
         self.ringfence_share = reg.scalar("acute.elective_ringfenced_bed_share")
         self.max_emergency_wait = reg.scalar("acute.max_emergency_wait_days")
         self.los_emergency = LengthOfStay(world, "emergency")
