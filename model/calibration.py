@@ -27,6 +27,7 @@ each replacing the ``value =`` line of its entry, so the register stays the sing
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -38,7 +39,8 @@ from scipy import optimize
 
 from model import crn, tables
 from model.demand import PROPENSITY_OF, DemandModel, age_sex_profile, gamma_propensity
-from model.errors import CarescaleError
+from model.errors import CarescaleError, show
+from model.outputs import write_text_file
 from model.population import PROPENSITIES, Population, build_population
 from model.register import Register, default_parameter_files
 from model.services.acute import mean_los_table, type1_conversion
@@ -655,6 +657,23 @@ def _keep_prefix(replacement: str) -> Callable[[re.Match[str]], str]:
     return lambda m: m.group(1) + replacement
 
 
+def check_fit_targets(scenario_path: Path) -> None:
+    """Check, before calibrating, that ``--write`` can update the scenario and the register.
+
+    The scenario must be a valid scenario file that sets the capacities the fit updates, and
+    every file to be written must be writable.
+    """
+    from model.scenario import load_scenario
+
+    load_scenario(scenario_path)
+    for path in [scenario_path, *default_parameter_files()]:
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+            raise CarescaleError(
+                f"calibrate --write cannot update {show(str(path))}: the file or its folder "
+                "is not writable."
+            )
+
+
 def write_fit(fit: Fit, register: Register, scenario_path: Path | None = None) -> list[Path]:
     """Write fitted values into the package's register files (and the baseline scenario).
 
@@ -679,8 +698,15 @@ def write_fit(fit: Fit, register: Register, scenario_path: Path | None = None) -
                 text = pattern.sub(_keep_prefix(_format(value) + " "), text, count=1)
         touched[scenario_path] = text
     for path, text in touched.items():
-        path.write_text(text.replace("  \n", "\n").replace(" \n", "\n"), encoding="utf-8")
+        write_text_file(path, text.replace("  \n", "\n").replace(" \n", "\n"))
     return list(touched)
 
 
-__all__ = ["Fit", "adjusted_ratio", "calibrate_baseline", "replace_value", "write_fit"]
+__all__ = [
+    "Fit",
+    "adjusted_ratio",
+    "calibrate_baseline",
+    "check_fit_targets",
+    "replace_value",
+    "write_fit",
+]

@@ -1,102 +1,99 @@
 """The ``carescale`` command line: a thin layer over library functions.
 
-Every user mistake (a bad file, key or value) is reported as one sentence on stderr with a
-non-zero exit code; tracebacks are kept for real bugs.
+Every command checks every option, path and file before it does any work (and before it
+prints its header). A user mistake is reported as one line, the last line printed, of at most
+300 characters, naming the file, key, value and what is allowed, with a non-zero exit code and
+no traceback. Folders are written by ``model.outputs`` (ownership, staging, clean-up on
+faults and on SIGINT/SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn
 
 from model import __version__
-from model.errors import CarescaleError
+from model.errors import CarescaleError, error_line, show
 
 EXIT_OK = 0
 EXIT_FAILED_CHECKS = 1
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+#: `carescale parameters` fits this many columns when the terminal width is unknown
+FALLBACK_WIDTH = 100
+MIN_WIDTH, MAX_WIDTH = 40, 1000
+#: validation targets and their tolerances are set for populations of about this size
+VALIDATION_SIZE = 200_000
+#: first line of the Markdown register page: `--markdown --overwrite` replaces only such a file
+MARKDOWN_SIGNATURE = "# Parameters and sources"
+#: first field of the checks CSV: `--out --overwrite` replaces only such a file
+CSV_SIGNATURE = "key,"
 
 
-def _whole_number(text: str) -> int:
-    """A whole number, allowing 1_000 or 1,000 (range checks are the library's)."""
-    try:
-        return int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+class Terminated(BaseException):
+    """SIGTERM arrived (a batch scheduler or ``kill``): unwind so clean-up code runs."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+def _whole(low: int, high: int, unit: str = "", years: bool = False) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high], allowing 1_000 or 1,000."""
+    allowed = f"{low} to {high}" if years else f"{low:,} to {high:,}{unit}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.replace("_", "").replace(",", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{show(text)} is not a whole number; allowed {allowed}"
+            ) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{show(text)} is out of range; allowed {allowed}")
+        return value
+
+    return parse
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage mistake in one line and exits with code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+        where = self.prog.removeprefix("carescale").strip()
+        prefix = f"{where}: " if where else ""
+        self.exit(EXIT_USER_ERROR, error_line(prefix + message) + "\n")
 
 
-def _cmd_parameters(args: argparse.Namespace) -> int:
-    from model.register import default_register, load_register, register_markdown
-    from model.textable import to_markdown, to_text
-
-    reg = load_register(args.files) if args.files else default_register()
-    if args.markdown:
-        from model.io import atomic_write_text
-
-        atomic_write_text(args.markdown, register_markdown(reg))
-        print(f"wrote {args.markdown} ({len(reg)} parameters)")
-        return EXIT_OK
-    import pandas as pd
-
-    from model.register import register_rows
-
-    df = pd.DataFrame(register_rows(reg.select(args.group or "")))
-    if not args.sources:
-        df = df.drop(columns=["source", "evidence"])
-    print(to_markdown(df) if args.format == "markdown" else to_text(df))
-    return EXIT_OK
+# ----------------------------------------------------------------------------- helpers
 
 
-def _cmd_validate_population(args: argparse.Namespace) -> int:
-    from model.population import build_population
-    from model.register import default_register
-    from model.textable import to_markdown, to_text
-    from model.validation import checks_frame, population_checks, population_summary
+def _checked_out_file(
+    path: Path | None, option: str, overwrite: bool, signature: str, suffix: str
+) -> None:
+    if path is not None:
+        from model.outputs import check_output_file
 
-    reg = default_register()
-    if args.out:
-        from model.io import check_parent
-
-        check_parent(args.out)
-    t0 = time.perf_counter()
-    pop = build_population(args.size, seed=args.seed, register=reg, base_year=args.base_year)
-    seconds = time.perf_counter() - t0
-    checks = population_checks(pop, reg)
-    df = checks_frame(checks)
-    show = df.drop(columns=["low", "high", "register_key"])
-    render = to_markdown if args.format == "markdown" else to_text
-    print(
-        f"carescale {__version__}: population of {pop.size:,} people, seed {args.seed}, "
-        f"base year {args.base_year} (built in {seconds:.1f} s)\n"
-    )
-    print(render(show))
-    print("\nDescriptive (no published target):\n")
-    print(render(population_summary(pop)))
-    return _finish_checks(df, args.out)
+        check_output_file(path, option, overwrite, signature, (suffix,))
 
 
-def _finish_checks(df: Any, out: Path | None) -> int:
-    """Print the pass count, write the checks CSV if asked; exit 0 only if all pass."""
-    n_fail = int((df["result"] != "pass").sum())
-    print(f"\n{len(df) - n_fail} of {len(df)} targets pass.")
-    if out:
-        from model.io import atomic_write
+def _write_csv(df: Any, out: Path | None) -> None:
+    if out is not None:
+        from model.outputs import staged_file
 
-        atomic_write(out, lambda tmp: df.to_csv(tmp, index=False))
+        with staged_file(out) as tmp:
+            df.to_csv(tmp, index=False)
         print(f"wrote {out}")
-    return EXIT_OK if n_fail == 0 else EXIT_FAILED_CHECKS
 
 
 def _progress_bar(total: int, label: str, enabled: bool) -> Any:
@@ -118,10 +115,124 @@ def _frame_text(df: Any, fmt: str) -> str:
     return to_markdown(table, ",.0f") if fmt == "markdown" else to_text(table, ",.0f")
 
 
+def _size_note(size: int) -> None:
+    if size < VALIDATION_SIZE:
+        print(
+            f"note: targets and their tolerances are set for about {VALIDATION_SIZE:,} people; "
+            f"at {size:,} people some may fail by sampling error alone.\n"
+        )
+
+
+def _finish_checks(df: Any, out: Path | None) -> int:
+    """Print the pass count, write the checks CSV if asked; exit 0 only if all pass."""
+    n_fail = int((df["result"] != "pass").sum())
+    print(f"\n{len(df) - n_fail} of {len(df)} targets pass.")
+    _write_csv(df, out)
+    return EXIT_OK if n_fail == 0 else EXIT_FAILED_CHECKS
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def _cmd_parameters(args: argparse.Namespace) -> int:
+    from model.register import default_register, load_register, register_markdown
+
+    if args.markdown is not None:
+        _checked_out_file(args.markdown, "--markdown", args.overwrite, MARKDOWN_SIGNATURE, ".md")
+    reg = load_register(args.files) if args.files else default_register()
+    rows = reg.select(args.group or "")
+    if args.markdown is not None:
+        from model.outputs import write_text_file
+
+        write_text_file(args.markdown, register_markdown(reg))
+        print(f"wrote {args.markdown} ({len(reg)} parameters)")
+        return EXIT_OK
+    import pandas as pd
+
+    from model.register import register_rows
+    from model.textable import to_markdown, to_text
+
+    df = pd.DataFrame(register_rows(rows))
+    if not args.sources:
+        df = df.drop(columns=["source", "evidence"])
+    if args.format == "markdown":
+        print(to_markdown(df))
+    else:
+        width = args.width or shutil.get_terminal_size((FALLBACK_WIDTH, 24)).columns
+        print(to_text(df, width=width))
+    return EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from model.scenario import load_scenario
+
+    n_bad = 0
+    for path in args.files:
+        try:
+            scenario = load_scenario(path)
+        except CarescaleError as exc:
+            n_bad += 1
+            print(error_line(str(exc)), file=sys.stderr, flush=True)
+        else:
+            chain = len(scenario.chain)
+            based = f", extends {chain - 1} file(s)" if chain > 1 else ""
+            print(f"{path}: ok (scenario {show(scenario.name)}{based})", flush=True)
+    if n_bad:
+        return EXIT_USER_ERROR
+    return EXIT_OK
+
+
+def _cmd_validate_population(args: argparse.Namespace) -> int:
+    from model.population import build_population
+    from model.register import default_register
+    from model.textable import to_markdown, to_text
+    from model.validation import checks_frame, population_checks, population_summary
+
+    _checked_out_file(args.out, "--out", args.overwrite, CSV_SIGNATURE, ".csv")
+    reg = default_register()
+    t0 = time.perf_counter()
+    pop = build_population(args.size, seed=args.seed, register=reg, base_year=args.base_year)
+    seconds = time.perf_counter() - t0
+    checks = population_checks(pop, reg)
+    df = checks_frame(checks)
+    show_df = df.drop(columns=["low", "high", "register_key"])
+    render = to_markdown if args.format == "markdown" else to_text
+    print(
+        f"carescale {__version__}: population of {pop.size:,} people, seed {args.seed}, "
+        f"base year {args.base_year} (built in {seconds:.1f} s)\n"
+    )
+    _size_note(pop.size)
+    print(render(show_df))
+    print("\nDescriptive (no published target):\n")
+    print(render(population_summary(pop)))
+    return _finish_checks(df, args.out)
+
+
+def _simulate_into(out: Path, scenario: Any, args: argparse.Namespace) -> Any:
+    """Run ``scenario`` and write its results folder at ``out`` (staged, then moved in)."""
+    from model.experiments import check_workload, run_scenario
+    from model.outputs import Staging
+    from model.results import write_tables
+
+    # the staging folder is made first: it proves the location writable before any work
+    with Staging(out, "run", args.overwrite) as stage:
+        check_workload(scenario, args.workers)
+        run = scenario.run
+        print(
+            f"carescale {__version__}: scenario {show(scenario.name)} ({scenario.path}), "
+            f"{run.population:,} people, {run.years} years from {run.start_year}, "
+            f"{run.replications} replication(s), seed {run.seed}, {args.workers} worker(s)"
+        )
+        total = run.years * run.replications
+        with _progress_bar(total, "simulating", not args.no_progress) as bar:
+            output = run_scenario(scenario, workers=args.workers, progress=bar.update)
+        write_tables(stage, output.manifest, output.tables)
+    return output
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from model import kpi
-    from model.experiments import run_scenario
-    from model.results import write_results
+    from model.outputs import RESULTS_ROOT, check_target, default_folder
     from model.scenario import load_scenario
 
     scenario = load_scenario(args.scenario).with_run(
@@ -130,28 +241,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         replications=args.replications,
         seed=args.seed,
     )
-    out = Path(args.out) if args.out else Path("results") / scenario.name
-    if out.exists() and not args.overwrite:
-        from model.errors import ResultsError
-
-        raise ResultsError(
-            f"results folder '{out}' already exists; choose another --out or pass --overwrite."
-        )
-    if args.out is None:
-        out.parent.mkdir(parents=True, exist_ok=True)
+    out = args.out if args.out is not None else default_folder(scenario.name)
+    new_root = args.out is None and not RESULTS_ROOT.exists()
+    if new_root:  # ./results/ is made once every check has passed
+        check_target(RESULTS_ROOT, overwrite=False, option="the results root")
     else:
-        from model.io import check_parent
-
-        check_parent(out)
+        check_target(out, args.overwrite)
+    if new_root:
+        RESULTS_ROOT.mkdir()
+    try:
+        output = _simulate_into(out, scenario, args)
+    except BaseException:
+        if new_root:  # leave no trace of a run that did not finish
+            with contextlib.suppress(OSError):
+                RESULTS_ROOT.rmdir()
+        raise
     run = scenario.run
-    print(
-        f"carescale {__version__}: scenario '{scenario.name}' ({scenario.path}), "
-        f"{run.population:,} people, {run.years} years from {run.start_year}, "
-        f"{run.replications} replication(s), seed {run.seed}, {args.workers} worker(s)"
-    )
-    with _progress_bar(run.years * run.replications, "simulating", not args.no_progress) as bar:
-        output = run_scenario(scenario, workers=args.workers, progress=bar.update)
-    write_results(out, output.manifest, output.tables, overwrite=args.overwrite)
     reps = "" if run.replications == 1 else f" (mean of {run.replications} replications)"
     print(f"\nActivity per year{reps}:\n")
     print(_frame_text(kpi.activity_by_year(output.tables), args.format))
@@ -166,29 +271,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_validate_baseline(args: argparse.Namespace) -> int:
     from model.engine import run_one
+    from model.experiments import check_workload
     from model.scenario import load_scenario
     from model.textable import to_markdown, to_text
     from model.validation import baseline_checks, checks_frame
 
-    if args.out:
-        from model.io import check_parent
-
-        check_parent(args.out)
+    _checked_out_file(args.out, "--out", args.overwrite, CSV_SIGNATURE, ".csv")
     scenario = load_scenario(args.scenario).with_run(
         population=args.population, years=args.years, seed=args.seed, replications=1
     )
+    check_workload(scenario, 1)
     run = scenario.run
     t0 = time.perf_counter()
+    print(
+        f"carescale {__version__}: baseline {show(scenario.name)}, {run.population:,} people, "
+        f"{run.years} year(s) from {run.start_year}, seed {run.seed}"
+    )
     with _progress_bar(run.years, "simulating", not args.no_progress) as bar:
         tables = run_one(scenario, 0, bar.update)
     seconds = time.perf_counter() - t0
     df = checks_frame(baseline_checks(tables, scenario.register))
     render = to_markdown if args.format == "markdown" else to_text
-    print(
-        f"carescale {__version__}: baseline '{scenario.name}', {run.population:,} people, "
-        f"{run.years} year(s) from {run.start_year}, seed {run.seed} "
-        f"(simulated in {seconds:.1f} s)\n"
-    )
+    print(f"(simulated in {seconds:.1f} s)\n")
+    _size_note(run.population)
     print(render(df.drop(columns=["low", "high", "register_key"])))
     return _finish_checks(df, args.out)
 
@@ -196,11 +301,13 @@ def _cmd_validate_baseline(args: argparse.Namespace) -> int:
 def _cmd_calibrate_baseline(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from model.calibration import calibrate_baseline, write_fit
+    from model.calibration import calibrate_baseline, check_fit_targets, write_fit
     from model.register import default_register
     from model.textable import to_markdown, to_text
 
     reg = default_register()
+    if args.write:
+        check_fit_targets(args.scenario)
     print(
         f"carescale {__version__}: calibrating the baseline on {args.size:,} people "
         f"(expected rates) and one-year runs of {args.engine_size:,} people ..."
@@ -218,16 +325,31 @@ def _cmd_calibrate_baseline(args: argparse.Namespace) -> int:
         paths = write_fit(fit, reg, args.scenario)
         print("\nupdated " + ", ".join(str(p) for p in paths))
         print(
-            "regenerate docs/parameters.md with: carescale parameters --markdown docs/parameters.md"
+            "regenerate docs/parameters.md with: "
+            "carescale parameters --markdown docs/parameters.md --overwrite"
         )
     else:
         print("\n(nothing written; pass --write to update the register and the scenario)")
     return EXIT_OK
 
 
+# ----------------------------------------------------------------------------- parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
-    from model.population import DEFAULT_BASE_YEAR
+    from model.experiments import MAX_WORKERS
+    from model.population import DEFAULT_BASE_YEAR, MAX_SIZE, MIN_SIZE
+    from model.scenario import MAX_REPLICATIONS, MAX_YEARS
+    from model.streams import MAX_SEED
+    from model.tables import population_years
+
+    base_years = population_years()
+    people = _whole(MIN_SIZE, MAX_SIZE, " people")
+    seed = _whole(0, MAX_SEED)
+    pop_help = f"number of people, {MIN_SIZE:,} to {MAX_SIZE:,}"
+    seed_help = f"random seed, 0 to {MAX_SEED:,}"
+    fmt_help = "table format: text (default) or markdown (to paste into documents)"
 
     parser = _Parser(
         prog="carescale",
@@ -239,12 +361,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("parameters", help="print the evidence register")
     p.add_argument("--group", help="only parameters whose key starts with this group")
     p.add_argument("--sources", action="store_true", help="include source and evidence columns")
-    p.add_argument("--format", choices=["text", "markdown"], default="text")
+    p.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
+    p.add_argument(
+        "--width",
+        type=_whole(MIN_WIDTH, MAX_WIDTH, " columns"),
+        metavar="N",
+        default=None,
+        help=f"fit text tables to this many columns ({MIN_WIDTH} to {MAX_WIDTH}; default: the "
+        f"terminal's width, or {FALLBACK_WIDTH}); Markdown is never cut",
+    )
     p.add_argument(
         "--markdown",
         type=Path,
-        metavar="FILE",
-        help="write the whole register as Markdown to FILE (docs/parameters.md)",
+        metavar="FILE.md",
+        help="write the whole register as Markdown to FILE.md (docs/parameters.md)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with --markdown, replace FILE.md if carescale wrote it",
     )
     p.add_argument(
         "--files",
@@ -255,21 +390,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_parameters)
 
+    ck = sub.add_parser(
+        "check", help="validate scenario files without running them (exit 0 when all are valid)"
+    )
+    ck.add_argument(
+        "files",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="scenario files; each is checked with every file of its 'extends' chain",
+    )
+    ck.set_defaults(func=_cmd_check)
+
     v = sub.add_parser("validate", help="compare simulated output with published targets")
     vsub = v.add_subparsers(dest="what", required=True, parser_class=_Parser)
     vp = vsub.add_parser("population", help="validate a synthetic population")
     vp.add_argument(
-        "--size", type=_whole_number, default=200_000, help="number of people (default 200,000)"
+        "--size",
+        type=people,
+        default=VALIDATION_SIZE,
+        metavar="N",
+        help=f"{pop_help} (default 200,000)",
     )
-    vp.add_argument("--seed", type=_whole_number, default=20231, help="random seed")
+    vp.add_argument(
+        "--seed", type=seed, default=20231, metavar="S", help=f"{seed_help} (default 20231)"
+    )
     vp.add_argument(
         "--base-year",
-        type=int,
+        type=_whole(min(base_years), max(base_years), years=True),
+        metavar="YEAR",
         default=DEFAULT_BASE_YEAR,
-        help="ONS mid-year of the age-sex structure",
+        help=f"ONS mid-year of the age-sex structure ({', '.join(map(str, base_years))}; "
+        f"default {DEFAULT_BASE_YEAR})",
     )
-    vp.add_argument("--format", choices=["text", "markdown"], default="text")
-    vp.add_argument("--out", type=Path, metavar="FILE.csv", help="also write the checks as CSV")
+    vp.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
+    vp.add_argument(
+        "--out", type=Path, metavar="FILE.csv", help="also write the checks as CSV to FILE.csv"
+    )
+    vp.add_argument(
+        "--overwrite", action="store_true", help="replace FILE.csv if carescale wrote it"
+    )
     vp.set_defaults(func=_cmd_validate_population)
 
     vb = vsub.add_parser("baseline", help="run the baseline and check utilisation targets")
@@ -281,19 +441,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     vb.add_argument(
         "--population",
-        type=_whole_number,
-        default=200_000,
-        help="number of people (default 200,000)",
+        type=people,
+        default=VALIDATION_SIZE,
+        metavar="N",
+        help=f"{pop_help} (default 200,000)",
     )
     vb.add_argument(
         "--years",
-        type=_whole_number,
+        type=_whole(1, MAX_YEARS),
+        metavar="N",
         default=1,
-        help="years to simulate; targets describe the first year (default 1)",
+        help=f"years to simulate (1 to {MAX_YEARS}); targets describe the first year (default 1)",
     )
-    vb.add_argument("--seed", type=_whole_number, default=None, help="random seed")
-    vb.add_argument("--format", choices=["text", "markdown"], default="text")
-    vb.add_argument("--out", type=Path, metavar="FILE.csv", help="also write the checks as CSV")
+    vb.add_argument(
+        "--seed",
+        type=seed,
+        default=None,
+        metavar="S",
+        help=f"{seed_help} (default: the scenario's)",
+    )
+    vb.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
+    vb.add_argument(
+        "--out", type=Path, metavar="FILE.csv", help="also write the checks as CSV to FILE.csv"
+    )
+    vb.add_argument(
+        "--overwrite", action="store_true", help="replace FILE.csv if carescale wrote it"
+    )
     vb.add_argument("--no-progress", action="store_true", help="no progress bar")
     vb.set_defaults(func=_cmd_validate_baseline)
 
@@ -302,50 +475,89 @@ def build_parser() -> argparse.ArgumentParser:
     cb = csub.add_parser("baseline", help="calibrate the baseline demand model")
     cb.add_argument(
         "--size",
-        type=_whole_number,
+        type=people,
+        metavar="N",
         default=200_000,
-        help="reference population for expected rates (default 200,000)",
+        help=f"reference population for expected rates ({MIN_SIZE:,} to {MAX_SIZE:,}; "
+        "default 200,000)",
     )
     cb.add_argument(
         "--engine-size",
-        type=_whole_number,
+        type=people,
+        metavar="N",
         default=200_000,
-        help="population of the one-year refinement runs (default 200,000)",
+        help=f"population of the one-year refinement runs ({MIN_SIZE:,} to {MAX_SIZE:,}; "
+        "default 200,000)",
     )
-    cb.add_argument("--seed", type=_whole_number, default=20231, help="reference seed")
+    cb.add_argument(
+        "--seed", type=seed, default=20231, metavar="S", help=f"{seed_help} (default 20231)"
+    )
     cb.add_argument(
         "--scenario",
         type=Path,
         default=Path("scenarios/baseline.toml"),
-        help="baseline scenario whose capacities are updated with --write",
+        help="baseline scenario whose capacities are updated with --write "
+        "(default scenarios/baseline.toml)",
     )
     cb.add_argument(
         "--write",
         action="store_true",
         help="write fitted values into the register files and the scenario",
     )
-    cb.add_argument("--format", choices=["text", "markdown"], default="text")
+    cb.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
     cb.set_defaults(func=_cmd_calibrate_baseline)
 
     r = sub.add_parser("run", help="run a scenario and write a results folder")
     r.add_argument("scenario", type=Path, help="scenario file, e.g. scenarios/baseline.toml")
-    r.add_argument("--population", type=_whole_number, default=None, help="number of people")
-    r.add_argument("--years", type=_whole_number, default=None, help="years to simulate")
     r.add_argument(
-        "--replications", type=_whole_number, default=None, help="independent replications"
+        "--population",
+        type=people,
+        default=None,
+        metavar="N",
+        help=f"{pop_help} (default: the scenario's)",
     )
-    r.add_argument("--seed", type=_whole_number, default=None, help="random seed")
+    r.add_argument(
+        "--years",
+        type=_whole(1, MAX_YEARS),
+        metavar="N",
+        default=None,
+        help=f"years to simulate (1 to {MAX_YEARS}; default: the scenario's)",
+    )
+    r.add_argument(
+        "--replications",
+        type=_whole(1, MAX_REPLICATIONS),
+        metavar="N",
+        default=None,
+        help=f"independent replications (1 to {MAX_REPLICATIONS:,}; default: the scenario's)",
+    )
+    r.add_argument(
+        "--seed",
+        type=seed,
+        default=None,
+        metavar="S",
+        help=f"{seed_help} (default: the scenario's)",
+    )
     r.add_argument(
         "--workers",
-        type=_whole_number,
+        type=_whole(1, MAX_WORKERS),
+        metavar="N",
         default=1,
-        help="worker processes for replications (results do not depend on it)",
+        help=f"worker processes for replications (1 to {MAX_WORKERS}; default 1); results do "
+        "not depend on it",
     )
     r.add_argument(
-        "--out", type=Path, default=None, help="results folder (default results/<scenario name>)"
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the results folder itself (default results/<scenario name>); its parent must exist",
     )
-    r.add_argument("--overwrite", action="store_true", help="replace an existing folder")
-    r.add_argument("--format", choices=["text", "markdown"], default="text")
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results folder if carescale wrote it (never any other folder or file)",
+    )
+    r.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=_cmd_run)
     return parser
@@ -358,18 +570,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a one-line usage error
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USER_ERROR
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (e.g. called from a notebook's worker thread)
+        previous = None
     try:
         return int(args.func(args))
     except CarescaleError as exc:
-        print(f"carescale: error: {exc}", file=sys.stderr)
+        sys.stdout.flush()
+        print(error_line(str(exc)), file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("carescale: interrupted", file=sys.stderr)
-        return 130
+        print("carescale: interrupted; nothing was left half-written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print("carescale: terminated; nothing was left half-written", file=sys.stderr)
+        return EXIT_TERMINATED
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

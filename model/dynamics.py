@@ -2,23 +2,27 @@
 drift, and entrants (births and net migration).
 
 * Mortality: ONS national life table qx (England 2021-23) by age and sex, multiplied by a
-  hazard ratio per long-term condition and renormalised within each age-sex cell so that
-  the population's age-sex mortality still equals the life table.
+  hazard ratio per long-term condition and divided by that ratio's mean in the age-sex
+  cell of the *base* population (fixed for the run), so that age-sex mortality stays at
+  the life table while nobody's death probability depends on other people's conditions.
 * Incidence: every condition keeps its person's fixed liability noise and frailty, so a
   condition appears when the age curve carries the liability above zero; conditions do
   not remit. This makes incidence consistent with prevalence by age in the base year.
 * Activation drifts as an AR(1) process around its covariate mean; levels, scores and
   segments are re-read from the run's fixed scales.
 * Entrants: births at the base-year rate of age-0 people, and net migrants by the
-  age-sex profile of ONS cohort change between mid-2022 and mid-2023.
+  age-sex profile of ONS cohort change between mid-2022 and mid-2023, both of the
+  *planned* population (``PopulationPlan``), with ids from a block reserved for each year
+  and attributes keyed by id.
 
-Every draw is a counter-based uniform keyed by person id and year (``model.crn``), so a
+Every draw is a counter-based uniform keyed by person id (and year) (``model.crn``), so a
 person's fate does not depend on anyone else's.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
 from functools import cache
 from typing import Any
 
@@ -26,6 +30,7 @@ import numpy as np
 from scipy import special
 
 from model import crn, liability, tables
+from model.errors import CarescaleError
 from model.population import (
     CONDITIONS,
     Population,
@@ -66,17 +71,62 @@ def concat(first: Population, second: Population) -> Population:
 # ----------------------------------------------------------------------------- mortality
 
 
-def annual_death_probability(pop: Population, hr_per_ltc: float) -> np.ndarray:
-    """Probability of dying within the coming year, per person."""
+def _hazard_ratio(ltc_count: np.ndarray, hr_per_ltc: float) -> np.ndarray:
+    return np.power(hr_per_ltc, ltc_count.astype(np.float64))
+
+
+def _hr_normaliser(sex: np.ndarray, age: np.ndarray, hr: np.ndarray) -> np.ndarray:
+    """Mean of ``hr`` by (sex, age), shape (2, 101); empty cells pool the nearest ages."""
+    cell = sex.astype(np.int64) * tables.N_AGES + np.minimum(age, tables.MAX_AGE)
+    n_cells = 2 * tables.N_AGES
+    total = np.bincount(cell, weights=hr, minlength=n_cells).reshape(2, tables.N_AGES)
+    count = np.bincount(cell, minlength=n_cells).reshape(2, tables.N_AGES).astype(np.float64)
+    mean = np.where(count > 0, total / np.maximum(count, 1.0), np.nan)
+    # an empty cell (only a lever run's reference can lack people the run has) takes the
+    # mean over the narrowest window of ages around it, same sex, that has people
+    zero = np.zeros((2, 1))
+    cum_total = np.concatenate([zero, np.cumsum(total, axis=1)], axis=1)
+    cum_count = np.concatenate([zero, np.cumsum(count, axis=1)], axis=1)
+    ages = np.arange(tables.N_AGES)
+    for k in range(1, tables.N_AGES):
+        empty = np.isnan(mean)
+        if not empty.any():
+            break
+        lo = np.maximum(ages - k, 0)
+        hi = np.minimum(ages + k, tables.MAX_AGE) + 1
+        n = cum_count[:, hi] - cum_count[:, lo]
+        fill = empty & (n > 0)
+        mean[fill] = ((cum_total[:, hi] - cum_total[:, lo]) / np.maximum(n, 1.0))[fill]
+    mean = np.where(np.isnan(mean), 1.0, mean)  # a sex with nobody at all
+    mean.flags.writeable = False
+    return mean
+
+
+def mortality_normaliser(pop: Population | MortalityReference, hr_per_ltc: float) -> np.ndarray:
+    """Mean hazard ratio by (sex, age), shape (2, 101), over ``pop``.
+
+    The engine computes it each year on the lever-free population (``MortalityReference``),
+    never on a population that levers have changed.
+    """
+    return _hr_normaliser(pop.sex, pop.age, _hazard_ratio(pop.ltc_count, hr_per_ltc))
+
+
+def annual_death_probability(
+    pop: Population | MortalityReference, hr_per_ltc: float, normaliser: np.ndarray | None = None
+) -> np.ndarray:
+    """Probability of dying within the coming year, per person.
+
+    ``qx(sex, age) * hr_per_ltc ** ltc_count / normaliser(sex, age)``. The normaliser is the
+    mean hazard ratio by age and sex of the year's lever-free population
+    (``mortality_normaliser`` of the ``MortalityReference``); without one, ``pop`` itself.
+    """
+    hr = _hazard_ratio(pop.ltc_count, hr_per_ltc)
+    if normaliser is None:
+        normaliser = _hr_normaliser(pop.sex, pop.age, hr)
     qx = tables.qx(LIFE_TABLE_PERIOD)
     age = np.minimum(pop.age, tables.MAX_AGE).astype(np.int64)
-    cell = pop.sex.astype(np.int64) * tables.N_AGES + age
-    hr = np.power(hr_per_ltc, pop.ltc_count.astype(np.float64))
-    n_cells = 2 * tables.N_AGES
-    total = np.bincount(cell, weights=hr, minlength=n_cells)
-    count = np.bincount(cell, minlength=n_cells)
-    mean_hr = np.where(count > 0, total / np.maximum(count, 1), 1.0)
-    q = qx.reshape(-1)[cell] * hr / mean_hr[cell]
+    sex = pop.sex.astype(np.int64)
+    q = qx[sex, age] * hr / normaliser[sex, age]
     return np.asarray(np.clip(q, 0.0, 1.0))
 
 
@@ -94,12 +144,93 @@ def death_days(q: np.ndarray, u: np.ndarray) -> np.ndarray:
     return day
 
 
+@dataclass
+class MortalityReference:
+    """The lever-free population on which mortality is normalised, year by year.
+
+    Levers may change people's conditions, and so who survives. If the hazard ratio were
+    normalised on that population, a change for some people would move everyone else's
+    death probability. The reference follows the baseline's own dynamics instead: the same
+    keyed deaths (with its own normaliser), the same ageing of conditions and the same
+    entrants, with no lever. In a run without levers it is the population itself (the
+    engine then uses the population directly); in a run with levers it is the population
+    the baseline would have had. Only what mortality needs is kept.
+    """
+
+    person_id: np.ndarray
+    sex: np.ndarray
+    age: np.ndarray
+    imd: np.ndarray
+    frailty: np.ndarray
+    ltc: np.ndarray
+    ltc_noise: np.ndarray
+    #: who survives the current year (set by ``draw_deaths``)
+    alive: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, pop: Population) -> MortalityReference:
+        """The columns mortality needs, copied (levers cannot reach them)."""
+        return cls(
+            pop.person_id.copy(),
+            pop.sex.copy(),
+            pop.age.copy(),
+            pop.imd.copy(),
+            pop.frailty.copy(),
+            pop.ltc.copy(),
+            pop.ltc_noise.copy(),
+        )
+
+    @property
+    def size(self) -> int:
+        """Number of people."""
+        return int(self.age.shape[0])
+
+    @property
+    def ltc_count(self) -> np.ndarray:
+        """Number of conditions per person."""
+        return np.asarray(self.ltc.sum(axis=1, dtype=np.int8))
+
+    def add(self, new: Population) -> None:
+        """Entrants join (they join before any lever acts, so they are the run's own)."""
+        other = MortalityReference.of(new)
+        for f in fields(self):
+            if f.name != "alive":
+                setattr(
+                    self, f.name, np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+                )
+
+    def draw_deaths(self, hr_per_ltc: float, normaliser: np.ndarray, u: np.ndarray) -> None:
+        """Who dies this year, from the same keyed uniforms as the run's people."""
+        q = annual_death_probability(self, hr_per_ltc, normaliser)
+        self.alive = u >= q
+
+    def advance(self, model: PopulationModel) -> None:
+        """The dead leave; survivors are a year older, with the conditions that brings."""
+        if self.alive is None:
+            raise CarescaleError("the reference population's deaths were not drawn.")
+        keep = self.alive
+        for f in fields(self):
+            if f.name != "alive":
+                setattr(self, f.name, getattr(self, f.name)[keep])
+        self.age = np.minimum(self.age + 1, tables.MAX_AGE).astype(np.int16)
+        self.ltc = new_conditions(model, self, self.ltc)
+        self.alive = None
+
+
 # ----------------------------------------------------------------------------- ageing
 
 
-def _liability_now(cal: liability.Calibrated, pop: Population, noise: np.ndarray) -> np.ndarray:
-    cell = (pop.sex.astype(np.int64) * tables.N_AGES + pop.age) * 5 + (pop.imd - 1)
-    return liability.draw(cal, cell, pop.frailty.astype(np.float64), noise)
+def new_conditions(
+    model: PopulationModel, aged: Population | MortalityReference, ltc: np.ndarray
+) -> np.ndarray:
+    """Conditions after a year's ageing: ``ltc`` plus those the new ages bring (``aged``
+    holds the new ages and each person's fixed frailty and liability noise)."""
+    cell = (aged.sex.astype(np.int64) * tables.N_AGES + aged.age) * 5 + (aged.imd - 1)
+    frailty = aged.frailty.astype(np.float64)
+    out = ltc.copy()
+    for j, cal in enumerate(model.conditions):
+        out[:, j] |= liability.draw(cal, cell, frailty, aged.ltc_noise[:, j].astype(np.float64))
+    return out
 
 
 def age_one_year(pop: Population, model: PopulationModel, rho: float, key: np.uint64) -> Population:
@@ -115,9 +246,7 @@ def age_one_year(pop: Population, model: PopulationModel, rho: float, key: np.ui
         pop.social_need_count,
     )
     aged = replace(pop, age=np.minimum(pop.age + 1, tables.MAX_AGE).astype(np.int16))
-    ltc = pop.ltc.copy()
-    for j, cal in enumerate(model.conditions):
-        ltc[:, j] |= _liability_now(cal, aged, pop.ltc_noise[:, j].astype(np.float64))
+    ltc = new_conditions(model, aged, pop.ltc)
     aged = replace(aged, ltc=ltc)
     mental = mental_illness(ltc)
     new_mean = activation_mean(
@@ -168,49 +297,141 @@ def migrant_age_sex_profile(base_year: int) -> np.ndarray:
 def entrants(
     model: PopulationModel,
     base: Population,
-    n_births: int,
-    n_migrants: int,
-    first_id: int,
+    birth_ids: np.ndarray,
+    migrant_ids: np.ndarray,
     streams: Streams,
-    period: int,
 ) -> Population | None:
-    """New people (newborns aged 0 and net migrants), synthesised like the base population."""
+    """New people (newborns aged 0, then net migrants), synthesised like the base population.
+
+    Every draw, age and sex included, is keyed by the entrant's id (``KeyedDraws``), so an
+    entrant's attributes depend only on who they are, not on how many others join or
+    survive. Newborns take the sex ratio of ONS age-0 people in the base year; migrants a
+    (sex, age) cell of ``migrant_age_sex_profile`` by inversion of its CDF.
+    """
+    n_births, n_migrants = int(birth_ids.shape[0]), int(migrant_ids.shape[0])
     if n_births + n_migrants <= 0:
         return None
+    seed, rep = streams.seed, streams.replication
     pop0 = tables.population_by_age_sex(model.base_year)
-    rng = streams.get("dynamics.entrants", period)
-    birth_sex = (rng.random(n_births) < pop0[1, 0] / pop0[:, 0].sum()).astype(np.int8)
-    profile = migrant_age_sex_profile(model.base_year).reshape(-1)
-    cells = rng.choice(profile.size, size=n_migrants, p=profile)
-    mig_sex, mig_age = np.divmod(cells, tables.N_AGES)
+    u_sex = crn.uniforms(crn.key(seed, rep, "entrants.birth_sex"), birth_ids)
+    birth_sex = (u_sex < pop0[1, 0] / pop0[:, 0].sum()).astype(np.int8)
+    cum = np.cumsum(migrant_age_sex_profile(model.base_year).reshape(-1))
+    u_cell = crn.uniforms(crn.key(seed, rep, "entrants.migrant_cell"), migrant_ids)
+    # the first cell whose cumulative share exceeds u (never a cell of zero share)
+    cells = np.searchsorted(cum, u_cell * cum[-1], side="right")
+    mig_sex, mig_age = np.divmod(np.minimum(cells, cum.size - 1), tables.N_AGES)
     age = np.concatenate([np.zeros(n_births, dtype=np.int16), mig_age.astype(np.int16)])
     sex = np.concatenate([birth_sex, mig_sex.astype(np.int8)])
-    ids = np.arange(first_id, first_id + age.size, dtype=np.int64)
+    ids = np.concatenate([birth_ids, migrant_ids]).astype(np.int64)
     return synthesise(
         model,
         age,
         sex,
         ids,
         streams,
-        period=period,
         activation_scale=base.activation_scale,
         segment_thresholds=base.segment_thresholds,
         seed=base.seed,
+        keyed=True,
     )
 
 
 def entrant_counts(
-    n_alive: int, births_rate: float, migration_rate: float, u: float
+    n_people: float, births_rate: float, migration_rate: float, u: float
 ) -> tuple[int, int]:
     """Births and net migrants for a year (expected values, rounded with a shared uniform)."""
-    births = int(np.floor(n_alive * births_rate + u))
-    migrants = int(np.floor(n_alive * migration_rate + (1.0 - u)))
+    births = int(np.floor(n_people * births_rate + u))
+    migrants = int(np.floor(n_people * migration_rate + (1.0 - u)))
     return births, migrants
+
+
+def planned_population(start: float, growth: float, year: int) -> float:
+    """``start × (1 + growth) ** year``: a planned population, computed without simulation."""
+    return float(start * (1.0 + growth) ** year)
+
+
+#: entrant kinds, in the order of their id blocks within a year
+ENTRANT_KINDS: tuple[str, ...] = ("birth", "migrant")
+
+
+@dataclass(frozen=True)
+class PopulationPlan:
+    """The run's planned population, fixed before the clock starts (no simulation).
+
+    * Before the entrants of year *t* join, ``base_size × (1 + g)^t`` people are planned
+      (``boundary``); the year's births and net migrants are the register's rates of that
+      number, rounded with one keyed uniform per year (``entrant_counts``). A lever that
+      saves or costs lives therefore changes nobody's birth or arrival.
+    * The planned population of year *t*, for which capacity is sized, is
+      ``start × (1 + g)^t`` (``population``), where ``start`` is the population of year 0:
+      the base population and the year-0 entrants.
+    * Entrants of year *t* and kind *k* (0 births, 1 migrants; ``ENTRANT_KINDS``) get the
+      ids ``base_size + (2t + k) × block + j``, ``j = 0, 1, ...``, with ``block`` the base
+      size: an id says who the entrant is whatever happens to other people, and ids stay
+      increasing (births before migrants, years in order).
+    """
+
+    base_size: int
+    growth: float
+    births: tuple[int, ...]
+    migrants: tuple[int, ...]
+
+    @classmethod
+    def build(
+        cls,
+        base_size: int,
+        growth: float,
+        births_rate: float,
+        migration_rate: float,
+        u: Sequence[float],
+    ) -> PopulationPlan:
+        """Entrant numbers for ``len(u)`` years from the planned boundary populations."""
+        births, migrants = [], []
+        for year, u_year in enumerate(u):
+            n = planned_population(base_size, growth, year)
+            b, m = entrant_counts(n, births_rate, migration_rate, float(u_year))
+            births.append(max(b, 0))
+            migrants.append(max(m, 0))
+        block = int(base_size)
+        if max(births + migrants, default=0) > block:
+            raise CarescaleError(
+                f"a year's planned entrants ({max(births + migrants):,}) exceed the "
+                f"{block:,} ids reserved for them; lower the birth, migration or growth rate."
+            )
+        return cls(int(base_size), float(growth), tuple(births), tuple(migrants))
+
+    @property
+    def block(self) -> int:
+        """Ids reserved per year and kind of entrant."""
+        return self.base_size
+
+    @property
+    def start(self) -> int:
+        """The population of year 0: the base population and the year-0 entrants."""
+        return self.base_size + self.births[0] + self.migrants[0]
+
+    def boundary(self, year: int) -> float:
+        """Planned people at the start of ``year`` before its entrants join."""
+        return planned_population(self.base_size, self.growth, year)
+
+    def population(self, year: int) -> float:
+        """Planned population of ``year`` (capacity is sized for it)."""
+        return planned_population(self.start, self.growth, year)
+
+    def entrant_ids(self, year: int, kind: str) -> np.ndarray:
+        """Ids of the entrants of one kind (``ENTRANT_KINDS``) joining at the start of ``year``."""
+        k = ENTRANT_KINDS.index(kind)
+        n = (self.births if kind == "birth" else self.migrants)[year]
+        first = self.base_size + (2 * year + k) * self.block
+        return np.arange(first, first + n, dtype=np.int64)
 
 
 __all__ = [
     "CONDITIONS",
     "DAYS_PER_YEAR",
+    "ENTRANT_KINDS",
+    "MortalityReference",
+    "PopulationPlan",
     "age_one_year",
     "annual_death_probability",
     "concat",
@@ -218,5 +439,8 @@ __all__ = [
     "entrant_counts",
     "entrants",
     "migrant_age_sex_profile",
+    "mortality_normaliser",
+    "new_conditions",
+    "planned_population",
     "take",
 ]

@@ -34,6 +34,15 @@ from model.world import DAYS_PER_YEAR, Lever, World
 
 #: offsets of the daily processes within a day (the year boundary runs at whole days)
 GP_OFFSET, ACUTE_OFFSET, COMMUNITY_OFFSET = 0.1, 0.2, 0.3
+#: register entry of the planned population growth (capacity and entrant numbers)
+PLANNED_GROWTH_KEY = "dynamics.planned_growth_per_year"
+_ZERO = np.zeros(1, dtype=np.int64)  # the "person" of draws made once per year
+
+
+def _yearly_uniform(seed: int, replication: int, purpose: str, year: int) -> float:
+    """One keyed uniform for a purpose and year (e.g. rounding the year's entrant numbers)."""
+    return float(crn.uniforms(crn.key(seed, replication, purpose, year), _ZERO)[0])
+
 
 ProgressCallback = Callable[[int], None]
 
@@ -48,6 +57,18 @@ class Engine:
         self.streams = Streams(run.seed, replication)
         pop_model = population_model(reg, run.base_year)
         pop = build_population(run.population, run.seed, reg, run.base_year, replication)
+        # fixed before the clock starts, so that no lever can move them: the planned
+        # population (entrant numbers and ids, capacity) and the mortality normaliser
+        plan = dynamics.PopulationPlan.build(
+            pop.size,
+            reg.scalar(PLANNED_GROWTH_KEY),
+            reg.scalar("dynamics.births_per_person_year"),
+            reg.scalar("dynamics.net_migration_per_person_year"),
+            [
+                _yearly_uniform(run.seed, replication, "dynamics.entrants", y)
+                for y in range(run.years)
+            ],
+        )
         self.world = World(
             scenario=scenario,
             replication=replication,
@@ -57,9 +78,13 @@ class Engine:
             demand=DemandModel.build(reg, pop),
             ledger=Ledger(reg, replication, run.start_year),
             levers=list(levers),
-            next_person_id=int(pop.person_id.max()) + 1,
+            plan=plan,
         )
+        #: the lever-free population mortality is normalised on (with levers only: without
+        #: them it is the population itself)
+        self.reference = dynamics.MortalityReference.of(pop) if levers else None
         self.births = 0
+        self.newborn_ids = np.empty(0, dtype=np.int64)
         self.gp = GPService(self.world)
         self.acute = AcuteService(self.world)
         self.community = CommunityService(self.world)
@@ -69,15 +94,19 @@ class Engine:
         w = self.world
         w.year = year
         w.ledger.start_year_(year)
+        hr = w.register.scalar("dynamics.mortality_hr_per_ltc")
+        # normalised on the lever-free population, before any lever acts
+        reference = self.reference if self.reference is not None else w.pop
+        w.mortality_normaliser = dynamics.mortality_normaliser(reference, hr)
         for lever in w.levers:
             lever.on_year_start(w)
         pop = w.pop
-        q = dynamics.annual_death_probability(
-            pop, w.register.scalar("dynamics.mortality_hr_per_ltc")
-        )
-        w.death_day = dynamics.death_days(
-            q, crn.uniforms(w.key("dynamics.mortality"), pop.person_id)
-        )
+        key = w.key("dynamics.mortality")
+        q = dynamics.annual_death_probability(pop, hr, w.mortality_normaliser)
+        w.death_day = dynamics.death_days(q, crn.uniforms(key, pop.person_id))
+        if self.reference is not None:
+            u_reference = crn.uniforms(key, self.reference.person_id)
+            self.reference.draw_deaths(hr, w.mortality_normaliser, u_reference)
         dies = w.death_day >= 0
         w.exposure_days = np.where(dies, w.death_day.astype(np.int64), DAYS_PER_YEAR)
         w.strata = stratum_code(
@@ -87,8 +116,7 @@ class Engine:
         w.ledger.person_years(w.strata, w.exposure_days / DAYS_PER_YEAR, dies)
         # each birth of the year is a maternity (delivery) admission; the mother is not
         # modelled, so it is recorded in the newborn's stratum
-        newborn = np.flatnonzero(pop.age == 0)[-self.births :] if self.births else np.empty(0, int)
-        w.ledger.count("maternity_delivery", w.strata[newborn])
+        w.ledger.count("maternity_delivery", w.strata[w.index_of(self.newborn_ids)])
         w.events = {
             s: draw_events(
                 w.rates(s),
@@ -129,27 +157,27 @@ class Engine:
         )
         w.set_population(aged, kept=alive)
         self.community.carry_people(w, old_ids)
+        if self.reference is not None:
+            self.reference.advance(w.pop_model)
 
     def _add_entrants(self, year: int) -> None:
-        """Births of the coming year and net migrants join at its start."""
+        """Births of the coming year and net migrants join at its start.
+
+        Their numbers and ids come from the run's ``PopulationPlan`` and their attributes
+        are keyed by id, so they are the same whoever survived the past year.
+        """
         w = self.world
-        reg = w.register
+        assert w.plan is not None
         old_ids = w.pop.person_id
-        u = float(crn.uniforms(w.key("dynamics.entrants", year), np.zeros(1, np.int64))[0])
-        births, migrants = dynamics.entrant_counts(
-            w.pop.size,
-            reg.scalar("dynamics.births_per_person_year"),
-            reg.scalar("dynamics.net_migration_per_person_year"),
-            u,
-        )
-        new = dynamics.entrants(
-            w.pop_model, w.pop, births, migrants, w.next_person_id, self.streams, period=year
-        )
+        self.newborn_ids = w.plan.entrant_ids(year, "birth")
+        migrant_ids = w.plan.entrant_ids(year, "migrant")
+        new = dynamics.entrants(w.pop_model, w.pop, self.newborn_ids, migrant_ids, self.streams)
         if new is not None:
             w.set_population(dynamics.concat(w.pop, new), added=new)
-            w.next_person_id += births + migrants
             self.community.carry_people(w, old_ids)
-        self.births = births
+            if self.reference is not None:
+                self.reference.add(new)
+        self.births = int(self.newborn_ids.size)
 
     def _years(self, env: simpy.Environment, progress: ProgressCallback | None) -> Generator[Any]:
         years = self.scenario.run.years

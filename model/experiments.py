@@ -11,17 +11,88 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from model import __version__
 from model.engine import run_one
-from model.errors import ScenarioError
+from model.errors import ScenarioError, show
 from model.ledger import REPORTING_PRICE_YEAR
 from model.scenario import Scenario
 
 MAX_WORKERS = 64
+#: people in the sample used to estimate a run's demand before it starts
+WORKLOAD_SAMPLE = 5_000
+#: peak bytes per demand event held in a year's event arrays (person, number, day, sort order)
+BYTES_PER_EVENT = 40
+#: peak bytes per person of population, demand and service state (docs/performance.md)
+BYTES_PER_PERSON = 2_000
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A run's expected size, estimated from the base population before any work."""
+
+    events_per_person_year: dict[str, float]
+    events_per_year: float
+    bytes_needed: float
+
+
+def _available_bytes() -> float | None:
+    """Memory available to new work (Linux ``MemAvailable``), or None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def estimate_workload(scenario: Scenario, workers: int = 1) -> Workload:
+    """Expected demand events per service and the memory a run needs, from a sample.
+
+    Rates are the demand model's expected events per person-year in a sample of the base
+    population (the first year; growth over the years is small beside the bounds).
+    """
+    from model.demand import SERVICES, DemandModel
+    from model.population import build_population
+
+    run = scenario.run
+    size = min(run.population, WORKLOAD_SAMPLE)
+    pop = build_population(size, run.seed, scenario.register, run.base_year)
+    demand = DemandModel.build(scenario.register, pop)
+    per_person = {s: float(np.mean(demand.rates(s, pop))) for s in SERVICES}
+    events = sum(per_person.values()) * run.population
+    parallel = min(workers, run.replications)
+    need = parallel * (run.population * BYTES_PER_PERSON + events * BYTES_PER_EVENT)
+    return Workload(per_person, events, need)
+
+
+def check_workload(scenario: Scenario, workers: int = 1) -> Workload:
+    """Refuse, before any work, a run whose demand exceeds its registered bound or memory."""
+    reg = scenario.register
+    bound = reg.scalar("limits.max_events_per_person_year")
+    load = estimate_workload(scenario, workers)
+    for service, rate in load.events_per_person_year.items():
+        if not np.isfinite(rate) or rate > bound:
+            raise ScenarioError(
+                f"{scenario.path}: service '{service}' would draw {show(rate)} events per "
+                f"person-year on average; allowed at most {bound:g} "
+                "('limits.max_events_per_person_year'); check its demand parameters."
+            )
+    available = _available_bytes()
+    if available is not None and load.bytes_needed > available:
+        raise ScenarioError(
+            f"{scenario.path}: the run would need about {load.bytes_needed / 2**30:.1f} GiB of "
+            f"memory ({scenario.run.population:,} people, about {load.events_per_year:,.0f} "
+            f"events a year, {min(workers, scenario.run.replications)} worker(s)), more than "
+            f"the {available / 2**30:.1f} GiB available; use fewer people or workers."
+        )
+    return load
 
 
 @dataclass
@@ -55,11 +126,19 @@ def run_scenario(
         for r in range(reps):
             results.append(run_one(scenario, r, progress))
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, reps)) as pool:
+        pool = ProcessPoolExecutor(max_workers=min(workers, reps))
+        try:
             for out in pool.map(_one, [(scenario, r) for r in range(reps)]):
                 results.append(out)
                 if progress is not None:
                     progress(years)
+        except BaseException:
+            # SIGINT/SIGTERM or a failure: stop the workers now rather than finish their work
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     tables = {
         name: pd.concat([res[name] for res in results], ignore_index=True) for name in results[0]
     }

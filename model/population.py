@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
-from model import liability, tables
+from model import crn, liability, tables
 from model.errors import ScenarioError
 from model.liability import DEP_SCORE, AttributeSpec, Calibrated
 from model.register import Register, default_register
@@ -288,7 +289,38 @@ def _draw_age_sex(
     return age.astype(np.int16), sex.astype(np.int8)
 
 
-def _draw_imd(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
+class KeyedDraws:
+    """Draws keyed by person id, standing in for a ``numpy.random.Generator`` (entrants).
+
+    Each person's value is a pure function of (seed, replication, stream name, person id)
+    (``model.crn``), so an entrant's attributes do not depend on how many other people join,
+    survive or come before them. Only the two methods ``synthesise`` uses are provided.
+    """
+
+    def __init__(self, key: np.uint64, person_id: np.ndarray) -> None:
+        self.key = key
+        self.person_id = np.asarray(person_id, dtype=np.int64)
+
+    def _uniforms(self, size: int) -> np.ndarray:
+        if size != self.person_id.shape[0]:
+            raise ValueError(f"{size} draws asked of {self.person_id.shape[0]} keyed people")
+        return crn.uniforms(self.key, self.person_id)
+
+    def random(self, size: int, dtype: type[np.floating[Any]] = np.float64) -> np.ndarray:
+        """Uniform(0, 1) per person (below 1 also after rounding to ``dtype``)."""
+        u = self._uniforms(size).astype(dtype)
+        return np.minimum(u, np.nextafter(dtype(1.0), dtype(0.0)))
+
+    def standard_normal(self, size: int) -> np.ndarray:
+        """Standard normal per person (inverse normal CDF of a keyed uniform)."""
+        return np.asarray(special.ndtri(self._uniforms(size)))
+
+
+#: a source of draws for ``synthesise``: a named stream, or draws keyed by person id
+Draws = np.random.Generator | KeyedDraws
+
+
+def _draw_imd(rng: Draws, age: np.ndarray) -> np.ndarray:
     cum = np.cumsum(tables.imd_share_by_age(), axis=1)[age]  # (n, 5)
     u = rng.random(int(age.shape[0]))
     return (1 + (u[:, None] > cum[:, :4]).sum(axis=1)).astype(np.int8)
@@ -417,17 +449,23 @@ def synthesise(
     activation_scale: ActivationScale | None = None,
     segment_thresholds: np.ndarray | None = None,
     seed: int = 0,
+    keyed: bool = False,
 ) -> Population:
     """Synthesise every attribute for people of given age and sex.
 
     Used for the base population (``period`` None: scales are fitted here) and for
-    entrants in later years (``period`` = year index: the base population's activation
-    scale and segment thresholds are reused so that levels mean the same thing).
+    entrants (the base population's activation scale and segment thresholds are reused so
+    that levels mean the same thing). With ``keyed``, as for entrants, every draw is keyed
+    by person id (``KeyedDraws``, purposes ``entrants.<stream name>``) instead of taken in
+    order from the named stream of ``period``.
     """
     reg = model.register
     n = int(age.shape[0])
 
-    def rng(name: str) -> np.random.Generator:
+    def rng(name: str) -> Draws:
+        if keyed:
+            key = crn.key(streams.seed, streams.replication, f"entrants.{name}")
+            return KeyedDraws(key, person_id)
         return streams.get(name, period)
 
     imd = _draw_imd(rng("population.imd"), age)

@@ -6,6 +6,9 @@ Each parameter has::
 
     value        a number, or a list of numbers with ``index`` labels
     unit         e.g. "proportion", "per person-year", "GBP per attendance" (required)
+    range        the values the entry's meaning allows, in interval notation (required):
+                 "[0, 1]", "(0, inf)", "(-1, 1)", "[0, 365]"; "[" "]" closed, "(" ")" open,
+                 "inf" and "-inf" only with an open bracket
     description  what the number is (required)
     source       author, year, title, table -- or "Assumption: <why>" (required)
     evidence     where in EVIDENCE.md it is discussed, e.g. "EVIDENCE §4a"
@@ -16,16 +19,20 @@ Each parameter has::
     relative_tolerance  true if ``tolerance`` is relative to the value
 
 The loader validates every entry and refuses a bad file with one sentence naming the file, the
-key, the value and what is allowed. The ``Register`` is immutable; scenario overrides return a
-new, re-validated register.
+key, the value and what is allowed. The ``range`` must fit the unit (``UNIT_FAMILIES``: a
+probability within [0, 1], a cost at least 0, a ratio above 0, ...); every value, and every
+end of the uncertainty interval, must lie within the range, and ``sample_uncertainty`` draws
+only values within it (out-of-range draws are redrawn). The ``Register`` is immutable;
+scenario overrides return a new register whose values are checked against the same ranges.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import re
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -44,6 +51,7 @@ ENTRY_FIELDS = frozenset(
     {
         "value",
         "unit",
+        "range",
         "description",
         "source",
         "evidence",
@@ -56,20 +64,175 @@ ENTRY_FIELDS = frozenset(
         "relative_tolerance",
     }
 )
-REQUIRED_FIELDS = ("unit", "description", "source", "confidence", "uncertainty")
+REQUIRED_FIELDS = ("unit", "range", "description", "source", "confidence", "uncertainty")
 UNCERTAINTY_FIELDS = frozenset({"distribution", "low", "high", "level", "concentration"})
 DISTRIBUTIONS = frozenset(
     {"fixed", "normal", "lognormal", "beta", "gamma", "uniform", "triangular", "dirichlet"}
 )
-#: units whose values must each lie in [0, 1]
+#: units whose values must each lie in [0, 1] (enforced through UNIT_FAMILIES and the range)
 PROBABILITY_UNITS = frozenset({"probability", "proportion"})
 #: units whose vector values must lie in [0, 1] and sum to 1
 SHARE_UNITS = frozenset({"shares"})
 _SHARE_SUM_TOLERANCE = 1e-3
+#: values echoed in messages are cut to this many characters
+_ECHO_CHARS = 80
+
+
+def _cut(text: str, limit: int = _ECHO_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _fmt(value: object) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
+    """A value echoed in a message (text quoted), on one line, cut to 80 characters."""
+    return _cut(repr(value) if isinstance(value, str) else " ".join(str(value).split()))
+
+
+def _num(x: float) -> str:
+    """A number as short as possible but exact: ``1e+09``, ``0.1``, ``1.0000001``."""
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    short = f"{x:g}"
+    return _cut(short if float(short) == x else repr(float(x)))
+
+
+_RANGE_NUMBER = r"[+-]?(?:inf|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
+_RANGE_PATTERN = re.compile(
+    r"\s*([\[(])\s*(" + _RANGE_NUMBER + r")\s*,\s*(" + _RANGE_NUMBER + r")\s*([\])])\s*"
+)
+_RANGE_EXAMPLE = '"[0, 1]" or "(0, inf)"'
+
+
+@dataclass(frozen=True)
+class AllowedRange:
+    """The values a register entry's meaning allows: an interval, open or closed at each end.
+
+    Written in interval notation, e.g. ``[0, 1]``, ``(0, inf)``, ``(-1, 1)``; ``str()``
+    gives the notation back.
+    """
+
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> AllowedRange:
+        """The range written as ``text``; ``ValueError`` (with the reason) if malformed."""
+        match = _RANGE_PATTERN.fullmatch(text)
+        if match is None:
+            raise ValueError(
+                f"write an interval such as {_RANGE_EXAMPLE}, with [ ] for a closed end and "
+                "( ) for an open end"
+            )
+        left, low_text, high_text, right = match.groups()
+        low, high = float(low_text), float(high_text)
+        low_open, high_open = left == "(", right == ")"
+        if (math.isinf(low) and not low_open) or (math.isinf(high) and not high_open):
+            raise ValueError('an infinite end needs an open bracket, e.g. "(0, inf)"')
+        if not low < high:
+            raise ValueError("the low end must be below the high end")
+        return cls(low, high, low_open, high_open)
+
+    def contains(self, x: float) -> bool:
+        """True if ``x`` is a number within the range (NaN never is)."""
+        above = self.low < x if self.low_open else self.low <= x
+        below = x < self.high if self.high_open else x <= self.high
+        return bool(above and below)
+
+    def contains_array(self, x: np.ndarray) -> np.ndarray:
+        """Element-wise ``contains`` (False for NaN)."""
+        above = self.low < x if self.low_open else self.low <= x
+        below = x < self.high if self.high_open else x <= self.high
+        return np.asarray(above & below)
+
+    def within(self, other: AllowedRange) -> bool:
+        """True if every value of this range is also in ``other``."""
+        low_ok = self.low > other.low or (
+            self.low == other.low and (self.low_open or not other.low_open)
+        )
+        high_ok = self.high < other.high or (
+            self.high == other.high and (self.high_open or not other.high_open)
+        )
+        return low_ok and high_ok
+
+    def clip(self, x: np.ndarray) -> np.ndarray:
+        """``x`` moved to the nearest value within the range (an open end just inside it)."""
+        low = float(np.nextafter(self.low, np.inf)) if self.low_open else self.low
+        high = float(np.nextafter(self.high, -np.inf)) if self.high_open else self.high
+        return np.clip(x, low, high)
+
+    def __str__(self) -> str:
+        left = "(" if self.low_open else "["
+        right = ")" if self.high_open else "]"
+        return f"{left}{_num(self.low)}, {_num(self.high)}{right}"
+
+
+#: the range of an entry built in code without one (every value allowed)
+UNBOUNDED = AllowedRange(-math.inf, math.inf, True, True)
+
+
+@dataclass(frozen=True)
+class UnitFamily:
+    """A family of units and the widest range any unit of the family allows."""
+
+    name: str
+    pattern: str  # a regular expression searched in the unit, ignoring case
+    widest: AllowedRange
+
+    def matches(self, unit: str) -> bool:
+        """True if ``unit`` belongs to this family."""
+        return re.search(self.pattern, unit, re.IGNORECASE) is not None
+
+
+#: unit families, first match wins; an entry's range must lie within its family's range
+UNIT_FAMILIES: tuple[UnitFamily, ...] = (
+    UnitFamily("probability", r"^(probability|proportion|shares?)\b", AllowedRange(0.0, 1.0)),
+    UnitFamily("cost", r"^GBP\b", AllowedRange(0.0, math.inf, high_open=True)),
+    UnitFamily("correlation", r"^correlation\b", AllowedRange(-1.0, 1.0)),
+    UnitFamily("score", r"^PAM score\b", AllowedRange(0.0, 100.0)),
+    UnitFamily(
+        "positive",
+        r"^(ratio|rate ratio|hazard ratio|odds ratio|relative rate|multiplier|gamma shape"
+        r"|index)\b",
+        AllowedRange(0.0, math.inf, True, True),
+    ),
+    UnitFamily("duration", r"^(days|years)\b", AllowedRange(0.0, math.inf, high_open=True)),
+    UnitFamily("coefficient", r"^(probit units|SD of)\b", UNBOUNDED),
+    UnitFamily(
+        "net flow",
+        r"^net\b.* per (1,000 )?(people|person)\b",
+        AllowedRange(-1.0, math.inf, high_open=True),
+    ),
+    UnitFamily(
+        "count rate",
+        r"\bper (1,000 )?(people|person)\b",
+        AllowedRange(0.0, math.inf, high_open=True),
+    ),
+)
+
+
+def unit_family(unit: str) -> UnitFamily | None:
+    """The family of ``unit`` (None for a unit outside every family: any range is allowed)."""
+    return next((f for f in UNIT_FAMILIES if f.matches(unit)), None)
+
+
+def parse_range(raw: object, file: str, key: str, unit: str) -> AllowedRange:
+    """An entry's ``range`` field, checked against its unit; ``RegisterError`` if bad."""
+    if not isinstance(raw, str):
+        raise RegisterError(
+            f"{file}: '{key}.range' is {_fmt(raw)}; it must be text such as {_RANGE_EXAMPLE}."
+        )
+    try:
+        allowed = AllowedRange.parse(raw)
+    except ValueError as exc:
+        raise RegisterError(f"{file}: '{key}.range' is {_fmt(raw)}; {exc}.") from None
+    family = unit_family(unit)
+    if family is not None and not allowed.within(family.widest):
+        raise RegisterError(
+            f"{file}: '{key}.range' {allowed} does not fit its unit '{_cut(unit)}', which "
+            f"allows only values in {family.widest}."
+        )
+    return allowed
 
 
 @dataclass(frozen=True)
@@ -121,6 +284,7 @@ class Parameter:
     tolerance: float | None = None
     relative_tolerance: bool = False
     file: str = ""
+    range: AllowedRange = UNBOUNDED
 
     @property
     def group(self) -> str:
@@ -159,8 +323,48 @@ def _z(level: float) -> float:
     return float(stats.norm.ppf(0.5 + level / 2.0))
 
 
+#: rounds of redrawing out-of-range values before the last resort (moving them inside)
+MAX_REDRAWS = 50
+
+
 def sample_uncertainty(p: Parameter, rng: np.random.Generator, n: int) -> np.ndarray:
-    """Draw from a parameter's uncertainty distribution, centred on its value."""
+    """Draw from a parameter's uncertainty distribution, centred on its value, within its range.
+
+    The distribution is truncated to the entry's ``range``: values outside it are redrawn
+    (vectorised, up to ``MAX_REDRAWS`` rounds; a Dirichlet redraws the whole share vector).
+    Should any remain, they are moved to the nearest value inside the range (just inside an
+    open end), or to the entry's value if the draw is not a number: no draw is ever outside.
+    (An extreme override, e.g. a ratio of 1e-300, may give infinite or undefined draws
+    without a warning: they are outside the range and are redrawn or replaced.)
+    """
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
+        draws = _draw(p, rng, n)
+        return _truncate(p, draws, lambda m: _draw(p, rng, m))
+
+
+def _truncate(p: Parameter, draws: np.ndarray, redraw: Callable[[int], np.ndarray]) -> np.ndarray:
+    allowed = p.range
+    inside = allowed.contains_array(draws)
+    whole_rows = p.uncertainty.distribution == "dirichlet"
+    for _ in range(MAX_REDRAWS):
+        rows = np.flatnonzero(~inside.all(axis=1))
+        if rows.size == 0:
+            return draws
+        fresh = redraw(rows.size)
+        block = fresh if whole_rows else np.where(inside[rows], draws[rows], fresh)
+        draws[rows] = block
+        inside[rows] = allowed.contains_array(block)
+    if inside.all():
+        return draws
+    centre = np.broadcast_to(np.array(p.value, dtype=float), draws.shape)
+    if whole_rows:
+        return np.where(inside.all(axis=1, keepdims=True), draws, centre)
+    moved = np.where(np.isnan(draws), centre, allowed.clip(draws))
+    return np.where(inside, draws, moved)
+
+
+def _draw(p: Parameter, rng: np.random.Generator, n: int) -> np.ndarray:
+    """Draws from the untruncated distribution, shape ``(n, len(value))``."""
     u = p.uncertainty
     centre = np.array(p.value, dtype=float)
     k = centre.size
@@ -168,31 +372,43 @@ def sample_uncertainty(p: Parameter, rng: np.random.Generator, n: int) -> np.nda
         return np.broadcast_to(centre, (n, k)).copy()
     if u.distribution == "dirichlet":
         assert u.concentration is not None
-        return rng.dirichlet(centre * u.concentration, size=n)
+        # a share of exactly 0 (e.g. an override) stays 0: a Dirichlet needs positive weights
+        present = centre > 0
+        out = np.zeros((n, k))
+        out[:, present] = rng.dirichlet(centre[present] * u.concentration, size=n)
+        return out
     assert u.low is not None and u.high is not None
     low, high = np.array(u.low), np.array(u.high)
     if u.distribution == "uniform":
         return rng.uniform(low, high, size=(n, k))
     if u.distribution == "triangular":
-        return rng.triangular(low, centre, high, size=(n, k))
+        # an override may move the value outside the interval: the mode stays within it
+        return rng.triangular(low, np.clip(centre, low, high), high, size=(n, k))
     z = _z(u.level)
     if u.distribution == "normal":
         sd = (high - low) / (2 * z)
         return rng.normal(centre, sd, size=(n, k))
+    # lognormal and gamma need a positive centre; one of 0 or less (an override) has no spread
+    positive = centre > 0
+    safe = np.where(positive, centre, 1.0)
     if u.distribution == "lognormal":
-        sigma = np.maximum(np.log(high / centre), np.log(centre / low)) / z
-        return np.exp(rng.normal(np.log(centre), sigma, size=(n, k)))
+        sigma = np.maximum(np.log(high / safe), np.log(safe / low)) / z
+        return np.where(positive, np.exp(rng.normal(np.log(safe), sigma, size=(n, k))), centre)
     sd = (high - low) / (2 * z)
     if u.distribution == "gamma":
-        shape = (centre / sd) ** 2
-        return rng.gamma(shape, centre / shape, size=(n, k))
+        shape = (safe / sd) ** 2
+        return np.where(positive, rng.gamma(shape, safe / shape, size=(n, k)), centre)
     # beta by the method of moments, variance capped so both shape parameters stay positive;
-    # a centre of exactly 0 or 1 (e.g. an override) has no spread
-    if np.any((centre <= 0) | (centre >= 1)):
-        return np.broadcast_to(centre, (n, k)).copy()
+    # a centre of exactly 0 or 1, or so close that a shape parameter underflows to 0 (e.g. an
+    # override), has no spread
     var = np.minimum(sd**2, centre * (1 - centre) * 0.99)
     common = centre * (1 - centre) / var - 1
-    return rng.beta(centre * common, (1 - centre) * common, size=(n, k))
+    a, b = centre * common, (1 - centre) * common
+    spread = (centre > 0) & (centre < 1) & (a > 0) & (b > 0) & np.isfinite(a) & np.isfinite(b)
+    if spread.all():
+        return rng.beta(a, b, size=(n, k))
+    draws = rng.beta(np.where(spread, a, 1.0), np.where(spread, b, 1.0), size=(n, k))
+    return np.where(spread, draws, centre)
 
 
 class UnknownParameterError(RegisterError, KeyError):
@@ -266,7 +482,7 @@ class Register(Mapping[str, Parameter]):
             if is_vector != old.is_vector or len(value) != len(old.value):
                 raise RegisterError(
                     f"{origin}: '{key}' = {_fmt(raw)} must have the same shape as the register "
-                    f"value ({old.display_value()})."
+                    f"value ({_cut(old.display_value())})."
                 )
             new = replace(old, value=value, file=origin)
             _check_value(new, origin, check_interval=False)
@@ -294,9 +510,13 @@ def _coerce_value(raw: Any, file: str, key: str) -> tuple[tuple[float, ...], boo
     def num(x: Any) -> float:
         if isinstance(x, bool) or not isinstance(x, (int, float)):
             raise RegisterError(f"{file}: '{key}' value {_fmt(x)} is not a number.")
-        if not math.isfinite(float(x)):
-            raise RegisterError(f"{file}: '{key}' value {x} is not finite.")
-        return float(x)
+        try:
+            value = float(x)
+        except OverflowError:  # an integer beyond the largest float
+            value = math.inf
+        if not math.isfinite(value):
+            raise RegisterError(f"{file}: '{key}' value {_fmt(x)} is not finite.")
+        return value
 
     if isinstance(raw, (list, tuple, np.ndarray)):
         if len(raw) == 0:
@@ -305,15 +525,19 @@ def _coerce_value(raw: Any, file: str, key: str) -> tuple[tuple[float, ...], boo
     return (num(raw),), False
 
 
+def _where(p: Parameter, i: int) -> str:
+    """`` [label]`` naming element ``i`` of a vector parameter ('' for a scalar)."""
+    return f" [{_cut(p.index[i], 40)}]" if p.is_vector and i < len(p.index) else ""
+
+
 def _check_value(p: Parameter, file: str, check_interval: bool = True) -> None:
     key, values = p.key, p.value
-    if p.unit in PROBABILITY_UNITS or p.unit in SHARE_UNITS:
-        for v in values:
-            if not 0.0 <= v <= 1.0:
-                raise RegisterError(
-                    f"{file}: '{key}' has value {v:g} but unit '{p.unit}' allows only values "
-                    "in [0, 1]."
-                )
+    for i, v in enumerate(values):
+        if not p.range.contains(v):
+            raise RegisterError(
+                f"{file}: '{key}'{_where(p, i)} = {_num(v)} is out of range; allowed "
+                f"{p.range} ({_cut(p.unit)})."
+            )
     if p.unit in SHARE_UNITS and abs(sum(values) - 1.0) > _SHARE_SUM_TOLERANCE:
         raise RegisterError(f"{file}: '{key}' shares sum to {sum(values):.4f} but must sum to 1.")
     if not check_interval:
@@ -321,7 +545,7 @@ def _check_value(p: Parameter, file: str, check_interval: bool = True) -> None:
     u = p.uncertainty
     if u.low is None or u.high is None:
         return
-    for v, lo, hi in zip(values, u.low, u.high, strict=True):
+    for i, (v, lo, hi) in enumerate(zip(values, u.low, u.high, strict=True)):
         if not lo < hi:
             raise RegisterError(
                 f"{file}: '{key}' uncertainty interval [{lo:g}, {hi:g}] is not ordered "
@@ -339,6 +563,11 @@ def _check_value(p: Parameter, file: str, check_interval: bool = True) -> None:
         if u.distribution == "beta" and not (0 <= lo and hi <= 1):
             raise RegisterError(
                 f"{file}: '{key}' beta interval [{lo:g}, {hi:g}] must lie within [0, 1]."
+            )
+        if not (p.range.contains(lo) and p.range.contains(hi)):
+            raise RegisterError(
+                f"{file}: '{key}'{_where(p, i)} uncertainty interval [{_num(lo)}, {_num(hi)}] "
+                f"is out of range; allowed {p.range} ({_cut(p.unit)})."
             )
 
 
@@ -421,6 +650,7 @@ def _parse_entry(raw: dict[str, Any], file: str, key: str) -> Parameter:
     elif "index" in raw:
         raise RegisterError(f"{file}: scalar parameter '{key}' must not have an 'index'.")
     unit = raw["unit"]
+    allowed = parse_range(raw["range"], file, key, unit)
     if unit.upper().startswith("GBP") and not raw.get("price_year"):
         raise RegisterError(
             f"{file}: cost parameter '{key}' (unit '{unit}') needs a 'price_year' such as "
@@ -459,6 +689,7 @@ def _parse_entry(raw: dict[str, Any], file: str, key: str) -> Parameter:
         tolerance=None if tol is None else float(tol),
         relative_tolerance=rel,
         file=file,
+        range=allowed,
     )
     _check_value(p, file)
     return p
@@ -548,6 +779,7 @@ def register_rows(parameters: Iterable[Parameter]) -> list[dict[str, str]]:
                 "key": p.key,
                 "value": p.display_value(),
                 "unit": p.unit,
+                "range": str(p.range),
                 "uncertainty": p.uncertainty.describe(),
                 "conf": p.confidence,
                 "price year": p.price_year,
@@ -573,22 +805,25 @@ def register_markdown(register: Register) -> str:
         "",
         "Confidence: " + "; ".join(f"**{k}** {v}" for k, v in CONFIDENCE_CODES.items()) + ".",
         "Uncertainty intervals are central 80 % intervals unless stated; they drive the",
-        "probabilistic sensitivity analysis.",
+        "probabilistic sensitivity analysis, whose draws stay within each entry's range.",
+        "A range is the set of values the entry's meaning allows (`[` `]` closed, `(` `)`",
+        "open): every value and every scenario override must lie within it.",
         "",
     ]
     for group in register.groups():
         params = register.select(group)
         lines += [f"## {group}: {register.titles[group]}", ""]
         lines.append(
-            "| key | value | unit | uncertainty | conf. | price year | source | evidence |"
+            "| key | value | unit | range | uncertainty | conf. | price year | source | evidence |"
         )
-        lines.append("|---|---|---|---|---|---|---|---|")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
         for row in register_rows(params):
             key = row["key"][len(group) + 1 :]
             cells = [
                 f"`{key}`",
                 row["value"],
                 row["unit"],
+                row["range"],
                 row["uncertainty"],
                 row["conf"],
                 row["price year"],

@@ -17,9 +17,6 @@ complete. ``read_results`` refuses a folder whose manifest or tables are missing
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,10 +24,24 @@ from typing import Any
 import pandas as pd
 
 from model.errors import ResultsError
+from model.outputs import MANIFEST, TOOL, Staging
 
 TABLES = ("person_years", "activity", "waits", "capacity")
-SCHEMA_VERSION = 1
-MANIFEST = "manifest.json"
+SCHEMA_VERSION = 2
+
+
+def write_tables(
+    stage: Staging, manifest: Mapping[str, Any], tables: Mapping[str, pd.DataFrame]
+) -> Path:
+    """Write a run's tables into a staging folder and commit it (manifest last)."""
+    missing = [t for t in TABLES if t not in tables]
+    if missing:
+        raise ResultsError(f"cannot write results: tables {', '.join(missing)} are missing.")
+    rows = {}
+    for name, table in tables.items():
+        table.to_parquet(stage.path / f"{name}.parquet", index=False)
+        rows[name] = len(table)
+    return stage.commit({**manifest, "tables": rows}, SCHEMA_VERSION)
 
 
 def write_results(
@@ -39,37 +50,12 @@ def write_results(
     tables: Mapping[str, pd.DataFrame],
     overwrite: bool = False,
 ) -> Path:
-    """Write a run folder atomically; refuse to replace an existing folder unless told to."""
-    out = Path(out)
-    parent = out.resolve().parent
-    if not parent.is_dir():
-        raise ResultsError(f"cannot write results to '{out}': folder '{parent}' does not exist.")
-    if out.exists() and not overwrite:
-        raise ResultsError(
-            f"results folder '{out}' already exists; choose another --out or pass --overwrite."
-        )
-    missing = [t for t in TABLES if t not in tables]
-    if missing:
-        raise ResultsError(f"cannot write results: tables {', '.join(missing)} are missing.")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
-    try:
-        rows = {}
-        for name in TABLES:
-            tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
-            rows[name] = len(tables[name])
-        full = {**manifest, "schema_version": SCHEMA_VERSION, "tables": rows, "complete": True}
-        (tmp / MANIFEST).write_text(json.dumps(full, indent=2, default=str), encoding="utf-8")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    """Write a run folder atomically; refuse to replace an existing folder unless told to.
+
+    ``overwrite`` replaces only a folder that carescale wrote (see ``model.outputs``).
+    """
+    with Staging(Path(out), "run", overwrite) as stage:
+        return write_tables(stage, manifest, tables)
 
 
 def read_manifest(folder: Path | str) -> dict[str, Any]:
@@ -86,7 +72,9 @@ def read_manifest(folder: Path | str) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ResultsError(f"{path} is not valid JSON; the results folder is corrupt.") from None
-    if not isinstance(manifest, dict) or manifest.get("complete") is not True:
+    if not isinstance(manifest, dict) or manifest.get("tool") != TOOL:
+        raise ResultsError(f"{path} was not written by carescale; it is not a results folder.")
+    if manifest.get("complete") is not True:
         raise ResultsError(f"{path} does not mark the run as complete; the folder is corrupt.")
     return manifest
 

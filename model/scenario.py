@@ -23,7 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from model.errors import RegisterError, ScenarioError
+from model.errors import CarescaleError, RegisterError, ScenarioError, show
+from model.outputs import safe_component
 from model.population import check_size
 from model.register import Register, default_register, unknown_key_message
 from model.streams import check_seed
@@ -35,6 +36,7 @@ MAX_REPLICATIONS = 10_000
 #: the population keeps its base-year structure, so the first simulated year stays close to it
 MAX_START_GAP = 5
 _MAX_EXTENDS_DEPTH = 10
+MAX_DESCRIPTION_CHARS = 10_000
 
 
 @dataclass(frozen=True)
@@ -101,14 +103,22 @@ class Scenario:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    shown = show(str(path))
+    if path.is_dir():
+        raise ScenarioError(f"scenario file {shown} is a directory; give a scenario .toml file.")
     if not path.is_file():
-        raise ScenarioError(f"scenario file '{path}' does not exist.")
+        raise ScenarioError(f"scenario file {shown} does not exist.")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML ({exc}).") from None
+        # utf-8-sig: accept the byte-order mark some Windows editors add
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        raise ScenarioError(f"{path}: not UTF-8 text.") from None
+        raise ScenarioError(f"{shown}: not UTF-8 text; save the scenario as UTF-8.") from None
+    except OSError as exc:
+        raise ScenarioError(f"scenario file {shown} cannot be read ({exc.strerror}).") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{shown}: not valid TOML ({exc}).") from None
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -122,10 +132,13 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _load_chain(path: Path, depth: int = 0) -> tuple[dict[str, Any], list[str]]:
+def _load_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], list[str]]:
     """Merged raw sections of a scenario and its ``extends`` chain (base first)."""
-    if depth > _MAX_EXTENDS_DEPTH:
-        raise ScenarioError(f"{path}: 'extends' chain is longer than {_MAX_EXTENDS_DEPTH} files.")
+    if len(seen) > _MAX_EXTENDS_DEPTH:
+        raise ScenarioError(
+            f"{path}: 'extends' chain is longer than {_MAX_EXTENDS_DEPTH} files "
+            f"(starting at {seen[0].name})."
+        )
     raw = _read_toml(path)
     for section in raw:
         if section not in SECTIONS:
@@ -134,7 +147,9 @@ def _load_chain(path: Path, depth: int = 0) -> tuple[dict[str, Any], list[str]]:
                 f"{', '.join('[' + s + ']' for s in SECTIONS)}."
             )
         if not isinstance(raw[section], dict):
-            raise ScenarioError(f"{path}: '{section}' must be a [section], got {raw[section]!r}.")
+            raise ScenarioError(
+                f"{path}: '{section}' must be a [section], got {show(raw[section])}."
+            )
     meta = raw.get("scenario", {})
     for k in meta:
         if k not in ("name", "description", "extends"):
@@ -146,16 +161,27 @@ def _load_chain(path: Path, depth: int = 0) -> tuple[dict[str, Any], list[str]]:
     base = meta.get("extends")
     if base is not None:
         if not isinstance(base, str):
-            raise ScenarioError(f"{path}: 'scenario.extends' must be a file name, got {base!r}.")
+            raise ScenarioError(
+                f"{path}: 'scenario.extends' must be a file name, got {show(base)}."
+            )
         base_path = (path.parent / base).resolve()
-        if base_path == path.resolve():
-            raise ScenarioError(f"{path}: 'scenario.extends' names the file itself.")
+        here = (*seen, path.resolve())
+        if base_path in here:
+            cycle = [p.name for p in here[here.index(base_path) :]] + [base_path.name]
+            raise ScenarioError(
+                f"{path}: 'scenario.extends' = {show(base)} makes a cycle "
+                f"({' -> '.join(cycle)}); a scenario cannot extend itself."
+            )
+        if base_path.is_dir():
+            raise ScenarioError(
+                f"{path}: 'scenario.extends' = {show(base)} names a directory, not a file."
+            )
         if not base_path.is_file():
             raise ScenarioError(
-                f"{path}: 'scenario.extends' = {base!r} names a file that does not exist "
-                f"({base_path})."
+                f"{path}: 'scenario.extends' = {show(base)} names a file that does not exist "
+                f"({show(str(base_path))})."
             )
-        merged, chain = _load_chain(base_path, depth + 1)
+        merged, chain = _load_chain(base_path, here)
     for section in SECTIONS:
         if section == "scenario":
             merged[section] = {
@@ -178,17 +204,17 @@ _RUN_KEYS = ("population", "years", "start_year", "replications", "seed", "base_
 
 
 def _int_in(where: str, key: str, value: Any, low: int, high: int) -> int:
-    def show(v: int) -> str:
+    def fmt(v: int) -> str:
         return f"{v:,}" if high >= 10_000 and key != "start_year" else str(v)
 
     if isinstance(value, bool) or not isinstance(value, int):
         raise ScenarioError(
-            f"{where}: 'run.{key}' = {value!r} must be a whole number between {show(low)} and "
-            f"{show(high)}."
+            f"{where}: 'run.{key}' = {show(value)} must be a whole number between "
+            f"{fmt(low)} and {fmt(high)}."
         )
     if not low <= value <= high:
         raise ScenarioError(
-            f"{where}: 'run.{key}' = {value} is out of range; allowed {show(low)} to {show(high)}."
+            f"{where}: 'run.{key}' = {value} is out of range; allowed {fmt(low)} to {fmt(high)}."
         )
     return value
 
@@ -215,7 +241,7 @@ def _run_settings(
     base_year = values["base_year"]
     if base_year not in years:
         raise ScenarioError(
-            f"{src('base_year')}: 'run.base_year' = {base_year!r} is not available; allowed "
+            f"{src('base_year')}: 'run.base_year' = {show(base_year)} is not available; allowed "
             f"{', '.join(str(y) for y in years)}."
         )
     return RunSettings(
@@ -255,10 +281,10 @@ def load_scenario(path: Path | str, register: Register | None = None) -> Scenari
         values = value if isinstance(value, list) else [value]
         for v in values:
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ScenarioError(f"{src}: '{full}' = {value!r} must be a number.")
+                raise ScenarioError(f"{src}: '{full}' = {show(value)} must be a number.")
             if v < 0:
                 raise ScenarioError(
-                    f"{src}: '{full}' = {value} is negative; capacities must be zero or more."
+                    f"{src}: '{full}' = {show(value)} is negative; capacities must be zero or more."
                 )
         capacity[full] = value
     params: dict[str, Any] = {}
@@ -286,11 +312,19 @@ def load_scenario(path: Path | str, register: Register | None = None) -> Scenari
         )
     meta = merged["scenario"]
     name = meta.get("name", path.stem)
-    if not isinstance(name, str) or not name:
-        raise ScenarioError(f"{where}: 'scenario.name' must be non-empty text.")
+    try:
+        safe_component(name, where)
+    except CarescaleError as exc:
+        raise ScenarioError(str(exc)) from None
+    description = meta.get("description", "")
+    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION_CHARS:
+        raise ScenarioError(
+            f"{where}: 'scenario.description' = {show(description)} must be text of at most "
+            f"{MAX_DESCRIPTION_CHARS:,} characters."
+        )
     return Scenario(
         name=name,
-        description=str(meta.get("description", "")),
+        description=description,
         path=str(path),
         run=run,
         register=scenario_register,

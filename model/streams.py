@@ -16,7 +16,7 @@ import numpy as np
 
 from model.errors import ScenarioError
 
-_MAX_SEED = 2**63 - 1
+MAX_SEED = 2**63 - 1
 
 
 def _name_words(name: str) -> tuple[int, ...]:
@@ -29,8 +29,8 @@ def check_seed(seed: object, what: str = "seed") -> int:
     """Return ``seed`` as an int if it is a non-negative integer, else raise one clear error."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ScenarioError(f"{what} must be a non-negative integer, got {seed!r}.")
-    if not 0 <= int(seed) <= _MAX_SEED:
-        raise ScenarioError(f"{what} must be an integer in [0, {_MAX_SEED}], got {seed!r}.")
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise ScenarioError(f"{what} must be an integer in [0, {MAX_SEED}], got {seed!r}.")
     return int(seed)
 
 

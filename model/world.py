@@ -17,6 +17,7 @@ import simpy
 
 from model import crn
 from model.demand import DemandModel, Events, risk_code
+from model.dynamics import PopulationPlan
 from model.ledger import Ledger
 from model.population import Population, PopulationModel
 from model.register import Register
@@ -88,13 +89,18 @@ class World:
     events: dict[str, Events] = field(default_factory=dict)
     #: same-day hand-offs between services: lists of (person index, event number, route)
     ae_inbox: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
-    next_person_id: int = 0
+    #: the planned population (entrant numbers and ids, capacity), fixed before the clock
+    #: starts; None: capacity follows the current population's size
+    plan: PopulationPlan | None = None
     #: the SimPy environment of the run (set by the engine before the clock starts)
     env: simpy.Environment | None = None
     #: fixed per-person demand propensities by demand service, aligned with ``pop``
     propensity: dict[str, np.ndarray] = field(default_factory=dict)
     #: per-person risk codes for the demand relative risks (recomputed each year)
     risk_code: np.ndarray | None = None
+    #: this year's mean mortality hazard ratio by (sex, age) over the lever-free population
+    #: (``model.dynamics.MortalityReference``), set before levers act
+    mortality_normaliser: np.ndarray | None = None
 
     @property
     def seed(self) -> int:
@@ -125,13 +131,24 @@ class World:
         """Number of working days in the current simulated year."""
         return sum(self.is_working_day(self.day0 + d) for d in range(DAYS_PER_YEAR))
 
-    def per_day(self, per_1000: float) -> float:
-        """Daily capacity from a rate per 1,000 people in the population at the year start.
+    def planned_population(self) -> float:
+        """The planned population of the current year (``PopulationPlan.population``).
 
-        Capacity keeps pace with population growth (births, migration, deaths) but not with
-        ageing or rising morbidity, which is what puts services under more pressure.
+        Computed without simulation, so a lever that saves or costs lives does not move any
+        service's capacity. Without a plan, the current population's size.
         """
-        return per_1000 * self.pop.size / 1000.0
+        if self.plan is None:
+            return float(self.pop.size)
+        return self.plan.population(self.year)
+
+    def per_day(self, per_1000: float) -> float:
+        """Daily capacity from a rate per 1,000 people of the year's planned population.
+
+        Capacity keeps pace with the planned growth of the population (the register's
+        ``dynamics.planned_growth_per_year``) but not with ageing or rising morbidity, which
+        is what puts services under more pressure.
+        """
+        return per_1000 * self.planned_population() / 1000.0
 
     def capacity_today(self, service: str, per_1000_key: str) -> float:
         """A service's capacity for one day, after lever multipliers (fractional)."""

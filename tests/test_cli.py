@@ -22,31 +22,41 @@ def data_keys(table: str) -> list[str]:
     """First column of a text table printed by ``carescale parameters`` (after the rule)."""
     lines = table.strip().splitlines()
     assert set(lines[1].replace(" ", "")) == {"-"}, "second line should be the header rule"
-    return [line.split()[0] for line in lines[2:]]
+    # a wrapped cell continues on lines whose first column is blank
+    return [line.split()[0] for line in lines[2:] if not line.startswith(" ")]
 
 
 # ----------------------------------------------------------------------------- parameters
 
 
 def test_parameters_prints_the_whole_register(capsys, register: Register) -> None:
-    assert main(["parameters"]) == EXIT_OK
+    assert main(["parameters", "--width", "1000"]) == EXIT_OK
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[:2] == ["key", "value"]
     assert data_keys(out) == list(register)
 
 
 def test_parameters_group_shows_only_that_group(capsys, register: Register) -> None:
-    assert main(["parameters", "--group", "activation"]) == EXIT_OK
+    assert main(["parameters", "--group", "activation", "--width", "1000"]) == EXIT_OK
     keys = data_keys(capsys.readouterr().out)
     assert keys == [p.key for p in register.select("activation")]
     assert keys and all(k.startswith("activation.") for k in keys)
 
 
 def test_parameters_sources_adds_the_source_column(capsys) -> None:
-    assert main(["parameters", "--group", "segments", "--sources"]) == EXIT_OK
+    assert main(["parameters", "--group", "segments", "--sources", "--width", "1000"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "source" in out.splitlines()[0]
-    assert "Assumption: SKL/SKR published no population shares" in out
+    assert "Assumption: SKL/SKR published no population shares" in " ".join(out.split())
+
+
+def test_parameters_fit_the_width(capsys) -> None:
+    assert main(["parameters", "--group", "segments", "--width", "100"]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    # cells wrap between words (long keys after their dots), so every line fits
+    assert max(len(line) for line in lines) <= 100
+    firsts = [line.split()[0] for line in lines if line.startswith("segments.")]
+    assert firsts[0] == "segments.shares"  # the first column is narrowed last
 
 
 def test_parameters_markdown_format(capsys) -> None:
@@ -76,14 +86,14 @@ def test_parameters_bad_file_is_one_error_line(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "grp.toml"
     bad.write_text(
         '[_meta]\ntitle = "t"\n[p]\nvalue = 1.3\nunit = "proportion"\n'
-        'description = "d"\nsource = "s"\nconfidence = "H"\n'
+        'range = "[0, 1]"\ndescription = "d"\nsource = "s"\nconfidence = "H"\n'
         'uncertainty = { distribution = "fixed" }\n',
         encoding="utf-8",
     )
     assert main(["parameters", "--files", str(bad)]) == EXIT_USER_ERROR
     assert_one_error_line(
         capsys.readouterr().err,
-        "grp.toml: 'grp.p' has value 1.3 but unit 'proportion' allows only values in [0, 1].",
+        "grp.toml: 'grp.p' = 1.3 is out of range; allowed [0, 1] (proportion).",
     )
 
 
@@ -117,14 +127,14 @@ def test_validate_population_bad_size_is_one_error_line(tmp_path: Path, capsys, 
     out = tmp_path / "checks.csv"
     assert main(["validate", "population", "--size", size, "--out", str(out)]) == (EXIT_USER_ERROR)
     assert_one_error_line(
-        capsys.readouterr().err, "population size must be between 1,000 and 5,000,000"
+        capsys.readouterr().err, "--size", repr(size), "allowed 1,000 to 5,000,000"
     )
     assert not out.exists()
 
 
 def test_validate_population_bad_seed_is_one_error_line(tmp_path: Path, capsys) -> None:
     assert main(["validate", "population", "--size", "1000", "--seed", "-1"]) == (EXIT_USER_ERROR)
-    assert_one_error_line(capsys.readouterr().err, "seed must be an integer in [0, ")
+    assert_one_error_line(capsys.readouterr().err, "--seed", "'-1'", "allowed 0 to ")
 
 
 def test_validate_population_into_a_missing_folder_writes_nothing(tmp_path: Path, capsys) -> None:
@@ -142,7 +152,7 @@ def test_unparseable_size_exits_2_with_one_line(capsys) -> None:
     assert code == EXIT_USER_ERROR
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "expected a whole number, got '2.5'" in err
+    assert "'2.5' is not a whole number; allowed 1,000 to 5,000,000" in err
 
 
 def test_a_command_is_required(capsys) -> None:

@@ -99,9 +99,9 @@ def test_run_with_a_missing_scenario_is_one_error_line(
 @pytest.mark.parametrize(
     ("option", "value", "fragment"),
     [
-        ("--population", "10", "'run.population'"),
-        ("--years", "0", "'run.years'"),
-        ("--workers", "0", "workers"),
+        ("--population", "10", "--population: '10' is out of range; allowed 1,000"),
+        ("--years", "0", "--years: '0' is out of range; allowed 1 to 30"),
+        ("--workers", "0", "--workers: '0' is out of range; allowed 1 to 64"),
     ],
 )
 def test_run_with_a_bad_setting_is_one_error_line(

@@ -12,6 +12,7 @@ import pytest
 from model import __version__
 from model.errors import ResultsError
 from model.experiments import RunOutput, run_scenario
+from model.outputs import STAGE_PREFIX
 from model.results import MANIFEST, TABLES, read_manifest, read_results, write_results
 from model.scenario import Scenario
 
@@ -38,9 +39,9 @@ def folder(tmp_path: Path, output: RunOutput) -> Path:
     return write_results(tmp_path / "run", output.manifest, output.tables)
 
 
-def leftovers(parent: Path, name: str = "run") -> list[str]:
-    """Temporary folders of write_results (``.<name>.*.partial`` / ``.old``) left behind."""
-    return sorted(p.name for p in parent.iterdir() if p.name.startswith(f".{name}."))
+def leftovers(parent: Path) -> list[str]:
+    """Staging folders of write_results left behind."""
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith(STAGE_PREFIX))
 
 
 def assert_one_sentence(message: str, *fragments: str) -> None:
@@ -106,13 +107,23 @@ def test_an_existing_folder_is_refused_without_overwrite(folder: Path, output: R
 
 
 def test_overwrite_replaces_the_folder(folder: Path, output: RunOutput) -> None:
-    (folder / "stray.txt").write_text("from an older run", encoding="utf-8")
     small = {name: df.head(3) for name, df in output.tables.items()}
     write_results(folder, {"scenario": "other"}, small, overwrite=True)
     manifest, tables = read_results(folder)
     assert manifest["scenario"] == "other"
+    assert manifest["tool"] == "carescale" and manifest["kind"] == "run"
+    assert sorted(manifest["files"]) == sorted(f"{t}.parquet" for t in TABLES)
     assert all(len(tables[t]) == min(3, len(output.tables[t])) for t in TABLES)
-    assert not (folder / "stray.txt").exists()  # replaced, not merged
+    assert leftovers(folder.parent) == []
+
+
+def test_overwrite_refuses_a_folder_holding_a_foreign_file(folder: Path, output: RunOutput) -> None:
+    (folder / "notes.txt").write_text("a user's notes", encoding="utf-8")
+    with pytest.raises(ResultsError) as info:
+        write_results(folder, {"scenario": "other"}, output.tables, overwrite=True)
+    assert_one_sentence(str(info.value), "notes.txt", "did not write")
+    assert (folder / "notes.txt").read_text(encoding="utf-8") == "a user's notes"
+    assert read_results(folder)[0]["scenario"]["name"] == "baseline"
     assert leftovers(folder.parent) == []
 
 
@@ -140,8 +151,12 @@ CORRUPTIONS = {
         ["manifest.json", "complete"],
     ),
     "manifest without complete": (
-        lambda f: (f / MANIFEST).write_text(json.dumps({"seed": 1}), encoding="utf-8"),
+        lambda f: edit_manifest(f, complete=None),
         ["manifest.json", "complete"],
+    ),
+    "manifest not carescale's": (
+        lambda f: (f / MANIFEST).write_text(json.dumps({"seed": 1}), encoding="utf-8"),
+        ["manifest.json", "not written by carescale"],
     ),
     "manifest not JSON": (
         lambda f: (f / MANIFEST).write_text("{", encoding="utf-8"),
