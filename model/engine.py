@@ -6,8 +6,11 @@ tidy tables. It is picklable and depends on nothing global, so replications can 
 order on any number of workers and give the same tables.
 
 Within each simulated day the processes run in a fixed order: the year boundary (at whole
-days), then general practice, then the hospital (which receives the GP overspill the same
-day), then community services and social care.
+days), then the services in the order of their registry (``model.services.registry``:
+general practice, then the hospital, which receives the GP overspill the same day, then day
+cases and outpatients, then community services and social care). The engine names no
+service: it builds every registered one and drives it through the ``Service`` protocol
+(``model.services.protocol``).
 """
 
 from __future__ import annotations
@@ -25,15 +28,12 @@ from model.demand import DemandModel, draw_events
 from model.ledger import Ledger
 from model.population import build_population, population_model
 from model.scenario import Scenario
-from model.services.acute import AcuteService
-from model.services.community import CommunityService
-from model.services.gp import GPService
+from model.services.protocol import Service
+from model.services.registry import SERVICES, Registry, merge_years
 from model.strata import stratum_code
 from model.streams import Streams
 from model.world import DAYS_PER_YEAR, Lever, World
 
-#: offsets of the daily processes within a day (the year boundary runs at whole days)
-GP_OFFSET, ACUTE_OFFSET, COMMUNITY_OFFSET = 0.1, 0.2, 0.3
 #: register entry of the planned population growth (capacity and entrant numbers)
 PLANNED_GROWTH_KEY = "dynamics.planned_growth_per_year"
 _ZERO = np.zeros(1, dtype=np.int64)  # the "person" of draws made once per year
@@ -48,9 +48,19 @@ ProgressCallback = Callable[[int], None]
 
 
 class Engine:
-    """Wires the world, the yearly cycle and the services of one replication."""
+    """Wires the world, the yearly cycle and the services of one replication.
 
-    def __init__(self, scenario: Scenario, replication: int, levers: Sequence[Lever] = ()) -> None:
+    ``services`` holds every registered service by name (``engine.services["gp"]``), in
+    within-day order; ``registry`` chooses them (default: ``model.services.registry``).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        replication: int,
+        levers: Sequence[Lever] = (),
+        registry: Registry = SERVICES,
+    ) -> None:
         run = scenario.run
         reg = scenario.register
         self.scenario = scenario
@@ -85,9 +95,8 @@ class Engine:
         self.reference = dynamics.MortalityReference.of(pop) if levers else None
         self.births = 0
         self.newborn_ids = np.empty(0, dtype=np.int64)
-        self.gp = GPService(self.world)
-        self.acute = AcuteService(self.world)
-        self.community = CommunityService(self.world)
+        self.registry = registry
+        self.services: dict[str, Service] = registry.build(self.world)
 
     # ---------------------------------------------------------------- yearly cycle
     def _begin_year(self, year: int) -> None:
@@ -128,20 +137,17 @@ class Engine:
             )
             for s in DEMAND_SERVICES
         }
-        self.gp.start_year(w)
-        self.acute.start_year(w)
-        self.community.start_year(w)
+        for service in self.services.values():
+            service.start_year(w)
 
     def _end_year(self) -> None:
         w = self.world
-        gp_backlog, gp_capacity = self.gp.end_year(w)
-        acute_backlogs, acute_capacity, beds = self.acute.end_year(w)
-        community_backlogs, community_capacity = self.community.end_year(w)
-        w.ledger.end_year(
-            {"gp_appointment": gp_backlog, **acute_backlogs, **community_backlogs},
-            {"gp_appointment": gp_capacity, **acute_capacity, **community_capacity},
-            beds,
-        )
+        year = merge_years([service.end_year(w) for service in self.services.values()])
+        w.ledger.end_year(year.backlogs, year.capacity, year.mean_occupied_beds, year.tables)
+
+    def _carry_people(self, old_ids: np.ndarray) -> None:
+        for service in self.services.values():
+            service.carry_people(self.world, old_ids)
 
     def _advance_population(self, year: int) -> None:
         """Deaths of the past year leave and survivors age a year (boundary of ``year``)."""
@@ -156,7 +162,7 @@ class Engine:
             w.key("dynamics.activation", year),
         )
         w.set_population(aged, kept=alive)
-        self.community.carry_people(w, old_ids)
+        self._carry_people(old_ids)
         if self.reference is not None:
             self.reference.advance(w.pop_model)
 
@@ -174,7 +180,7 @@ class Engine:
         new = dynamics.entrants(w.pop_model, w.pop, self.newborn_ids, migrant_ids, self.streams)
         if new is not None:
             w.set_population(dynamics.concat(w.pop, new), added=new)
-            self.community.carry_people(w, old_ids)
+            self._carry_people(old_ids)
             if self.reference is not None:
                 self.reference.add(new)
         self.births = int(self.newborn_ids.size)
@@ -191,15 +197,22 @@ class Engine:
             self._begin_year(year)
             yield env.timeout(DAYS_PER_YEAR)
 
+    def _daily(self, env: simpy.Environment, service: Service, offset: float) -> Generator[Any]:
+        """SimPy process of one service: a step each day at ``offset`` within the day."""
+        w = self.world
+        yield env.timeout(offset)
+        while True:
+            service.day(w, int(env.now) - w.day0)
+            yield env.timeout(1)
+
     # ---------------------------------------------------------------- run
     def run(self, progress: ProgressCallback | None = None) -> dict[str, pd.DataFrame]:
         """Run every year and return the replication's tables."""
         env = simpy.Environment()
         w = self.world
         env.process(self._years(env, progress))
-        env.process(self.gp.process(env, w, GP_OFFSET))
-        env.process(self.acute.process(env, w, ACUTE_OFFSET))
-        env.process(self.community.process(env, w, COMMUNITY_OFFSET))
+        for position, service in enumerate(self.services.values()):
+            env.process(self._daily(env, service, self.registry.offset(position)))
         w.env = env
         for lever in w.levers:
             for factory in lever.processes(w):
@@ -216,6 +229,7 @@ def run_one(
     replication: int,
     progress: ProgressCallback | None = None,
     levers: Sequence[Lever] = (),
+    registry: Registry = SERVICES,
 ) -> dict[str, pd.DataFrame]:
     """Run one replication of a scenario; the same inputs always give the same tables."""
-    return Engine(scenario, replication, levers).run(progress)
+    return Engine(scenario, replication, levers, registry).run(progress)

@@ -18,30 +18,13 @@ import pandas as pd
 
 from model.errors import CarescaleError
 from model.register import Register
+from model.services import names
 from model.strata import N_STRATA, decode
 
-#: service -> (setting, payer)
+#: activity-table service -> (setting, payer), from the vocabulary
+#: (``model.services.names.ACTIVITIES``, which the ledger reads)
 SERVICES: Mapping[str, tuple[str, str]] = {
-    "gp_appointment": ("primary_care", "primary_care"),
-    "gp_appointment_dna": ("primary_care", "primary_care"),
-    "gp_request_abandoned": ("primary_care", "primary_care"),
-    "gp_spill_to_ae": ("primary_care", "primary_care"),
-    "ae_attendance": ("acute", "nhs_acute"),
-    "ae_to_admission": ("acute", "nhs_acute"),
-    "emergency_admission": ("acute", "nhs_acute"),
-    "elective_admission": ("acute", "nhs_acute"),
-    "outpatient_attendance": ("acute", "nhs_acute"),
-    "bed_day": ("acute", "nhs_acute"),
-    "overnight_stay": ("acute", "nhs_acute"),
-    "maternity_delivery": ("acute", "nhs_acute"),
-    "community_nursing_contact": ("community", "community_health"),
-    "community_mental_health_contact": ("community", "community_health"),
-    "mental_health_people_in_contact": ("community", "community_health"),
-    "social_care_new_request": ("social_care", "la_social_care"),
-    "social_care_long_term_support": ("social_care", "la_social_care"),
-    "social_care_support_day": ("social_care", "la_social_care"),
-    "social_care_support_started": ("social_care", "la_social_care"),
-    "social_care_support_ended": ("social_care", "la_social_care"),
+    name: (a.setting, a.payer) for name, a in names.ACTIVITIES.items()
 }
 PAYERS = (
     "nhs_acute",
@@ -52,6 +35,8 @@ PAYERS = (
     "person",
 )
 
+#: the tables every run returns (services may add their own, see ``Ledger.end_year``)
+TABLES = ("person_years", "activity", "waits", "capacity")
 ACTIVITY_COLUMNS = (
     "replication",
     "year",
@@ -137,6 +122,8 @@ class Ledger:
         self.person_year_frames: list[pd.DataFrame] = []
         self.wait_rows: list[dict[str, object]] = []
         self.capacity_rows: list[dict[str, object]] = []
+        #: service-specific tables (``ServiceYear.tables``) by name, one frame per year
+        self.service_frames: dict[str, list[pd.DataFrame]] = {}
 
     # ---------------------------------------------------------------- recording
     def start_year_(self, year_index: int) -> None:
@@ -159,10 +146,16 @@ class Ledger:
         mode: str = "",
         weight: np.ndarray | None = None,
     ) -> None:
-        """Record one event per element of ``strata`` (or ``weight`` units each)."""
+        """Record one event per element of ``strata`` (or ``weight`` units each).
+
+        ``service`` is an activity-table name (``model.services.names.ACTIVITIES``); any
+        other name raises ``UnknownServiceError``, even with nothing to record.
+        """
+        if service not in names.ACTIVITIES:
+            names.check_activity(service)
         if strata.size == 0:
             return
-        assert self._year is not None and service in SERVICES, service
+        assert self._year is not None
         combo = (service, role, mode)
         self._year.keys[combo].append(strata.astype(np.int64, copy=False))
         self._year.weights[combo].append(
@@ -180,14 +173,18 @@ class Ledger:
 
         Equivalent to one ``count`` call per label with a mask, in a single pass.
         """
+        if service not in names.ACTIVITIES:
+            names.check_activity(service)
         if strata.size == 0:
             return
-        assert self._year is not None and service in SERVICES, service
+        assert self._year is not None
         keys = codes.astype(np.int64) * N_STRATA + strata
         self._year.coded[(service, labels)].append(keys)
 
     def waits(self, service: str, wait_days: np.ndarray) -> None:
-        """Record waits (days) of requests served or admitted."""
+        """Record waits (days) of requests served or admitted, under a waits-table name."""
+        if service not in names.WAITING_LISTS:
+            names.check_waiting_list(service)
         if wait_days.size:
             assert self._year is not None
             self._year.waits[service].append(np.asarray(wait_days, dtype=np.float64))
@@ -211,10 +208,32 @@ class Ledger:
         self,
         backlogs: Mapping[str, int],
         capacity: Mapping[str, tuple[float, float]],
-        mean_occupied_beds: float,
+        mean_occupied_beds: float | None = None,
+        service_tables: Mapping[str, pd.DataFrame] | None = None,
     ) -> None:
-        """Count, cost and store the year's activity, waits and capacity use."""
+        """Count, cost and store the year's activity, waits and capacity use.
+
+        ``backlogs`` and ``capacity`` are every service's, merged (keys: waits-table and
+        capacity-table names); ``mean_occupied_beds`` goes on the ``bed_day`` capacity row;
+        ``service_tables`` are rows of service-specific tables, to which the replication and
+        year columns are added.
+        """
         assert self._year is not None
+        for name in backlogs:
+            names.check_waiting_list(name)
+        for name in capacity:
+            names.check_capacity(name)
+        for name, rows in (service_tables or {}).items():
+            if name in TABLES:
+                raise ValueError(f"a service table may not be called {name!r}")
+            head = pd.DataFrame(
+                {
+                    "replication": np.full(len(rows), self.replication, dtype=np.int32),
+                    "year": np.full(len(rows), self.calendar_year, dtype=np.int16),
+                }
+            )
+            frame = pd.concat([head, rows.reset_index(drop=True)], axis=1)
+            self.service_frames.setdefault(name, []).append(frame)
         for (service, labels), chunks in self._year.coded.items():
             counts = np.bincount(np.concatenate(chunks), minlength=len(labels) * N_STRATA)
             for code, (role, mode) in enumerate(labels):
@@ -249,11 +268,11 @@ class Ledger:
                 {
                     "replication": np.full(which.size, self.replication, dtype=np.int32),
                     "year": np.full(which.size, self.calendar_year, dtype=np.int16),
-                    "setting": label([SERVICES[c[0]][0] for c in combos]),
+                    "setting": label([names.activity(c[0]).setting for c in combos]),
                     "service": label([c[0] for c in combos]),
                     "role": label([c[1] for c in combos]),
                     "mode": label([c[2] for c in combos]),
-                    "payer": label([SERVICES[c[0]][1] for c in combos]),
+                    "payer": label([names.activity(c[0]).payer for c in combos]),
                 }
             )
             frame = pd.concat([head, frame], axis=1)
@@ -285,7 +304,7 @@ class Ledger:
                     "capacity_used": float(used),
                     "utilisation": float(used / offered) if offered > 0 else np.nan,
                     "mean_occupied_beds": float(mean_occupied_beds)
-                    if service == "bed_day"
+                    if service == "bed_day" and mean_occupied_beds is not None
                     else np.nan,
                 }
             )
@@ -314,4 +333,8 @@ class Ledger:
             "activity": activity,
             "waits": waits,
             "capacity": capacity,
+            **{
+                name: pd.concat(frames, ignore_index=True)
+                for name, frames in self.service_frames.items()
+            },
         }

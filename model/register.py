@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from model.errors import RegisterError
+from model.errors import RegisterError, cut
 
 CONFIDENCE_CODES: Mapping[str, str] = MappingProxyType(
     {"H": "high", "M": "medium", "L": "low", "D": "derived", "A": "assumption"}
@@ -79,7 +79,7 @@ _ECHO_CHARS = 80
 
 
 def _cut(text: str, limit: int = _ECHO_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return cut(text, limit)
 
 
 def _fmt(value: object) -> str:
@@ -196,7 +196,11 @@ UNIT_FAMILIES: tuple[UnitFamily, ...] = (
         r"|index)\b",
         AllowedRange(0.0, math.inf, True, True),
     ),
-    UnitFamily("duration", r"^(days|years)\b", AllowedRange(0.0, math.inf, high_open=True)),
+    UnitFamily(
+        "duration", r"^(days|years|minutes)\b", AllowedRange(0.0, math.inf, high_open=True)
+    ),
+    UnitFamily("list size", r"^patients per\b", AllowedRange(0.0, math.inf, True, True)),
+    UnitFamily("staffing", r"^FTE per\b", AllowedRange(0.0, math.inf, high_open=True)),
     UnitFamily("coefficient", r"^(probit units|SD of)\b", UNBOUNDED),
     UnitFamily(
         "net flow",

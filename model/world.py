@@ -22,6 +22,7 @@ from model.ledger import Ledger
 from model.population import Population, PopulationModel
 from model.register import Register
 from model.scenario import Scenario
+from model.services import names
 
 DAYS_PER_YEAR = 365
 
@@ -30,7 +31,9 @@ class Lever(Protocol):
     """What a personalised-care lever may do, without editing the engine.
 
     Every method is optional in practice: ``model.world.NullLever`` implements them all as
-    no-ops, and concrete levers override what they need.
+    no-ops, and concrete levers override what they need. The service names a lever sees are
+    those of ``model.services.names``: demand streams for rates, capacity names for
+    capacities.
     """
 
     name: str
@@ -39,10 +42,18 @@ class Lever(Protocol):
         """Change people's state (e.g. activation, social needs) after dynamics."""
 
     def rate_multiplier(self, world: World, service: str) -> np.ndarray | None:
-        """Per-person multiplier (aligned with ``world.pop``) on a demand rate, or None."""
+        """Per-person multiplier (aligned with ``world.pop``) on a demand rate, or None.
+
+        ``service`` is a demand stream (``names.DEMAND_STREAMS``: ``"gp"``, ``"ae"``, ...);
+        ``names.feeds(service)`` is the activity it feeds (``"gp_appointment"``, ...).
+        """
 
     def capacity_multiplier(self, world: World, service: str) -> float:
-        """Multiplier on a service's daily capacity (1.0 = unchanged)."""
+        """Multiplier on a daily capacity (1.0 = unchanged).
+
+        ``service`` is a capacity name (``names.CAPACITIES``: ``"gp_appointment"``,
+        ``"bed_day"``, ``"elective_ordinary"``, ...), as in the capacity table.
+        """
 
     def processes(self, world: World) -> list[Callable[[simpy.Environment], Any]]:
         """Extra SimPy process factories, each called with the environment (e.g. a
@@ -85,7 +96,7 @@ class World:
     strata: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
     death_day: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int16))
     exposure_days: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    #: this year's demand events by demand service
+    #: this year's demand events by demand stream (``model.services.names.DEMAND_STREAMS``)
     events: dict[str, Events] = field(default_factory=dict)
     #: same-day hand-offs between services: lists of (person index, event number, route)
     ae_inbox: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
@@ -151,7 +162,13 @@ class World:
         return per_1000 * self.planned_population() / 1000.0
 
     def capacity_today(self, service: str, per_1000_key: str) -> float:
-        """A service's capacity for one day, after lever multipliers (fractional)."""
+        """A capacity for one day, after lever multipliers (fractional).
+
+        ``service`` is a capacity name (``model.services.names.CAPACITIES``); any other name
+        raises ``UnknownServiceError``.
+        """
+        if service not in names.CAPACITIES:
+            names.check_capacity(service)
         value = self.per_day(self.register.scalar(per_1000_key))
         for lever in self.levers:
             value *= lever.capacity_multiplier(self, service)
@@ -177,7 +194,8 @@ class World:
         self.pop = pop
 
     def rates(self, service: str) -> np.ndarray:
-        """Annual demand rates per person for a demand service, after lever multipliers."""
+        """Annual demand rates per person for a demand stream, after lever multipliers."""
+        names.check_stream(service)
         if service not in self.propensity:
             self.propensity[service] = self.demand.propensity(service, self.pop)
         if self.risk_code is None or self.risk_code.size != self.pop.size:

@@ -40,6 +40,13 @@ def year_zero(scenario: Scenario, levers: list[Any] | None = None) -> Engine:
     return engine
 
 
+def gp_service(engine: Engine) -> GPService:
+    """The engine's general practice (registered as "gp")."""
+    service = engine.services["gp"]
+    assert isinstance(service, GPService)
+    return service
+
+
 @pytest.fixture(scope="module")
 def gp_scenario(baseline_scenario: Scenario) -> Scenario:
     return baseline_scenario.with_run(population=PEOPLE, years=2, replications=1)
@@ -53,7 +60,7 @@ def opened(gp_scenario: Scenario) -> Engine:
 
 def requests(engine: Engine) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Segment of each of the year's GP requests and their decision columns."""
-    table = engine.gp.list.table
+    table = gp_service(engine).list.table
     return engine.world.pop.segment[table.person], table.extra
 
 
@@ -85,7 +92,7 @@ def test_segments_prefer_modes_differently(opened: Engine) -> None:
 
 
 def test_modes_follow_preference_while_slots_last(opened: Engine) -> None:
-    gp = opened.gp
+    gp = gp_service(opened)
     pref = np.array([0, 0, 0, 1, 2, 0], dtype=np.int8)
     # every preference fits: nobody is moved
     np.testing.assert_array_equal(gp._assign_modes(pref, np.array([4, 1, 1])), pref)
@@ -108,7 +115,7 @@ def test_patience_follows_the_segment(opened: Engine, segment: int) -> None:
     seg, extra = requests(opened)
     reg = opened.world.register
     mean_days = reg.scalar("gp.patience_days") * reg.array("gp.patience_relative_by_segment")
-    table = opened.gp.list.table
+    table = gp_service(opened).list.table
     mine = seg == segment
     waited = (extra["deadline"] - table.arrival)[mine].astype(np.float64)
     # the deadline is the last whole day of an exponential patience X of the segment's
@@ -143,7 +150,7 @@ class NoGP:
         return None
 
     def capacity_multiplier(self, world: World, service: str) -> float:
-        return 0.0 if service == "gp" else 1.0
+        return 0.0 if service == "gp_appointment" else 1.0
 
     def processes(self, world: World) -> list[Callable[[simpy.Environment], Any]]:
         return []
@@ -151,7 +158,7 @@ class NoGP:
 
 def test_requests_past_their_patience_spill_to_ae_or_go_unmet(gp_scenario: Scenario) -> None:
     engine = year_zero(gp_scenario.with_run(population=5_000), [NoGP()])
-    gp, w = engine.gp, engine.world
+    gp, w = gp_service(engine), engine.world
     tab = gp.list.table
     dropped_total = spilled_total = 0
     for day in range(60):
@@ -181,7 +188,7 @@ def test_dna_normaliser_gives_the_register_rate_on_the_base_population(
     reg = opened.world.register
     run = gp_scenario.run
     base = build_population(run.population, run.seed, reg, run.base_year, 0)
-    gp = opened.gp
+    gp = gp_service(opened)
     rr = reg.array("gp.dna_rr_by_pam_level")
     assert gp.dna_rr_mean == pytest.approx(float(rr[base.pam_level - 1].mean()), rel=1e-12)
     p_dna = reg.scalar("gp.dna_rate") * rr / gp.dna_rr_mean
@@ -198,9 +205,9 @@ def test_dna_normaliser_gives_the_register_rate_on_the_base_population(
 
 def test_dna_normaliser_stays_fixed_when_activation_changes(gp_scenario: Scenario) -> None:
     engine = Engine(gp_scenario.with_run(population=5_000), 0)
-    before = engine.gp.dna_rr_mean
+    before = gp_service(engine).dna_rr_mean
     engine.run()  # two years: ageing and activation drift change everyone's level
-    assert engine.gp.dna_rr_mean == before
+    assert gp_service(engine).dna_rr_mean == before
     rr = engine.world.register.array("gp.dna_rr_by_pam_level")
     assert float(rr[engine.world.pop.pam_level - 1].mean()) != before
 
@@ -210,7 +217,7 @@ def test_dna_normaliser_stays_fixed_when_activation_changes(gp_scenario: Scenari
 
 def test_weekend_requests_wait_for_monday(gp_scenario: Scenario) -> None:
     engine = year_zero(gp_scenario)
-    gp, w = engine.gp, engine.world
+    gp, w = gp_service(engine), engine.world
     saturday = next(d for d in range(7, 21) if w.calendar_date(d).weekday() == 5)
     for day in range(saturday):
         gp.day(w, day)
@@ -298,5 +305,5 @@ def test_waiting_lists_carried_across_years_drop_the_dead(gp_scenario: Scenario)
 
 
 def test_a_new_years_gp_table_holds_one_row_per_request(opened: Engine) -> None:
-    assert isinstance(opened.gp, GPService)
-    assert opened.gp.list.table.size == opened.world.events["gp"].size
+    assert isinstance(opened.services["gp"], GPService)
+    assert gp_service(opened).list.table.size == opened.world.events["gp"].size

@@ -29,6 +29,7 @@ from helpers import RecordingEngine
 from model import crn
 from model.demand import SERVICES as DEMAND_SERVICES
 from model.scenario import Scenario
+from model.services.gp import GPService
 from model.world import World
 
 PEOPLE = 10_000
@@ -107,7 +108,9 @@ class ProbeEngine(RecordingEngine):
 
     def _begin_year(self, year: int) -> None:
         super()._begin_year(year)
-        table = self.gp.list.table
+        gp = self.services["gp"]
+        assert isinstance(gp, GPService)
+        table = gp.list.table
         n_new = self.world.events["gp"].size
         rows = np.arange(table.size - n_new, table.size)  # this year's requests come last
         self.years[-1]["gp"] = {

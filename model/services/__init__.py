@@ -1,6 +1,10 @@
-"""Care settings as SimPy processes: one module per setting (GP, acute, community).
+"""Care settings as SimPy processes: one module per setting, one registry, one vocabulary.
 
-Each service takes a day's requests, serves what capacity allows and carries the rest as
-a backlog; its process is a small generator that waits one day at a time and records
-what happened through the engine's ledger. No printing, no KPI maths inside.
+Every service implements ``protocol.Service`` (start of year, one day, end of year returning
+a ``ServiceYear``, carrying people across years) and is listed once in ``registry.SERVICES``,
+whose order is the within-day order: general practice (``gp``), the hospital's A&E and beds
+(``acute``), day cases and outpatients (``ambulatory``), community services
+(``community``). Service names come from ``names``. Each service takes a day's requests,
+serves what capacity allows and carries the rest as a backlog, recording what happened
+through the world's ledger. No printing, no KPI maths inside.
 """

@@ -1,4 +1,4 @@
-"""Acute hospital: A&E, emergency admissions holding beds, electives and outpatients.
+"""Acute hospital beds: A&E, emergency admissions and elective ordinary admissions.
 
 * A&E takes the day's self-presenting attendances and the GP overspill; a share are type 1
   (major) attendances, of which an age-sex-specific share are admitted.
@@ -8,25 +8,26 @@
   the longest tolerated delay the patient goes into an escalation bed over capacity (so
   occupancy above 100 % shows a hospital under pressure).
 * Elective ordinary admissions come off a waiting list up to the theatre capacity of the
-  day and only into beds left free after emergencies; day cases and outpatient
-  attendances have their own daily capacity and waiting lists.
+  day and only into beds left free after emergencies.
+
+Emergency and elective ordinary admissions share the beds (a ring-fenced share on working
+days, escalation over capacity), so they are one service. Day cases and outpatient
+attendances need no bed and run as their own service (``model.services.ambulatory``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
-
 import numpy as np
-import simpy
 
 from model import crn, tables
 from model.register import Register
-from model.services.base import RequestTable, ServedList, WaitingList, table_from_events
+from model.services.base import RequestTable, WaitingList, table_from_events
+from model.services.protocol import ServiceYear
 from model.world import DAYS_PER_YEAR, DailyCapacity, World
 
 BEDS_KEY = "capacity.acute.beds_per_1000"
 ELECTIVE_KEY = "capacity.acute.elective_ordinary_per_1000_per_working_day"
+#: the day-case unit's and outpatient clinics' capacities (``model.services.ambulatory``)
 DAYCASE_KEY = "capacity.acute.daycase_per_1000_per_working_day"
 OUTPATIENT_KEY = "capacity.acute.outpatient_per_1000_per_working_day"
 _MAX_LOS_DAYS = 400  # geometric tails are cut here (far beyond any planning horizon effect)
@@ -101,7 +102,9 @@ class LengthOfStay:
 
 
 class AcuteService:
-    """A&E, beds, electives and outpatients of the population's acute provider."""
+    """A&E, emergency and elective ordinary admissions and the beds of the acute provider."""
+
+    name = "acute"
 
     def __init__(self, world: World) -> None:
         reg = world.register
@@ -114,10 +117,6 @@ class AcuteService:
         self.emergency = WaitingList()
         self.emergency_spill = WaitingList()  # admissions of GP overspill attendances
         self.elective = WaitingList()
-        self.daycase = ServedList(DAYCASE_KEY, "elective_daycase", working_days_only=True)
-        self.outpatient = ServedList(
-            OUTPATIENT_KEY, "outpatient_attendance", working_days_only=True
-        )
         horizon = (world.scenario.run.years + 2) * DAYS_PER_YEAR + _MAX_LOS_DAYS
         self.discharges = np.zeros(horizon, dtype=np.int64)
         self.occupied = 0
@@ -130,8 +129,6 @@ class AcuteService:
         self.days = 0
         self.offered: dict[str, float] = {"bed_day": 0.0, "elective_ordinary": 0.0}
         self.used: dict[str, float] = dict.fromkeys(self.offered, 0.0)
-        for wl in (self.daycase, self.outpatient):
-            wl.reset_counters()
 
     # ---------------------------------------------------------------- yearly
     def _ae_decisions(
@@ -173,42 +170,30 @@ class AcuteService:
         both = direct.append(converted)
         self.emergency.start_year(world, both.take(np.argsort(both.arrival, kind="stable")))
         self.emergency_spill.start_year(world, RequestTable(extra={"los": np.empty(0, np.int64)}))
-        for wl, name in (
-            (self.elective, "elective_ordinary"),
-            (self.daycase, "elective_daycase"),
-            (self.outpatient, "outpatient"),
-        ):
-            new = table_from_events(world, ev[name])
-            if name == "elective_ordinary":
-                new.extra["los"] = self.los_elective.draw(
-                    world, new.person, ev[name].person_id, new.k, "elective"
-                )
-            wl.start_year(world, new)
+        elective = ev["elective_ordinary"]
+        new = table_from_events(world, elective)
+        new.extra["los"] = self.los_elective.draw(
+            world, new.person, elective.person_id, new.k, "elective"
+        )
+        self.elective.start_year(world, new)
         self._reset_counters()
 
-    def end_year(
-        self, world: World
-    ) -> tuple[dict[str, int], dict[str, tuple[float, float]], float]:
+    def end_year(self, world: World) -> ServiceYear:
         """Backlogs, capacity (offered, used) and mean occupied beds for the year."""
-        for wl in (
-            self.emergency,
-            self.emergency_spill,
-            self.elective,
-            self.daycase,
-            self.outpatient,
-        ):
+        for wl in (self.emergency, self.emergency_spill, self.elective):
             wl.capture(world)
-        backlogs = {
-            "emergency_admission": len(self.emergency) + len(self.emergency_spill),
-            "elective_ordinary": len(self.elective),
-            "elective_daycase": len(self.daycase),
-            "outpatient_attendance": len(self.outpatient),
-        }
-        capacity = {k: (self.offered[k], self.used[k]) for k in self.offered}
-        for wl in (self.daycase, self.outpatient):
-            capacity[wl.label] = (wl.offered, wl.used)
-        mean_occupied = self.occupied_sum / max(self.days, 1)
-        return backlogs, capacity, mean_occupied
+        return ServiceYear(
+            backlogs={
+                "emergency_admission": len(self.emergency) + len(self.emergency_spill),
+                "elective_ordinary": len(self.elective),
+            },
+            capacity={k: (self.offered[k], self.used[k]) for k in self.offered},
+            mean_occupied_beds=self.occupied_sum / max(self.days, 1),
+        )
+
+    def carry_people(self, world: World, old_ids: np.ndarray) -> None:
+        """Nothing to do: waiting lists find their people again by id (``capture``), and
+        beds are held by discharge day, not by person."""
 
     # ---------------------------------------------------------------- daily
     def _ae(self, world: World, day: int) -> None:
@@ -249,8 +234,9 @@ class AcuteService:
         rows: np.ndarray,
         absolute: int,
         service: str,
-        mode_of: np.ndarray | None = None,
+        waits_as: str,
     ) -> None:
+        """Admit ``rows`` of ``wl``: beds, activity ``service`` and waits ``waits_as``."""
         tab = wl.table
         los = tab.extra["los"][rows]
         overnight = los > 0
@@ -268,15 +254,12 @@ class AcuteService:
         kind = service.split("_")[0]
         ledger.count("overnight_stay", strata[overnight], mode=kind)
         ledger.count("bed_day", strata[overnight], mode=kind, weight=los[overnight])
-        ledger.waits(
-            service if service != "elective_admission" else "elective_ordinary",
-            (absolute - tab.arrival[rows]).astype(float),
-        )
+        ledger.waits(waits_as, (absolute - tab.arrival[rows]).astype(float))
 
     def _beds(self, world: World, day: int) -> None:
         absolute = world.day0 + day
         self.occupied -= int(self.discharges[absolute])
-        beds_today = self.beds.take(world.capacity_today("beds", BEDS_KEY))
+        beds_today = self.beds.take(world.capacity_today("bed_day", BEDS_KEY))
         self.offered["bed_day"] += beds_today
         working = world.is_working_day(absolute)
         # on working days a share of beds is kept for planned admissions (ring-fenced)
@@ -294,11 +277,11 @@ class AcuteService:
             escalate = (absolute - wl.table.arrival[pending]) >= self.max_emergency_wait
             admit = same_day | (overnight_rank < free) | escalate
             rows = wl.queue.drop(admit)
-            self._admit(world, wl, rows, absolute, "emergency_admission")
+            self._admit(world, wl, rows, absolute, "emergency_admission", "emergency_admission")
         el = self.elective
         el.queue.add(el.arrivals(day))
         if working:
-            theatre = self.theatre.take(world.capacity_today("elective", ELECTIVE_KEY))
+            theatre = self.theatre.take(world.capacity_today("elective_ordinary", ELECTIVE_KEY))
             self.offered["elective_ordinary"] += theatre
             free = max(beds_today - self.occupied, 0)
             pending = el.queue.pending[:theatre]
@@ -311,25 +294,12 @@ class AcuteService:
                 take[: pending.size] = ok
                 rows = el.queue.drop(take)
                 self.used["elective_ordinary"] += rows.size
-                self._admit(world, el, rows, absolute, "elective_admission")
+                self._admit(world, el, rows, absolute, "elective_admission", "elective_ordinary")
         self.occupied_sum += self.occupied
         self.used["bed_day"] += self.occupied
         self.days += 1
 
     def day(self, world: World, day: int) -> None:
-        """One day of the hospital."""
+        """One day of the hospital: A&E, then admissions into beds."""
         self._ae(world, day)
         self._beds(world, day)
-        for wl, service, mode in (
-            (self.daycase, "elective_admission", "daycase"),
-            (self.outpatient, "outpatient_attendance", ""),
-        ):
-            rows = wl.serve_day(world, day)
-            world.ledger.count(service, world.strata[wl.table.person[rows]], mode=mode)
-
-    def process(self, env: simpy.Environment, world: World, offset: float) -> Generator[Any]:
-        """SimPy process: one step per day, after GP (same-day overspill)."""
-        yield env.timeout(offset)
-        while True:
-            self.day(world, int(env.now) - world.day0)
-            yield env.timeout(1)

@@ -11,15 +11,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
-
 import numpy as np
-import simpy
 
 from model import crn, liability
 from model.liability import AttributeSpec
 from model.services.base import ServedList, table_from_events
+from model.services.protocol import ServiceYear
 from model.world import DAYS_PER_YEAR, World
 
 NURSING_KEY = "capacity.community.nursing_contacts_per_1000_per_day"
@@ -30,6 +27,8 @@ NOT_ON = -(10**9)  # lts_start of people not on long-term support
 
 class CommunityService:
     """Community nursing, community mental health and adult social care."""
+
+    name = "community"
 
     def __init__(self, world: World) -> None:
         reg = world.register
@@ -88,7 +87,7 @@ class CommunityService:
         self.assessment.start_year(world, requests)
         self._reset()
 
-    def end_year(self, world: World) -> tuple[dict[str, int], dict[str, tuple[float, float]]]:
+    def end_year(self, world: World) -> ServiceYear:
         """Count people supported and support days; people in MH contact; backlogs."""
         for wl in self._lists():
             wl.capture(world)
@@ -109,13 +108,10 @@ class CommunityService:
         died = (world.death_day >= 0) & on
         world.ledger.count("social_care_support_ended", strata[died], mode="death")
         self.lts_start[died] = NOT_ON
-        backlogs = {
-            "community_nursing_contact": len(self.nursing),
-            "community_mental_health_contact": len(self.mental_health),
-            "social_care_assessment": len(self.assessment),
-        }
-        capacity = {wl.label: (wl.offered, wl.used) for wl in self._lists()}
-        return backlogs, capacity
+        return ServiceYear(
+            backlogs={wl.label: len(wl) for wl in self._lists()},
+            capacity={wl.label: (wl.offered, wl.used) for wl in self._lists()},
+        )
 
     # ---------------------------------------------------------------- daily
     def day(self, world: World, day: int) -> None:
@@ -141,13 +137,6 @@ class CommunityService:
             starts = np.unique(person[eligible])
             self.lts_start[starts] = world.day0 + day
             world.ledger.count("social_care_support_started", world.strata[starts])
-
-    def process(self, env: simpy.Environment, world: World, offset: float) -> Generator[Any]:
-        """SimPy process: one step per day."""
-        yield env.timeout(offset)
-        while True:
-            self.day(world, int(env.now) - world.day0)
-            yield env.timeout(1)
 
 
 def _normal(world: World, purpose: str, person_id: np.ndarray) -> np.ndarray:

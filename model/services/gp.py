@@ -20,6 +20,7 @@ import simpy
 from model import crn
 from model.population import SEGMENTS
 from model.services.base import WaitingList, table_from_events
+from model.services.protocol import ServiceYear
 from model.world import DailyCapacity, World
 
 MODES = ("face_to_face", "telephone", "online")
@@ -32,7 +33,7 @@ CAPACITY_KEY = "capacity.gp.appointments_per_1000_per_working_day"
 class GPService:
     """The GP practice pool of the population (one PCN-level pool)."""
 
-    name = "gp_appointment"
+    name = "gp"
 
     def __init__(self, world: World) -> None:
         reg = world.register
@@ -86,10 +87,16 @@ class GPService:
         self.offered = 0.0
         self.used = 0.0
 
-    def end_year(self, world: World) -> tuple[int, tuple[float, float]]:
+    def end_year(self, world: World) -> ServiceYear:
         """Backlog at year end and (capacity offered, used)."""
         self.list.capture(world)
-        return len(self.list), (self.offered, self.used)
+        return ServiceYear(
+            backlogs={"gp_appointment": len(self.list)},
+            capacity={"gp_appointment": (self.offered, self.used)},
+        )
+
+    def carry_people(self, world: World, old_ids: np.ndarray) -> None:
+        """Nothing to do: the waiting list finds its people again by id (``capture``)."""
 
     # ---------------------------------------------------------------- daily
     def _assign_modes(self, pref: np.ndarray, mode_cap: np.ndarray) -> np.ndarray:
@@ -130,7 +137,7 @@ class GPService:
                     world.ae_inbox.append((tab.person[spill], tab.k[spill], "gp_spill"))
         if not world.is_working_day(absolute):
             return
-        cap = self.capacity.take(world.capacity_today("gp", CAPACITY_KEY))
+        cap = self.capacity.take(world.capacity_today("gp_appointment", CAPACITY_KEY))
         self.offered += cap
         served = self.list.queue.serve(cap)
         if not served.size:
