@@ -10,15 +10,20 @@ fit is fast and free of sampling noise:
    shape so that the top decile of users has five times the rate of the rest.
 2. PAM level ratios of A&E, emergency admissions (direct and via A&E together) and
    outpatients, to their adjusted L4/L1 targets.
-3. Overall scales: GP demand = appointments offered + unmet requests; A&E (less the GP
-   overspill), emergency admissions, outpatients, community nursing, mental-health
-   contacts, social care requests to their volumes; the mental-health gamma shape so that
-   5.8 % of people are in contact.
+3. Overall scales: GP requests = appointments / (1 - the share of attempts that fail) as a
+   start; A&E (less the GP overspill), emergency admissions, outpatients, community nursing,
+   mental-health contacts, social care requests to their volumes; the mental-health gamma
+   shape so that 5.8 % of people are in contact.
 4. Zero-night shares of emergency stays so that overnight stays average 9.1 days overall and
    12.5 days at 85+; the children's type 1 conversion so that 28 % of type 1 attendances
    are admitted.
 5. Capacities of electives, day cases and community services: expected demand per working
    day (or day) times the capacity margin.
+
+6. One-year engine runs then refine what only simulation gives: GP clinician minutes (to the
+   appointments per person) and GP demand (to the share of booking attempts that fail,
+   GPPS 15.9 %), A&E and the other simulated volumes, beds, the emergency balance and
+   long-term social care.
 
 The fitted values are written back into the register files (and the baseline scenario),
 each replacing the ``value =`` line of its entry, so the register stays the single source.
@@ -44,6 +49,7 @@ from model.outputs import write_text_file
 from model.population import PROPENSITIES, Population, build_population
 from model.register import Register, default_parameter_files
 from model.services.acute import mean_los_table, type1_conversion
+from model.services.primary_care import CAPACITY_KEYS as GP_CAPACITY_KEYS
 from model.strata import age_band_index
 
 WORKING_DAYS = 261
@@ -212,11 +218,8 @@ def calibrate_baseline(
     target = _targets(register)
     reg = _fit_gp(ctx, register, fit)
 
-    # A&E: spill from GP adds (unmet requests x mean spill share) per person-year
-    seg_share = np.bincount(pop.segment, minlength=4) / pop.size
-    spill = target("gp_unmet_requests_per_person") * float(
-        seg_share @ reg.array("gp.spill_to_ae_by_segment")
-    )
+    # A&E: the GP overspill (its target) comes on top of the direct attendances
+    spill = target("gp_spill_to_ae_per_1000") / 1000
     reg = _fit_pam(ctx, reg, fit, "ae", 0.68, lambda r: ctx.rates(r, "ae"))
     ae_mean = float(ctx.rates(reg, "ae", True).mean())
     reg = _with(reg, _scale(reg, "ae", target("ae_attendances_per_1000") / 1000 - spill, ae_mean))
@@ -271,8 +274,7 @@ def calibrate_baseline(
     for service, goal in (
         (
             "gp",
-            reg.scalar("capacity.gp.appointments_per_1000_per_working_day") * WORKING_DAYS / 1000
-            + target("gp_unmet_requests_per_person"),
+            target("gp_appointments_per_person") / (1 - target("gp_unsuccessful_attempt_share")),
         ),
         ("outpatient", target("outpatient_attendances_per_1000") / 1000),
         ("community_nursing", target("community_nursing_contacts_per_person")),
@@ -406,12 +408,7 @@ def _fit_by_simulation(reg: Register, fit: Fit, size: int, seed: int) -> Registe
         m = baseline_measures(result)
         values: dict[str, Any] = {}
         values["demand.emergency_direct.scale"] = _balance_emergency(reg, m, result)
-        unmet = m["gp_unmet_requests_per_person"]
-        values["gp.patience_days"] = round(
-            reg.scalar("gp.patience_days")
-            * (unmet / target("gp_unmet_requests_per_person")) ** 0.8,
-            3,
-        )
+        values.update(_refine_gp(reg, m, target))
         for measure, key, capacity in _SIMULATED_SCALES:
             ratio = target(measure) / m[measure]
             values[key] = round(reg.scalar(key) * ratio, 5)
@@ -447,7 +444,9 @@ def _fit_by_simulation(reg: Register, fit: Fit, size: int, seed: int) -> Registe
         )
         reg = _with(reg, values)
     for measure in (
-        "gp_unmet_requests_per_person",
+        "gp_appointments_per_person",
+        "gp_unsuccessful_attempt_share",
+        "gp_spill_to_ae_per_1000",
         "mental_health_contact_share",
         "emergency_admissions_per_1000",
         "admissions_per_1000",
@@ -459,6 +458,33 @@ def _fit_by_simulation(reg: Register, fit: Fit, size: int, seed: int) -> Registe
             f"{measure} (simulated, 1 year, before the last step)", target(measure), m[measure]
         )
     return reg
+
+
+def _refine_gp(
+    reg: Register, m: Mapping[str, float], target: Callable[[str], float]
+) -> dict[str, Any]:
+    """GP clinician minutes to the appointments per person, GP demand to the failure share,
+    the level of the A&E shares of failed attempts to the spill to A&E.
+
+    Appointments follow capacity (practices fill most of their time) and the share of
+    attempts that fail follows demand over capacity, so each is moved by its own ratio
+    (demand also by the capacity ratio, to keep the pressure on practices the same).
+    """
+    to_capacity = target("gp_appointments_per_person") / m["gp_appointments_per_person"]
+    to_failures = target("gp_unsuccessful_attempt_share") / max(
+        m["gp_unsuccessful_attempt_share"], 1e-6
+    )
+    values: dict[str, Any] = {
+        key: round(reg.scalar(key) * to_capacity, 2) for key in GP_CAPACITY_KEYS
+    }
+    to_spill = target("gp_spill_to_ae_per_1000") / max(m["gp_spill_to_ae_per_1000"], 1e-6)
+    values["gp.spill_to_ae_by_segment"] = [
+        round(float(v), 5) for v in np.clip(reg.array("gp.spill_to_ae_by_segment") * to_spill, 0, 1)
+    ]
+    values["demand.gp.scale"] = round(
+        reg.scalar("demand.gp.scale") * to_capacity * to_failures**0.5, 5
+    )
+    return values
 
 
 def _balance_emergency(reg: Register, m: Mapping[str, float], result: Mapping[str, Any]) -> float:
@@ -584,7 +610,8 @@ _CALIBRATED_KEYS = (
     "demand.mental_health.events_per_user",
     "demand.social_care_request.scale",
     "acute.child_type1_conversion",
-    "gp.patience_days",
+    *GP_CAPACITY_KEYS,
+    "gp.spill_to_ae_by_segment",
     "community.request_to_long_term_support",
     "community.long_term_support_exit_per_year",
     "acute.los.emergency.zero_night_share",

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from model.errors import CarescaleError
+from model.population import SEGMENTS
 from model.register import Register
 from model.services import names
-from model.strata import N_STRATA, decode
+from model.strata import N_IMD, N_SEGMENTS, N_STRATA, SHAPE, decode
 
 #: activity-table service -> (setting, payer), from the vocabulary
 #: (``model.services.names.ACTIVITIES``, which the ledger reads)
@@ -36,7 +37,19 @@ PAYERS = (
 )
 
 #: the tables every run returns (services may add their own, see ``Ledger.end_year``)
-TABLES = ("person_years", "activity", "waits", "capacity")
+TABLES = ("person_years", "activity", "waits", "capacity", "wait_distribution")
+#: bands of days from request (or booking) to appointment, as in Appointments in General Practice
+WAIT_BANDS: tuple[str, ...] = ("0", "1", "2-7", "8-14", "15-28", "29+")
+_WAIT_BAND_EDGES = np.array([1, 2, 8, 15, 29])
+#: the booking column of wait_distribution: GP request kinds; other services have ""
+BOOKINGS: tuple[str, ...] = ("", "same_day", "pre_booked")
+
+
+def wait_band(wait_days: np.ndarray) -> np.ndarray:
+    """Index into ``WAIT_BANDS`` of each wait (days)."""
+    return np.searchsorted(_WAIT_BAND_EDGES, wait_days, side="right").astype(np.int64)
+
+
 ACTIVITY_COLUMNS = (
     "replication",
     "year",
@@ -107,6 +120,8 @@ class _Year:
     waits: defaultdict[str, list[np.ndarray]]
     #: (service, labels) -> chunks of code * N_STRATA + stratum, see ``count_coded``
     coded: defaultdict[tuple[str, tuple[tuple[str, str], ...]], list[np.ndarray]]
+    #: service -> chunks of ((booking * N_SEGMENTS + segment) * N_IMD + imd) * bands + band
+    wait_cells: defaultdict[str, list[np.ndarray]]
 
 
 class Ledger:
@@ -121,6 +136,7 @@ class Ledger:
         self.activity_frames: list[pd.DataFrame] = []
         self.person_year_frames: list[pd.DataFrame] = []
         self.wait_rows: list[dict[str, object]] = []
+        self.wait_distribution_frames: list[pd.DataFrame] = []
         self.capacity_rows: list[dict[str, object]] = []
         #: service-specific tables (``ServiceYear.tables``) by name, one frame per year
         self.service_frames: dict[str, list[pd.DataFrame]] = {}
@@ -130,7 +146,11 @@ class Ledger:
         """Begin collecting records for ``year_index`` (0 = first simulated year)."""
         self._year_index = year_index
         self._year = _Year(
-            defaultdict(list), defaultdict(list), defaultdict(list), defaultdict(list)
+            defaultdict(list),
+            defaultdict(list),
+            defaultdict(list),
+            defaultdict(list),
+            defaultdict(list),
         )
 
     @property
@@ -181,13 +201,29 @@ class Ledger:
         keys = codes.astype(np.int64) * N_STRATA + strata
         self._year.coded[(service, labels)].append(keys)
 
-    def waits(self, service: str, wait_days: np.ndarray) -> None:
-        """Record waits (days) of requests served or admitted, under a waits-table name."""
+    def waits(
+        self,
+        service: str,
+        wait_days: np.ndarray,
+        strata: np.ndarray,
+        booking: np.ndarray | None = None,
+    ) -> None:
+        """Record waits (days) of requests served or admitted, under a waits-table name.
+
+        ``strata`` are the people's stratum codes (for the wait distribution by segment and
+        IMD quintile); ``booking`` indexes ``BOOKINGS`` (GP request kinds), "" if None.
+        """
         if service not in names.WAITING_LISTS:
             names.check_waiting_list(service)
         if wait_days.size:
             assert self._year is not None
             self._year.waits[service].append(np.asarray(wait_days, dtype=np.float64))
+            _, _, imd, _, _, seg = np.unravel_index(np.asarray(strata, dtype=np.int64), SHAPE)
+            kind = np.zeros(wait_days.size, np.int64) if booking is None else booking
+            cell = (kind * N_SEGMENTS + seg) * N_IMD + imd
+            self._year.wait_cells[service].append(
+                cell * len(WAIT_BANDS) + wait_band(np.asarray(wait_days))
+            )
 
     def person_years(
         self, strata: np.ndarray, exposure_years: np.ndarray, died: np.ndarray
@@ -294,6 +330,25 @@ class Ledger:
                     "backlog_end": int(backlogs.get(service, 0)),
                 }
             )
+        shape = (len(BOOKINGS), N_SEGMENTS, N_IMD, len(WAIT_BANDS))
+        for service, chunks in sorted(self._year.wait_cells.items()):
+            counts = np.bincount(np.concatenate(chunks), minlength=int(np.prod(shape)))
+            nz = np.flatnonzero(counts)
+            kind, seg, imd, band = np.unravel_index(nz, shape)
+            self.wait_distribution_frames.append(
+                pd.DataFrame(
+                    {
+                        "replication": np.full(nz.size, self.replication, dtype=np.int32),
+                        "year": np.full(nz.size, self.calendar_year, dtype=np.int16),
+                        "service": service,
+                        "booking": np.array(BOOKINGS)[kind],
+                        "segment": np.array(SEGMENTS)[seg],
+                        "imd_quintile": (imd + 1).astype(np.int8),
+                        "wait_band": np.array(WAIT_BANDS)[band],
+                        "count": counts[nz].astype(float),
+                    }
+                )
+            )
         for service, (offered, used) in sorted(capacity.items()):
             self.capacity_rows.append(
                 {
@@ -328,11 +383,23 @@ class Ledger:
                 frame["replication"] = frame["replication"].astype(np.int32)
                 frame["year"] = frame["year"].astype(np.int16)
                 frame["service"] = frame["service"].astype("category")
+        columns = ["replication", "year", "service", "booking", "segment", "imd_quintile"]
+        wait_distribution = (
+            pd.concat(self.wait_distribution_frames, ignore_index=True)
+            if self.wait_distribution_frames
+            else pd.DataFrame(columns=[*columns, "wait_band", "count"])
+        )
+        for col in ("service", "booking", "segment"):
+            wait_distribution[col] = wait_distribution[col].astype("category")
+        wait_distribution["wait_band"] = pd.Categorical(
+            wait_distribution["wait_band"], categories=list(WAIT_BANDS), ordered=True
+        )
         return {
             "person_years": pd.concat(self.person_year_frames, ignore_index=True),
             "activity": activity,
             "waits": waits,
             "capacity": capacity,
+            "wait_distribution": wait_distribution,
             **{
                 name: pd.concat(frames, ignore_index=True)
                 for name, frames in self.service_frames.items()

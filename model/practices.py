@@ -49,9 +49,7 @@ class Practices:
         return int(self.pcn.max()) + 1
 
     @classmethod
-    def build(
-        cls, register: Register, size: int, seed: int, imd_shares: np.ndarray
-    ) -> Practices:
+    def build(cls, register: Register, size: int, seed: int, imd_shares: np.ndarray) -> Practices:
         """The practices of a place of ``size`` people with IMD quintile shares ``imd_shares``.
 
         ``imd_shares`` (length 5) is the place's population share by IMD quintile.

@@ -196,9 +196,7 @@ UNIT_FAMILIES: tuple[UnitFamily, ...] = (
         r"|index)\b",
         AllowedRange(0.0, math.inf, True, True),
     ),
-    UnitFamily(
-        "duration", r"^(days|years|minutes)\b", AllowedRange(0.0, math.inf, high_open=True)
-    ),
+    UnitFamily("duration", r"^(days|years|minutes)\b", AllowedRange(0.0, math.inf, high_open=True)),
     UnitFamily("list size", r"^patients per\b", AllowedRange(0.0, math.inf, True, True)),
     UnitFamily("staffing", r"^FTE per\b", AllowedRange(0.0, math.inf, high_open=True)),
     UnitFamily("coefficient", r"^(probit units|SD of)\b", UNBOUNDED),

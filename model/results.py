@@ -26,7 +26,7 @@ import pandas as pd
 from model.errors import ResultsError
 from model.outputs import MANIFEST, TOOL, Staging
 
-TABLES = ("person_years", "activity", "waits", "capacity")
+TABLES = ("person_years", "activity", "waits", "capacity", "wait_distribution", "practice_gp")
 SCHEMA_VERSION = 2
 
 

@@ -258,6 +258,14 @@ def _adults_with_ltc(df: pd.DataFrame) -> pd.DataFrame:
     return df[adult & (df["ltc_band"] != "0")]
 
 
+def _gp_wait_share(tables: dict[str, pd.DataFrame], bands: Sequence[str]) -> float:
+    """Share of GP appointments (attended or not) booked within the given wait bands."""
+    wd = tables["wait_distribution"]
+    gp = wd[wd["service"] == "gp_appointment"]
+    total = float(gp["count"].sum())
+    return float(gp[gp["wait_band"].isin(list(bands))]["count"].sum()) / max(total, 1.0)
+
+
 def baseline_measures(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     """Simulated values of every baseline target, pooled over years and replications."""
     act = tables["activity"]
@@ -306,10 +314,13 @@ def baseline_measures(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
             5,
             ["age_band", "sex"],
         ),
-        "gp_unmet_requests_per_person": (
-            _per_person_year(act, py, "gp_request_abandoned")
-            + _per_person_year(act, py, "gp_spill_to_ae")
+        "gp_unsuccessful_attempt_share": float(
+            _count(act, "gp_booking_attempt_unsuccessful")["count"].sum()
+            / max(float(_count(act, "gp_booking_attempt")["count"].sum()), 1.0)
         ),
+        "gp_spill_to_ae_per_1000": 1000 * _per_person_year(act, py, "gp_spill_to_ae"),
+        "gp_same_day_share": _gp_wait_share(tables, ("0",)),
+        "gp_within_7_days_share": _gp_wait_share(tables, ("0", "1", "2-7")),
         "ae_attendances_per_1000": 1000 * float(ae["count"].sum()) / person_years,
         "ae_type1_conversion": ea_via_ae / max(ae_t1, 1.0),
         "emergency_admissions_per_1000": 1000 * float(ea["count"].sum()) / person_years,

@@ -220,3 +220,10 @@ def toml_value(value: object) -> str:
     if isinstance(value, (int, float)):
         return toml_number(value)
     raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def gp_capacity(register: Any, factor: float) -> dict[str, float]:
+    """Every GP capacity key (clinician minutes by role) times ``factor``, as overrides."""
+    from model.services.primary_care import CAPACITY_KEYS
+
+    return {key: register.scalar(key) * factor for key in CAPACITY_KEYS}

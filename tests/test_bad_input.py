@@ -347,7 +347,7 @@ CASES: list[Case] = [
         must=("long.toml", "demand.gp.pam_rr"),
         files={"scenarios/long.toml": override("demand.gp.pam_rr", HUGE_LIST)},
     ),
-    bad_value("negative-patience", "gp.patience_days", "-5.0", "-5"),
+    bad_value("negative-patience", "gp.prebook_tolerance_days", "-5.0", "-5"),
     bad_value("negative-unit-cost", "costs.ae_attendance", "-273.0", "-273"),
     bad_value("negative-demand-scale", "demand.gp.scale", "-1.5", "-1.5"),
     bad_value("gamma-shape-0", "demand.ae.overdispersion_shape", "0.0", "0"),
@@ -361,7 +361,7 @@ CASES: list[Case] = [
     bad_value("probability-1.3", "gp.dna_rate", "1.3", "1.3"),
     bad_value(
         "negative-capacity",
-        "capacity.gp.appointments_per_1000_per_working_day",
+        "capacity.gp.gp_minutes_per_1000_per_working_day",
         "-1.0",
         "-1",
         capacity=True,

@@ -135,15 +135,15 @@ def test_validate_baseline_writes_a_row_per_target(
     assert code in (EXIT_OK, EXIT_FAILED_CHECKS)
     df = pd.read_csv(csv)
     targets = {p.key for p in register.select("targets.baseline")}
-    assert len(df) == len(targets) == 25
+    assert len(df) == len(targets) == 28
     assert set(df["register_key"]) == targets
     assert set(df["result"]) <= {"pass", "FAIL"}
     assert df["simulated"].notna().all()
     inside = (df["simulated"] >= df["low"]) & (df["simulated"] <= df["high"])
     assert (inside == (df["result"] == "pass")).all()
     n_pass = int((df["result"] == "pass").sum())
-    assert f"{n_pass} of 25 targets pass." in text
-    assert code == (EXIT_OK if n_pass == 25 else EXIT_FAILED_CHECKS)
+    assert f"{n_pass} of 28 targets pass." in text
+    assert code == (EXIT_OK if n_pass == 28 else EXIT_FAILED_CHECKS)
     assert "20,000 people" in text and f"wrote {csv}" in text
 
 
@@ -172,9 +172,9 @@ def test_validate_baseline_passes_every_target_at_200000(
     in_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The default command (200,000 people, the scenario's seed) is the calibration check:
-    all 25 targets of EVIDENCE §12 must pass."""
+    all 28 baseline targets must pass."""
     code = main(["validate", "baseline", "--no-progress"])
     text = capsys.readouterr().out
     assert "200,000 people" in text
-    assert "25 of 25 targets pass." in text, text
+    assert "28 of 28 targets pass." in text, text
     assert code == EXIT_OK

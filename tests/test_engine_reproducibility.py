@@ -16,17 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import RecordingEngine
+from helpers import RecordingEngine, gp_capacity
 
 from model.demand import SERVICES as DEMAND_SERVICES
 from model.demand import Events
 from model.engine import Engine, run_one
 from model.experiments import run_scenario
+from model.results import TABLES
 from model.scenario import Scenario
-from model.services.gp import CAPACITY_KEY as GP_CAPACITY_KEY
 from model.world import NullLever
-
-TABLES = ("person_years", "activity", "waits", "capacity")
 
 
 def assert_tables_equal(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None:
@@ -114,7 +112,7 @@ def test_a_lever_that_changes_nothing_reproduces_the_baseline(
 
 def test_capacity_does_not_change_first_year_demand(tiny: Scenario) -> None:
     base = first_year_events(tiny)
-    more_gp = first_year_events(with_register(tiny, **{GP_CAPACITY_KEY: 30.0}))
+    more_gp = first_year_events(with_register(tiny, **gp_capacity(tiny.register, 1.3)))
     assert set(base) == set(more_gp) == set(DEMAND_SERVICES)
     for service in DEMAND_SERVICES:
         assert base[service].size > 0, service
@@ -124,8 +122,10 @@ def test_capacity_does_not_change_first_year_demand(tiny: Scenario) -> None:
 def test_capacity_changes_outcomes_but_not_demand_over_two_years(tiny: Scenario) -> None:
     two_years = tiny.with_run(years=2, population=10_000)
     runs = []
-    for gp_capacity in (23.27, 30.0):
-        engine = RecordingEngine(with_register(two_years, **{GP_CAPACITY_KEY: gp_capacity}), 0)
+    for factor in (1.0, 1.3):
+        engine = RecordingEngine(
+            with_register(two_years, **gp_capacity(two_years.register, factor)), 0
+        )
         runs.append((engine, engine.run()))
     (base, base_tables), (more, more_tables) = runs
     assert len(base.years) == len(more.years) == 2

@@ -303,7 +303,7 @@ def test_ledger_counts_weights_and_costs_by_stratum(register: Register) -> None:
     ledger.person_years(
         np.array([a, a, b]), np.array([1.0, 0.5, 1.0]), np.array([False, True, False])
     )
-    ledger.waits("gp_appointment", np.array([0.0, 2.0, 4.0]))
+    ledger.waits("gp_appointment", np.array([0.0, 2.0, 4.0]), np.zeros(3, dtype=np.int64))
     ledger.end_year({"gp_appointment": 7}, {"gp_appointment": (10.0, 5.0)}, 0.0)
     tables = ledger.tables()
     act = tables["activity"]

@@ -145,7 +145,7 @@ def test_fuzzed_names_are_accepted_only_when_safe(name: str) -> None:
 #: a sample of register keys: every unit family, scalars and vectors, capacities
 KEYS = (
     "gp.dna_rate",
-    "gp.patience_days",
+    "gp.prebook_tolerance_days",
     "acute.ae_type1_share",
     "acute.child_type1_conversion",
     "acute.los.emergency.child_mean_days",
@@ -167,8 +167,8 @@ KEYS = (
     "dynamics.births_per_person_year",
     "dynamics.net_migration_per_person_year",
     "community.long_term_support_at_start.frailty_loading",
-    "capacity.gp.appointments_per_1000_per_working_day",
-    "capacity.gp.role_shares",
+    "capacity.gp.gp_minutes_per_1000_per_working_day",
+    "capacity.gp.nurse_minutes_per_1000_per_working_day",
     "capacity.acute.beds_per_1000",
     "capacity.acute.bed_occupancy_target",
     "capacity.margin",

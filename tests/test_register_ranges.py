@@ -351,9 +351,9 @@ def test_ranges_of_the_package_round_trip_through_their_notation(register: Regis
 #: (key, override, message) -- overrides that ran to nonsense (or crashed) before ranges
 BAD_OVERRIDES = {
     "negative patience days": (
-        "gp.patience_days",
+        "gp.prebook_tolerance_days",
         -7.0,
-        "scenario.toml: 'gp.patience_days' = -7 is out of range; allowed [0, 3650] "
+        "scenario.toml: 'gp.prebook_tolerance_days' = -7 is out of range; allowed [0, 3650] "
         "(days (mean of an exponential)).",
     ),
     "negative unit cost": (
@@ -431,10 +431,10 @@ BAD_OVERRIDES = {
         "allowed [0, 1) (proportion).",
     ),
     "GP capacity of 1e9": (
-        "capacity.gp.appointments_per_1000_per_working_day",
+        "capacity.gp.gp_minutes_per_1000_per_working_day",
         1e9,
-        "scenario.toml: 'capacity.gp.appointments_per_1000_per_working_day' = 1e+09 is out of "
-        "range; allowed [0, 1000] (appointments per 1,000 people per working day).",
+        "scenario.toml: 'capacity.gp.gp_minutes_per_1000_per_working_day' = 1e+09 is out of "
+        "range; allowed [0, 100000] (clinician minutes per 1,000 people per working day).",
     ),
     "fewer than one contact per user": (
         "demand.mental_health.events_per_user",
@@ -474,7 +474,7 @@ def test_override_outside_the_range_is_refused(
 
 def test_override_at_a_closed_bound_is_accepted(register: Register) -> None:
     new = register.with_values(
-        {"gp.patience_days": 0.0, "demand.ae.scale": 50.0, "costs.ae_attendance": 0.0}
+        {"gp.prebook_tolerance_days": 0.0, "demand.ae.scale": 50.0, "costs.ae_attendance": 0.0}
     )
     assert new.scalar("demand.ae.scale") == 50.0
     assert new["demand.ae.scale"].range == register["demand.ae.scale"].range
@@ -665,12 +665,13 @@ def test_make_parameter_without_a_range_is_unbounded(rng) -> None:
 def test_rows_and_markdown_show_the_range(register: Register) -> None:
     rows = register_rows(register.select("gp"))
     assert list(rows[0])[:4] == ["key", "value", "unit", "range"]
-    patience = next(r for r in rows if r["key"] == "gp.patience_days")
+    patience = next(r for r in rows if r["key"] == "gp.prebook_tolerance_days")
     assert patience["range"] == "[0, 3650]"
     page = register_markdown(register)
     assert "| key | value | unit | range | uncertainty |" in page
     assert re.search(
-        r"^\| `patience_days` \| [^|]+ \| days \(mean of an exponential\) \| \[0, 3650\] \|",
+        r"^\| `prebook_tolerance_days` \| [^|]+ \| days \(mean of an exponential\) "
+        r"\| \[0, 3650\] \|",
         page,
         re.MULTILINE,
     )

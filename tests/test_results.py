@@ -90,8 +90,8 @@ def test_the_manifest_describes_the_run(folder: Path, baseline_scenario: Scenari
     assert manifest["model_version"] == __version__
     assert isinstance(manifest["wall_seconds"], (int, float)) and manifest["wall_seconds"] >= 0
     # capacities as used, so a results folder says what it was run with
-    assert manifest["scenario"]["capacity"]["gp.appointments_per_1000_per_working_day"] == (
-        baseline_scenario.register.scalar("capacity.gp.appointments_per_1000_per_working_day")
+    assert manifest["scenario"]["capacity"]["gp.gp_minutes_per_1000_per_working_day"] == (
+        baseline_scenario.register.scalar("capacity.gp.gp_minutes_per_1000_per_working_day")
     )
 
 

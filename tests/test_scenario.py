@@ -11,13 +11,13 @@ from model.register import Register
 from model.scenario import Scenario, load_scenario
 from model.services.acute import BEDS_KEY, DAYCASE_KEY, ELECTIVE_KEY, OUTPATIENT_KEY
 from model.services.community import ASSESS_KEY, MH_KEY, NURSING_KEY
-from model.services.gp import CAPACITY_KEY as GP_KEY
+from model.services.primary_care import CAPACITY_KEYS
+
+GP_KEY = CAPACITY_KEYS[0]
 
 #: every capacity the engine reads from the register
 ENGINE_CAPACITY_KEYS = {
-    GP_KEY,
-    "capacity.gp.role_shares",
-    "capacity.gp.mode_shares",
+    *CAPACITY_KEYS,
     BEDS_KEY,
     ELECTIVE_KEY,
     DAYCASE_KEY,
@@ -97,7 +97,7 @@ def test_a_scenario_extending_the_baseline_differs_only_where_it_says(
     tmp_path: Path, baseline_path: Path, baseline_scenario: Scenario
 ) -> None:
     path = extending(
-        tmp_path, baseline_path, "[capacity.gp]\nappointments_per_1000_per_working_day = 30\n"
+        tmp_path, baseline_path, "[capacity.gp]\ngp_minutes_per_1000_per_working_day = 30\n"
     )
     s = load_scenario(path)
     assert s.name == "variant"
@@ -106,7 +106,7 @@ def test_a_scenario_extending_the_baseline_differs_only_where_it_says(
     assert differing_keys(s.register, baseline_scenario.register) == {GP_KEY}
     assert s.register.scalar(GP_KEY) == 30.0
     assert s.capacity_overrides[GP_KEY] == 30
-    assert s.resolved()["capacity"]["gp.appointments_per_1000_per_working_day"] == 30
+    assert s.resolved()["capacity"]["gp.gp_minutes_per_1000_per_working_day"] == 30
 
 
 def test_extends_is_relative_to_the_file_and_run_settings_merge(
@@ -149,7 +149,7 @@ BAD = {
         ["'run.workers'", "allowed keys", "population"],
     ),
     "negative capacity": (
-        "[capacity.gp]\nappointments_per_1000_per_working_day = -1\n",
+        "[capacity.gp]\ngp_minutes_per_1000_per_working_day = -1\n",
         [f"'{GP_KEY}'", "-1", "zero or more"],
     ),
     "capacity not a number": (
@@ -157,8 +157,8 @@ BAD = {
         [f"'{BEDS_KEY}'", "'lots'", "number"],
     ),
     "unknown capacity": (
-        "[capacity.gp]\nappointments = 10\n",
-        ["'capacity.gp.appointments'", "did you mean", f"'{GP_KEY}'"],
+        "[capacity.gp]\ngp_minutes = 10\n",
+        ["'capacity.gp.gp_minutes'", "did you mean", f"'{GP_KEY}'"],
     ),
     "probability above 1": (
         '[parameters]\n"gp.dna_rate" = 1.3\n',
@@ -174,8 +174,8 @@ BAD = {
     ),
     "capacity in [parameters]": (f'[parameters]\n"{GP_KEY}" = 20\n', [f"'{GP_KEY}'", "[capacity]"]),
     "shares not summing to 1": (
-        "[capacity.gp]\nrole_shares = [0.5, 0.5, 0.5]\n",
-        ["'capacity.gp.role_shares'", "sum to 1"],
+        "[capacity.gp]\nnurse_minutes_per_1000_per_working_day = [1.0, 2.0]\n",
+        ["'capacity.gp.nurse_minutes_per_1000_per_working_day'", "same shape"],
     ),
     "wrong type": ('[run]\npopulation = "many"\n', ["'run.population'", "'many'", "whole number"]),
     "years above range": ("[run]\nyears = 31\n", ["'run.years'", "31", "1 to 30"]),

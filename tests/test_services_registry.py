@@ -68,7 +68,7 @@ def test_the_ledger_refuses_an_unknown_activity(ledger: Ledger, strata: np.ndarr
 
 def test_the_ledger_refuses_unknown_waiting_lists_and_capacities(ledger: Ledger) -> None:
     with pytest.raises(UnknownServiceError, match="waiting-list"):
-        ledger.waits("gp", np.array([1.0]))
+        ledger.waits("gp", np.array([1.0]), np.zeros(1, dtype=np.int64))
     with pytest.raises(UnknownServiceError, match="waiting-list"):
         ledger.end_year({"gp": 3}, {})
     with pytest.raises(UnknownServiceError, match="capacity"):

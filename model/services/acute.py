@@ -254,7 +254,7 @@ class AcuteService:
         kind = service.split("_")[0]
         ledger.count("overnight_stay", strata[overnight], mode=kind)
         ledger.count("bed_day", strata[overnight], mode=kind, weight=los[overnight])
-        ledger.waits(waits_as, (absolute - tab.arrival[rows]).astype(float))
+        ledger.waits(waits_as, (absolute - tab.arrival[rows]).astype(float), strata)
 
     def _beds(self, world: World, day: int) -> None:
         absolute = world.day0 + day

@@ -153,5 +153,9 @@ class ServedList(WaitingList):
         self.offered += slots
         rows = self.queue.serve(slots)
         self.used += rows.size
-        world.ledger.waits(self.label, (absolute - self.table.arrival[rows]).astype(float))
+        world.ledger.waits(
+            self.label,
+            (absolute - self.table.arrival[rows]).astype(float),
+            world.strata[self.table.person[rows]],
+        )
         return rows

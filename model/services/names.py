@@ -46,6 +46,8 @@ ACTIVITIES: Mapping[str, Activity] = {
     "gp_appointment_dna": _PRIMARY,
     "gp_request_abandoned": _PRIMARY,
     "gp_spill_to_ae": _PRIMARY,
+    "gp_booking_attempt": _PRIMARY,
+    "gp_booking_attempt_unsuccessful": _PRIMARY,
     "ae_attendance": _ACUTE,
     "ae_to_admission": _ACUTE,
     "emergency_admission": _ACUTE,

@@ -39,6 +39,7 @@ import pandas as pd
 
 from model import crn
 from model.demand import draw_events
+from model.ledger import unit_cost, wait_band
 from model.population import SEGMENTS
 from model.practices import Practices
 from model.services.protocol import ServiceYear
@@ -49,9 +50,6 @@ MODES = ("face_to_face", "telephone", "online")
 ROLES = ("gp", "nurse", "other")
 #: (role, mode) of each code mode * len(ROLES) + role
 LABELS = tuple((r, m) for m in MODES for r in ROLES)
-#: days from booking to appointment, as in Appointments in General Practice
-WAIT_BANDS = ("0", "1", "2-7", "8-14", "15-28", "29+")
-_BAND_EDGES = np.array([1, 2, 8, 15, 29])
 #: how far ahead diaries are kept (a request that cannot be booked within it gives up)
 HORIZON_DAYS = 182
 #: pre-booked lead bands (days after the booking day), as in ``gp.prebook_lead_shares``
@@ -60,11 +58,6 @@ LEAD_BANDS = ((1, 7), (8, 14), (15, 28), (29, 56))
 MAX_ATTEMPTS = 3
 CAPACITY_KEYS = tuple(f"capacity.gp.{r}_minutes_per_1000_per_working_day" for r in ROLES)
 SERVICE = "gp_appointment"
-
-
-def wait_band(wait_days: np.ndarray) -> np.ndarray:
-    """Index into ``WAIT_BANDS`` of each wait in days."""
-    return np.searchsorted(_BAND_EDGES, wait_days, side="right").astype(np.int8)
 
 
 def greedy_book(
@@ -81,7 +74,7 @@ def greedy_book(
     n = diary.shape[0]
     if n == 0:
         return np.empty(0, dtype=np.int64)
-    n_diaries, n_days = free.shape
+    n_days = free.shape[1]
     flat = free.reshape(-1).astype(np.float64)
     start = np.concatenate([[0.0], np.cumsum(flat)])  # start of each (diary, day) in minutes
     order = np.lexsort((earliest, diary))
@@ -118,7 +111,14 @@ class _Booked:
 
 
 class PrimaryCareService:
-    """The practices of the place: diaries, booking, attendance, give-ups and spill to A&E."""
+    """The practices of the place: diaries, booking, attendance, give-ups and spill to A&E.
+
+    Requests, retries and booked appointments are held as columns (``_empty_requests``):
+    ``idx`` (position in this year's population, re-indexed when the population changes),
+    ``k`` (event number, for keyed uniforms), ``kind`` (0 same-day, 1 pre-booked), ``lead``
+    (days ahead wanted), ``diary`` (practice x role), ``mode`` and ``attempt``; booked
+    appointments also ``booked_on`` (absolute day).
+    """
 
     name = "gp"
 
@@ -136,49 +136,46 @@ class PrimaryCareService:
         self.diary_share = np.stack([gp_share, share, share], axis=1).reshape(-1)  # (p, role)
         self.minutes = reg.array("gp.minutes_by_role_mode").reshape(len(ROLES), len(MODES))
         role_minutes = np.array([reg.scalar(k) for k in CAPACITY_KEYS])
-        # requests go to roles in proportion to the appointments each role's time allows
         self.preference = np.vstack([reg.array(f"gp.mode_preference.{s}") for s in SEGMENTS])
-        mean_pref = self.preference.mean(axis=0)
-        per_appt = self.minutes @ mean_pref  # mean minutes of an appointment by role
+        self.cum_preference = np.cumsum(self.preference, axis=1)
+        # requests go to roles in proportion to the appointments each role's time allows
+        per_appt = self.minutes @ self.preference.mean(axis=0)  # mean minutes by role
         role_appts = role_minutes / per_appt
-        self.cum_role = np.cumsum(role_appts / role_appts.sum())[:-1]
+        self.cum_role = np.cumsum(role_appts / max(role_appts.sum(), 1e-12))[:-1]
         self.same_day_share = reg.scalar("gp.same_day_share")
         self.cum_lead = np.cumsum(reg.array("gp.prebook_lead_shares"))
         self.advance_share = 1.0 - reg.scalar("gp.same_day_reserve_share")
-        self.tolerance_days = reg.scalar("gp.same_day_tolerance_days") * reg.array(
-            "gp.tolerance_relative_by_segment"
-        )
-        self.prebook_tolerance_days = reg.scalar("gp.prebook_tolerance_days") * reg.array(
-            "gp.tolerance_relative_by_segment"
-        )
+        relative = reg.array("gp.tolerance_relative_by_segment")
+        self.tolerance_days = reg.scalar("gp.same_day_tolerance_days") * relative
+        self.prebook_tolerance_days = reg.scalar("gp.prebook_tolerance_days") * relative
         self.retry_share = reg.array("gp.retry_share_by_segment")
         self.spill_share = reg.array("gp.spill_to_ae_by_segment")
         self.dna_rate = reg.scalar("gp.dna_rate")
         self.dna_rr = reg.array("gp.dna_rr_by_pam_level")
         self.dna_rr_wait = reg.array("gp.dna_rr_by_wait_band")
-        # normalised once on the base population (see the old GP service): changes in
-        # activation change the overall DNA rate, not only who misses appointments
+        # normalised once on the base population: changes in activation (e.g. coaching)
+        # change the overall DNA rate, not only who misses appointments
         self.dna_rr_mean = float(self.dna_rr[pop.pam_level - 1].mean())
         self.horizon = HORIZON_DAYS
+        # working days of the whole run and one horizon beyond, by absolute day
+        last = world.day0 + (run.years + 1) * DAYS_PER_YEAR + self.horizon
+        self.working = np.array([world.is_working_day(d) for d in range(last)], dtype=bool)
         self.booked_minutes = np.zeros((self.n_diaries, self.horizon))  # ring by absolute day
         self.diary: dict[int, _Booked] = {}
         self.waiting: dict[str, np.ndarray] = _empty_requests()
         self.retries: dict[int, dict[str, np.ndarray]] = {}
         self.seeded = False
-        self._reset(world)
+        self._minutes_today = np.zeros(self.n_diaries)
+        self._reset()
 
     # ---------------------------------------------------------------- yearly
-    def _reset(self, world: World) -> None:
+    def _reset(self) -> None:
         self.offered = 0.0
         self.used = 0.0
         n_p = self.practices.n
-        self.by_practice = np.zeros((n_p, len(MODES)), dtype=np.int64)  # attended
-        self.dna_by_practice = np.zeros((n_p, len(MODES)), dtype=np.int64)
-        self.cost_code_by_practice = np.zeros((n_p, len(LABELS)), dtype=np.int64)
+        # appointments by practice and (role, mode) code: attended, not attended
+        self.by_practice = np.zeros((2, n_p, len(LABELS)), dtype=np.int64)
         self.wait_hist = np.zeros((n_p, self.horizon + 1), dtype=np.int64)
-        self.wait_cells = np.zeros(
-            (len(KINDS), len(SEGMENTS), 5, len(WAIT_BANDS)), dtype=np.int64
-        )
         self.offered_by_practice = np.zeros(n_p)
         self.attempts = 0
         self.failed = 0
@@ -189,47 +186,39 @@ class PrimaryCareService:
         self.practice_of = self.practices.of(pop.person_id, pop.imd)
         self.list_size = np.bincount(self.practice_of, minlength=self.practices.n)
         events = world.events["gp"]
-        self.new = self._requests(world, events.person, events.k, events.day, "gp.decisions")
-        self.new_day_starts = np.searchsorted(
-            self.new["day"], world.day0 + np.arange(DAYS_PER_YEAR + 1)
-        )
+        self.new = self._requests(world, events.person, events.k, "gp.decisions")
+        self.new_day_starts = np.searchsorted(events.day, np.arange(DAYS_PER_YEAR + 1))
+        self._reset()
         if not self.seeded:
             self._seed_diary(world)
             self.seeded = True
-        self._reset(world)
 
     def _requests(
-        self,
-        world: World,
-        person: np.ndarray,
-        k: np.ndarray,
-        day: np.ndarray,
-        purpose: str,
+        self, world: World, person: np.ndarray, k: np.ndarray, purpose: str
     ) -> dict[str, np.ndarray]:
+        """Requests of ``person`` (positions) with their kind, lead, diary and mode."""
         pop = world.pop
-        ids = pop.person_id
-        u_kind, u_mode, u_role, u_lead = crn.event_uniforms16(world.key(purpose), ids, person, k)
+        u_kind, u_mode, u_role, u_lead = crn.event_uniforms16(
+            world.key(purpose), pop.person_id, person, k
+        )
         seg = pop.segment[person]
-        cut = np.cumsum(self.preference, axis=1)
+        cut = self.cum_preference
         mode = (u_mode > cut[seg, 0]).astype(np.int8) + (u_mode > cut[seg, 1]).astype(np.int8)
-        role = np.searchsorted(self.cum_role, u_role, side="right").astype(np.int8)
+        role = np.searchsorted(self.cum_role, u_role, side="right").astype(np.int32)
         same_day = u_kind < self.same_day_share
         # lead of a pre-booked request: a band by its shares, then uniform within the band
-        u_band = np.minimum(u_lead * 0.999999, 0.999999)
-        band = np.minimum(np.searchsorted(self.cum_lead, u_band, side="right"), len(LEAD_BANDS) - 1)
-        lo = np.array([b[0] for b in LEAD_BANDS])[band]
-        hi = np.array([b[1] for b in LEAD_BANDS])[band]
-        prev = np.where(band > 0, self.cum_lead[np.maximum(band - 1, 0)], 0.0)
-        within = (u_band - prev) / (self.cum_lead[band] - prev)
-        lead = lo + np.minimum((within * (hi - lo + 1)).astype(np.int64), hi - lo)
-        practice = self.practice_of[person]
+        band = np.minimum(np.searchsorted(self.cum_lead, u_lead, side="right"), len(LEAD_BANDS) - 1)
+        lo = np.array([b[0] for b in LEAD_BANDS], dtype=np.float32)
+        width = np.array([b[1] - b[0] + 1 for b in LEAD_BANDS], dtype=np.float32)
+        prev = np.r_[0.0, self.cum_lead[:-1]].astype(np.float32)
+        within = (u_lead - prev[band]) / (self.cum_lead.astype(np.float32)[band] - prev[band])
+        lead = lo[band] + np.minimum(np.floor(within * width[band]), width[band] - 1)
         return {
-            "id": ids[person],
-            "k": k.astype(np.int64),
-            "day": (world.day0 + day.astype(np.int64)),
+            "idx": person.astype(np.int32),
+            "k": k.astype(np.int32),
             "kind": np.where(same_day, 0, 1).astype(np.int8),
             "lead": np.where(same_day, 0, lead).astype(np.int16),
-            "diary": (practice * len(ROLES) + role).astype(np.int64),
+            "diary": self.practice_of[person] * len(ROLES) + role,
             "mode": mode,
             "attempt": np.zeros(person.shape[0], dtype=np.int8),
         }
@@ -237,40 +226,49 @@ class PrimaryCareService:
     def _seed_diary(self, world: World) -> None:
         """Book the pre-booked appointments made in the weeks before the first day."""
         weeks = LEAD_BANDS[-1][1]
-        rate = world.rates("gp")
         exposure = np.full(world.pop.size, weeks, dtype=np.int64)
         ev = draw_events(
-            rate * weeks / DAYS_PER_YEAR,
+            world.rates("gp") * weeks / DAYS_PER_YEAR,
             exposure,
             world.pop.person_id,
             world.key("gp.warmup.count"),
             world.key("gp.warmup.day"),
             days_per_year=weeks,
         )
-        req = self._requests(world, ev.person, ev.k, ev.day, "gp.warmup.decisions")
-        req["day"] = req["day"] - weeks  # made on days -weeks .. -1
-        want = req["day"] + req["lead"].astype(np.int64)
+        req = self._requests(world, ev.person, ev.k, "gp.warmup.decisions")
+        made = world.day0 - weeks + ev.day.astype(np.int64)  # days -weeks .. -1
+        want = made + req["lead"]
         keep = (req["kind"] == 1) & (want >= world.day0)
-        req, want = _select(req, keep), want[keep]
+        req, want, made = _select(req, keep), want[keep], made[keep]
         self._minutes_today = self._day_minutes(world)
-        offered = self._offer(world, req, world.day0 - 1, want)
+        offered = self._offer(req, world.day0 - 1, want)
         ok = offered >= 0
-        self._commit(_select(req, ok), offered[ok], req["day"][ok])
+        self._commit(_select(req, ok), offered[ok], made[ok])
 
     def end_year(self, world: World) -> ServiceYear:
-        """Backlog (appointments booked for next year) and capacity; practice tables."""
-        booked_ahead = sum(
-            len(b.take().get("id", ())) for d, b in self.diary.items() if d >= world.day0
-        )
-        tables = {"practice_gp": self._practice_table(world), "gp_waits": self._wait_table()}
+        """Appointments booked for next year, capacity (minutes), the practice table."""
+        booked_ahead = sum(sum(part["idx"].size for part in b.parts) for b in self.diary.values())
         return ServiceYear(
             backlogs={SERVICE: booked_ahead},
             capacity={SERVICE: (self.offered, self.used)},
-            tables=tables,
+            tables={"practice_gp": self._practice_table(world)},
         )
 
     def carry_people(self, world: World, old_ids: np.ndarray) -> None:
-        """Nothing to re-index: diaries and retries hold person ids, not positions."""
+        """Re-index the people in diaries, retries and weekend requests; the dead leave."""
+
+        def carry(req: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            if not req["idx"].size:
+                return req
+            new = world.index_of(old_ids[req["idx"]])
+            kept = _select(req, new >= 0)
+            kept["idx"] = new[new >= 0].astype(np.int32)
+            return kept
+
+        for booked in self.diary.values():
+            booked.parts = [carry(part) for part in booked.parts]
+        self.retries = {day: carry(req) for day, req in self.retries.items()}
+        self.waiting = carry(self.waiting)
 
     # ---------------------------------------------------------------- capacity
     def _day_minutes(self, world: World) -> np.ndarray:
@@ -280,8 +278,7 @@ class PrimaryCareService:
 
     # ---------------------------------------------------------------- booking
     def _durations(self, req: dict[str, np.ndarray]) -> np.ndarray:
-        role = req["diary"] % len(ROLES)
-        return np.asarray(self.minutes[role, req["mode"]])
+        return np.asarray(self.minutes[req["diary"] % len(ROLES), req["mode"]])
 
     def _commit(
         self, req: dict[str, np.ndarray], absolute_day: np.ndarray, booked_on: np.ndarray
@@ -300,22 +297,19 @@ class PrimaryCareService:
         cuts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
         ends = np.r_[cuts[1:], days.size]
         for a, b in zip(cuts, ends, strict=True):
-            self.diary.setdefault(int(days[a]), _Booked()).add(
-                {k: v[a:b] for k, v in cols.items()}
-            )
+            self.diary.setdefault(int(days[a]), _Booked()).add({k: v[a:b] for k, v in cols.items()})
 
-    def _offer(
-        self, world: World, req: dict[str, np.ndarray], today: int, earliest: np.ndarray
-    ) -> np.ndarray:
+    def _offer(self, req: dict[str, np.ndarray], today: int, earliest: np.ndarray) -> np.ndarray:
         """The first free advance time on or after ``earliest`` (absolute day), or -1.
 
         Advance time is the part of each future working day's diary open to booking ahead
         (``1 - gp.same_day_reserve_share``), less what is already booked.
         """
+        if not req["idx"].size:
+            return np.empty(0, dtype=np.int64)
         first_day = today + 1
         days = first_day + np.arange(self.horizon - 1)
-        working = np.array([world.is_working_day(int(d)) for d in days])
-        cap = np.outer(self._minutes_today * self.advance_share, working)
+        cap = np.outer(self._minutes_today * self.advance_share, self.working[days])
         free = np.maximum(cap - self.booked_minutes[:, days % self.horizon], 0.0)
         col = greedy_book(
             req["diary"], np.maximum(earliest - first_day, 0), self._durations(req), free
@@ -326,9 +320,9 @@ class PrimaryCareService:
     def day(self, world: World, day: int) -> None:
         """One day of every practice."""
         absolute = world.day0 + day
-        arrivals = _slice(self.new, self.new_day_starts[day], self.new_day_starts[day + 1])
-        self.waiting = _concat(self.waiting, arrivals)
-        if not world.is_working_day(absolute):
+        a, b = self.new_day_starts[day], self.new_day_starts[day + 1]
+        self.waiting = _concat(self.waiting, {k: v[a:b] for k, v in self.new.items()})
+        if not self.working[absolute]:
             return
         self._minutes_today = self._day_minutes(world)
         ring = absolute % self.horizon
@@ -339,94 +333,96 @@ class PrimaryCareService:
         # 2. the day's requests (weekend ones are made today) and same-day retries due today
         req = _concat(self.waiting, self.retries.pop(absolute, _empty_requests()))
         self.waiting = _empty_requests()
-        if req["id"].size:
-            req["day"] = np.full(req["id"].size, absolute, dtype=np.int64)
+        req = _select(req, _alive(world, req["idx"], absolute))
+        if req["idx"].size:
             same = req["kind"] == 0
             self._same_day(world, _select(req, same), absolute, ring)
             self._pre_booked(world, _select(req, ~same), absolute)
         self.booked_minutes[:, ring] = 0.0  # the day is over: its column serves day + horizon
 
-    def _segments(self, world: World, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        idx = world.index_of(ids)
-        return idx, np.where(idx >= 0, world.pop.segment[np.maximum(idx, 0)], 0)
-
     def _same_day(self, world: World, req: dict[str, np.ndarray], today: int, ring: int) -> None:
-        n = req["id"].size
+        n = req["idx"].size
         if not n:
             return
         self.attempts += n
+        strata = world.strata
+        world.ledger.count("gp_booking_attempt", strata[req["idx"]], mode="same_day")
         free_today = np.maximum(self._minutes_today - self.booked_minutes[:, ring], 0.0)
         col = greedy_book(
             req["diary"], np.zeros(n, dtype=np.int64), self._durations(req), free_today[:, None]
         )
         got = col == 0
         served = _select(req, got)
-        self._commit(served, np.full(served["id"].size, today, dtype=np.int64), served["day"])
+        today_arr = np.full(served["idx"].size, today, dtype=np.int64)
+        self._commit(served, today_arr, today_arr)
         self._attend(world, today)  # seen today
         failed = _select(req, ~got)
-        if not failed["id"].size:
+        if not failed["idx"].size:
             return
         # the earliest time offered from tomorrow on, taken within the person's tolerance
-        offered = self._offer(world, failed, today, np.full(failed["id"].size, today + 1))
-        idx, seg = self._segments(world, failed["id"])
+        offered = self._offer(failed, today, np.full(failed["idx"].size, today + 1))
+        idx = failed["idx"]
+        seg = world.pop.segment[idx]
         u_tol, u_retry, u_spill = self._attempt_uniforms(world, failed)
         tolerance = -np.log(u_tol) * self.tolerance_days[seg]
-        accept = (idx >= 0) & (offered >= 0) & (offered - today <= tolerance)
-        self._commit(_select(failed, accept), offered[accept], failed["day"][accept])
-        rest = (idx >= 0) & ~accept
+        accept = (offered >= 0) & (offered - today <= tolerance)
+        self._commit(_select(failed, accept), offered[accept], np.full(int(accept.sum()), today))
+        rest = ~accept
         self.failed += int(rest.sum())
+        world.ledger.count("gp_booking_attempt_unsuccessful", strata[idx[rest]], mode="same_day")
         retry = rest & (u_retry < self.retry_share[seg]) & (failed["attempt"] < MAX_ATTEMPTS - 1)
         left = rest & ~retry
         spill = left & (u_spill < self.spill_share[seg])
-        self._give_up(world, failed, idx, left & ~spill, spill)
+        self._give_up(world, failed, left & ~spill, spill)
         if retry.any():
             again = _select(failed, retry)
             again["attempt"] = (again["attempt"] + 1).astype(np.int8)
-            nxt = _next_working_day(world, today)
+            nxt = _next_working_day(self.working, today)
             self.retries[nxt] = _concat(self.retries.get(nxt, _empty_requests()), again)
 
     def _pre_booked(self, world: World, req: dict[str, np.ndarray], today: int) -> None:
         """Book ahead; a person offered a time later than they tolerate gives up."""
-        n = req["id"].size
+        n = req["idx"].size
         if not n:
             return
         self.attempts += n
+        idx = req["idx"]
+        strata = world.strata
+        world.ledger.count("gp_booking_attempt", strata[idx], mode="pre_booked")
         want = today + req["lead"].astype(np.int64)
-        offered = self._offer(world, req, today, want)
-        idx, seg = self._segments(world, req["id"])
+        offered = self._offer(req, today, want)
+        seg = world.pop.segment[idx]
         u_tol, _, _ = self._attempt_uniforms(world, req)
         tolerance = -np.log(u_tol) * self.prebook_tolerance_days[seg]
-        accept = (idx >= 0) & (offered >= 0) & (offered - want <= tolerance)
-        self._commit(_select(req, accept), offered[accept], req["day"][accept])
-        unmet = (idx >= 0) & ~accept
+        accept = (offered >= 0) & (offered - want <= tolerance)
+        self._commit(_select(req, accept), offered[accept], np.full(int(accept.sum()), today))
+        unmet = ~accept
         self.failed += int(unmet.sum())
-        self._give_up(world, req, idx, unmet, np.zeros(n, dtype=bool))
+        world.ledger.count("gp_booking_attempt_unsuccessful", strata[idx[unmet]], mode="pre_booked")
+        self._give_up(world, req, unmet, np.zeros(n, dtype=bool))
 
     def _attempt_uniforms(
         self, world: World, req: dict[str, np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Three uniforms per (request, attempt): tolerance, retry and A&E."""
         key = world.key("gp.attempt")
-        index = (req["k"] * MAX_ATTEMPTS + req["attempt"]) * 3
+        ids = world.pop.person_id[req["idx"]]
+        index = (req["k"].astype(np.int64) * MAX_ATTEMPTS + req["attempt"]) * 3
         return (
-            crn.uniforms(key, req["id"], index),
-            crn.uniforms(key, req["id"], index + 1),
-            crn.uniforms(key, req["id"], index + 2),
+            crn.uniforms(key, ids, index),
+            crn.uniforms(key, ids, index + 1),
+            crn.uniforms(key, ids, index + 2),
         )
 
     def _give_up(
-        self,
-        world: World,
-        req: dict[str, np.ndarray],
-        idx: np.ndarray,
-        unmet: np.ndarray,
-        spill: np.ndarray,
+        self, world: World, req: dict[str, np.ndarray], unmet: np.ndarray, spill: np.ndarray
     ) -> None:
+        idx = req["idx"]
         strata = world.strata
         world.ledger.count("gp_request_abandoned", strata[idx[unmet]])
         world.ledger.count("gp_spill_to_ae", strata[idx[spill]])
         if spill.any():
-            world.ae_inbox.append((idx[spill], req["k"][spill], "gp_spill"))
+            world.ae_inbox.append((idx[spill].astype(np.int64), req["k"][spill], "gp_spill"))
 
     def _attend(self, world: World, today: int) -> None:
         """Appointments booked for today happen (or are missed)."""
@@ -434,49 +430,40 @@ class PrimaryCareService:
         if booked is None:
             return
         req = booked.take()
-        idx = world.index_of(req["id"])
-        alive = idx >= 0  # people who died before their appointment leave the diary
-        req = _select(req, alive)
-        idx = idx[alive]
+        # people who died before their appointment leave the diary
+        req = _select(req, _alive(world, req["idx"], today))
+        idx = req["idx"]
         if not idx.size:
             return
         pop = world.pop
         wait = (today - req["booked_on"]).astype(np.int64)
         band = wait_band(wait)
+        attempt = req["k"].astype(np.int64) * MAX_ATTEMPTS + req["attempt"]
+        u_dna = crn.uniforms(world.key("gp.dna"), pop.person_id[idx], attempt)
         level = pop.pam_level[idx]
-        u_dna = crn.uniforms(world.key("gp.dna"), req["id"], req["k"] * MAX_ATTEMPTS + req["attempt"])
         p_dna = self.dna_rate * self.dna_rr_wait[band] * self.dna_rr[level - 1] / self.dna_rr_mean
         dna = u_dna < p_dna
         role = req["diary"] % len(ROLES)
-        mode = req["mode"].astype(np.int64)
-        code = mode * len(ROLES) + role
+        code = req["mode"].astype(np.int64) * len(ROLES) + role
         strata = world.strata[idx]
         ledger = world.ledger
         ledger.count_coded(SERVICE, strata[~dna], code[~dna], LABELS)
         ledger.count_coded("gp_appointment_dna", strata[dna], code[dna], LABELS)
-        ledger.waits(SERVICE, wait.astype(float))
+        ledger.waits(SERVICE, wait.astype(float), strata, req["kind"].astype(np.int64) + 1)
         self.used += float(self._durations(req).sum())
         practice = req["diary"] // len(ROLES)
-        n_modes = len(MODES)
-        self.by_practice += np.bincount(
-            practice[~dna] * n_modes + mode[~dna], minlength=self.by_practice.size
-        ).reshape(self.by_practice.shape)
-        self.dna_by_practice += np.bincount(
-            practice[dna] * n_modes + mode[dna], minlength=self.dna_by_practice.size
-        ).reshape(self.dna_by_practice.shape)
+        cell = (dna.astype(np.int64) * self.practices.n + practice) * len(LABELS) + code
+        self.by_practice += np.bincount(cell, minlength=self.by_practice.size).reshape(
+            self.by_practice.shape
+        )
         self.wait_hist += np.bincount(
             practice * (self.horizon + 1) + np.minimum(wait, self.horizon),
             minlength=self.wait_hist.size,
         ).reshape(self.wait_hist.shape)
-        cell = np.ravel_multi_index(
-            (req["kind"], pop.segment[idx], pop.imd[idx] - 1, band), self.wait_cells.shape
-        )
-        self.wait_cells += np.bincount(cell, minlength=self.wait_cells.size).reshape(
-            self.wait_cells.shape
-        )
 
     # ---------------------------------------------------------------- tables
     def _practice_table(self, world: World) -> pd.DataFrame:
+        """Appointments, cost and waits by practice and mode (``practice_gp``)."""
         p = self.practices
         waits = np.arange(self.horizon + 1)
         n = self.wait_hist.sum(axis=1)
@@ -486,37 +473,29 @@ class PrimaryCareService:
         days = max(world.working_days_in_year(), 1)
         per_1000 = 1000 * self.offered_by_practice / days / np.maximum(self.list_size, 1)
         rows = []
-        for service, counts in (("gp_appointment", self.by_practice), ("gp_appointment_dna", self.dna_by_practice)):
+        for k, service in enumerate(("gp_appointment", "gp_appointment_dna")):
+            counts = self.by_practice[k]  # (practice, code)
+            costs = np.array([unit_cost(world.register, service, r, m) for r, m in LABELS])
             for m, mode in enumerate(MODES):
+                codes = slice(m * len(ROLES), (m + 1) * len(ROLES))
+                count = counts[:, codes].sum(axis=1)
                 rows.append(
                     pd.DataFrame(
                         {
-                            "practice": np.arange(p.n),
+                            "practice": np.arange(p.n, dtype=np.int32),
                             "pcn": p.pcn,
                             "list_size": self.list_size,
                             "service": service,
                             "mode": mode,
-                            "count": counts[:, m].astype(float),
+                            "count": count.astype(float),
+                            "cost_gbp": counts[:, codes] @ costs[codes],
                             "mean_wait_days": mean,
                             "p90_wait_days": p90,
-                            "capacity_minutes_per_1000_per_working_day": per_1000,
+                            "capacity_per_1000": per_1000,
                         }
                     )
                 )
         return pd.concat(rows, ignore_index=True)
-
-    def _wait_table(self) -> pd.DataFrame:
-        k, s, q, b = np.nonzero(self.wait_cells)
-        return pd.DataFrame(
-            {
-                "service": SERVICE,
-                "booking": np.array(KINDS)[k],
-                "segment": np.array(SEGMENTS)[s],
-                "imd_quintile": q + 1,
-                "wait_band": np.array(WAIT_BANDS)[b],
-                "count": self.wait_cells[k, s, q, b].astype(float),
-            }
-        )
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -524,9 +503,8 @@ class PrimaryCareService:
 
 def _empty_requests() -> dict[str, np.ndarray]:
     return {
-        "id": np.empty(0, np.int64),
-        "k": np.empty(0, np.int64),
-        "day": np.empty(0, np.int64),
+        "idx": np.empty(0, np.int32),
+        "k": np.empty(0, np.int32),
         "kind": np.empty(0, np.int8),
         "lead": np.empty(0, np.int16),
         "diary": np.empty(0, np.int64),
@@ -539,23 +517,25 @@ def _select(req: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarra
     return {k: v[mask] for k, v in req.items()}
 
 
-def _slice(req: dict[str, np.ndarray], a: int, b: int) -> dict[str, np.ndarray]:
-    return {k: v[a:b] for k, v in req.items()}
-
-
 def _concat(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    if not b["id"].size:
+    if not b["idx"].size:
         return a
-    if not a["id"].size:
+    if not a["idx"].size:
         return b
     return {k: np.concatenate([a[k], b[k]]) for k in a}
 
 
-def _next_working_day(world: World, absolute: int) -> int:
+def _alive(world: World, idx: np.ndarray, absolute_day: int) -> np.ndarray:
+    """True for people still alive on ``absolute_day`` (this year's death days)."""
+    death = world.death_day[idx].astype(np.int64)
+    return (death < 0) | (world.day0 + death > absolute_day)
+
+
+def _next_working_day(working: np.ndarray, absolute: int) -> int:
     day = absolute + 1
-    while not world.is_working_day(day):
+    while not working[day]:
         day += 1
     return day
 
 
-__all__ = ["PrimaryCareService", "greedy_book", "wait_band"]
+__all__ = ["PrimaryCareService", "greedy_book"]

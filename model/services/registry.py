@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from model.services.acute import AcuteService
 from model.services.ambulatory import AmbulatoryCare
 from model.services.community import CommunityService
-from model.services.gp import GPService
+from model.services.primary_care import PrimaryCareService
 from model.services.protocol import Service, ServiceYear
 from model.world import World
 
@@ -131,7 +131,7 @@ def merge_years(records: list[ServiceYear]) -> ServiceYear:
 #: the services of every run, in within-day order: one line each
 SERVICES = Registry(
     (
-        Entry("gp", GPService),
+        Entry("gp", PrimaryCareService),
         Entry("acute", AcuteService),
         Entry("ambulatory", AmbulatoryCare),
         Entry("community", CommunityService),
