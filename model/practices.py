@@ -70,8 +70,6 @@ class Practices:
         # place's deprivation mix (by cumulative list)
         mid = (np.cumsum(sizes) - sizes / 2) / size
         imd = np.minimum(np.searchsorted(np.cumsum(imd_shares), mid, side="right"), 4) + 1
-        order = rng.permutation(n)
-        imd = imd[np.argsort(order)]
         # PCNs: about the published mean size, built from practices in random order
         n_pcn = max(1, round(size / register.scalar("practices.pcn_mean_list_size")))
         walk = rng.permutation(n)

@@ -7,11 +7,12 @@ Two probe levers act on 10 % of people, chosen by a hash of their id, from year 
 * ``RateProbe`` halves the targeted people's demand rates for every service.
 
 Over three years at 10,000 people, every *untargeted* person's demand events (per service:
-event number and day), GP decisions (preferred mode, patience deadline, spill, DNA) and
-day of death are identical to the baseline's; so are the entrants (ids and attributes) and
-every service's capacity. Today's mechanisms that would break this (a mortality hazard
-ratio normalised over the current population, entrants numbered and counted from the
-survivors, capacity following the current population size) are what these tests guard.
+event number and day), GP request decisions (the general practice's request table: kind,
+pre-booking lead, diary (practice and role) and mode) and day of death are identical to the
+baseline's; so are the entrants (ids and attributes) and every service's capacity. Today's
+mechanisms that would break this (a mortality hazard ratio normalised over the current
+population, entrants numbered and counted from the survivors, capacity following the
+current population size) are what these tests guard.
 """
 
 from __future__ import annotations
@@ -29,14 +30,15 @@ from helpers import RecordingEngine
 from model import crn
 from model.demand import SERVICES as DEMAND_SERVICES
 from model.scenario import Scenario
-from model.services.gp import GPService
+from model.services.primary_care import PrimaryCareService
 from model.world import World
 
 PEOPLE = 10_000
 YEARS = 3
 SHARE = 0.10
 FIRST_LEVER_YEAR = 1
-GP_DECISIONS = ("pref", "deadline", "spill", "dna")
+#: the per-request decisions of general practice, made when the year's requests are drawn
+GP_DECISIONS = ("kind", "lead", "diary", "mode")
 
 
 def targeted(person_id: np.ndarray) -> np.ndarray:
@@ -109,14 +111,15 @@ class ProbeEngine(RecordingEngine):
     def _begin_year(self, year: int) -> None:
         super()._begin_year(year)
         gp = self.services["gp"]
-        assert isinstance(gp, GPService)
-        table = gp.list.table
-        n_new = self.world.events["gp"].size
-        rows = np.arange(table.size - n_new, table.size)  # this year's requests come last
+        assert isinstance(gp, PrimaryCareService)
+        new = gp.new  # this year's requests, one per GP event
+        assert new["k"].size == self.world.events["gp"].size
+        # requests hold people by id or by position in this year's population
+        ids = new["id"] if "id" in new else self.world.pop.person_id[new["idx"]]
         self.years[-1]["gp"] = {
-            "person_id": self.world.pop.person_id[table.person[rows]],
-            "k": table.k[rows].copy(),
-            **{name: table.extra[name][rows].copy() for name in GP_DECISIONS},
+            "person_id": np.asarray(ids, dtype=np.int64).copy(),
+            "k": new["k"].astype(np.int64),
+            **{name: new[name].copy() for name in GP_DECISIONS},
         }
         self.years[-1]["ltc_count"] = self.world.pop.ltc_count.copy()
         assert self.world.mortality_normaliser is not None
@@ -232,9 +235,10 @@ def test_untargeted_demand_events_are_identical(baseline_run: Run, lever_run: Ru
 def test_untargeted_gp_decisions_are_identical(baseline_run: Run, lever_run: Run) -> None:
     base, other = baseline_run[0], lever_run[0]
     for year, (a, b) in enumerate(zip(base.years, other.years, strict=True)):
-        pd.testing.assert_frame_equal(
-            untargeted_gp(a), untargeted_gp(b), check_exact=True, obj=f"GP decisions {year}"
-        )
+        ga, gb = untargeted_gp(a), untargeted_gp(b)
+        assert len(ga) > 10_000, (year, len(ga))
+        assert set(ga.columns) == {"person_id", "k", *GP_DECISIONS}
+        pd.testing.assert_frame_equal(ga, gb, check_exact=True, obj=f"GP decisions {year}")
 
 
 def test_entrants_are_identical(baseline_run: Run, lever_run: Run) -> None:

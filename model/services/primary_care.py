@@ -85,8 +85,16 @@ def greedy_book(
     csum = np.cumsum(m) - m
     group_start = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
     before = csum - np.repeat(csum[group_start], np.diff(np.r_[group_start, n]))
-    big = start[-1] + m.sum() + 1.0
-    s = np.maximum.accumulate(first - before + d * big) - d * big + before
+    # s_j = max over earlier i of the same diary of (first_i - before_i) + before_j; the
+    # running maximum is taken over integer ranks (diaries kept apart by offsets of n) so
+    # that s_j is first_i plus the durations in between, with no cancellation error
+    key = first - before
+    by_key = np.argsort(key, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_key] = np.arange(n)
+    run = np.maximum.accumulate(rank + d * n) - d * n
+    best = by_key[run]
+    s = first[best] + (before - before[best])
     end_of_diary = start[(d + 1) * n_days]
     cell = np.searchsorted(start, s, side="right") - 1
     ok = (s < end_of_diary) & (cell // n_days == d)
@@ -126,8 +134,9 @@ class PrimaryCareService:
         reg = world.register
         pop = world.pop
         run = world.scenario.run
-        imd_shares = np.bincount(pop.imd, minlength=6)[1:] / pop.size
-        self.practices = Practices.build(reg, run.population, run.seed, imd_shares)
+        # IMD quintiles split England's small areas into fifths: a fifth of practices' lists
+        # each (the same for every replication)
+        self.practices = Practices.build(reg, run.population, run.seed, np.full(5, 0.2))
         n_p = self.practices.n
         self.n_diaries = n_p * len(ROLES)
         # share of each role's minutes held by each practice: list share x GP time factor
@@ -160,6 +169,10 @@ class PrimaryCareService:
         # working days of the whole run and one horizon beyond, by absolute day
         last = world.day0 + (run.years + 1) * DAYS_PER_YEAR + self.horizon
         self.working = np.array([world.is_working_day(d) for d in range(last)], dtype=bool)
+        # the first working day on or after each absolute day
+        days = np.arange(last)
+        marks = np.where(self.working, days, last)
+        self.next_working = np.minimum.accumulate(marks[::-1])[::-1]
         self.booked_minutes = np.zeros((self.n_diaries, self.horizon))  # ring by absolute day
         self.diary: dict[int, _Booked] = {}
         self.waiting: dict[str, np.ndarray] = _empty_requests()
@@ -239,7 +252,7 @@ class PrimaryCareService:
         made = world.day0 - weeks + ev.day.astype(np.int64)  # days -weeks .. -1
         want = made + req["lead"]
         keep = (req["kind"] == 1) & (want >= world.day0)
-        req, want, made = _select(req, keep), want[keep], made[keep]
+        req, want, made = _select(req, keep), self.next_working[want[keep]], made[keep]
         self._minutes_today = self._day_minutes(world)
         offered = self._offer(req, world.day0 - 1, want)
         ok = offered >= 0
@@ -389,7 +402,8 @@ class PrimaryCareService:
         idx = req["idx"]
         strata = world.strata
         world.ledger.count("gp_booking_attempt", strata[idx], mode="pre_booked")
-        want = today + req["lead"].astype(np.int64)
+        # the day wanted, or the first working day after it if it falls on a weekend
+        want = self.next_working[today + req["lead"].astype(np.int64)]
         offered = self._offer(req, today, want)
         seg = world.pop.segment[idx]
         u_tol, _, _ = self._attempt_uniforms(world, req)
