@@ -18,20 +18,18 @@ current population size) are what these tests guard.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-import simpy
 from helpers import RecordingEngine
 
 from model import crn
 from model.demand import SERVICES as DEMAND_SERVICES
 from model.scenario import Scenario
 from model.services.primary_care import PrimaryCareService
-from model.world import World
+from model.world import NullLever, World
 
 PEOPLE = 10_000
 YEARS = 3
@@ -47,22 +45,10 @@ def targeted(person_id: np.ndarray) -> np.ndarray:
 
 
 @dataclasses.dataclass
-class ProbeLever:
+class ProbeLever(NullLever):
     """A lever that does nothing unless a subclass says so."""
 
     name: str = "probe"
-
-    def on_year_start(self, world: World) -> None:
-        return None
-
-    def rate_multiplier(self, world: World, service: str) -> np.ndarray | None:
-        return None
-
-    def capacity_multiplier(self, world: World, service: str) -> float:
-        return 1.0
-
-    def processes(self, world: World) -> list[Callable[[simpy.Environment], Any]]:
-        return []
 
 
 @dataclasses.dataclass

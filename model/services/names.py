@@ -127,32 +127,30 @@ def activity(name: str) -> Activity:
         raise _unknown("activity", name, ACTIVITIES) from None
 
 
+def _check(kind: str, name: str, known: Mapping[str, object]) -> str:
+    if name not in known:
+        raise _unknown(kind, name, known)
+    return name
+
+
 def check_activity(name: str) -> str:
     """``name`` if it is an activity-table service name; raises ``UnknownServiceError``."""
-    if name not in ACTIVITIES:
-        raise _unknown("activity", name, ACTIVITIES)
-    return name
+    return _check("activity", name, ACTIVITIES)
 
 
 def check_waiting_list(name: str) -> str:
     """``name`` if it is a waits-table service name; raises ``UnknownServiceError``."""
-    if name not in WAITING_LISTS:
-        raise _unknown("waiting-list", name, WAITING_LISTS)
-    return name
+    return _check("waiting-list", name, WAITING_LISTS)
 
 
 def check_capacity(name: str) -> str:
     """``name`` if it is a capacity name; raises ``UnknownServiceError``."""
-    if name not in CAPACITIES:
-        raise _unknown("capacity", name, CAPACITIES)
-    return name
+    return _check("capacity", name, CAPACITIES)
 
 
 def check_stream(name: str) -> str:
     """``name`` if it is a demand stream; raises ``UnknownServiceError``."""
-    if name not in DEMAND_STREAMS:
-        raise _unknown("demand stream", name, DEMAND_STREAMS)
-    return name
+    return _check("demand stream", name, DEMAND_STREAMS)
 
 
 def feeds(stream: str) -> str:
