@@ -25,15 +25,15 @@ text differs from what its recorded results render to. It never re-runs the simu
 the tests recompute them.
 
 Calibrated register values quoted in prose are marked inline, e.g.
-``<!-- value: gp.patience_days -->51.016<!-- /value -->``. An index ``KEY[2]`` picks one
+``<!-- value: demand.gp.scale -->4.37229<!-- /value -->``. An index ``KEY[2]`` picks one
 element of a vector, and a format spec may follow: ``<!-- value: KEY[0] .2f -->``. This
 script rewrites them from the register, and the tests check them.
 
 Some blocks hold prose whose wording depends on the figures (for example "the register is at
 this fit"). Where a figure no longer supports a sentence, the block renders a neutral
 sentence and this script prints a warning naming the block: read the prose around it again.
-Regenerating everything takes under a minute on two cores; the calibration is the longest
-recipe.
+Regenerating everything takes a little over a minute on two cores; the calibration and the
+user guide's comparison are the longest recipes.
 """
 
 from __future__ import annotations
@@ -302,8 +302,6 @@ def _population_validation(s: dict[str, Any]) -> Data:
 
 
 def _baseline_validation(s: dict[str, Any]) -> Data:
-    from model.scenario import load_scenario
-
     with workspace():
         stdout = run_cli(
             "validate", "baseline", "--scenario", s["scenario"], "--population",
@@ -312,9 +310,7 @@ def _baseline_validation(s: dict[str, Any]) -> Data:
             allow=(0, 1),
         )  # fmt: skip
         checks = _read_checks(Path("checks.csv"))
-        reg = load_scenario(s["scenario"]).register
-    gp = {k: list(reg[f"capacity.gp.{k}"].value) for k in ("mode_shares", "role_shares")}
-    return {"stdout": stdout, "checks": checks, "capacity_gp": gp}
+    return {"stdout": stdout, "checks": checks}
 
 
 def _calibration(s: dict[str, Any]) -> Data:
@@ -484,6 +480,8 @@ def _population_figures(s: dict[str, Any]) -> Data:
 
 
 def _baseline_years(s: dict[str, Any]) -> Data:
+    import pandas as pd
+
     from model.engine import run_one
     from model.scenario import load_scenario
 
@@ -491,7 +489,9 @@ def _baseline_years(s: dict[str, Any]) -> Data:
         population=s["population"], years=s["years"], seed=s["seed"], replications=1
     )
     tables = run_one(scenario, 0)
+    reg = scenario.register
     act, py, cap = tables["activity"], tables["person_years"], tables["capacity"]
+    wd = tables["wait_distribution"]
 
     def by_year(service: str) -> Any:
         return act[act["service"] == service].groupby("year", observed=True)["count"].sum()
@@ -499,15 +499,89 @@ def _baseline_years(s: dict[str, Any]) -> Data:
     person_years = py.groupby("year", observed=True)["person_years"].sum()
     gp = cap[cap["service"] == "gp_appointment"].set_index("year")["utilisation"]
     attended, missed = by_year("gp_appointment"), by_year("gp_appointment_dna")
+    attempts, failed = by_year("gp_booking_attempt"), by_year("gp_booking_attempt_unsuccessful")
+    spill = by_year("gp_spill_to_ae")
+    waits = wd[wd["service"] == "gp_appointment"]
+    waits = waits.groupby(["year", "wait_band"], observed=True)["count"].sum().unstack("wait_band")
+    waits = waits.fillna(0.0)
+    booked = waits.sum(axis=1)
+    bands = reg["gp.dna_rr_by_wait_band"]
+    rr_wait = pd.Series(list(bands.value), index=[str(b) for b in bands.index])
     supported = by_year("social_care_long_term_support")
     years = [int(y) for y in person_years.index]
     return {
         "years": years,
         "lts_per_1000": [float(1000 * supported.get(y, 0.0) / person_years[y]) for y in years],
-        "gp_slots_used": [float(gp[y]) for y in years],
+        "gp_time_used": [float(gp[y]) for y in years],
+        "gp_same_day_share": [float(waits.loc[y, "0"] / booked[y]) for y in years],
+        "gp_within_7_days_share": [
+            float(waits.loc[y, ["0", "1", "2-7"]].sum() / booked[y]) for y in years
+        ],
+        "gp_unsuccessful_attempt_share": [float(failed[y] / attempts[y]) for y in years],
+        "gp_spill_to_ae_per_1000": [
+            float(1000 * spill.get(y, 0.0) / person_years[y]) for y in years
+        ],
         "dna_share": [float(missed[y] / (attended[y] + missed[y])) for y in years],
-        "dna_rate": float(scenario.register.scalar("gp.dna_rate")),
+        "dna_rate": reg.scalar("gp.dna_rate"),
+        # the mean DNA ratio by booking lead over the appointments of each year
+        "dna_wait_ratio": [
+            float(waits.loc[y] @ rr_wait[[str(c) for c in waits.columns]].to_numpy() / booked[y])
+            for y in years
+        ],
+        "targets": {
+            k: reg.scalar(f"targets.baseline.{k}")
+            for k in (
+                "gp_same_day_share",
+                "gp_within_7_days_share",
+                "gp_unsuccessful_attempt_share",
+                "gp_spill_to_ae_per_1000",
+            )
+        },
     }
+
+
+def gp_capacity_keys(register: Any) -> list[str]:
+    """Every GP capacity key that scales general practice (``capacity.gp.*_per_1000*``)."""
+    return [k for k in register if k.startswith("capacity.gp.") and "_per_1000" in k]
+
+
+def _gp_capacity_response(s: dict[str, Any]) -> Data:
+    import dataclasses
+
+    from model.engine import run_one
+    from model.scenario import load_scenario
+
+    scenario = load_scenario(ROOT / s["scenario"]).with_run(
+        population=s["population"], years=s["years"], seed=s["seed"], replications=1
+    )
+    reg = scenario.register
+    keys = gp_capacity_keys(reg)
+    rows = []
+    for factor in s["factors"]:
+        values = {k: reg.scalar(k) * factor for k in keys}
+        run = dataclasses.replace(scenario, register=reg.with_values(values, "docs/generate.py"))
+        tables = run_one(run, 0)
+        act = tables["activity"]
+        total = act.groupby("service", observed=True)["count"].sum()
+        rows.append(
+            {
+                "factor": factor,
+                **{
+                    name: float(total.get(name, 0.0))
+                    for name in (
+                        "gp_appointment",
+                        "gp_appointment_dna",
+                        "gp_booking_attempt",
+                        "gp_booking_attempt_unsuccessful",
+                        "gp_request_abandoned",
+                        "gp_spill_to_ae",
+                        "ae_attendance",
+                    )
+                },
+                "person_years": float(tables["person_years"]["person_years"].sum()),
+            }
+        )
+    return {"keys": keys, "rows": rows}
 
 
 def _run_output(s: dict[str, Any]) -> Data:
@@ -532,7 +606,7 @@ def _baseline_settings(s: dict[str, Any]) -> Data:
     return {
         "capacity": capacity,
         "units": units,
-        "parameters": {k: reg.scalar(k) for k in ("gp.dna_rate", "gp.patience_days")},
+        "parameters": {k: reg.scalar(k) for k in ("gp.dna_rate", "gp.same_day_tolerance_days")},
     }
 
 
@@ -564,16 +638,31 @@ def _comparison(s: dict[str, Any]) -> Data:
         stdout, ns = exec_capture(COMPARE_SNIPPET)
         by_payer = ns["diff"].groupby("payer", observed=True).agg(["min", "max", "mean"])
 
-        def delivered(folder: str) -> float:
+        def per_year(folder: str, *services: str) -> float:
+            """Mean count a year (over replications and years) of ``services``."""
             act = read_results(folder)[1]["activity"]
-            mask = act["service"].isin(["gp_appointment", "gp_appointment_dna"])
-            return float(act.loc[mask, "count"].sum())
+            count = float(act.loc[act["service"].isin(services), "count"].sum())
+            return count / (s["replications"] * s["years"])
 
-        extra = delivered("results/more_gp") - delivered("results/baseline_5")
+        counts = {
+            name: {
+                folder: per_year(f"results/{folder}", *services)
+                for folder in ("more_gp", "baseline_5")
+            }
+            for name, services in (
+                ("gp_appointments", ("gp_appointment", "gp_appointment_dna")),
+                ("gp_attended", ("gp_appointment",)),
+                ("gp_spill_to_ae", ("gp_spill_to_ae",)),
+                ("gp_unsuccessful", ("gp_booking_attempt_unsuccessful",)),
+            )
+        }
     return {
         "stdout": stdout,
         "by_payer": {str(p): _jsonable(list(row)) for p, row in by_payer.iterrows()},
-        "extra_gp_appointments": extra,
+        "extra_gp_appointments": (
+            counts["gp_appointments"]["more_gp"] - counts["gp_appointments"]["baseline_5"]
+        ),
+        "per_year": counts,
         "beds_per_1000": scenario_text.split("beds_per_1000 = ")[1].split()[0],
     }
 
@@ -793,6 +882,18 @@ RECIPES: dict[str, Recipe] = {
             _baseline_years,
         ),
         Recipe(
+            "gp-capacity-response",
+            "the baseline with every GP capacity key x 0.8, 1.0 and 1.2",
+            {
+                "scenario": "scenarios/baseline.toml",
+                "population": 60_000,
+                "years": 3,
+                "seed": 2024,
+                "factors": [0.8, 1.0, 1.2],
+            },
+            _gp_capacity_response,
+        ),
+        Recipe(
             "run-output",
             "carescale run (the user guide's example output)",
             {"population": 20_000, "years": 2, "out": "results/workshop"},
@@ -954,8 +1055,8 @@ def render_validate_baseline(d: Mapping[str, Data]) -> str:
         for c in gaps[:3]
     )
     worst = max(abs(c["simulated"] / c["target"] - 1) for c in counts)
-    modes = "/".join(f"{100 * x:.1f}" for x in v["capacity_gp"]["mode_shares"])
-    gp_share = 100 * v["capacity_gp"]["role_shares"][0]
+    failed, spill = get("gp_unsuccessful_attempt_share"), get("gp_spill_to_ae_per_1000")
+    same_day, week = get("gp_same_day_share"), get("gp_within_7_days_share")
     above = pam_ea["simulated"] > pam_ea["target"]
     claim(
         abs(pam_ea["simulated"] - pam_ea["target"]) <= pam_ea["tolerance"],
@@ -981,18 +1082,25 @@ Output (the simulation time varies between runs; everything else is deterministi
 
 Notes on reading the table:
 
-- Tolerances: counts ±10 % relative; GP shares and the type 1 conversion ±2-4.5 percentage
-  points; the deprivation and PAM ratios ±0.05 (emergency admissions ±0.10); lengths of stay
-  ±1 day; unmet GP requests ±0.05 per person-year.
+- Tolerances: counts ±10 % relative; GP role and mode shares, the share of GP booking
+  attempts that fail and the type 1 conversion ±2-4.5 percentage points; GP waits (same day,
+  within 7 days) ±{100 * same_day["tolerance"]:g} percentage points; the spill from GP to A&E
+  ±{spill["tolerance"]:g} per 1,000; the deprivation and PAM ratios ±0.05 (emergency admissions
+  ±0.10); lengths of stay ±1 day.
 - **Admissions** ({adm["simulated"]:,.4g} against {adm["target"]:,.4g}) and **bed days**
   ({beds["simulated"]:,.4g} against {beds["target"]:,.4g}) {balance}
 - **Lengths of stay** are means over stays of at least one night (`bed_day` /
   `overnight_stay`). The Health Foundation means cannot include same-day stays, given the
   national bed days and admissions. The elective mean ({elective["simulated"]:.1f} days) is not
   fitted: the 10 % zero-night share and the SUS elective stays give it.
-- The **GP mode and role shares** follow from the capacity shares ({modes} % by mode,
-  {gp_share:g} % GP), because nearly every slot is used. Segment preferences decide who gets
-  which mode.
+- The **GP mode shares** follow from people's preferred modes (`gp.mode_preference.*`, by
+  segment): every appointment is in the mode the person prefers. The **role share** follows
+  from the clinician minutes of each role and the minutes an appointment takes
+  (`gp.minutes_by_role_mode`). The **failed attempts** ({_num(failed["simulated"], ".3f")})
+  and the **spill to A&E** ({_num(spill["simulated"], ".1f")} per 1,000) are fitted (B.2); the
+  **waits** (same day {100 * same_day["simulated"]:.1f} %, within 7 days
+  {100 * week["simulated"]:.1f} %) come from `gp.same_day_share` and `gp.prebook_lead_shares`,
+  set by hand (B.2).
 - The **emergency admission PAM ratio** ({pam_ea["simulated"]:.3f}) is
   {"above" if above else "below"} its expected-rate fit ({pam_ea["target"]:g}). The fit uses
   expected rates in the reference population. The simulation adds the admissions of GP
@@ -1034,7 +1142,7 @@ WHAT_SETS = {
     "demand.gp.rr_per_ltc": "GP 2+ vs 0 conditions 2.30",
     "demand.gp.pam_rr": "GP PAM L4/L1 0.82",
     "demand.gp.overdispersion_shape": "top decile 5 × the rest",
-    "demand.gp.scale": "GP requests = appointment capacity + unmet requests",
+    "demand.gp.scale": "GP booking attempts that fail 15.9 % (simulated)",
     "demand.ae.pam_rr": "A&E PAM L4/L1 0.68",
     "demand.ae.scale": "444 attendances per 1,000 (simulated)",
     "demand.emergency_direct.pam_rr": "emergency admissions PAM L4/L1 0.62",
@@ -1046,7 +1154,12 @@ WHAT_SETS = {
     "demand.mental_health.events_per_user": "5.8 % of people in contact",
     "demand.social_care_request.scale": "35 requests per 1,000",
     "acute.child_type1_conversion": "type 1 conversion 28 %",
-    "gp.patience_days": "0.159 unmet GP requests per person-year",
+    "capacity.gp.gp_minutes_per_1000_per_working_day": (
+        "6.07 GP appointments per person (simulated)"
+    ),
+    "capacity.gp.nurse_minutes_per_1000_per_working_day": "with the GP minutes (same factor)",
+    "capacity.gp.other_minutes_per_1000_per_working_day": "with the GP minutes (same factor)",
+    "gp.spill_to_ae_by_segment": "12.2 A&E attendances per 1,000 after a failed GP attempt",
     "community.request_to_long_term_support": "14.6 per 1,000 on long-term support (first year)",
     "community.long_term_support_exit_per_year": (
         "exits other than death = new starts − deaths (B.2)"
@@ -1110,7 +1223,7 @@ def render_calibration_fit(d: Mapping[str, Data]) -> str:
         "the stage 2 runs."
         if at_fit
         else "**The register is not at this fit.** Re-run `carescale calibrate baseline --write`\n"
-        "(B.6) and regenerate the documentation."
+        "(B.7) and regenerate the documentation."
     )
     return f"""\
 The calibration was re-run without `--write` with carescale {c["version"]}, from the register as
@@ -1389,17 +1502,176 @@ def render_segments(d: Mapping[str, Data]) -> str:
     )
 
 
-def render_gp_slots(d: Mapping[str, Data]) -> str:
+def render_gp_access(d: Mapping[str, Data]) -> str:
     s = RECIPES["baseline-years"].settings
     b = d["baseline-years"]
-    used = b["gp_slots_used"]
-    claim(min(used) > 0.95, "gp-slots", "fewer than 95 % of GP slots are used")
-    return (
-        f"In the baseline ({s['population']:,} people, {s['years']} years from {b['years'][0]}, "
-        f"seed {s['seed']}), {100 * used[0]:.1f} % of the\nGP slots are used in the first year "
-        f"and {100 * used[-1]:.1f} % in the last, and {100 * b['dna_share'][0]:.2f} % of the "
-        f"appointments\nare missed in the first year (`gp.dna_rate` is {100 * b['dna_rate']:g} %)."
+    block = "gp-access-by-year"
+    target = b["targets"]
+
+    def pct(values: Sequence[float]) -> list[str]:
+        return [f"{100 * x:.1f} %" for x in values]
+
+    rows = [
+        ["clinician time used (`capacity` table)", *pct(b["gp_time_used"]), "-"],
+        [
+            "appointments on the day they were booked",
+            *pct(b["gp_same_day_share"]),
+            f"{100 * target['gp_same_day_share']:.1f} %",
+        ],
+        [
+            "appointments within 7 days of booking",
+            *pct(b["gp_within_7_days_share"]),
+            f"{100 * target['gp_within_7_days_share']:.1f} %",
+        ],
+        [
+            "booking attempts that failed",
+            *pct(b["gp_unsuccessful_attempt_share"]),
+            f"{100 * target['gp_unsuccessful_attempt_share']:.1f} %",
+        ],
+        [
+            "A&E attendances after a failed attempt, per 1,000",
+            *(f"{x:.1f}" for x in b["gp_spill_to_ae_per_1000"]),
+            f"{target['gp_spill_to_ae_per_1000']:g}",
+        ],
+        [
+            "appointments not attended (DNA)",
+            *pct(b["dna_share"]),
+            f"{100 * b['dna_rate']:g} % (`gp.dna_rate`)",
+        ],
+    ]
+    table = _table(["", *(str(y) for y in b["years"]), "published"], rows)
+    used = b["gp_time_used"]
+    claim(min(used) > 0.8, block, "practices use less than 80 % of their clinician time")
+    low, high = f"{100 * min(used):.0f}", f"{100 * max(used):.0f}"
+    used_text = f"about {low} %" if low == high else f"{low}-{high} %"
+    below = b["dna_share"][0] < b["dna_rate"]
+    ratio = b["dna_wait_ratio"][0]
+    claim(below == (ratio < 1), block, "the DNA share and the mean DNA ratio by lead disagree")
+    side = "below" if below else "above"
+    return f"""\
+In the baseline ({s["population"]:,} people, {s["years"]} years from {b["years"][0]}, seed
+{s["seed"]}):
+
+{table}
+
+Practices use {used_text} of their clinician minutes. Time still free at the end of a working
+day is lost: that day's requests at that practice and role did not need it, and pre-booked
+requests want later days. The share of appointments missed is {side} `gp.dna_rate`,
+because the DNA ratios by booking lead (`gp.dna_rr_by_wait_band`) multiply it as they are,
+and over the simulated waits they average {ratio:.2f} (first year)."""
+
+
+def render_gp_capacity_response(d: Mapping[str, Data]) -> str:
+    s = RECIPES["gp-capacity-response"].settings
+    r = d["gp-capacity-response"]
+    block = "gp-capacity-response"
+    rows = {row["factor"]: row for row in r["rows"]}
+    base = rows[1.0]
+
+    def change(row: Mapping[str, float], name: str) -> float:
+        return float(row[name] / base[name] - 1)
+
+    def cell(row: Mapping[str, float], name: str) -> str:
+        text = _num(row[name], ",.0f")
+        if row is base:
+            return text
+        return f"{text} ({_signed(100 * change(row, name), '.1f')} %)"
+
+    table_rows = []
+    for factor, row in sorted(rows.items()):
+        label = f"× {factor:g}" + (" (baseline)" if row is base else "")
+        failed = row["gp_booking_attempt_unsuccessful"] / row["gp_booking_attempt"]
+        table_rows.append(
+            [
+                label,
+                cell(row, "gp_appointment"),
+                cell(row, "ae_attendance"),
+                cell(row, "gp_spill_to_ae"),
+                f"{100 * failed:.1f} %",
+            ]
+        )
+    header = ["GP clinician time", "attended GP appointments", "A&E attendances"]
+    table = _table(
+        [*header, "of which after a failed GP attempt", "booking attempts that failed"],
+        table_rows,
     )
+    others = sorted(f for f in rows if f != 1.0)
+
+    def elasticity(factor: float, name: str) -> float:
+        return change(rows[factor], name) / (factor - 1)
+
+    steps = [f"{_signed(100 * (f - 1), '.0f')} %" for f in others]
+    elasticities = _table(
+        ["outcome", *(f"capacity {x}" for x in steps)],
+        [
+            [label, *(_num(elasticity(f, name), ".3f") for f in others)]
+            for label, name in (
+                ("attended GP appointments", "gp_appointment"),
+                ("A&E attendances", "ae_attendance"),
+            )
+        ],
+    )
+    up, down = max(others), min(others)
+    gp_up, ae_up = change(rows[up], "gp_appointment"), change(rows[up], "ae_attendance")
+    claim(
+        gp_up > 0 > change(rows[down], "gp_appointment"),
+        block,
+        "appointments no longer move with GP capacity",
+    )
+    claim(
+        ae_up < 0 < change(rows[down], "ae_attendance"),
+        block,
+        "A&E no longer falls with GP capacity",
+    )
+    asymmetric = claim(
+        abs(elasticity(down, "gp_appointment")) > abs(elasticity(up, "gp_appointment")),
+        block,
+        "cutting capacity no longer moves appointments more than adding it",
+    )
+    through_spill = all(
+        abs(
+            (row["ae_attendance"] - base["ae_attendance"])
+            - (row["gp_spill_to_ae"] - base["gp_spill_to_ae"])
+        )
+        < 0.5
+        for row in rows.values()
+    )
+    claim(through_spill, block, "A&E changes by more than the spill from general practice")
+    small = claim(
+        abs(ae_up) < 0.05, block, "the A&E response is no longer much smaller than 5-10 %"
+    )
+    unmet = base["gp_request_abandoned"] + base["gp_spill_to_ae"]
+    booked = base["gp_appointment"] + base["gp_appointment_dna"]
+    spill_share = base["gp_spill_to_ae"] / base["ae_attendance"]
+    keys = ", ".join(f"`{k}`" for k in r["keys"])
+    shape = (
+        "Cutting capacity moves appointments more than adding it: demand exceeds capacity, so "
+        "time taken away\nis time that would have been used, while time added is partly left "
+        "unused."
+        if asymmetric
+        else "Adding and cutting capacity move appointments about equally."
+    )
+    size = (
+        "The A&E response is small because only the attendances after a failed GP attempt "
+        "change (the\nother attendances share their random numbers and are identical in every "
+        f"run), and at the baseline\nthey are {100 * spill_share:.1f} % of all A&E attendances."
+        if through_spill and small
+        else "The A&E response includes more than the spill from general practice."
+    )
+    return f"""\
+The baseline scenario ({s["population"]:,} people, {s["years"]} years from 2024, seed
+{s["seed"]}) with every GP capacity key ({keys}) multiplied by the same factor; counts are
+totals over the {s["years"]} years, with the change from the baseline in brackets:
+
+{table}
+
+Implied elasticities (relative change of the outcome ÷ relative change of clinician time):
+
+{elasticities}
+
+{shape} Appointments can rise at most by the needs that end without an appointment (given up
+or gone to A&E), {100 * unmet / booked:.1f} % as many as the appointments booked at the
+baseline, because demand in the model does not respond to capacity. {size}"""
 
 
 def render_lts_by_year(d: Mapping[str, Data]) -> str:
@@ -1435,20 +1707,17 @@ $ {command}
 
 
 CAPACITY_UNITS = {
-    "gp.appointments_per_1000_per_working_day": (
-        "practice appointments (all staff) per 1,000 people per working day"
-    ),
     "gp.gp_minutes_per_1000_per_working_day": (
-        "GP minutes for appointments per 1,000 people per working day"
+        "GP minutes for appointments (all modes) per 1,000 people per working day, shared "
+        "between practices"
     ),
     "gp.nurse_minutes_per_1000_per_working_day": (
         "practice nurse minutes for appointments per 1,000 people per working day"
     ),
     "gp.other_minutes_per_1000_per_working_day": (
-        "other practice staff minutes for appointments per 1,000 people per working day"
+        "other practice staff minutes (pharmacists, physician associates, ...) for "
+        "appointments per 1,000 people per working day"
     ),
-    "gp.role_shares": "share of appointments with a GP, a nurse, other staff",
-    "gp.mode_shares": "share of appointment slots face to face, by telephone, online",
     "acute.beds_per_1000": "general and acute beds per 1,000 people",
     "acute.elective_ordinary_per_1000_per_working_day": (
         "planned inpatient admissions per 1,000 per working day"
@@ -1494,32 +1763,39 @@ def render_capacities(d: Mapping[str, Data]) -> str:
     )
 
 
+GP_MINUTES = ("gp", "nurse", "other")
+
+
 def more_gp_toml(settings: Mapping[str, Any]) -> str:
     """The user guide's example scenario, with the baseline values in its comments."""
     cap, par = settings["capacity"], settings["parameters"]
-    appointments = cap["gp.appointments_per_1000_per_working_day"]
-    more = f"{round(appointments * 1.1, 1):g}"
-    patience = par["gp.patience_days"]
+    minutes = []
+    for role in GP_MINUTES:
+        key = f"{role}_minutes_per_1000_per_working_day"
+        old = cap[f"gp.{key}"]
+        line = f"{key} = {round(old * 1.1, 2):g}"
+        minutes.append(f"{line:<49}# baseline {old:g} (+10 %)")
+    tolerance = par["gp.same_day_tolerance_days"]
+    lines = "\n".join(minutes)
     return f"""\
-# More GP appointments and a telephone-first offer: a what-if on today's services.
+# More practice clinician time, and patients who wait a little longer for it.
 [scenario]
 name = "more_gp"
-description = "10 % more GP appointments; telephone-first access."
+description = "10 % more GP, nurse and other clinician time; same-day waits accepted longer."
 extends = "baseline.toml"
 
 [run]
 replications = 5
 
 [capacity.gp]
-appointments_per_1000_per_working_day = {more:<10}# baseline {appointments:g} (+10 %)
-mode_shares = [0.60, 0.37, 0.03]                  # face to face, telephone, online
+{lines}
 
 [capacity.acute]
-beds_per_1000 = 2.0                               # baseline {cap["acute.beds_per_1000"]:g}
+beds_per_1000 = 2.0                              # baseline {cap["acute.beds_per_1000"]:g}
 
 [parameters]
-"gp.dna_rate" = 0.04          # fewer missed appointments (baseline {par["gp.dna_rate"]:g})
-"gp.patience_days" = 60       # people wait longer before giving up (baseline {patience:g})
+"gp.dna_rate" = 0.04                 # fewer missed appointments (baseline {par["gp.dna_rate"]:g})
+"gp.same_day_tolerance_days" = 3     # urgent needs: longer waits accepted (baseline {tolerance:g})
 """
 
 
@@ -1549,18 +1825,38 @@ def render_comparison(d: Mapping[str, Data]) -> str:
             "Community and social care costs change a little too, although the scenario does "
             "not\ntouch them: look at their min and max."
         )
-    falls = claim(
-        payer["primary_care"][1] < 0 and c["extra_gp_appointments"] > 0,
+    n = c["per_year"]
+    booked = n["gp_appointments"]
+    pct = 100 * (booked["more_gp"] / booked["baseline_5"] - 1)
+    rises = claim(
+        payer["primary_care"][1] > 0 and c["extra_gp_appointments"] > 0,
         block,
-        "primary care costs no longer fall while appointments rise",
+        "primary care costs no longer rise in every replication with the appointments",
     )
-    if falls:
+    if rises:
         second = (
-            "Primary care costs fall, even though more appointments are delivered, because the "
-            "scenario\nmoves appointments from face to face to the cheaper telephone mode."
+            "Primary care costs rise in every replication: the extra clinician time, and "
+            "people accepting\nlonger waits for an urgent need, give "
+            f"{_num(c['extra_gp_appointments'], ',.0f')} more appointments a year "
+            f"({_signed(pct, '.1f')} %), each\ncosted whether attended or not."
         )
     else:
         second = "Primary care costs change with the number and the mode of appointments."
+    spill, failed = n["gp_spill_to_ae"], n["gp_unsuccessful"]
+    fewer = claim(
+        spill["more_gp"] < spill["baseline_5"] and failed["more_gp"] < failed["baseline_5"],
+        block,
+        "failed GP attempts or the spill to A&E no longer fall",
+    )
+    if fewer:
+        third = (
+            f"Failed booking attempts fall from {_num(failed['baseline_5'], ',.0f')} to "
+            f"{_num(failed['more_gp'], ',.0f')} a year, and A&E attendances after a failed\n"
+            f"attempt from {_num(spill['baseline_5'], ',.0f')} to "
+            f"{_num(spill['more_gp'], ',.0f')} (means over replications and years)."
+        )
+    else:
+        third = "Failed booking attempts and the spill to A&E change too."
     return f"""\
 ```python
 {COMPARE_SNIPPET.rstrip()}
@@ -1574,9 +1870,9 @@ With {s["population"]:,} people, {s["years"]} years and {s["replications"]} repl
 {c["stdout"].rstrip()}
 ```
 
-{first} {second} Acute hospital costs move with the extra beds
-(`beds_per_1000 = {c["beds_per_1000"]}`) and with fewer GP requests going to A&E; compare their
-min and max with the mean before reading anything into it."""
+{first} {second} {third} Acute hospital costs move with the extra beds
+(`beds_per_1000 = {c["beds_per_1000"]}`) and with the fewer A&E attendances from general
+practice; compare their min and max with the mean before reading anything into it."""
 
 
 def render_schema_example(d: Mapping[str, Data]) -> str:
@@ -1708,8 +2004,14 @@ BLOCKS: tuple[Block, ...] = (
     Block(
         "validate-baseline", "calibration.md", ("baseline-validation",), render_validate_baseline
     ),
+    Block(
+        "gp-capacity-response",
+        "calibration.md",
+        ("gp-capacity-response",),
+        render_gp_capacity_response,
+    ),
     Block("segments-by-imd", "model.md", ("population-figures",), render_segments),
-    Block("gp-slots", "model.md", ("baseline-years",), render_gp_slots),
+    Block("gp-access-by-year", "model.md", ("baseline-years",), render_gp_access),
     Block("ae-conversion", "model.md", ("ae-conversion",), render_ae_conversion),
     Block("run-output", "user-guide.md", ("run-output",), render_run_output),
     Block("capacities", "user-guide.md", ("baseline-settings",), render_capacities),

@@ -262,9 +262,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(_frame_text(kpi.activity_by_year(output.tables), args.format))
     print(f"\nCost per year by payer, GBP at 2023/24 prices{reps}:\n")
     print(_frame_text(kpi.cost_by_payer(output.tables), args.format))
+    tables = ", ".join(output.tables)
     print(
         f"\nwrote {out}/ in {output.manifest['wall_seconds']:.1f} s "
-        "(manifest.json, person_years, activity, waits, capacity .parquet)"
+        f"(manifest.json and .parquet tables {tables}; see docs/schema.md)"
     )
     return EXIT_OK
 
