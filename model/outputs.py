@@ -152,6 +152,15 @@ def first_foreign(folder: Path) -> Path | None:
     return _foreign_in(folder, _listing(own), folder)
 
 
+def _refuse_control_characters(path: Path, option: str) -> None:
+    """Control characters in a path are a mistake (and would reach the terminal)."""
+    if not str(path).isprintable():
+        raise ResultsError(
+            f"{option} {show(str(path))} contains a control character; allowed: printable "
+            "characters only."
+        )
+
+
 def _protected(path: Path) -> str:
     """Why ``path`` may never be replaced ('' if it may be)."""
     target = path.resolve()
@@ -175,6 +184,7 @@ def check_target(out: Path, overwrite: bool, option: str = "--out") -> Path:
     protected or not carescale's (naming its first foreign file).
     """
     shown = show(str(out))
+    _refuse_control_characters(out, option)
     parent = out.parent if str(out.parent) else Path(".")
     for above in [parent, *parent.parents]:
         if above.exists() and not above.is_dir():
@@ -410,6 +420,7 @@ def check_output_file(
     with ``signature`` (the first line carescale writes in such a file).
     """
     shown = show(str(path))
+    _refuse_control_characters(path, option)
     if path.is_dir():
         raise ResultsError(
             f"{option} {shown} is a folder; give a file path such as "

@@ -349,3 +349,13 @@ def test_demand_above_the_registered_bound_is_refused(workdir: Path, capsys) -> 
         capsys.readouterr().err, "busy.toml", "'gp'", "allowed at most 2", "max_events"
     )
     assert snapshot(workdir) == before
+
+
+@pytest.mark.parametrize("out", ["bad\x1b[31mname", "new\nline", "tab\there"])
+def test_an_out_path_with_control_characters_is_refused(workdir: Path, capsys, out: str) -> None:
+    before = snapshot(workdir)
+    assert run("--out", out) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert_one_error_line(err, "--out", "control character")
+    assert "\x1b" not in err and err.count("\n") == 1
+    assert snapshot(workdir) == before
