@@ -210,8 +210,18 @@ def _read_checks(path: Path) -> list[dict[str, Any]]:
     reg = default_register()
     rows = pd.read_csv(path).to_dict("records")
     for row in rows:
-        key = row.get("register_key")
-        row["relative"] = bool(isinstance(key, str) and key in reg and reg[key].relative_tolerance)
+        # the CSV of `carescale validate --out` (key, description, kind, target_value,
+        # simulated, se, low, high, passed, source), with the names the renderers use
+        key = row["key"]
+        row["register_key"] = key
+        row["target"] = row["target_value"]
+        fitted = row["kind"] in ("input", "calibrated")
+        passed = str(row["passed"]).lower() == "true"
+        row["result"] = "pass" if passed else ("FAIL" if fitted else "miss")
+        p = reg[key]
+        tol = p.tolerance if p.tolerance is not None else 0.0
+        row["tolerance"] = tol * abs(p.scalar) if p.relative_tolerance else tol
+        row["relative"] = bool(p.relative_tolerance)
     return list(_jsonable(rows))
 
 
@@ -467,7 +477,7 @@ def _population_figures(s: dict[str, Any]) -> Data:
     multimorbidity = [
         {"name": c.name, "target": c.target, "tolerance": c.tolerance, "simulated": c.simulated}
         for c in population_checks(pop, reg)
-        if c.group == "multimorbidity"
+        if c.group == "multimorbidity" and c.kind != "held_out"
     ]
     return {
         "pam_levels": levels,
@@ -978,11 +988,13 @@ def render_validate_population(d: Mapping[str, Data]) -> str:
     first, rest = _split_output(v["stdout"])
     checks = v["checks"]
     by_key = {c["register_key"]: c for c in checks}
-    n_pass = sum(c["result"] == "pass" for c in checks)
+    n_fail = sum(c["result"] == "FAIL" for c in checks)
+    held = [c for c in checks if c["kind"] == "held_out"]
+    held_pass = sum(c["result"] == "pass" for c in held)
     old = by_key["targets.population.share_65_plus"]
     gap = 100 * (old["simulated"] - old["target"])
     descriptive = {row[1]: row[2] for row in _markdown_rows(rest) if len(row) == 3}
-    claim(n_pass == len(checks), "validate-population", "not every population target passes")
+    claim(n_fail == 0, "validate-population", "not every input and calibrated target passes")
     side = "above" if gap >= 0 else "below"
     return f"""\
 Command, with carescale {_version(first)} (default register, base year {s["base_year"]},
@@ -1010,6 +1022,9 @@ Notes on reading the table:
 - The age-sex targets are Census 2021, partly for England and Wales. The population is drawn
   from the ONS mid-2023 estimates for England, so the share aged 65+ runs {abs(gap):.2f}
   percentage points {side} the target.
+- Held-out figures (kind `held_out`, used by no fit) are reported as they are: {held_pass} of
+  {len(held)} pass here. [`calibration.md`](calibration.md#validation-apart-from-calibration)
+  says what each miss means.
 - "Descriptive" rows have no published target. Segment shares are exact by construction.
   Each row names the ages it is computed over: CHC eligibility among adults 18+
   ({100 * float(descriptive["chc"]):.3f} %, against the {100 * v["chc_prevalence"]:.3f} % it is
@@ -1029,8 +1044,8 @@ def render_validate_baseline(d: Mapping[str, Data]) -> str:
 
     adm, beds = get("admissions_per_1000"), get("bed_days_per_1000")
     elective, pam_ea = get("elective_los_days"), get("pam_rate_ratio_emergency_admission")
-    n_pass = sum(c["result"] == "pass" for c in checks)
-    claim(n_pass == len(checks), block, "not every baseline target passes")
+    n_fail = sum(c["result"] == "FAIL" for c in checks)
+    claim(n_fail == 0, block, "not every input and calibrated target passes")
     opposite = claim(
         adm["simulated"] < adm["target"] and beds["simulated"] > beds["target"],
         block,

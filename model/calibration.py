@@ -1,29 +1,35 @@
-"""Calibration of the baseline demand model to the targets of EVIDENCE §12.
+"""Calibration of the baseline demand model to its fitting targets.
 
-``calibrate_baseline()`` fits, on a reference population, the parameters the register marks
-as calibrated (confidence D, source "Calibrated"), using *expected* annual rates so that the
-fit is fast and free of sampling noise:
+Every target value is read from the register: the entries ``targets.baseline.<name>`` (and
+``targets.calibration_only.<name>``, for a target the result tables cannot measure) whose
+``kind`` is ``calibrated``. No held-out target (``kind = "held_out"``) is read here.
+
+``calibrate_baseline()`` fits, on a reference population, the parameters whose register source
+says "Calibrated to targets...", using *expected* annual rates so that the fit is fast and free
+of sampling noise:
 
 1. GP relative risks: the direct deprivation ratio, the ratio per LTC and the PAM level
-   ratios are iterated until the age-sex-adjusted Q1/Q5 rate ratio is 1.18, the adjusted
-   multimorbidity (2+ vs 0) ratio 2.30 and the adjusted PAM L4/L1 ratio 0.82; the gamma
-   shape so that the top decile of users has five times the rate of the rest.
+   ratios are iterated until the age-sex-adjusted Q1/Q5 rate ratio
+   (``gp_deprivation_rate_ratio``), the adjusted multimorbidity 2+ vs 0 ratio
+   (``gp_multimorbidity_rate_ratio``) and the adjusted PAM L4/L1 ratio (``pam_rate_ratio_gp``)
+   are met; the gamma shape so that the top decile of users has the rate ratio
+   ``calibration_only.gp_top_decile_rate_ratio`` against the rest.
 2. PAM level ratios of A&E, emergency admissions (direct and via A&E together) and
-   outpatients, to their adjusted L4/L1 targets.
+   outpatients, to their adjusted L4/L1 targets (``pam_rate_ratio_*``).
 3. Overall scales: GP requests = appointments / (1 - the share of attempts that fail) as a
    start; A&E (less the GP overspill), emergency admissions, outpatients, community nursing,
-   mental-health contacts, social care requests to their volumes; the mental-health gamma
-   shape so that 5.8 % of people are in contact.
-4. Zero-night shares of emergency stays so that overnight stays average 9.1 days overall and
-   12.5 days at 85+; the children's type 1 conversion so that 28 % of type 1 attendances
-   are admitted.
+   mental-health contacts, social care requests to their volumes; the mental-health contacts
+   per person in contact from the share of people in contact.
+4. Zero-night shares of emergency stays so that overnight stays average
+   ``emergency_los_days`` overall and ``emergency_los_85_plus_days`` at 85+; the children's
+   type 1 conversion so that the share of type 1 attendances admitted is
+   ``ae_type1_conversion``.
 5. Capacities of electives, day cases and community services: expected demand per working
    day (or day) times the capacity margin.
 
 6. One-year engine runs then refine what only simulation gives: GP clinician minutes (to the
-   appointments per person) and GP demand (to the share of booking attempts that fail,
-   GPPS 15.9 %), A&E and the other simulated volumes, beds, the emergency balance and
-   long-term social care.
+   appointments per person) and GP demand (to the share of booking attempts that fail), A&E
+   and the other simulated volumes, beds, the emergency balance and long-term social care.
 
 The fitted values are written back into the register files (and the baseline scenario),
 each replacing the ``value =`` line of its entry, so the register stays the single source.
@@ -127,8 +133,16 @@ def _pam_update(vector: np.ndarray, target: float, achieved: float) -> list[floa
     return [round(float(v), 4) for v in vector * np.exp(shift)]
 
 
-def _fit_gp(ctx: _Context, reg: Register, fit: Fit) -> Register:
+#: mean GP appointments per person at which the top-decile ratio is measured (stage 1 draws
+#: counts at about the national rate; the ratio hardly depends on it)
+_TOP_DECILE_MEAN = 6.2
+
+
+def _fit_gp(ctx: _Context, reg: Register, fit: Fit, target: Callable[[str], float]) -> Register:
     pop = ctx.pop
+    imd_goal = target("gp_deprivation_rate_ratio")
+    mm_goal = target("gp_multimorbidity_rate_ratio")
+    pam_goal = target("pam_rate_ratio_gp")
     mm = np.where(pop.ltc_count >= 2, 2, np.where(pop.ltc_count == 0, 0, 1))
     for _ in range(12):
         r = ctx.rates(reg, "gp")
@@ -139,23 +153,24 @@ def _fit_gp(ctx: _Context, reg: Register, fit: Fit) -> Register:
             reg,
             {
                 "demand.gp.imd_rr_q1_q5": round(
-                    reg.scalar("demand.gp.imd_rr_q1_q5") * 1.18 / imd, 4
+                    reg.scalar("demand.gp.imd_rr_q1_q5") * imd_goal / imd, 4
                 ),
                 "demand.gp.rr_per_ltc": round(
-                    reg.scalar("demand.gp.rr_per_ltc") * (2.30 / mm_rr) ** (1 / 2.5), 4
+                    reg.scalar("demand.gp.rr_per_ltc") * (mm_goal / mm_rr) ** (1 / 2.5), 4
                 ),
-                "demand.gp.pam_rr": _pam_update(reg.array("demand.gp.pam_rr"), 0.82, pam),
+                "demand.gp.pam_rr": _pam_update(reg.array("demand.gp.pam_rr"), pam_goal, pam),
             },
         )
-    fit.note("GP adjusted Q1/Q5 rate ratio (expected rates)", 1.18, imd)
-    fit.note("GP adjusted 2+ vs 0 LTC rate ratio", 2.30, mm_rr)
-    fit.note("GP adjusted PAM L4/L1 rate ratio", 0.82, pam)
+    fit.note("GP adjusted Q1/Q5 rate ratio (expected rates)", imd_goal, imd)
+    fit.note("GP adjusted 2+ vs 0 LTC rate ratio", mm_goal, mm_rr)
+    fit.note("GP adjusted PAM L4/L1 rate ratio", pam_goal, pam)
 
-    # overdispersion: top decile of realised counts has ~5x the rate of the other 90 %
+    # overdispersion: top decile of realised counts against the other 90 %
+    top_goal = reg.scalar("targets.calibration_only.gp_top_decile_rate_ratio")
     base = ctx.rates(reg, "gp")
     u_prop = pop.propensity[:, PROPENSITIES.index(PROPENSITY_OF["gp"])]
     u_count = crn.uniforms(crn.key(ctx.seed, 0, "calibration.gp.count"), pop.person_id)
-    scale = 6.2 / base.mean()
+    scale = _TOP_DECILE_MEAN / base.mean()
 
     def top_decile_ratio(shape: float) -> float:
         counts = crn.poisson_inverse(base * scale * gamma_propensity(u_prop, shape), u_count)
@@ -165,9 +180,9 @@ def _fit_gp(ctx: _Context, reg: Register, fit: Fit) -> Register:
         rest = order[: int(0.9 * counts.size)]
         return float(counts[top].mean() / counts[rest].mean())
 
-    shape = optimize.brentq(lambda k: top_decile_ratio(k) - 5.0, 0.6, 20.0, xtol=1e-3)
+    shape = optimize.brentq(lambda k: top_decile_ratio(k) - top_goal, 0.6, 20.0, xtol=1e-3)
     reg = _with(reg, {"demand.gp.overdispersion_shape": round(shape, 3)})
-    fit.note("GP top-decile / other 90 % rate ratio", 5.0, top_decile_ratio(shape))
+    fit.note("GP top-decile / other 90 % rate ratio", top_goal, top_decile_ratio(shape))
     return reg
 
 
@@ -202,7 +217,19 @@ def _scale(reg: Register, service: str, target: float, mean_rate: float) -> dict
 
 
 def _targets(reg: Register) -> Callable[[str], float]:
-    return lambda name: reg.scalar(f"targets.baseline.{name}")
+    """The value of ``targets.baseline.<name>``, refusing any target that is not a fitting
+    target (a held-out or input target must never steer the fit)."""
+
+    def value(name: str) -> float:
+        key = f"targets.baseline.{name}"
+        if reg[key].kind != "calibrated":
+            raise CarescaleError(
+                f"calibration asked for {key}, whose kind is {reg[key].kind or 'not given'}; "
+                "only kind 'calibrated' targets may be fitted."
+            )
+        return reg.scalar(key)
+
+    return value
 
 
 def calibrate_baseline(
@@ -216,11 +243,11 @@ def calibrate_baseline(
     ctx = _Context(register, size, seed)
     pop = ctx.pop
     target = _targets(register)
-    reg = _fit_gp(ctx, register, fit)
+    reg = _fit_gp(ctx, register, fit, target)
 
     # A&E: the GP overspill (its target) comes on top of the direct attendances
     spill = target("gp_spill_to_ae_per_1000") / 1000
-    reg = _fit_pam(ctx, reg, fit, "ae", 0.68, lambda r: ctx.rates(r, "ae"))
+    reg = _fit_pam(ctx, reg, fit, "ae", target("pam_rate_ratio_ae"), lambda r: ctx.rates(r, "ae"))
     ae_mean = float(ctx.rates(reg, "ae", True).mean())
     reg = _with(reg, _scale(reg, "ae", target("ae_attendances_per_1000") / 1000 - spill, ae_mean))
     fit.note(
@@ -229,7 +256,7 @@ def calibrate_baseline(
         float(ctx.rates(reg, "ae", True).mean()),
     )
 
-    # children's type 1 conversion so that 28 % of type 1 attendances are admitted
+    # children's type 1 conversion so that the target share of type 1 attendances is admitted
     ae_rate = ctx.rates(reg, "ae", True)
 
     def overall_conversion(child: float) -> float:
@@ -254,7 +281,14 @@ def calibrate_baseline(
             ctx, r, ctx.rates(r, "ae", with_prop)
         )
 
-    reg = _fit_pam(ctx, reg, fit, "emergency_direct", 0.62, lambda r: ea_total(r))
+    reg = _fit_pam(
+        ctx,
+        reg,
+        fit,
+        "emergency_direct",
+        target("pam_rate_ratio_emergency_admission"),
+        lambda r: ea_total(r),
+    )
     via = float(_via_ae(ctx, reg, ctx.rates(reg, "ae", True)).mean())
     direct = float(ctx.rates(reg, "emergency_direct", True).mean())
     # the level of the SUS table itself (which also gives the bed days and stays), not the
@@ -270,7 +304,14 @@ def calibrate_baseline(
         float(ea_total(reg, True).mean()),
     )
 
-    reg = _fit_pam(ctx, reg, fit, "outpatient", 0.81, lambda r: ctx.rates(r, "outpatient"))
+    reg = _fit_pam(
+        ctx,
+        reg,
+        fit,
+        "outpatient",
+        target("pam_rate_ratio_outpatient"),
+        lambda r: ctx.rates(r, "outpatient"),
+    )
     for service, goal in (
         (
             "gp",
@@ -298,16 +339,20 @@ def calibrate_baseline(
         float(np.minimum(rate / per_user, 1.0).mean()),
     )
 
-    reg = _fit_los(ctx, reg, fit)
-    reg = _fit_capacity(ctx, reg, fit)
+    reg = _fit_los(ctx, reg, fit, target)
+    reg = _fit_capacity(ctx, reg, fit, target)
     reg = _fit_by_simulation(reg, fit, engine_size, seed)
     for key in _CALIBRATED_KEYS:
         fit.values[key] = _as_toml_value(reg[key])
     return fit
 
 
-def _fit_los(ctx: _Context, reg: Register, fit: Fit) -> Register:
-    """Zero-night shares of emergency stays: overnight mean 9.1 days, 12.5 days at 85+."""
+def _fit_los(ctx: _Context, reg: Register, fit: Fit, target: Callable[[str], float]) -> Register:
+    """Zero-night shares of emergency stays: the overnight mean stays overall and at 85+.
+
+    The share of emergency admissions with zero nights that results is *not* fitted: it is
+    the held-out target ``targets.baseline.emergency_zero_night_share``.
+    """
     pop = ctx.pop
     ea = ctx.rates(reg, "emergency_direct", True) + _via_ae(ctx, reg, ctx.rates(reg, "ae", True))
     mean = mean_los_table(reg, "emergency")
@@ -316,8 +361,8 @@ def _fit_los(ctx: _Context, reg: Register, fit: Fit) -> Register:
     knots = reg["acute.los.emergency.zero_night_share"]
     knot_ages = np.array([float(a) for a in knots.index])
     old = np.array(knots.value)
-    target_all = reg.scalar("targets.baseline.emergency_los_days")
-    target_85 = reg.scalar("targets.baseline.emergency_los_85_plus_days")
+    target_all = target("emergency_los_days")
+    target_85 = target("emergency_los_85_plus_days")
     older = ages >= 85
 
     def overnight_mean(values: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -338,10 +383,8 @@ def _fit_los(ctx: _Context, reg: Register, fit: Fit) -> Register:
     shift = optimize.brentq(gap, -0.4, 0.5, xtol=1e-5)
     new[:-1] = np.clip(old[:-1] + shift, 0.0, 0.95)
     reg = _with(reg, {"acute.los.emergency.zero_night_share": [round(float(v), 4) for v in new]})
-    zero_share = float((ea * np.interp(ages, knot_ages, new)).sum() / ea.sum())
     fit.note("emergency overnight mean LOS (expected)", target_all, overnight_mean(new))
     fit.note("emergency overnight mean LOS 85+ (expected)", target_85, overnight_mean(new, older))
-    fit.note("share of emergency admissions with zero nights (about a third)", 1 / 3, zero_share)
     return reg
 
 
@@ -407,7 +450,7 @@ def _fit_by_simulation(reg: Register, fit: Fit, size: int, seed: int) -> Registe
         result = run_one(scenario, 0)
         m = baseline_measures(result)
         values: dict[str, Any] = {}
-        values["demand.emergency_direct.scale"] = _balance_emergency(reg, m, result)
+        values["demand.emergency_direct.scale"] = _balance_emergency(reg, m, result, target)
         values.update(_refine_gp(reg, m, target))
         for measure, key, capacity in _SIMULATED_SCALES:
             ratio = target(measure) / m[measure]
@@ -487,7 +530,12 @@ def _refine_gp(
     return values
 
 
-def _balance_emergency(reg: Register, m: Mapping[str, float], result: Mapping[str, Any]) -> float:
+def _balance_emergency(
+    reg: Register,
+    m: Mapping[str, float],
+    result: Mapping[str, Any],
+    target: Callable[[str], float],
+) -> float:
     """Direct emergency admission scale that best balances three linked targets.
 
     The SUS table's emergency admissions, total admissions and bed days cannot all sit at
@@ -524,16 +572,19 @@ def _balance_emergency(reg: Register, m: Mapping[str, float], result: Mapping[st
     grid = np.linspace(0.5, 1.5, 2001)
     worst = np.full(grid.shape, np.inf)
     for name, (slope, se) in lines.items():
+        goal = target(name)
         p = reg[f"targets.baseline.{name}"]
         assert p.tolerance is not None
-        tol = p.tolerance * (p.scalar if p.relative_tolerance else 1.0)
+        tol = p.tolerance * (goal if p.relative_tolerance else 1.0)
         value = m[name] + slope * (grid - 1.0)
-        worst = np.minimum(worst, (tol - np.abs(value - p.scalar)) / se)
+        worst = np.minimum(worst, (tol - np.abs(value - goal)) / se)
     factor = float(grid[int(np.argmax(worst))])
     return round(reg.scalar("demand.emergency_direct.scale") * factor, 5)
 
 
-def _fit_capacity(ctx: _Context, reg: Register, fit: Fit) -> Register:
+def _fit_capacity(
+    ctx: _Context, reg: Register, fit: Fit, target: Callable[[str], float]
+) -> Register:
     margin = reg.scalar("capacity.margin")
     values = {}
     for service, key, days in (
@@ -563,11 +614,7 @@ def _fit_capacity(ctx: _Context, reg: Register, fit: Fit) -> Register:
     bed_days = _expected_bed_days(ctx, reg)
     beds = bed_days * 1000 / 365 / reg.scalar("capacity.acute.bed_occupancy_target")
     values["capacity.acute.beds_per_1000"] = round(beds, 4)
-    fit.note(
-        "bed days per 1,000 (expected)",
-        reg.scalar("targets.baseline.bed_days_per_1000"),
-        bed_days * 1000,
-    )
+    fit.note("bed days per 1,000 (expected)", target("bed_days_per_1000"), bed_days * 1000)
     return _with(reg, values)
 
 

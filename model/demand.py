@@ -4,15 +4,22 @@ For service ``s`` and person ``i``::
 
     rate[s, i] = scale[s] * profile[s](age, sex) * M[s, i] / Mbar[s](age band, sex)
                  * propensity[s, i] * lever multipliers
-    M[s, i]    = imd_rr(imd) * rr_per_ltc ** min(ltc_count, 5) * pam_rr[level]
+    M[s, i]    = imd_rr(imd) * rr_per_ltc ** min(ltc_count, 5) * A[s](entry level, level)
                  * segment_rr[segment] * rr_per_social_need ** social_needs
                  * condition multipliers
+    A[s](e, l) = pam_rr[e] * (pam_rr[l] / pam_rr[e]) ** pam_causal_share[s]
 
 ``profile`` is the published (or assumed) rate by age and sex, ``Mbar`` the mean of ``M``
 among people of the same age band and sex in the *base* population, so that the base
 population reproduces the profile while the multipliers redistribute demand within each
 age-sex group; as the population ages and gains conditions, ``M`` (and demand) rises.
 ``propensity`` is a fixed per-person gamma multiplier (mean 1) giving overdispersion.
+
+Activation (``A``): ``pam_rr`` is a cross-sectional association (Barker 2018), not an
+effect. It sets who uses what through the PAM level a person had on entering the population
+(``e``); a later change of level (``l``: activation drift, or a lever) moves demand by
+``pam_causal_share`` of the association only. When ``l == e``, ``A`` is ``pam_rr[e]``
+exactly, so the base population's rates and the normalisers do not depend on the share.
 
 Counts are drawn by Poisson inversion of a counter-based uniform per person, service and
 year, and each event's day and later decisions use uniforms keyed by (person, event
@@ -31,7 +38,7 @@ from scipy import special
 from model import crn, tables
 from model.errors import CarescaleError
 from model.liability import DEP_SCORE
-from model.population import CONDITIONS, PROPENSITIES, Population
+from model.population import CONDITIONS, PAM_LEVELS, PROPENSITIES, Population
 from model.register import Register
 from model.strata import N_AGE_BANDS, age_band_index
 
@@ -121,19 +128,45 @@ def risk_conditions(register: Register) -> tuple[str, ...]:
     )
 
 
+def causal_rr(rr: np.ndarray, causal_share: float) -> np.ndarray:
+    """Relative risk by (level at entry, current level) from a cross-sectional ``rr`` by level.
+
+    ``out[e, l] = rr[e] * (rr[l] / rr[e]) ** causal_share``: the association sets the level
+    of people who have not changed (``out[e, e] == rr[e]`` exactly), and a change from ``e``
+    to ``l`` multiplies the rate by the causal share of the association between them (0:
+    no change, 1: the full association). Shape ``(len(rr), len(rr))``.
+    """
+    rr = np.asarray(rr, dtype=np.float64)
+    return np.asarray(rr[:, None] * (rr[None, :] / rr[:, None]) ** float(causal_share))
+
+
+def activation_rr(register: Register, service: str) -> np.ndarray:
+    """``A[s]``: relative risk by (PAM level at entry, current PAM level), shape (4, 4).
+
+    ``demand.<s>.pam_rr`` (cross-sectional) with ``demand.<s>.pam_causal_share`` for a
+    change of level (``causal_rr``).
+    """
+    p = f"demand.{service}"
+    return causal_rr(register.array(f"{p}.pam_rr"), register.scalar(f"{p}.pam_causal_share"))
+
+
 _N_NEEDS = 4  # 0, 1, 2, 3 social needs
-_RISK_SHAPE = (5, MAX_LTC_COMPOUNDING + 1, 4, 4, _N_NEEDS)  # imd, ltc, level, segment, needs
+_N_LEVELS = len(PAM_LEVELS)
+#: imd, ltc, (PAM level at entry, current PAM level), segment, needs
+_RISK_SHAPE = (5, MAX_LTC_COMPOUNDING + 1, _N_LEVELS * _N_LEVELS, 4, _N_NEEDS)
 
 
 def risk_code(register: Register, pop: Population) -> np.ndarray:
     """One integer per person combining everything the relative risks depend on.
 
-    (IMD quintile, LTC count capped at 5, PAM level, segment, number of social needs, and a
-    bit per condition with its own relative risk). Relative risks are then a single lookup.
+    (IMD quintile, LTC count capped at 5, the pair of PAM levels at entry and now, segment,
+    number of social needs, and a bit per condition with its own relative risk). Relative
+    risks are then a single lookup.
     """
+    level_pair = (pop.pam_level_at_entry.astype(np.int32) - 1) * _N_LEVELS + pop.pam_level - 1
     code = (pop.imd.astype(np.int32) - 1) * _RISK_SHAPE[1]
     code = (code + np.minimum(pop.ltc_count, MAX_LTC_COMPOUNDING)) * _RISK_SHAPE[2]
-    code = (code + pop.pam_level - 1) * _RISK_SHAPE[3]
+    code = (code + level_pair) * _RISK_SHAPE[3]
     code = (code + pop.segment) * _RISK_SHAPE[4]
     code = code + pop.social_need_count
     for cond in risk_conditions(register):
@@ -145,11 +178,12 @@ def multiplier_table(register: Register, service: str) -> np.ndarray:
     """``M`` for every risk code of one service (see ``risk_code``)."""
     p = f"demand.{service}"
     r = register
-    imd, ltc, level, seg, needs = np.meshgrid(*[np.arange(n) for n in _RISK_SHAPE], indexing="ij")
+    imd, ltc, levels, seg, needs = np.meshgrid(*[np.arange(n) for n in _RISK_SHAPE], indexing="ij")
     m = np.exp(0.5 * np.log(r.scalar(f"{p}.imd_rr_q1_q5")) * DEP_SCORE[imd])
     # the per-condition ratio stops compounding at 5 conditions (the top LTC band, "5+")
     m = m * np.power(r.scalar(f"{p}.rr_per_ltc"), ltc.astype(np.float64))
-    m = m * r.array(f"{p}.pam_rr")[level]
+    # (entry level, current level) pairs in the order of ``risk_code``
+    m = m * activation_rr(register, service).reshape(-1)[levels]
     m = m * r.array(f"{p}.segment_rr")[seg]
     m = m * np.power(r.scalar(f"{p}.rr_per_social_need"), needs.astype(np.float64))
     table = m.reshape(-1)

@@ -9,7 +9,9 @@ drift, and entrants (births and net migration).
   condition appears when the age curve carries the liability above zero; conditions do
   not remit. This makes incidence consistent with prevalence by age in the base year.
 * Activation drifts as an AR(1) process around its covariate mean; levels, scores and
-  segments are re-read from the run's fixed scales.
+  segments are re-read from the run's fixed scales. The level a person had on entering the
+  population (``pam_level_at_entry``) is kept, so drift moves demand only by the causal
+  share of the cross-sectional association (``model.demand.activation_rr``).
 * Entrants: births at the base-year rate of age-0 people, and net migrants by the
   age-sex profile of ONS cohort change between mid-2022 and mid-2023, both of the
   *planned* population (``PopulationPlan``), with ids from a block reserved for each year
@@ -48,7 +50,11 @@ DAYS_PER_YEAR = 365
 
 
 def take(pop: Population, index: np.ndarray) -> Population:
-    """The people at ``index`` (boolean mask or integer positions), in order."""
+    """The people at ``index`` (boolean mask or integer positions), in order.
+
+    Every per-person array is taken (any array whose first axis is the population's size,
+    ``pam_level_at_entry`` included).
+    """
     changes: dict[str, Any] = {
         f.name: getattr(pop, f.name)[index]
         for f in fields(pop)
@@ -234,7 +240,10 @@ def new_conditions(
 
 
 def age_one_year(pop: Population, model: PopulationModel, rho: float, key: np.uint64) -> Population:
-    """Everyone one year older, with new conditions and drifted activation."""
+    """Everyone one year older, with new conditions and drifted activation.
+
+    ``pam_level_at_entry`` is left as it was (only the current level drifts).
+    """
     reg = model.register
     old_mean = activation_mean(
         reg,

@@ -3,8 +3,9 @@
 ``build_population(size, seed)`` draws age and sex from the ONS mid-year estimates, an IMD
 quintile given age (deprived areas are younger), a shared frailty factor, the QOF long-term
 conditions (probit liabilities calibrated to crude prevalence and deprivation gradient,
-clustered through frailty), social needs, patient activation (PAM score and level), a
-behavioural segment, PHB eligibility flags and fixed per-person propensities.
+clustered through frailty), social needs, patient activation (PAM score and level, and the
+level at entry, which later activation drift and levers leave alone), a behavioural
+segment, PHB eligibility flags and fixed per-person propensities.
 
 Every draw comes from a named stream (``model.streams``), one stream per attribute, so adding
 an attribute never changes the draws of another. Nothing here loops over people.
@@ -183,6 +184,8 @@ class Population:
     Codes: ``sex`` 0 = male, 1 = female; ``imd`` 1 (most deprived) .. 5; ``pam_level`` 1..4;
     ``segment`` indexes ``SEGMENTS``; ``ltc`` is a boolean matrix (person x ``CONDITIONS``);
     ``propensity`` is a float32 matrix of fixed uniforms (person x ``PROPENSITIES``).
+    ``pam_level_at_entry`` is the PAM level a person had when they entered the population
+    (base population or entrant); activation drift and levers change ``pam_level`` only.
     """
 
     person_id: np.ndarray
@@ -197,6 +200,10 @@ class Population:
     pam_latent: np.ndarray
     pam_score: np.ndarray
     pam_level: np.ndarray
+    #: PAM level on entering the population (fixed): demand's cross-sectional gradient by
+    #: activation follows it, a later change of level moves demand only by the causal share
+    #: of that association (``model.demand.activation_rr``)
+    pam_level_at_entry: np.ndarray
     anxiety: np.ndarray
     segment: np.ndarray
     chc: np.ndarray
@@ -268,6 +275,7 @@ class Population:
             cols[f"need_{need}"] = getattr(self, need)
         cols["pam_score"] = self.pam_score
         cols["pam_level"] = self.pam_level
+        cols["pam_level_at_entry"] = self.pam_level_at_entry
         cols["segment"] = pd.Categorical.from_codes(self.segment.astype(int), pd.Index(SEGMENTS))
         cols["eligible_chc"] = self.chc
         cols["eligible_s117"] = self.s117
@@ -501,6 +509,8 @@ def synthesise(
             reg.array("activation.score_cutpoints"),
         )
 
+    pam_level = activation_scale.level(pam_latent)
+
     # segment: engagement (activation) x anxiety/distrust
     anxiety_draw: np.ndarray = rng("population.anxiety").standard_normal(n)
     anxiety_noise = anxiety_draw.astype(np.float32)
@@ -534,7 +544,8 @@ def synthesise(
         housing=needs["housing"],
         pam_latent=pam_latent,
         pam_score=activation_scale.score(pam_latent),
-        pam_level=activation_scale.level(pam_latent),
+        pam_level=pam_level,
+        pam_level_at_entry=pam_level.copy(),  # its own array: a lever may write pam_level
         anxiety=anxiety,
         segment=segment,
         chc=chc,

@@ -17,6 +17,7 @@ Each parameter has::
     uncertainty  {distribution, low, high, level} for sensitivity analysis (required)
     tolerance    for calibration targets: the accepted absolute (or relative) deviation
     relative_tolerance  true if ``tolerance`` is relative to the value
+    kind         for validation targets: input, calibrated or held_out (``TARGET_KINDS``)
 
 The loader validates every entry and refuses a bad file with one sentence naming the file, the
 key, the value and what is allowed. The ``range`` must fit the unit (``UNIT_FAMILIES``: a
@@ -62,8 +63,12 @@ ENTRY_FIELDS = frozenset(
         "note",
         "tolerance",
         "relative_tolerance",
+        "kind",
     }
 )
+#: what a validation target is: set by an input from the same statistic, fitted to, or used by
+#: no fit (the ``kind`` field of ``targets.*`` entries)
+TARGET_KINDS = ("input", "calibrated", "held_out")
 REQUIRED_FIELDS = ("unit", "range", "description", "source", "confidence", "uncertainty")
 UNCERTAINTY_FIELDS = frozenset({"distribution", "low", "high", "level", "concentration"})
 DISTRIBUTIONS = frozenset(
@@ -285,6 +290,7 @@ class Parameter:
     note: str = ""
     tolerance: float | None = None
     relative_tolerance: bool = False
+    kind: str = ""
     file: str = ""
     range: AllowedRange = UNBOUNDED
 
@@ -670,6 +676,11 @@ def _parse_entry(raw: dict[str, Any], file: str, key: str) -> Parameter:
     rel = raw.get("relative_tolerance", False)
     if not isinstance(rel, bool):
         raise RegisterError(f"{file}: '{key}.relative_tolerance' must be true or false.")
+    kind = raw.get("kind", "")
+    if "kind" in raw and kind not in TARGET_KINDS:
+        raise RegisterError(
+            f"{file}: '{key}.kind' is {_fmt(kind)}; allowed values are {', '.join(TARGET_KINDS)}."
+        )
     uncertainty = _parse_uncertainty(raw["uncertainty"], file, key, len(value))
     if uncertainty.distribution == "dirichlet" and unit not in SHARE_UNITS:
         raise RegisterError(
@@ -690,6 +701,7 @@ def _parse_entry(raw: dict[str, Any], file: str, key: str) -> Parameter:
         note=raw.get("note", "").strip(),
         tolerance=None if tol is None else float(tol),
         relative_tolerance=rel,
+        kind=kind,
         file=file,
         range=allowed,
     )

@@ -15,7 +15,7 @@ from model import __version__
 from model.cli import EXIT_FAILED_CHECKS, EXIT_OK, EXIT_USER_ERROR, main
 from model.population import build_population
 from model.register import Register, register_markdown
-from model.validation import checks_frame, population_checks
+from model.validation import CSV_COLUMNS, FITTED_KINDS, checks_csv, population_checks
 
 
 def data_keys(table: str) -> list[str]:
@@ -104,22 +104,56 @@ def test_validate_population_writes_the_checks(tmp_path: Path, capsys, register)
     out = tmp_path / "tmp.csv"
     code = main(["validate", "population", "--size", "20000", "--seed", "1", "--out", str(out)])
     stdout = capsys.readouterr().out
-    df = pd.read_csv(out)
+    df = pd.read_csv(out, keep_default_na=False, na_values=[""])
 
-    assert {"target", "simulated", "tolerance", "result"} <= set(df.columns)
-    assert set(df["result"]) <= {"pass", "FAIL"}
+    assert tuple(df.columns) == CSV_COLUMNS
+    assert set(df["passed"].astype(str)) <= {"True", "False", "true", "false"}
+    passed = df["passed"].astype(str).str.lower() == "true"
     # the file holds exactly the library's checks for the same size and seed
-    expected = checks_frame(population_checks(build_population(20_000, seed=1), register))
-    assert list(df["target_name"]) == list(expected["target_name"])
-    np.testing.assert_allclose(df["target"], expected["target"], rtol=1e-12)
+    expected = checks_csv(population_checks(build_population(20_000, seed=1), register))
+    assert list(df["key"]) == list(expected["key"])
+    assert list(df["kind"]) == list(expected["kind"])
+    np.testing.assert_allclose(df["target_value"], expected["target_value"], rtol=1e-12)
     np.testing.assert_allclose(df["simulated"], expected["simulated"], rtol=1e-12)
-    assert list(df["result"]) == list(expected["result"])
-    # at 20,000 people a target may miss; the exit code must say whether any did
-    n_fail = int((df["result"] == "FAIL").sum())
-    assert code == (EXIT_OK if n_fail == 0 else EXIT_FAILED_CHECKS)
-    assert f"{len(df) - n_fail} of {len(df)} targets pass." in stdout
+    assert list(passed) == list(expected["passed"] == "true")
+    inside = (df["simulated"] >= df["low"]) & (df["simulated"] <= df["high"])
+    assert (inside == passed).all()
+    # at 20,000 people a target may miss; the exit code says whether an input or calibrated
+    # target did (held-out misses are reported, not failures)
+    fitted = df["kind"].isin(FITTED_KINDS)
+    n_fit, n_fit_pass = int(fitted.sum()), int((fitted & passed).sum())
+    n_held, n_held_pass = int((~fitted).sum()), int((~fitted & passed).sum())
+    assert n_held >= 4
+    assert code == (EXIT_OK if n_fit_pass == n_fit else EXIT_FAILED_CHECKS)
+    assert f"{n_fit_pass} of {n_fit} input and calibrated targets pass" in stdout
+    assert f"{n_held_pass} of {n_held} held-out targets pass" in stdout
+    assert "held_out" in stdout and "calibrated" in stdout  # the printed table has the kinds
     assert f"wrote {out}" in stdout
     assert [p.name for p in tmp_path.iterdir()] == ["tmp.csv"]  # no temporary file left
+
+
+def test_validate_population_out_is_replaced_only_with_overwrite(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "checks.csv"
+    args = ["validate", "population", "--size", "2000", "--out", str(out)]
+    assert main([*args, "--seed", "1"]) in (EXIT_OK, EXIT_FAILED_CHECKS)
+    first = out.read_text(encoding="utf-8")
+    capsys.readouterr()
+    # again without --overwrite: refused before building anything, file unchanged
+    assert main([*args, "--seed", "2"]) == EXIT_USER_ERROR
+    assert_one_error_line(capsys.readouterr().err, "already exists", "--overwrite")
+    assert out.read_text(encoding="utf-8") == first
+    # with --overwrite, a file carescale wrote (it starts with the CSV header) is replaced
+    assert main([*args, "--seed", "2", "--overwrite"]) in (EXIT_OK, EXIT_FAILED_CHECKS)
+    assert out.read_text(encoding="utf-8") != first
+    assert out.read_text(encoding="utf-8").startswith("key,description,kind,")
+    # but never a file it did not write
+    mine = tmp_path / "mine.csv"
+    mine.write_text("a,b\n1,2\n", encoding="utf-8")
+    capsys.readouterr()
+    code = main(["validate", "population", "--size", "2000", "--out", str(mine), "--overwrite"])
+    assert code == EXIT_USER_ERROR
+    assert_one_error_line(capsys.readouterr().err, "not written by carescale")
+    assert mine.read_text(encoding="utf-8") == "a,b\n1,2\n"
 
 
 @pytest.mark.parametrize("size", ["-5", "0", "999", "5000001"])

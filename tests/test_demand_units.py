@@ -6,7 +6,9 @@
   within the band, and a year of drawn events per age band and sex matches the expected
   demand within Monte Carlo tolerance.
 * The risk-code lookup table gives the same relative risk as the direct formula of
-  ``model.demand`` for random people (every attribute combination can occur).
+  ``model.demand`` for random people (every attribute combination can occur, the PAM level
+  at entry and the current level included: ``pam_rr[entry] × (pam_rr[level] /
+  pam_rr[entry]) ** pam_causal_share``; tests/test_activation_causal.py tests the rule).
 """
 
 from __future__ import annotations
@@ -110,7 +112,9 @@ def direct_multiplier(register: Register, service: str, pop: Population) -> np.n
     m = np.exp(0.5 * np.log(r.scalar(f"{p}.imd_rr_q1_q5")) * DEP_SCORE[pop.imd - 1])
     ltc = np.minimum(pop.ltc_count, MAX_LTC_COMPOUNDING).astype(np.float64)
     m = m * r.scalar(f"{p}.rr_per_ltc") ** ltc
-    m = m * r.array(f"{p}.pam_rr")[pop.pam_level - 1]
+    rr, share = r.array(f"{p}.pam_rr"), r.scalar(f"{p}.pam_causal_share")
+    entry = rr[pop.pam_level_at_entry - 1]
+    m = m * entry * (rr[pop.pam_level - 1] / entry) ** share
     m = m * r.array(f"{p}.segment_rr")[pop.segment]
     m = m * r.scalar(f"{p}.rr_per_social_need") ** pop.social_need_count.astype(np.float64)
     for cond in CONDITIONS:
@@ -131,6 +135,7 @@ def random_people(small_population: Population) -> Population:
         imd=rng.integers(1, 6, n).astype(np.int8),
         ltc=rng.random((n, len(CONDITIONS))) < density,
         pam_level=rng.integers(1, 5, n).astype(np.int8),
+        pam_level_at_entry=rng.integers(1, 5, n).astype(np.int8),
         segment=rng.integers(0, 4, n).astype(np.int8),
         isolation=rng.random(n) < 0.3,
         financial=rng.random(n) < 0.3,
@@ -161,6 +166,7 @@ def test_risk_codes_cover_the_table_and_are_distinct_per_combination(
         pop.imd,
         np.minimum(pop.ltc_count, MAX_LTC_COMPOUNDING),
         pop.pam_level,
+        pop.pam_level_at_entry,
         pop.segment,
         pop.social_need_count,
         *(pop.condition(c) for c in risk_conditions(register)),

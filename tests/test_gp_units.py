@@ -424,9 +424,14 @@ def test_more_activation_lowers_the_dna_rate(gp_scenario: Scenario, fresh: Engin
     w.pop = dataclasses.replace(w.pop, pam_level=np.full(w.pop.size, 4, w.pop.pam_level.dtype))
     reg = w.register
     dna = dna_share(fresh, np.flatnonzero(w.death_day < 0), WAITS[2], 100_000, 10**6)
-    rate, rr4 = reg.scalar("gp.dna_rate"), reg.array("gp.dna_rr_by_pam_level")[3]
+    rate, rr = reg.scalar("gp.dna_rate"), reg.array("gp.dna_rr_by_pam_level")
     rr_wait = reg.array("gp.dna_rr_by_wait_band")[2]
     assert gp.dna_rr_mean == norm
+    # a change of level carries the causal share of the association (level at entry kept)
+    entry = rr[w.pop.pam_level_at_entry[np.flatnonzero(w.death_day < 0)] - 1]
+    share = reg.scalar("gp.dna_pam_causal_share")
+    rr4 = float(np.mean(entry * (rr[3] / entry) ** share))
+    assert rr4 < float(np.mean(entry))  # lower than before the change
     assert_share(dna, rate * rr_wait * rr4 / norm, "DNA when everyone is at level 4")
 
 

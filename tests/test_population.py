@@ -45,6 +45,7 @@ PER_PERSON_FIELDS = {
     "pam_latent",
     "pam_score",
     "pam_level",
+    "pam_level_at_entry",
     "anxiety",
     "segment",
     "chc",

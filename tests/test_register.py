@@ -192,8 +192,12 @@ BAD_ENTRIES = {
     "unknown field": (
         toml_entry("p", vaule="0.2"),
         "grp.toml: parameter 'grp.p' has unknown field 'vaule'; allowed fields are confidence, "
-        "description, evidence, index, note, price_year, range, relative_tolerance, source, "
-        "tolerance, uncertainty, unit, value.",
+        "description, evidence, index, kind, note, price_year, range, relative_tolerance, "
+        "source, tolerance, uncertainty, unit, value.",
+    ),
+    "unknown target kind": (
+        toml_entry("p", kind='"fitted"'),
+        "grp.toml: 'grp.p.kind' is 'fitted'; allowed values are input, calibrated, held_out.",
     ),
     "probability above 1": (
         toml_entry("p", value="1.3"),

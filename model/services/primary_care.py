@@ -17,7 +17,9 @@ other) for each working day up to ``HORIZON_DAYS`` ahead. A GP request is one of
 Appointments are face to face, by telephone or online as people prefer (by segment); each
 mode takes its own clinician time (minutes by role and mode), so the mix of modes follows
 preferences and what capacity is offered rather than fixed shares. DNA depends on how far
-ahead the appointment was booked and on activation. Attended appointments are counted as
+ahead the appointment was booked and on activation (the level at entry sets the cross-sectional
+ratio; a later change of level carries ``gp.dna_pam_causal_share`` of the association, as
+for demand: ``model.demand.causal_rr``). Attended appointments are counted as
 ``gp_appointment`` on the day they happen; requests that end without an appointment as
 ``gp_request_abandoned`` or ``gp_spill_to_ae``. The diary starts seeded with the pre-booked
 appointments of the weeks before the first simulated day (the same people's demand, drawn
@@ -38,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from model import crn
-from model.demand import draw_events
+from model.demand import causal_rr, draw_events
 from model.ledger import unit_cost, wait_band
 from model.population import SEGMENTS
 from model.practices import Practices
@@ -161,6 +163,9 @@ class PrimaryCareService:
         self.spill_share = reg.array("gp.spill_to_ae_by_segment")
         self.dna_rate = reg.scalar("gp.dna_rate")
         self.dna_rr = reg.array("gp.dna_rr_by_pam_level")
+        # by (level at entry, current level): a change of level carries only the causal
+        # share of the cross-sectional association
+        self.dna_rr_pair = causal_rr(self.dna_rr, reg.scalar("gp.dna_pam_causal_share"))
         self.dna_rr_wait = reg.array("gp.dna_rr_by_wait_band")
         # normalised once on the base population: changes in activation (e.g. coaching)
         # change the overall DNA rate, not only who misses appointments
@@ -454,8 +459,8 @@ class PrimaryCareService:
         band = wait_band(wait)
         attempt = req["k"].astype(np.int64) * MAX_ATTEMPTS + req["attempt"]
         u_dna = crn.uniforms(world.key("gp.dna"), pop.person_id[idx], attempt)
-        level = pop.pam_level[idx]
-        p_dna = self.dna_rate * self.dna_rr_wait[band] * self.dna_rr[level - 1] / self.dna_rr_mean
+        rr = self.dna_rr_pair[pop.pam_level_at_entry[idx] - 1, pop.pam_level[idx] - 1]
+        p_dna = self.dna_rate * self.dna_rr_wait[band] * rr / self.dna_rr_mean
         dna = u_dna < p_dna
         role = req["diary"] % len(ROLES)
         code = req["mode"].astype(np.int64) * len(ROLES) + role
