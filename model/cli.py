@@ -356,6 +356,21 @@ def _cmd_calibrate_baseline(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
+def _add_checks_output(p: argparse.ArgumentParser, fmt_help: str) -> None:
+    """The table format and CSV options shared by the validate commands."""
+    p.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE.csv",
+        help="also write the checks as CSV to FILE.csv (columns key, description, kind, "
+        "target_value, simulated, se, low, high, passed, source)",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace FILE.csv if carescale wrote it"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     from model.experiments import MAX_WORKERS
@@ -443,17 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"ONS mid-year of the age-sex structure ({', '.join(map(str, base_years))}; "
         f"default {DEFAULT_BASE_YEAR})",
     )
-    vp.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
-    vp.add_argument(
-        "--out",
-        type=Path,
-        metavar="FILE.csv",
-        help="also write the checks as CSV to FILE.csv (columns key, description, kind, "
-        "target_value, simulated, se, low, high, passed, source)",
-    )
-    vp.add_argument(
-        "--overwrite", action="store_true", help="replace FILE.csv if carescale wrote it"
-    )
+    _add_checks_output(vp, fmt_help)
     vp.set_defaults(func=_cmd_validate_population)
 
     vb = vsub.add_parser("baseline", help="run the baseline and check utilisation targets")
@@ -492,17 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"independent replications, 1 to {MAX_VALIDATION_REPLICATIONS} (default "
         f"{VALIDATION_REPLICATIONS}); the table gives their mean and its standard error",
     )
-    vb.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
-    vb.add_argument(
-        "--out",
-        type=Path,
-        metavar="FILE.csv",
-        help="also write the checks as CSV to FILE.csv (columns key, description, kind, "
-        "target_value, simulated, se, low, high, passed, source)",
-    )
-    vb.add_argument(
-        "--overwrite", action="store_true", help="replace FILE.csv if carescale wrote it"
-    )
+    _add_checks_output(vb, fmt_help)
     vb.add_argument("--no-progress", action="store_true", help="no progress bar")
     vb.set_defaults(func=_cmd_validate_baseline)
 
