@@ -20,7 +20,7 @@ from model.errors import CarescaleError
 from model.population import SEGMENTS
 from model.register import Register
 from model.services import names
-from model.strata import N_IMD, N_SEGMENTS, N_STRATA, SHAPE, decode
+from model.strata import N_IMD, N_SEGMENTS, N_STRATA, decode, imd_and_segment
 
 #: activity-table service -> (setting, payer), from the vocabulary
 #: (``model.services.names.ACTIVITIES``, which the ledger reads)
@@ -218,7 +218,7 @@ class Ledger:
         if wait_days.size:
             assert self._year is not None
             self._year.waits[service].append(np.asarray(wait_days, dtype=np.float64))
-            _, _, imd, _, _, seg = np.unravel_index(np.asarray(strata, dtype=np.int64), SHAPE)
+            imd, seg = imd_and_segment(strata)
             kind = np.zeros(wait_days.size, np.int64) if booking is None else booking
             cell = (kind * N_SEGMENTS + seg) * N_IMD + imd
             self._year.wait_cells[service].append(

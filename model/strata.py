@@ -48,6 +48,14 @@ def stratum_code(
     return code.astype(np.int32)
 
 
+def imd_and_segment(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """IMD quintile index (0-4) and segment index of stratum codes, without decoding the rest."""
+    codes = np.asarray(codes, dtype=np.int64)
+    segment = codes % N_SEGMENTS
+    imd = codes // (N_SEGMENTS * N_LEVELS * len(LTC_BANDS)) % N_IMD
+    return imd, segment
+
+
 def decode(codes: np.ndarray) -> pd.DataFrame:
     """Readable strata columns for an array of codes (categoricals keep files small)."""
     idx = np.unravel_index(np.asarray(codes, dtype=np.int64), SHAPE)

@@ -47,7 +47,6 @@ from model.practices import Practices
 from model.services.protocol import ServiceYear
 from model.world import DAYS_PER_YEAR, World
 
-KINDS = ("same_day", "pre_booked")
 MODES = ("face_to_face", "telephone", "online")
 ROLES = ("gp", "nurse", "other")
 #: (role, mode) of each code mode * len(ROLES) + role
@@ -395,7 +394,7 @@ class PrimaryCareService:
         if retry.any():
             again = _select(failed, retry)
             again["attempt"] = (again["attempt"] + 1).astype(np.int8)
-            nxt = _next_working_day(self.working, today)
+            nxt = int(self.next_working[today + 1])
             self.retries[nxt] = _concat(self.retries.get(nxt, _empty_requests()), again)
 
     def _pre_booked(self, world: World, req: dict[str, np.ndarray], today: int) -> None:
@@ -548,13 +547,6 @@ def _alive(world: World, idx: np.ndarray, absolute_day: int) -> np.ndarray:
     """True for people still alive on ``absolute_day`` (this year's death days)."""
     death = world.death_day[idx].astype(np.int64)
     return (death < 0) | (world.day0 + death > absolute_day)
-
-
-def _next_working_day(working: np.ndarray, absolute: int) -> int:
-    day = absolute + 1
-    while not working[day]:
-        day += 1
-    return day
 
 
 __all__ = ["PrimaryCareService", "greedy_book"]
