@@ -339,20 +339,27 @@ def draw_events(
     key_day: np.uint64,
     days_per_year: int = 365,
     per_user: float | None = None,
+    start_days: np.ndarray | None = None,
 ) -> Events:
     """Paired events for a year, sorted by day.
 
-    ``exposure_days`` (0..365) truncates the year for people who die; an event's day comes
-    from a hash keyed by (person, event number) (``crn.event_days``), and events falling
-    after death are dropped, so exposure thins the same events that a full year would have.
+    ``exposure_days`` (0..365) is the day each person's year ends (their death day, or the
+    whole year) and ``start_days`` the day it starts (an entrant's arrival; 0 if None); an
+    event's day comes from a hash keyed by (person, event number) (``crn.event_days``), and
+    events outside the person's days are dropped, so exposure thins the same events that a
+    full year would have.
     """
     n_full = paired_counts(rate, person_id, key_count, per_user)
     person, k = crn.expand(n_full)
     day = crn.event_days(key_day, person_id, person, k, days_per_year)
     short = exposure_days < days_per_year  # people who die this year (about 1 %)
-    if short.any():
+    late = start_days is not None and bool(start_days.any())  # this year's entrants
+    if short.any() or late:
         cut = np.where(short, exposure_days, days_per_year).astype(np.int16)
         keep = day < cut[person]
+        if late:
+            assert start_days is not None
+            keep &= day >= start_days.astype(np.int16)[person]
         person, k, day = person[keep], k[keep], day[keep]
     order = np.argsort(day, kind="stable")  # radix sort for 16-bit keys
     return Events(person=person[order], k=k[order], day=day[order], ids=person_id)

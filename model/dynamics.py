@@ -136,18 +136,82 @@ def annual_death_probability(
     return np.asarray(np.clip(q, 0.0, 1.0))
 
 
-def death_days(q: np.ndarray, u: np.ndarray) -> np.ndarray:
+def death_days(q: np.ndarray, u: np.ndarray, entry: np.ndarray | None = None) -> np.ndarray:
     """Day of death within the year (0..364), or -1 for survivors.
 
     Uses one uniform per person: death if ``u < q``; then ``u / q`` is uniform and gives the
     day, so a lower hazard means the same or a later death (paired across scenarios).
+    People who enter during the year on day ``entry`` (see ``entry_days``) are at risk only
+    from then on: ``q`` is scaled by the part of the year left and the day falls after entry.
     """
     dies = u < q
     day = np.full(q.shape, -1, dtype=np.int16)
     day[dies] = np.minimum(
         (u[dies] / q[dies] * DAYS_PER_YEAR).astype(np.int64), DAYS_PER_YEAR - 1
     ).astype(np.int16)
+    if entry is not None and entry.any():
+        new = np.flatnonzero(entry > 0)
+        left = (DAYS_PER_YEAR - entry[new]).astype(np.int64)
+        q_left = q[new] * left / DAYS_PER_YEAR
+        die = u[new] < q_left
+        at = np.minimum((u[new] / np.where(die, q_left, 1.0) * left).astype(np.int64), left - 1)
+        day[new] = np.where(die, entry[new] + at, -1).astype(np.int16)
     return day
+
+
+def entry_days(
+    plan: PopulationPlan, person_id: np.ndarray, year: int, u_key: np.uint64
+) -> np.ndarray:
+    """Day of the year each person joined (0 for people there at its start).
+
+    The entrants of ``year`` (births and net migrants, ids from ``plan``) arrive through the
+    year: each on a day from a uniform keyed by their id, so their exposure, deaths and
+    demand cover only the part of the year after it.
+    """
+    lo = plan.base_size + 2 * year * plan.block
+    new = np.flatnonzero((person_id >= lo) & (person_id < lo + 2 * plan.block))
+    out = np.zeros(person_id.shape[0], dtype=np.int16)
+    if new.size:
+        u = crn.uniforms(u_key, person_id[new])
+        out[new] = np.minimum(u * DAYS_PER_YEAR, DAYS_PER_YEAR - 1).astype(np.int16)
+    return out
+
+
+#: first age of each fertility band (``dynamics.fertility_rate_by_age``: 15-19 ... 40-44)
+FERTILITY_AGES = (15, 45)
+
+
+def delivery_probability(
+    pop: Population, rates_per_1000: np.ndarray, maternities_per_birth: float
+) -> np.ndarray:
+    """Probability that each person delivers a baby within the year (women aged 15-44).
+
+    The age-specific fertility rate of her five-year band, times maternities per live
+    birth (twins are one delivery); zero for men and for women outside 15-44.
+    """
+    lo, hi = FERTILITY_AGES
+    age = pop.age.astype(np.int64)
+    fertile = (pop.sex == 1) & (age >= lo) & (age < hi)
+    band = np.clip((age - lo) // 5, 0, len(rates_per_1000) - 1)
+    p = np.where(fertile, rates_per_1000[band] / 1000.0 * maternities_per_birth, 0.0)
+    return np.asarray(p)
+
+
+def deliveries(
+    pop: Population,
+    exposure_days: np.ndarray,
+    rates_per_1000: np.ndarray,
+    maternities_per_birth: float,
+    u: np.ndarray,
+) -> np.ndarray:
+    """Positions of the women who deliver this year (one keyed uniform each).
+
+    A woman who dies during the year has the part of the year she lived
+    (``exposure_days``); her uniform is keyed by her id, so whether she delivers does not
+    depend on anyone else.
+    """
+    p = delivery_probability(pop, rates_per_1000, maternities_per_birth)
+    return np.flatnonzero(u < p * exposure_days / DAYS_PER_YEAR)
 
 
 @dataclass
@@ -205,10 +269,16 @@ class MortalityReference:
                     self, f.name, np.concatenate([getattr(self, f.name), getattr(other, f.name)])
                 )
 
-    def draw_deaths(self, hr_per_ltc: float, normaliser: np.ndarray, u: np.ndarray) -> None:
-        """Who dies this year, from the same keyed uniforms as the run's people."""
+    def draw_deaths(
+        self,
+        hr_per_ltc: float,
+        normaliser: np.ndarray,
+        u: np.ndarray,
+        entry: np.ndarray | None = None,
+    ) -> None:
+        """Who dies this year, from the same keyed uniforms and entry days as the run's."""
         q = annual_death_probability(self, hr_per_ltc, normaliser)
-        self.alive = u >= q
+        self.alive = death_days(q, u, entry) < 0
 
     def advance(self, model: PopulationModel) -> None:
         """The dead leave; survivors are a year older, with the conditions that brings."""

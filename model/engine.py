@@ -112,28 +112,43 @@ class Engine:
         pop = w.pop
         key = w.key("dynamics.mortality")
         q = dynamics.annual_death_probability(pop, hr, w.mortality_normaliser)
-        w.death_day = dynamics.death_days(q, crn.uniforms(key, pop.person_id))
+        # this year's entrants join through the year (day keyed by id)
+        assert w.plan is not None
+        entry_key = w.key("entrants.entry_day")
+        w.entry_day = dynamics.entry_days(w.plan, pop.person_id, year, entry_key)
+        w.death_day = dynamics.death_days(q, crn.uniforms(key, pop.person_id), w.entry_day)
         if self.reference is not None:
-            u_reference = crn.uniforms(key, self.reference.person_id)
-            self.reference.draw_deaths(hr, w.mortality_normaliser, u_reference)
+            ref_ids = self.reference.person_id
+            u_reference = crn.uniforms(key, ref_ids)
+            ref_entry = dynamics.entry_days(w.plan, ref_ids, year, entry_key)
+            self.reference.draw_deaths(hr, w.mortality_normaliser, u_reference, ref_entry)
         dies = w.death_day >= 0
-        w.exposure_days = np.where(dies, w.death_day.astype(np.int64), DAYS_PER_YEAR)
+        end = np.where(dies, w.death_day.astype(np.int64), DAYS_PER_YEAR)
+        w.exposure_days = end - w.entry_day
+        w.end_day = end
         w.strata = stratum_code(
             pop.age, pop.sex, pop.imd, pop.ltc_count, pop.pam_level, pop.segment
         )
         w.risk_code = None  # the population changed: recompute relative-risk codes
         w.ledger.person_years(w.strata, w.exposure_days / DAYS_PER_YEAR, dies)
-        # each birth of the year is a maternity (delivery) admission; the mother is not
-        # modelled, so it is recorded in the newborn's stratum
-        w.ledger.count("maternity_delivery", w.strata[w.index_of(self.newborn_ids)])
+        # deliveries are recorded for the mothers: women aged 15-44 by age-specific fertility
+        mothers = dynamics.deliveries(
+            pop,
+            w.exposure_days,
+            w.register.array("dynamics.fertility_rate_by_age"),
+            w.register.scalar("dynamics.maternities_per_live_birth"),
+            crn.uniforms(w.key("dynamics.delivery"), pop.person_id),
+        )
+        w.ledger.count("maternity_delivery", w.strata[mothers])
         w.events = {
             s: draw_events(
                 w.rates(s),
-                w.exposure_days,
+                w.end_day,
                 pop.person_id,
                 w.key(f"demand.{s}.count"),
                 w.key(f"demand.{s}.day"),
                 per_user=w.demand.per_user[s],
+                start_days=w.entry_day,
             )
             for s in DEMAND_SERVICES
         }

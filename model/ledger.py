@@ -66,6 +66,7 @@ ACTIVITY_COLUMNS = (
     "segment",
     "count",
     "cost_gbp",
+    "cashable_gbp",
 )
 
 
@@ -73,23 +74,60 @@ ACTIVITY_COLUMNS = (
 REPORTING_PRICE_YEAR = "2023/24"
 #: services costed like another (a missed GP appointment uses the same staff time)
 COST_ALIAS: Mapping[str, str] = {"gp_appointment_dna": "gp_appointment"}
+#: services whose cost is shared with the people supported (client contributions)
+CLIENT_CONTRIBUTION_SERVICES = frozenset({"social_care_support_day"})
 #: (service, mode) costed as another mode (NCC short stay covers 0-1 nights)
 MODE_ALIAS: Mapping[tuple[str, str], str] = {("emergency_admission", "same_day"): "short_stay"}
 
 
+#: price indices by register key (under ``costs.``)
+INDEX_NAMES: Mapping[str, str] = {
+    "nhscii": "NHS Cost Inflation Index",
+    "pss_index": "PSS pay and prices index",
+}
+
+
+def price_index(register: Register, index: str = "nhscii") -> dict[str, float]:
+    """Price year -> index value of ``costs.nhscii`` or ``costs.pss_index``.
+
+    The PSS pay and prices index (adult social care) is extended one year past its last
+    published value by ``costs.pss_index_change_2024_25`` (an assumption).
+    """
+    p = register[f"costs.{index}"]
+    values = dict(zip(p.index, (float(v) for v in p.value), strict=True))
+    if index == "pss_index" and "2024/25" not in values:
+        values["2024/25"] = values["2023/24"] * (
+            1.0 + register.scalar("costs.pss_index_change_2024_25")
+        )
+    return values
+
+
 def uprate(
-    register: Register, value: float, price_year: str, to_year: str = REPORTING_PRICE_YEAR
+    register: Register,
+    value: float,
+    price_year: str,
+    to_year: str = REPORTING_PRICE_YEAR,
+    index: str = "nhscii",
 ) -> float:
-    """Convert a cost from ``price_year`` to ``to_year`` with the NHS Cost Inflation Index."""
-    index = register["costs.nhscii"]
-    years = list(index.index)
+    """Convert a cost from ``price_year`` to ``to_year`` with a price index.
+
+    ``index`` is ``"nhscii"`` (NHS Cost Inflation Index, the default) or ``"pss_index"``
+    (PSS pay and prices index, for adult social care).
+    """
+    values = price_index(register, index)
+    years = list(values)
     for y in (price_year, to_year):
-        if y not in years:
+        if y not in values:
             raise CarescaleError(
-                f"price year '{y}' is outside the NHS Cost Inflation Index "
-                f"({years[0]} to {years[-1]}); allowed years are {', '.join(years)}."
+                f"price year '{y}' is outside the {INDEX_NAMES[index]} (costs.{index}, "
+                f"{years[0]} to {years[-1]}); allowed years are {', '.join(years)}."
             )
-    return value * index.value[years.index(to_year)] / index.value[years.index(price_year)]
+    return value * values[to_year] / values[price_year]
+
+
+def index_for(service: str) -> str:
+    """The price index a service's costs are uprated with: PSS for adult social care."""
+    return "pss_index" if names.activity(service).setting == "social_care" else "nhscii"
 
 
 def unit_cost(register: Register, service: str, role: str, mode: str) -> float:
@@ -109,8 +147,33 @@ def unit_cost(register: Register, service: str, role: str, mode: str) -> float:
     for key in candidates:
         if key and key in register:
             p = register[key]
-            return uprate(register, p.scalar, p.price_year)
+            return uprate(register, p.scalar, p.price_year, index=index_for(service))
     return 0.0
+
+
+def cashable_share(register: Register, service: str) -> float:
+    """Share of a service's cost a commissioner could release (``cashable.<service>``).
+
+    Services costed like another use its share; services with no cost have none (0).
+    """
+    for key in (f"cashable.{service}", f"cashable.{COST_ALIAS.get(service, service)}"):
+        if key in register:
+            return register.scalar(key)
+    return 0.0
+
+
+def payer_shares(register: Register, service: str) -> tuple[tuple[str, float], ...]:
+    """Who pays for a service, and what share each pays (shares sum to 1).
+
+    Long-term social care support is shared between the local authority and the people
+    supported (``costs.social_care_client_contribution_share``, payer ``person``); every
+    other service has one payer, from the vocabulary.
+    """
+    main = names.activity(service).payer
+    if service in CLIENT_CONTRIBUTION_SERVICES:
+        share = register.scalar("costs.social_care_client_contribution_share")
+        return ((main, 1.0 - share), ("person", share))
+    return ((main, 1.0),)
 
 
 @dataclass
@@ -278,23 +341,29 @@ class Ledger:
                 if nz.size:
                     self._year.keys[(service, role, mode)].append(nz)
                     self._year.weights[(service, role, mode)].append(part[nz].astype(float))
-        combos: list[tuple[str, str, str]] = []
+        # one row per (service, role, mode, payer) and stratum: a service paid by several
+        # payers (``payer_shares``) is split between them, count and cost alike
+        combos: list[tuple[str, str, str, str]] = []
         codes, counts_nz, combo_index = [], [], []
-        for i, ((service, role, mode), chunks) in enumerate(self._year.keys.items()):
+        for (service, role, mode), chunks in self._year.keys.items():
             keys = np.concatenate(chunks)
             w = np.concatenate(self._year.weights[(service, role, mode)])
             counts = np.bincount(keys, weights=w, minlength=N_STRATA)
             nz = np.flatnonzero(counts)
-            combos.append((service, role, mode))
-            codes.append(nz)
-            counts_nz.append(counts[nz])
-            combo_index.append(np.full(nz.size, i, dtype=np.int32))
+            for payer, share in payer_shares(self.register, service):
+                if share <= 0:
+                    continue
+                combo_index.append(np.full(nz.size, len(combos), dtype=np.int32))
+                combos.append((service, role, mode, payer))
+                codes.append(nz)
+                counts_nz.append(counts[nz] if share == 1.0 else counts[nz] * share)
         if combos:
             # decode every stratum code once, then label rows by their combination
             which = np.concatenate(combo_index)
             frame = decode(np.concatenate(codes))
             count = np.concatenate(counts_nz)
-            costs = np.array([unit_cost(self.register, *c) for c in combos])
+            costs = np.array([unit_cost(self.register, *c[:3]) for c in combos])
+            cashable = np.array([cashable_share(self.register, c[0]) for c in combos])
 
             def label(values: list[str]) -> Any:
                 cats = pd.Index(sorted(set(values)))
@@ -308,12 +377,13 @@ class Ledger:
                     "service": label([c[0] for c in combos]),
                     "role": label([c[1] for c in combos]),
                     "mode": label([c[2] for c in combos]),
-                    "payer": label([names.activity(c[0]).payer for c in combos]),
+                    "payer": label([c[3] for c in combos]),
                 }
             )
             frame = pd.concat([head, frame], axis=1)
             frame["count"] = count
             frame["cost_gbp"] = count * costs[which]
+            frame["cashable_gbp"] = frame["cost_gbp"].to_numpy() * cashable[which]
             self.activity_frames.append(frame)
         services = set(self._year.waits) | set(backlogs)
         for service in sorted(services):

@@ -212,7 +212,7 @@ UNIT_FAMILIES: tuple[UnitFamily, ...] = (
     ),
     UnitFamily(
         "count rate",
-        r"\bper (1,000 )?(people|person)\b",
+        r"\bper (1,000 )?(people|person|women)\b",
         AllowedRange(0.0, math.inf, high_open=True),
     ),
 )

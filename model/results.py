@@ -27,7 +27,7 @@ from model.errors import ResultsError
 from model.outputs import MANIFEST, TOOL, Staging
 
 TABLES = ("person_years", "activity", "waits", "capacity", "wait_distribution", "practice_gp")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def write_tables(

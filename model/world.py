@@ -95,7 +95,12 @@ class World:
     #: per-person arrays for the current year
     strata: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
     death_day: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int16))
+    #: days each person is in the population this year (``end_day - entry_day``)
     exposure_days: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    #: day of the year each person joined (0, or an entrant's arrival day)
+    entry_day: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int16))
+    #: day each person leaves the year (their death day, or 365)
+    end_day: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     #: this year's demand events by demand stream (``model.services.names.DEMAND_STREAMS``)
     events: dict[str, Events] = field(default_factory=dict)
     #: same-day hand-offs between services: lists of (person index, event number, route)
@@ -194,13 +199,18 @@ class World:
         self.pop = pop
 
     def rates(self, service: str) -> np.ndarray:
-        """Annual demand rates per person for a demand stream, after lever multipliers."""
+        """Annual demand rates per person for a demand stream, after non-demographic growth
+        (``demand.<stream>.growth_per_year``) and lever multipliers."""
         names.check_stream(service)
         if service not in self.propensity:
             self.propensity[service] = self.demand.propensity(service, self.pop)
         if self.risk_code is None or self.risk_code.size != self.pop.size:
             self.risk_code = risk_code(self.register, self.pop)
         rate = self.demand.rates(service, self.pop, self.propensity[service], self.risk_code)
+        growth = self.register.scalar(f"demand.{service}.growth_per_year")
+        if growth != 0.0 and self.year > 0:
+            # non-demographic growth on top of the population's own change
+            rate = rate * (1.0 + growth) ** self.year
         for lever in self.levers:
             m = lever.rate_multiplier(self, service)
             if m is not None:

@@ -41,6 +41,10 @@ class RecordingEngine(Engine):
             {
                 "person_id": w.pop.person_id.copy(),
                 "death_day": w.death_day.copy(),
+                "exposure_days": w.exposure_days.copy(),
+                "entry_day": w.entry_day.copy(),
+                "age": w.pop.age.copy(),
+                "sex": w.pop.sex.copy(),
                 "births": self.births,
                 "events": {
                     s: Events(e.person.copy(), e.k.copy(), e.day.copy(), e.ids.copy())

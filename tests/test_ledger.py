@@ -12,10 +12,12 @@ from helpers import RecordingEngine
 from model.errors import CarescaleError
 from model.ledger import (
     ACTIVITY_COLUMNS,
+    CLIENT_CONTRIBUTION_SERVICES,
     PAYERS,
     REPORTING_PRICE_YEAR,
     SERVICES,
     Ledger,
+    cashable_share,
     unit_cost,
     uprate,
 )
@@ -162,13 +164,21 @@ def test_person_years_and_deaths_match_the_people_alive(
         dies = dd >= 0
         deaths = int(dies.sum())
         assert deaths > 0
-        # exactly: survivors count a whole year, the dead the days before their death
-        exact = (n - deaths) + dd[dies].sum() / 365
+        entry = rec["entry_day"].astype(np.int64)
+        joined = entry > 0
+        assert joined.any()  # the year's entrants arrive through the year
+        # exactly: everyone counts the days from their arrival (0 for most) to their death
+        # (or the year's end)
+        end = np.where(dies, dd.astype(np.int64), 365)
+        assert (end >= entry).all()
+        exact = (end - entry).sum() / 365
         assert py.loc[start + y, "person_years"] == pytest.approx(exact, rel=1e-12)
-        # and so about N - D/2: death days are uniform on 0..364, so the sum of the dead's
-        # exposure has mean D * 182/365 and SD sqrt(D / 12); allow 5 SD (+ 1 for rounding)
-        assert abs(py.loc[start + y, "person_years"] - (n - deaths / 2)) <= (
-            5 * np.sqrt(deaths / 12) + 1
+        # and so about N - D/2 - E/2: death and arrival days are uniform over the year, so
+        # each dead person or entrant has mean exposure about half a year, SD sqrt(1/12);
+        # allow 5 SD (+ 1 for rounding)
+        half = (deaths + int(joined.sum())) / 2
+        assert abs(py.loc[start + y, "person_years"] - (n - half)) <= (
+            5 * np.sqrt(2 * half / 12) + 1
         )
         assert py.loc[start + y, "deaths"] == deaths, f"year {start + y}"
 
@@ -176,9 +186,7 @@ def test_person_years_and_deaths_match_the_people_alive(
 def test_the_dead_leave_and_entrants_join_at_each_boundary(
     people_run: tuple[RecordingEngine, dict[str, pd.DataFrame]],
 ) -> None:
-    engine, tables = people_run
-    act = tables["activity"]
-    start = engine.scenario.run.start_year
+    engine, _ = people_run
     for y in range(len(engine.years) - 1):
         before, after = engine.years[y], engine.years[y + 1]
         ids0, ids1 = before["person_id"], after["person_id"]
@@ -189,11 +197,7 @@ def test_the_dead_leave_and_entrants_join_at_each_boundary(
         assert entrants.size > 0 and entrants.min() > ids0.max()  # new ids, never reused
         # survivors + entrants = the next year's population
         assert ids1.size == ids0.size - len(dead) + entrants.size
-        # each birth of the year is one maternity delivery
-        deliveries = act.loc[
-            (act["service"] == "maternity_delivery") & (act["year"] == start + y + 1), "count"
-        ].sum()
-        assert deliveries == after["births"] > 0
+        assert after["births"] > 0
     # ids stay sorted (services look people up by binary search)
     for rec in engine.years:
         assert np.all(np.diff(rec["person_id"]) > 0)
@@ -210,8 +214,61 @@ def test_activity_columns_and_services(small_baseline_tables: dict[str, pd.DataF
     assert set(REQUIRED_SERVICES) <= services
     pairs = act[["service", "setting", "payer"]].drop_duplicates().astype(str)
     for service, setting, payer in pairs.itertuples(index=False):
+        if payer == "person":  # client contributions to long-term social care
+            assert service in CLIENT_CONTRIBUTION_SERVICES and setting == "social_care", service
+            continue
         assert (setting, payer) == SERVICES[service], service
     assert set(act["payer"].astype(str)) <= set(PAYERS)
+
+
+def test_client_contributions_split_support_days_between_payers(
+    small_baseline_tables: dict[str, pd.DataFrame], small_baseline: Scenario
+) -> None:
+    act = small_baseline_tables["activity"]
+    share = small_baseline.register.scalar("costs.social_care_client_contribution_share")
+    days = act[act["service"] == "social_care_support_day"]
+    by_payer = days.groupby("payer", observed=True)[["count", "cost_gbp"]].sum()
+    assert set(by_payer.index) == {"la_social_care", "person"}
+    total = by_payer.sum()
+    assert by_payer.loc["person", "cost_gbp"] == pytest.approx(share * total["cost_gbp"])
+    assert by_payer.loc["la_social_care", "cost_gbp"] == pytest.approx(
+        (1 - share) * total["cost_gbp"]
+    )
+    # the support days themselves are counted once over the payers' rows
+    assert by_payer.loc["person", "count"] == pytest.approx(share * total["count"])
+    # nothing else is shared with the person
+    assert set(act.loc[act["payer"] == "person", "service"].astype(str)) == {
+        "social_care_support_day"
+    }
+
+
+def test_cashable_is_the_registered_share_of_cost(
+    small_baseline_tables: dict[str, pd.DataFrame], small_baseline: Scenario
+) -> None:
+    act = small_baseline_tables["activity"]
+    reg = small_baseline.register
+    services = act["service"].astype(str)
+    share = services.map(lambda s: cashable_share(reg, s)).to_numpy(dtype=float)
+    np.testing.assert_allclose(act["cashable_gbp"], act["cost_gbp"] * share, rtol=1e-12)
+    # every costed service has a registered share, and they differ (beds are not cash)
+    costed = set(services[act["cost_gbp"] > 0])
+    assert all(f"cashable.{s}" in reg for s in costed - {"gp_appointment_dna"}), costed
+    assert cashable_share(reg, "social_care_support_day") > cashable_share(
+        reg, "emergency_admission"
+    )
+    assert act["cashable_gbp"].sum() < act["cost_gbp"].sum()
+
+
+def test_social_care_is_uprated_with_the_pss_index(register: Register) -> None:
+    p = register["costs.social_care_support_day"]
+    pss = dict(
+        zip(register["costs.pss_index"].index, register["costs.pss_index"].value, strict=True)
+    )
+    expected = p.scalar * pss[REPORTING_PRICE_YEAR] / pss[p.price_year]
+    assert unit_cost(register, "social_care_support_day", "", "") == pytest.approx(expected)
+    # and not with the NHS index, which rose less over 2022/23 to 2023/24
+    idx = nhscii(register)
+    assert expected > p.scalar * idx[REPORTING_PRICE_YEAR] / idx[p.price_year]
 
 
 def test_strata_values(small_baseline_tables: dict[str, pd.DataFrame]) -> None:
@@ -331,3 +388,23 @@ def test_ledger_counts_weights_and_costs_by_stratum(register: Register) -> None:
     assert (waits["served"], waits["mean_wait_days"], waits["backlog_end"]) == (3, 2.0, 7)
     capacity = tables["capacity"].iloc[0]
     assert capacity["utilisation"] == 0.5 and np.isnan(capacity["mean_occupied_beds"])
+
+
+def test_entrants_have_only_the_part_of_the_year_after_they_arrive(
+    people_run: tuple[RecordingEngine, dict[str, pd.DataFrame]],
+) -> None:
+    engine, _ = people_run
+    for rec in engine.years:
+        entry = rec["entry_day"].astype(np.int64)
+        joined = np.flatnonzero(entry > 0)
+        # arrival days spread over the year (uniform: mean about 182)
+        assert joined.size > 30 and 120 < entry[joined].mean() < 245
+        # nobody dies before arriving
+        dd = rec["death_day"].astype(np.int64)
+        assert ((dd < 0) | (dd >= entry)).all()
+        # and no demand falls before an entrant's arrival
+        n_events = 0
+        for ev in rec["events"].values():
+            assert (ev.day >= entry[ev.person]).all()
+            n_events += int(np.isin(ev.person, joined).sum())
+        assert n_events > 0

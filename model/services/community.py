@@ -5,8 +5,10 @@
   distinct people in contact during the year is recorded too.
 * Adult social care: new requests join an assessment list (working days); an assessed
   request leads to long-term support with a fixed probability. People receiving long-term
-  support stay on it until they die or leave (an annual exit probability); the people
-  supported during the year and their support days are counted and costed.
+  support stay on it until they die or leave: each year, everyone on support at its start
+  leaves with an annual exit probability, on a day during the year (keyed by id, like a
+  death day); the people supported during the year and their support days are counted and
+  costed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ NURSING_KEY = "capacity.community.nursing_contacts_per_1000_per_day"
 MH_KEY = "capacity.community.mental_health_contacts_per_1000_per_working_day"
 ASSESS_KEY = "capacity.community.social_care_assessments_per_1000_per_working_day"
 NOT_ON = -(10**9)  # lts_start of people not on long-term support
+NEVER = 10**9  # lts_exit of people who do not leave support this year
 
 
 class CommunityService:
@@ -50,6 +53,8 @@ class CommunityService:
         on_support = liability.draw(cal, cell, pop.frailty.astype(np.float64), noise)
         #: absolute day long-term support started (NOT_ON: not on support); aligned with pop
         self.lts_start = np.where(on_support, -DAYS_PER_YEAR, NOT_ON).astype(np.int64)
+        #: absolute day this year's exit from support (other than death) happens, or NEVER
+        self.lts_exit = np.full(pop.size, NEVER, dtype=np.int64)
         self.mh_seen = np.zeros(pop.size, dtype=bool)
         self._reset()
 
@@ -68,15 +73,21 @@ class CommunityService:
         keep = pos >= 0
         lts[pos[keep]] = self.lts_start[keep]
         self.lts_start = lts
+        exit_day = np.full(world.pop.size, NEVER, dtype=np.int64)
+        exit_day[pos[keep]] = self.lts_exit[keep]
+        self.lts_exit = exit_day
 
     def start_year(self, world: World) -> None:
-        """New requests for the year; exits from long-term support."""
-        on = self.lts_start != NOT_ON
-        if on.any() and world.year > 0:
+        """New requests for the year; the day each person on support leaves it (if they do)."""
+        on = np.flatnonzero(self.lts_start != NOT_ON)
+        self.lts_exit = np.full(world.pop.size, NEVER, dtype=np.int64)
+        p = self.exit_probability
+        if on.size and p > 0:
             u = crn.uniforms(world.key("community.lts_exit"), world.pop.person_id[on])
-            leave = np.flatnonzero(on)[u < self.exit_probability]
-            self.lts_start[leave] = NOT_ON
-            world.ledger.count("social_care_support_ended", world.strata[leave], mode="other")
+            leave = u < p
+            # u / p is uniform given leaving: the day within the year (paired, like deaths)
+            day = np.minimum((u[leave] / p * DAYS_PER_YEAR).astype(np.int64), DAYS_PER_YEAR - 1)
+            self.lts_exit[on[leave]] = world.day0 + day
         self.mh_seen = np.zeros(world.pop.size, dtype=bool)
         self.nursing.start_year(world, table_from_events(world, world.events["community_nursing"]))
         self.mental_health.start_year(
@@ -95,17 +106,22 @@ class CommunityService:
         end = start + DAYS_PER_YEAR
         on = self.lts_start != NOT_ON
         alive_end = np.where(world.death_day >= 0, start + world.death_day.astype(np.int64), end)
+        last = np.minimum(alive_end, self.lts_exit)
         first = np.maximum(self.lts_start, start)
-        days = np.where(on, np.clip(alive_end - first, 0, DAYS_PER_YEAR), 0)
+        days = np.where(on, np.clip(last - first, 0, DAYS_PER_YEAR), 0)
         supported = on & (days > 0)
         strata = world.strata
+        # people who left support during the year (before any death)
+        left = on & (self.lts_exit < alive_end)
+        world.ledger.count("social_care_support_ended", strata[left], mode="other")
+        self.lts_start[left] = NOT_ON
         world.ledger.count("social_care_long_term_support", strata[supported])
         world.ledger.count(
             "social_care_support_day", strata[supported], weight=days[supported].astype(float)
         )
         world.ledger.count("mental_health_people_in_contact", strata[self.mh_seen])
         # people who died leave support
-        died = (world.death_day >= 0) & on
+        died = (world.death_day >= 0) & on & ~left
         world.ledger.count("social_care_support_ended", strata[died], mode="death")
         self.lts_start[died] = NOT_ON
         return ServiceYear(
