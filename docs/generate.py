@@ -1749,7 +1749,7 @@ CAPACITY_UNITS = {
         "social care assessments per 1,000 per working day"
     ),
 }
-CALIBRATION_INPUTS = {"acute.bed_occupancy_target", "margin"}
+CALIBRATION_INPUTS = {"acute.bed_occupancy_target", "margin", "rtt_margin"}
 
 
 def _setting(value: Any) -> str:

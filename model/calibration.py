@@ -55,6 +55,8 @@ from model.outputs import write_text_file
 from model.population import PROPENSITIES, Population, build_population
 from model.register import Register, default_parameter_files
 from model.services.acute import mean_los_table, type1_conversion
+from model.services.ambulatory import outpatient_margin
+from model.services.names import DEMAND_STREAMS
 from model.services.primary_care import CAPACITY_KEYS as GP_CAPACITY_KEYS
 from model.strata import age_band_index
 
@@ -582,10 +584,39 @@ def _balance_emergency(
     return round(reg.scalar("demand.emergency_direct.scale") * factor, 5)
 
 
+def _first_year_demand(reg: Register, size: int, seed: int) -> dict[str, float]:
+    """Expected demand of the first simulated year per planned person, by stream.
+
+    Capacities are per planned person (``World.per_day``), while demand comes from the
+    people there, each for the part of the year they are there: the base population less
+    the deaths, and the year's entrants (mostly young, with low rates) from their arrival.
+    """
+    from model.engine import Engine
+    from model.scenario import RunSettings, Scenario
+
+    scenario = Scenario(
+        name="calibration",
+        description="",
+        path="",
+        register=reg,
+        run=RunSettings(
+            population=size, years=1, start_year=2024, replications=1, seed=seed, base_year=2023
+        ),
+    )
+    engine = Engine(scenario, 0)
+    engine.prepare_first_year()
+    w = engine.world
+    exposure = w.exposure_days / 365.0
+    planned = w.per_day(1000.0)  # the planned population
+    return {s: float((w.base_rates(s) * exposure).sum()) / planned for s in DEMAND_STREAMS}
+
+
 def _fit_capacity(
     ctx: _Context, reg: Register, fit: Fit, target: Callable[[str], float]
 ) -> Register:
     margin = reg.scalar("capacity.margin")
+    rtt_margin = reg.scalar("capacity.rtt_margin")
+    year0 = _first_year_demand(reg, ctx.pop.size, ctx.seed)
     values = {}
     for service, key, days in (
         (
@@ -607,9 +638,15 @@ def _fit_capacity(
         ),
         ("outpatient", "capacity.acute.outpatient_per_1000_per_working_day", WORKING_DAYS),
     ):
-        demand = float(ctx.rates(reg, service, True).mean()) * 1000 / days
-        values[key] = round(demand * margin, 4)
-        fit.note(f"{key} (demand x margin)", demand * margin, values[key])
+        demand = year0[service] * 1000 / days
+        # referral-to-treatment lists start with the published backlog and are sized to
+        # keep it level (capacity.rtt_margin); outpatient clinics serve first attendances
+        # (RTT) and follow-ups (capacity.margin)
+        m = rtt_margin if service in ("elective_ordinary", "elective_daycase") else margin
+        if service == "outpatient":
+            m = outpatient_margin(reg)
+        values[key] = round(demand * m, 4)
+        fit.note(f"{key} (demand x margin)", demand * m, values[key])
     # beds: expected overnight bed days of emergency and elective ordinary stays
     bed_days = _expected_bed_days(ctx, reg)
     beds = bed_days * 1000 / 365 / reg.scalar("capacity.acute.bed_occupancy_target")

@@ -155,6 +155,11 @@ class Engine:
         for service in self.services.values():
             service.start_year(w)
 
+    def prepare_first_year(self) -> None:
+        """The first year's people, deaths, exposure and demand, as a run starts them."""
+        self._add_entrants(0)
+        self._begin_year(0)
+
     def _end_year(self) -> None:
         w = self.world
         year = merge_years([service.end_year(w) for service in self.services.values()])
@@ -208,8 +213,10 @@ class Engine:
                 if progress is not None:
                     progress(1)
                 self._advance_population(year)
-            self._add_entrants(year)
-            self._begin_year(year)
+                self._add_entrants(year)
+                self._begin_year(year)
+            else:
+                self.prepare_first_year()
             yield env.timeout(DAYS_PER_YEAR)
 
     def _daily(self, env: simpy.Environment, service: Service, offset: float) -> Generator[Any]:

@@ -198,15 +198,19 @@ class World:
             self.propensity[service] = np.concatenate(parts)
         self.pop = pop
 
-    def rates(self, service: str) -> np.ndarray:
-        """Annual demand rates per person for a demand stream, after non-demographic growth
-        (``demand.<stream>.growth_per_year``) and lever multipliers."""
+    def base_rates(self, service: str) -> np.ndarray:
+        """Annual demand rates per person of the base year: no growth, no lever."""
         names.check_stream(service)
         if service not in self.propensity:
             self.propensity[service] = self.demand.propensity(service, self.pop)
         if self.risk_code is None or self.risk_code.size != self.pop.size:
             self.risk_code = risk_code(self.register, self.pop)
-        rate = self.demand.rates(service, self.pop, self.propensity[service], self.risk_code)
+        return self.demand.rates(service, self.pop, self.propensity[service], self.risk_code)
+
+    def rates(self, service: str) -> np.ndarray:
+        """Annual demand rates per person for a demand stream, after non-demographic growth
+        (``demand.<stream>.growth_per_year``) and lever multipliers."""
+        rate = self.base_rates(service)
         growth = self.register.scalar(f"demand.{service}.growth_per_year")
         if growth != 0.0 and self.year > 0:
             # non-demographic growth on top of the population's own change

@@ -144,7 +144,7 @@ def test_every_served_list_is_a_declared_waiting_list_and_capacity(opened: Engin
         for value in vars(service).values()
         if isinstance(value, ServedList)
     ]
-    assert len(lists) == 5
+    assert len(lists) == 6  # day cases, outpatient first and follow-up, three community
     for wl in lists:
         assert wl.label in names.WAITING_LISTS and wl.label in names.CAPACITIES
 

@@ -21,7 +21,13 @@ import numpy as np
 
 from model import crn, tables
 from model.register import Register
-from model.services.base import RequestTable, WaitingList, table_from_events
+from model.services.base import (
+    RequestTable,
+    WaitingList,
+    mark_urgent,
+    rtt_backlog,
+    table_from_events,
+)
 from model.services.protocol import ServiceYear
 from model.world import DAYS_PER_YEAR, DailyCapacity, World
 
@@ -122,6 +128,7 @@ class AcuteService:
         self.occupied = 0
         self.beds = DailyCapacity()
         self.theatre = DailyCapacity()
+        self.seeded = False
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -175,7 +182,15 @@ class AcuteService:
         new.extra["los"] = self.los_elective.draw(
             world, new.person, elective.person_id, new.k, "elective"
         )
-        self.elective.start_year(world, new)
+        self.elective.start_year(world, mark_urgent(world, new, "elective_ordinary"))
+        if not self.seeded:
+            # the referral-to-treatment list the hospital starts with (waits from referral)
+            backlog = rtt_backlog(world, "elective_ordinary")
+            backlog.extra["los"] = self.los_elective.draw(
+                world, backlog.person, world.pop.person_id[backlog.person], backlog.k, "seed"
+            )
+            self.elective.seed(backlog)
+            self.seeded = True
         self._reset_counters()
 
     def end_year(self, world: World) -> ServiceYear:
@@ -279,7 +294,7 @@ class AcuteService:
             rows = wl.queue.drop(admit)
             self._admit(world, wl, rows, absolute, "emergency_admission", "emergency_admission")
         el = self.elective
-        el.queue.add(el.arrivals(day))
+        el.join(el.arrivals(day))
         if working:
             theatre = self.theatre.take(world.capacity_today("elective_ordinary", ELECTIVE_KEY))
             self.offered["elective_ordinary"] += theatre

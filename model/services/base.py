@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model.demand import Events
+from model import crn
+from model.demand import Events, draw_events
 from model.services.queue import FifoQueue
-from model.world import DailyCapacity, World
+from model.world import DAYS_PER_YEAR, DailyCapacity, World
 
 
 @dataclass
@@ -73,6 +74,52 @@ def table_from_events(world: World, events: Events) -> RequestTable:
     )
 
 
+#: event numbers of the starting RTT list are offset by this (apart from the year's events)
+RTT_K_OFFSET = 1_000_000
+
+
+def rtt_backlog(world: World, stream: str, share: float = 1.0) -> RequestTable:
+    """The referral-to-treatment list a stream's service starts with (oldest first).
+
+    Each person has a keyed number of waiting requests: their base-year demand of
+    ``acute.rtt.list_years`` years (times ``share``, e.g. first outpatient attendances), so
+    the list is that many years of demand; each request has waited a keyed number of weeks
+    drawn from the published distribution of the list (``acute.rtt.waited_share``). Drawn
+    before any lever acts, from the lever-free rates, so it is the same in every scenario.
+    """
+    reg = world.register
+    pop = world.pop
+    years = reg.scalar("acute.rtt.list_years")
+    rate = world.base_rates(stream) * (years * share)
+    ev = draw_events(
+        rate,
+        np.full(pop.size, DAYS_PER_YEAR, dtype=np.int64),
+        pop.person_id,
+        world.key(f"rtt.{stream}.count", 0),
+        world.key(f"rtt.{stream}.day", 0),
+        per_user=world.demand.per_user[stream],
+    )
+    waited = reg["acute.rtt.waited_share"]
+    weeks = np.array([0.0, *(float(w) for w in waited.index)])
+    shares = np.array([0.0, *(float(v) for v in waited.value)])
+    k = ev.k.astype(np.int64) + RTT_K_OFFSET
+    u = crn.uniforms(world.key(f"rtt.{stream}.waited", 0), pop.person_id[ev.person], k)
+    days = np.maximum(np.ceil(np.interp(u, shares, weeks) * 7), 1).astype(np.int64)
+    arrival = (world.day0 - days).astype(np.int32)
+    order = np.argsort(arrival, kind="stable")
+    return RequestTable(ev.person[order], k[order].astype(np.int32), arrival[order])
+
+
+def mark_urgent(world: World, table: RequestTable, stream: str) -> RequestTable:
+    """Flag a keyed share ``acute.rtt.urgent_share`` of new RTT requests as urgent."""
+    share = world.register.scalar("acute.rtt.urgent_share")
+    u = crn.uniforms(
+        world.key(f"rtt.{stream}.urgent"), table.person_ids(world, np.arange(table.size)), table.k
+    )
+    table.extra["urgent"] = u < share
+    return table
+
+
 class WaitingList:
     """A FIFO waiting list whose rows live in a yearly request table.
 
@@ -112,6 +159,23 @@ class WaitingList:
         lo, hi = self._day_starts[day], self._day_starts[day + 1]
         return np.arange(self._offset + lo, self._offset + hi, dtype=np.int64)
 
+    def join(self, rows: np.ndarray) -> None:
+        """Add arriving ``rows`` to the queue: urgent ones (``extra["urgent"]``, if the
+        table has it) ahead of everyone waiting, the rest at the back."""
+        urgent = self.table.extra.get("urgent")
+        if urgent is None or not rows.size:
+            self.queue.add(rows)
+            return
+        now = urgent[rows]
+        if now.any():
+            self.queue.add_front(rows[now])
+        self.queue.add(rows[~now])
+
+    def seed(self, rows: RequestTable) -> None:
+        """Put ``rows`` (already waiting, oldest first) at the head of an empty list."""
+        assert not len(self.queue), "a list is seeded before anything joins it"
+        self.queue.add(self.add_rows(rows))
+
     def add_rows(self, new: RequestTable) -> np.ndarray:
         """Append ad-hoc rows (e.g. transfers from another service) and return their rows."""
         start = self.table.size
@@ -129,11 +193,19 @@ class ServedList(WaitingList):
     service name used for lever capacity multipliers, waits and capacity records.
     """
 
-    def __init__(self, capacity_key: str, label: str, working_days_only: bool) -> None:
+    def __init__(
+        self,
+        capacity_key: str,
+        label: str,
+        working_days_only: bool,
+        capacity_share: float = 1.0,
+    ) -> None:
         super().__init__()
         self.capacity_key = capacity_key
         self.label = label
         self.working_days_only = working_days_only
+        #: share of the capacity key's slots this list gets (lists sharing one capacity)
+        self.capacity_share = capacity_share
         self.capacity = DailyCapacity()
         self.offered = 0.0
         self.used = 0.0
@@ -146,10 +218,12 @@ class ServedList(WaitingList):
     def serve_day(self, world: World, day: int) -> np.ndarray:
         """Add the day's arrivals, serve up to the day's capacity; return the rows served."""
         absolute = world.day0 + day
-        self.queue.add(self.arrivals(day))
+        self.join(self.arrivals(day))
         if self.working_days_only and not world.is_working_day(absolute):
             return np.empty(0, dtype=np.int64)
-        slots = self.capacity.take(world.capacity_today(self.label, self.capacity_key))
+        slots = self.capacity.take(
+            world.capacity_today(self.label, self.capacity_key) * self.capacity_share
+        )
         self.offered += slots
         rows = self.queue.serve(slots)
         self.used += rows.size
