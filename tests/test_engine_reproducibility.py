@@ -11,11 +11,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import simpy
 from helpers import RecordingEngine, gp_capacity
 
 from model.demand import SERVICES as DEMAND_SERVICES
@@ -24,7 +26,7 @@ from model.engine import Engine, run_one
 from model.experiments import run_scenario
 from model.results import TABLES
 from model.scenario import Scenario
-from model.world import NullLever
+from model.world import NullLever, World
 
 
 def assert_tables_equal(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None:
@@ -101,10 +103,47 @@ def test_workers_do_not_change_the_tables(tiny: Scenario) -> None:
     assert by_rep[0] != by_rep[1]
 
 
+class IdentityLever(NullLever):
+    """A lever that goes through every hook and changes nothing: it rewrites people's
+    activation with the same values, multiplies every rate and capacity by exactly 1 and
+    runs a SimPy process every day. A lever whose hooks all return "no change" (``None``)
+    would skip the engine's lever branches; this one takes every branch."""
+
+    def __init__(self) -> None:
+        self.calls = {"year": 0, "rates": 0, "capacity": 0, "days": 0}
+
+    def on_year_start(self, world: World) -> None:
+        self.calls["year"] += 1
+        world.pop.pam_level[:] = world.pop.pam_level.copy()
+
+    def rate_multiplier(self, world: World, service: str) -> np.ndarray | None:
+        self.calls["rates"] += 1
+        return np.ones(world.pop.size)
+
+    def capacity_multiplier(self, world: World, service: str) -> float:
+        self.calls["capacity"] += 1
+        return 1.0
+
+    def processes(self, world: World) -> list[Callable[[simpy.Environment], Any]]:
+        def daily(env: simpy.Environment) -> Generator[Any]:
+            while True:
+                self.calls["days"] += 1
+                yield env.timeout(1)
+
+        return [daily]
+
+
 def test_a_lever_that_changes_nothing_reproduces_the_baseline(
     small_baseline: Scenario, small_baseline_tables: dict[str, pd.DataFrame]
 ) -> None:
-    assert_tables_equal(run_one(small_baseline, 0, levers=[NullLever()]), small_baseline_tables)
+    lever = IdentityLever()
+    assert_tables_equal(run_one(small_baseline, 0, levers=[lever]), small_baseline_tables)
+    # every hook was called: the equality is not the result of skipped branches
+    years = small_baseline.run.years
+    assert lever.calls["year"] == years
+    assert lever.calls["rates"] >= years * 9  # each demand stream, each year
+    assert lever.calls["capacity"] > 0
+    assert lever.calls["days"] >= years * 365
 
 
 # ----------------------------------------------------------------------------- pairing
