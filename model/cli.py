@@ -19,10 +19,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from model import __version__
 from model.errors import CarescaleError, error_line, show
+
+if TYPE_CHECKING:
+    from model.scenario import RunSettings
 
 EXIT_OK = 0
 EXIT_FAILED_CHECKS = 1
@@ -225,14 +228,20 @@ def _simulate_into(out: Path, scenario: Any, args: argparse.Namespace) -> Any:
         run = scenario.run
         print(
             f"carescale {__version__}: scenario {show(scenario.name)} ({scenario.path}), "
-            f"{run.population:,} people, {run.years} years from {run.start_year}, "
-            f"{run.replications} replication(s), seed {run.seed}, {args.workers} worker(s)"
+            f"{run.population:,} people{_standing_for(run)}, {run.years} years from "
+            f"{run.start_year}, {run.replications} replication(s), seed {run.seed}, "
+            f"{args.workers} worker(s)"
         )
         total = run.years * run.replications
         with _progress_bar(total, "simulating", not args.no_progress) as bar:
             output = run_scenario(scenario, workers=args.workers, progress=bar.update)
         write_tables(stage, output.manifest, output.tables)
     return output
+
+
+def _standing_for(run: RunSettings) -> str:
+    """Words for the represented population, when the sample stands for another size."""
+    return "" if run.represented == run.population else f" standing for {run.represented:,}"
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -149,6 +149,7 @@ def run_scenario(
         "seed": scenario.run.seed,
         "replications": reps,
         "population": scenario.run.population,
+        "represents": scenario.run.represented,
         "years": years,
         "start_year": scenario.run.start_year,
         "base_year": scenario.run.base_year,

@@ -3,7 +3,10 @@
 A scenario file has readable sections::
 
     [scenario]  name, description, extends (a base scenario file, relative path)
-    [run]       population, years, start_year, replications, seed, base_year
+    [run]       population, years, start_year, replications, seed, base_year, and
+                represents (the real population the simulated sample stands for; by default
+                the population written in the file, so --population changes the sample,
+                not the place)
     [capacity]  capacity settings; every key is a register entry ``capacity.<key>`` and
                 defaults to the register's value (e.g. [capacity.gp] appointments_per_...)
     [parameters] overrides of any other register entry by full key, e.g.
@@ -49,6 +52,18 @@ class RunSettings:
     replications: int
     seed: int
     base_year: int
+    #: the real population the sample stands for (0: the sample itself)
+    represents: int = 0
+
+    @property
+    def represented(self) -> int:
+        """The population the results stand for (``represents``, or the sample size)."""
+        return self.represents or self.population
+
+    @property
+    def scale(self) -> float:
+        """Represented people per simulated person (totals x scale = the place's totals)."""
+        return self.represented / self.population
 
     def as_dict(self) -> dict[str, int]:
         """Plain dict (for manifests)."""
@@ -59,6 +74,7 @@ class RunSettings:
             "replications": self.replications,
             "seed": self.seed,
             "base_year": self.base_year,
+            "represents": self.represented,
         }
 
 
@@ -201,6 +217,10 @@ def _load_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any]
 
 
 _RUN_KEYS = ("population", "years", "start_year", "replications", "seed", "base_year")
+#: optional [run] keys
+_OPTIONAL_RUN_KEYS = ("represents",)
+#: the largest population a sample may stand for (England is about 57 million)
+MAX_REPRESENTS = 100_000_000
 
 
 def _int_in(where: str, key: str, value: Any, low: int, high: int) -> int:
@@ -228,9 +248,10 @@ def _run_settings(
         return (sources or {}).get(key, where)
 
     for k in values:
-        if k not in _RUN_KEYS:
+        if k not in _RUN_KEYS and k not in _OPTIONAL_RUN_KEYS:
             raise ScenarioError(
-                f"{src(k)}: unknown key 'run.{k}'; allowed keys are {', '.join(_RUN_KEYS)}."
+                f"{src(k)}: unknown key 'run.{k}'; allowed keys are "
+                f"{', '.join((*_RUN_KEYS, *_OPTIONAL_RUN_KEYS))}."
             )
     missing = [k for k in _RUN_KEYS if k not in values]
     if missing:
@@ -259,6 +280,11 @@ def _run_settings(
         ),
         seed=int(values["seed"]),
         base_year=int(base_year),
+        represents=(
+            _int_in(src("represents"), "represents", values["represents"], 1, MAX_REPRESENTS)
+            if "represents" in values
+            else 0
+        ),
     )
 
 
@@ -270,6 +296,10 @@ def load_scenario(path: Path | str, register: Register | None = None) -> Scenari
     reg = register if register is not None else default_register()
 
     run_raw = {k: v for k, (v, _src) in merged["run"].items()}
+    if "represents" not in run_raw and "population" in run_raw:
+        # the place is the population written in the file; --population changes the sample
+        merged["run"]["represents"] = merged["run"]["population"]
+        run_raw["represents"] = run_raw["population"]
     run = _run_settings(run_raw, where, {k: src for k, (_v, src) in merged["run"].items()})
 
     capacity: dict[str, Any] = {}

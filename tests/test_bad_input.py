@@ -317,6 +317,13 @@ CASES: list[Case] = [
         files={"scenarios/typed.toml": derived("variant", '[run]\nyears = "five"\n')},
     ),
     case(
+        "run-represents-negative",
+        "run",
+        "scenarios/place.toml",
+        must=("place.toml", "represents", "-10", "out of range"),
+        files={"scenarios/place.toml": derived("variant", "[run]\nrepresents = -10\n")},
+    ),
+    case(
         "run-unknown-parameter",
         "run",
         "scenarios/param.toml",

@@ -70,6 +70,7 @@ def test_baseline_loads(baseline_scenario: Scenario, baseline_path: Path) -> Non
         "replications": 1,
         "seed": 2024,
         "base_year": 2023,
+        "represents": 100_000,
     }
     assert dict(s.levers) == {} and dict(s.parameter_overrides) == {}
     assert s.chain == (str(baseline_path),)
@@ -259,3 +260,33 @@ def test_an_error_in_a_base_file_names_the_base_file(
     with pytest.raises(ScenarioError) as info:
         load_scenario(child)
     assert_one_clear_sentence(str(info.value), str(base.resolve()), *fragments)
+
+
+def test_represents_is_the_place_and_population_the_sample(
+    baseline_scenario: Scenario, tmp_path: Path
+) -> None:
+    # by default the file's population is the place; --population changes the sample only
+    small = baseline_scenario.with_run(population=20_000)
+    assert small.run.population == 20_000 and small.run.represented == 100_000
+    assert small.run.scale == pytest.approx(5.0)
+    assert baseline_scenario.run.scale == 1.0
+    # a scenario may say what it stands for; extending it inherits it
+    base = tmp_path / "place.toml"
+    base.write_text(
+        '[scenario]\nname = "place"\n[run]\npopulation = 50000\nyears = 2\nstart_year = 2024\n'
+        "replications = 1\nseed = 1\nbase_year = 2023\nrepresents = 1500000\n",
+        encoding="utf-8",
+    )
+    child = tmp_path / "child.toml"
+    child.write_text('[scenario]\nname = "child"\nextends = "place.toml"\n', encoding="utf-8")
+    for path in (base, child):
+        s = load_scenario(path)
+        assert s.run.represented == 1_500_000 and s.run.scale == pytest.approx(30.0)
+        assert s.resolved()["run"]["represents"] == 1_500_000
+    for bad, fragment in (("0", "out of range"), ("-5", "out of range"), ('"many"', "whole")):
+        bad_file = tmp_path / "bad.toml"
+        bad_file.write_text(
+            base.read_text(encoding="utf-8").replace("1500000", bad), encoding="utf-8"
+        )
+        with pytest.raises(ScenarioError, match=f"'run.represents' = .*{fragment}"):
+            load_scenario(bad_file)
