@@ -90,3 +90,262 @@ def erlang_c_wait(arrival_rate: float, service_rate: float, servers: int) -> flo
     top = a**servers / math.factorial(servers) / (1 - rho)
     p_wait = top / (terms + top)
     return p_wait / (servers * service_rate - arrival_rate)
+
+
+# ----------------------------------------------------------------------------- caseload service
+
+
+#: states of a referral in a ``CaseloadService``
+WAITING, ACTIVE, COMPLETED, DROPPED, DIED, LEFT_WAITING = range(6)
+
+
+@dataclass(frozen=True)
+class CaseloadSpec:
+    """What a caseload service (link workers, coaches, PHB reviews) is given.
+
+    ``fte_by_year`` is the staff of the *simulated* sample in each simulated year (a lever
+    scales the represented population's FTE by sample / represented); a year beyond the list
+    keeps the last value. ``caseload_per_fte_year`` is the people one FTE supports in a
+    year; with episodes of ``sessions`` x ``days_between_sessions`` days this gives the
+    places one FTE holds at once. Staff arrive from ``start_day`` (absolute), ramping up
+    linearly over ``ramp_up_days``. ``unit_fte_share`` splits the staff between deployment
+    units (one unit: the whole population; or PCNs or practices), and each unit has its
+    own places and waiting list.
+    """
+
+    name: str
+    fte_by_year: tuple[float, ...]
+    caseload_per_fte_year: float
+    sessions: tuple[int, int]
+    days_between_sessions: float
+    dropout_per_session: float
+    max_wait_days: float
+    cost_per_fte_year: float
+    start_day: int = 0
+    ramp_up_days: int = 0
+    unit_fte_share: tuple[float, ...] = (1.0,)
+
+    @property
+    def mean_episode_days(self) -> float:
+        """Mean days from first to last session."""
+        lo, hi = self.sessions
+        return max((lo + hi) / 2.0 - 1.0, 0.0) * self.days_between_sessions + 1.0
+
+    @property
+    def places_per_fte(self) -> float:
+        """People one FTE supports at the same time."""
+        return self.caseload_per_fte_year * self.mean_episode_days / 365.0
+
+
+class CaseloadService:
+    """A staffed caseload with a waiting list per deployment unit, served day by day.
+
+    Referrals (``refer``) wait first come, first served in their unit's list; each day the
+    free places of every unit (staff on duty x places per FTE, less those in support) take
+    the longest waiting. A person in support has a keyed number of sessions, one every
+    ``days_between_sessions``; at each session they may drop out (keyed); after the last
+    they complete. People who die leave the list or the caseload; people who wait longer
+    than ``max_wait_days`` leave the list. Everything random is a uniform keyed by the
+    person's id and their referral number, so a person's course does not depend on others.
+
+    ``year_record()`` gives the year's throughput (referred, started, completed,
+    dropped_out, died, left_waiting, waiting_at_year_end, sessions, mean_wait_days,
+    staff_cost_gbp, fte), and ``completions`` / ``sessions_log`` what levers turn into
+    effects.
+    """
+
+    def __init__(self, spec: CaseloadSpec, key: int) -> None:
+        if spec.sessions[0] < 1 or spec.sessions[1] < spec.sessions[0]:
+            raise ValueError("sessions must be (low, high) with 1 <= low <= high")
+        self.spec = spec
+        self.key = np.uint64(key)
+        n_units = len(spec.unit_fte_share)
+        self.unit_share = np.asarray(spec.unit_fte_share, dtype=float)
+        self._cols: dict[str, list[np.ndarray]] = {}
+        self.person_id = np.empty(0, np.int64)
+        self.unit = np.empty(0, np.int32)
+        self.referred = np.empty(0, np.int64)
+        self.started = np.empty(0, np.int64)
+        self.n_sessions = np.empty(0, np.int16)
+        self.done = np.empty(0, np.int16)
+        self.next_day = np.empty(0, np.int64)
+        self.state = np.empty(0, np.int8)
+        self.ref_no = np.empty(0, np.int32)
+        self._count: dict[int, int] = {}
+        self.n_units = n_units
+        #: (person id, absolute day) of each completed episode, appended as they happen
+        self.completions: list[tuple[np.ndarray, int]] = []
+        self.reset_year()
+
+    # ---------------------------------------------------------------- staffing
+    def fte_on(self, absolute_day: int, year: int) -> float:
+        """Staff on duty on a day (ramp-up applied), for the whole population."""
+        s = self.spec
+        if absolute_day < s.start_day:
+            return 0.0
+        fte = s.fte_by_year[min(year, len(s.fte_by_year) - 1)]
+        if s.ramp_up_days > 0:
+            fte *= min(1.0, (absolute_day - s.start_day + 1) / s.ramp_up_days)
+        return float(fte)
+
+    # ---------------------------------------------------------------- referrals
+    def refer(self, person_id: np.ndarray, unit: np.ndarray, absolute_day: int) -> int:
+        """Add referrals; people already waiting or in support are not referred again.
+
+        Returns the number of new referrals.
+        """
+        ids = np.asarray(person_id, dtype=np.int64)
+        units = np.asarray(unit, dtype=np.int32)
+        ids, first = np.unique(ids, return_index=True)
+        units = units[first]
+        open_ = np.isin(self.state, (WAITING, ACTIVE))
+        new = ~np.isin(ids, self.person_id[open_])
+        ids, units = ids[new], units[new]
+        if not ids.size:
+            return 0
+        ref_no = np.array([self._count.get(int(p), 0) for p in ids], dtype=np.int32)
+        for p in ids:
+            self._count[int(p)] = self._count.get(int(p), 0) + 1
+        n = ids.size
+        self.person_id = np.concatenate([self.person_id, ids])
+        self.unit = np.concatenate([self.unit, units])
+        self.referred = np.concatenate([self.referred, np.full(n, absolute_day, np.int64)])
+        self.started = np.concatenate([self.started, np.full(n, -1, np.int64)])
+        lo, hi = self.spec.sessions
+        u = _u(self.key, ids, ref_no, 0)
+        sessions = lo + np.minimum((u * (hi - lo + 1)).astype(np.int16), hi - lo)
+        self.n_sessions = np.concatenate([self.n_sessions, sessions.astype(np.int16)])
+        self.done = np.concatenate([self.done, np.zeros(n, np.int16)])
+        self.next_day = np.concatenate([self.next_day, np.full(n, -1, np.int64)])
+        self.state = np.concatenate([self.state, np.full(n, WAITING, np.int8)])
+        self.ref_no = np.concatenate([self.ref_no, ref_no])
+        self.rec["referred"] += n
+        return int(n)
+
+    # ---------------------------------------------------------------- the day
+    def day(self, absolute_day: int, year: int, dead: np.ndarray) -> None:
+        """One day: deaths leave, sessions happen, free places take the longest waiting.
+
+        ``dead`` is a boolean per episode row (``person_id``) telling who has died by today
+        (``CaseloadService.dead_mask`` builds it from a world's death days).
+        """
+        s = self.spec
+        self.rec["staff_cost_gbp"] += self.fte_on(absolute_day, year) * s.cost_per_fte_year / 365
+        self.rec["fte_days"] += self.fte_on(absolute_day, year)
+        open_ = np.isin(self.state, (WAITING, ACTIVE))
+        gone = open_ & dead
+        if gone.any():
+            self.state[gone] = DIED
+            self.rec["died"] += int(gone.sum())
+        # sessions due today
+        due = np.flatnonzero((self.state == ACTIVE) & (self.next_day == absolute_day))
+        if due.size:
+            self.done[due] += 1
+            self.rec["sessions"] += int(due.size)
+            u = _u(self.key, self.person_id[due], self.ref_no[due], self.done[due].astype(np.int64))
+            finished = self.done[due] >= self.n_sessions[due]
+            drop = ~finished & (u < s.dropout_per_session)
+            self.state[due[finished]] = COMPLETED
+            self.state[due[drop]] = DROPPED
+            self.rec["completed"] += int(finished.sum())
+            self.rec["dropped_out"] += int(drop.sum())
+            if finished.any():
+                self.completions.append((self.person_id[due[finished]].copy(), absolute_day))
+            going = due[~finished & ~drop]
+            self.next_day[going] = absolute_day + round(s.days_between_sessions)
+        # waiting too long: leave the list
+        waiting = self.state == WAITING
+        too_long = waiting & (absolute_day - self.referred > s.max_wait_days)
+        if too_long.any():
+            self.state[too_long] = LEFT_WAITING
+            self.rec["left_waiting"] += int(too_long.sum())
+        # free places take the longest waiting, unit by unit (rows are in referral order)
+        places = self.fte_on(absolute_day, year) * s.places_per_fte * self.unit_share
+        active = np.bincount(self.unit[self.state == ACTIVE], minlength=self.n_units)
+        free = np.maximum(np.floor(places + 1e-9).astype(np.int64) - active, 0)
+        waiting_rows = np.flatnonzero(self.state == WAITING)
+        if waiting_rows.size and free.any():
+            unit = self.unit[waiting_rows]
+            order = np.argsort(unit, kind="stable")
+            rows, unit = waiting_rows[order], unit[order]
+            first = np.searchsorted(unit, np.arange(self.n_units))
+            rank = np.arange(rows.size) - first[unit]
+            take = rows[rank < free[unit]]
+            self.state[take] = ACTIVE
+            self.started[take] = absolute_day
+            self.next_day[take] = absolute_day  # first session today
+            self.rec["started"] += int(take.size)
+            self.rec["wait_days_sum"] += float((absolute_day - self.referred[take]).sum())
+            # the first session happens on the day of starting
+            self.done[take] += 1
+            self.rec["sessions"] += int(take.size)
+            single = take[self.done[take] >= self.n_sessions[take]]
+            self.state[single] = COMPLETED
+            self.rec["completed"] += int(single.size)
+            if single.size:
+                self.completions.append((self.person_id[single].copy(), absolute_day))
+            more = take[self.done[take] < self.n_sessions[take]]
+            self.next_day[more] = absolute_day + round(s.days_between_sessions)
+
+    def dead_mask(self, world_person_id: np.ndarray, death_day: np.ndarray, day: int) -> np.ndarray:
+        """Per episode row: has the person died by ``day`` (relative day of this year)?
+
+        People no longer in ``world_person_id`` (died in an earlier year) count as dead.
+        """
+        pos = np.searchsorted(world_person_id, self.person_id)
+        pos = np.minimum(pos, max(world_person_id.size - 1, 0))
+        found = world_person_id[pos] == self.person_id if world_person_id.size else pos < 0
+        dd = death_day[pos].astype(np.int64)
+        return ~found | ((dd >= 0) & (dd <= day))
+
+    # ---------------------------------------------------------------- the year
+    def reset_year(self) -> None:
+        """Start counting a new year (the list and the caseload carry over)."""
+        self.rec: dict[str, float] = dict.fromkeys(
+            (
+                "referred",
+                "started",
+                "completed",
+                "dropped_out",
+                "died",
+                "left_waiting",
+                "sessions",
+                "wait_days_sum",
+                "staff_cost_gbp",
+                "fte_days",
+            ),
+            0.0,
+        )
+
+    def year_record(self) -> dict[str, float]:
+        """The year's throughput, then forget finished episodes (the open ones carry on)."""
+        r = dict(self.rec)
+        started = r.pop("wait_days_sum")
+        r["mean_wait_days"] = started / r["started"] if r["started"] else float("nan")
+        r["fte"] = r.pop("fte_days") / 365.0
+        r["waiting_at_year_end"] = float((self.state == WAITING).sum())
+        r["in_support_at_year_end"] = float((self.state == ACTIVE).sum())
+        keep = np.isin(self.state, (WAITING, ACTIVE))
+        for name in (
+            "person_id",
+            "unit",
+            "referred",
+            "started",
+            "n_sessions",
+            "done",
+            "next_day",
+            "state",
+            "ref_no",
+        ):
+            setattr(self, name, getattr(self, name)[keep])
+        self.reset_year()
+        return r
+
+
+def _u(
+    key: np.uint64, person_id: np.ndarray, ref_no: np.ndarray, index: np.ndarray | int
+) -> np.ndarray:
+    """Keyed uniforms per (person, referral number, index)."""
+    from model import crn
+
+    return crn.uniforms(key, person_id, np.asarray(ref_no, dtype=np.int64) * 1024 + index)
