@@ -282,6 +282,23 @@ def population_checks(pop: Population, register: Register) -> list[Check]:
             _share(mm, (age >= 65) & (age <= 74)),
         ),
     ]
+    broad = pop.broad_ltc_count >= 2
+    checks += [
+        _target(
+            r,
+            f"targets.population.multimorbidity_broad_{key}",
+            "multimorbidity (broad list)",
+            f"adults with 2+ broad-list conditions{label}",
+            _share(broad, adult & mask),
+        )
+        for key, label, mask in (
+            ("adults", "", adult),
+            ("female", ", women", pop.sex == 1),
+            ("male", ", men", pop.sex == 0),
+            ("imd1", ", IMD quintile 1", pop.imd == 1),
+            ("imd5", ", IMD quintile 5", pop.imd == 5),
+        )
+    ]
     with_ltc = adult & (count > 0)
     shares = r["activation.level_shares_ltc"]
     tol_key = "targets.population.pam_level_share_tolerance"
@@ -318,17 +335,31 @@ def population_checks(pop: Population, register: Register) -> list[Check]:
         ),
         _target(
             r,
-            "targets.population.multimorbidity_80_plus_odds_ratio",
-            "multimorbidity",
-            "odds ratio of 2+ conditions, aged 80+ vs all ages",
-            _odds_ratio(_share(mm, age >= 80), _share(mm)),
+            "targets.population.multimorbidity_broad_65_74",
+            "multimorbidity (broad list)",
+            "aged 65-74 with 2+ broad-list conditions",
+            _share(broad, (age >= 65) & (age <= 74)),
         ),
         _target(
             r,
-            "targets.population.multimorbidity_female_male_odds_ratio",
-            "multimorbidity",
-            "odds ratio of 2+ conditions, adult women vs men",
-            _odds_ratio(_share(mm, adult & (pop.sex == 1)), _share(mm, adult & (pop.sex == 0))),
+            "targets.population.multimorbidity_80_plus_odds_ratio",
+            "multimorbidity (broad list)",
+            "odds ratio of 2+ broad-list conditions, aged 80+ vs all ages",
+            _odds_ratio(_share(broad, age >= 80), _share(broad)),
+        ),
+        _target(
+            r,
+            "targets.population.hypertension_adults",
+            "multimorbidity (broad list)",
+            "adults with hypertension",
+            _share(pop.condition("hypertension"), adult),
+        ),
+        _target(
+            r,
+            "targets.population.depression_anxiety_adults",
+            "multimorbidity (broad list)",
+            "adults with depression or anxiety",
+            _share(pop.condition("depression") | pop.has_extra("anxiety"), adult),
         ),
     ]
     return checks
