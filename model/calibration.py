@@ -111,9 +111,11 @@ class _Context:
         pop = self.pop
         self.band = age_band_index(pop.age)
         self.age_sex = _cells(self.band, pop.sex, sizes=(18, 2))
-        ltc_band = np.minimum(pop.ltc_count, 5)
+        # the LTC count of the results tables (ltc_band): the broad list
+        count = pop.broad_ltc_count
+        ltc_band = np.minimum(count, 5)
         self.adjust_pam = _cells(self.band, pop.sex, pop.imd - 1, ltc_band, sizes=(18, 2, 5, 6))
-        self.adult_ltc = (pop.age >= 20) & (pop.ltc_count > 0)
+        self.adult_ltc = (pop.age >= 20) & (count > 0)
         self.seed = seed
 
     def rates(self, register: Register, service: str, propensity: bool = False) -> np.ndarray:
@@ -143,7 +145,8 @@ def _fit_gp(ctx: _Context, reg: Register, fit: Fit, target: Callable[[str], floa
     imd_goal = target("gp_deprivation_rate_ratio")
     mm_goal = target("gp_multimorbidity_rate_ratio")
     pam_goal = target("pam_rate_ratio_gp")
-    mm = np.where(pop.ltc_count >= 2, 2, np.where(pop.ltc_count == 0, 0, 1))
+    count = pop.broad_ltc_count
+    mm = np.where(count >= 2, 2, np.where(count == 0, 0, 1))
     for _ in range(12):
         r = ctx.rates(reg, "gp")
         imd = adjusted_ratio(r, pop.imd, 1, 5, ctx.age_sex)
