@@ -423,8 +423,8 @@ class Ledger:
         cost = np.zeros((len(services), N_BRIDGES))
         np.add.at(count, which, counts)
         np.add.at(cost, which, counts * costs[:, None])
-        seg, svc = np.meshgrid(np.arange(N_BRIDGES), np.arange(len(services)), indexing="ij")
-        seg, svc = seg.reshape(-1), svc.reshape(-1)
+        seg = np.repeat(np.arange(N_BRIDGES), len(services))
+        svc = np.tile(np.arange(len(services)), N_BRIDGES)
         self.bridges_frames.append(
             pd.DataFrame(
                 {

@@ -176,7 +176,9 @@ def broad_spec(register: Register, name: str) -> AttributeSpec:
     """Spec of a non-QOF broad-list condition: its own assumed profile, with the common
     frailty loading, female-shift offset and deprivation factor (``ltc.broad.*``) applied."""
     spec = AttributeSpec.from_register(register, "ltc", name)
-    male_only = f"ltc.{name}.male_only" in register and register.scalar(f"ltc.{name}.male_only") > 0
+    male_only = (
+        f"ltc.{name}.male_only" in register and register.scalar(f"ltc.{name}.male_only") >= 1
+    )
     return replace(
         spec,
         loading=register.scalar("ltc.broad.frailty_loading"),
