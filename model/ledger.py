@@ -314,9 +314,12 @@ class Ledger:
             frame = pd.concat([head, rows.reset_index(drop=True)], axis=1)
             self.service_frames.setdefault(name, []).append(frame)
         for (service, labels), chunks in self._year.coded.items():
-            counts = np.bincount(np.concatenate(chunks), minlength=len(labels) * N_CODES)
+            keys = np.concatenate(chunks)
+            which = keys // N_CODES
             for code, (role, mode) in enumerate(labels):
-                part = counts[code * N_CODES : (code + 1) * N_CODES]
+                # one label at a time: a bincount over every label's codes at once would
+                # hold len(labels) x N_CODES counts
+                part = np.bincount(keys[which == code] - code * N_CODES, minlength=N_CODES)
                 nz = np.flatnonzero(part)
                 if nz.size:
                     self._year.keys[(service, role, mode)].append(nz)

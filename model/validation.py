@@ -365,9 +365,12 @@ def population_checks(pop: Population, register: Register) -> list[Check]:
     return checks
 
 
-def population_summary(pop: Population) -> pd.DataFrame:
-    """Descriptive shares that have no published target (segments, needs, eligibility)."""
-    from model.population import SEGMENTS
+def population_summary(pop: Population, register: Register | None = None) -> pd.DataFrame:
+    """Descriptive shares that have no published target (segments, needs, eligibility, and
+    the Bridges to Health segments, whose national shares are not published and whose rules
+    are assumptions)."""
+    from model.population import BRIDGES_SEGMENTS, SEGMENTS, bridges_segment
+    from model.register import default_register
 
     rows = [("people", "count", float(pop.size))]
     rows += [("segment", s, _share(pop.segment == i)) for i, s in enumerate(SEGMENTS)]
@@ -378,6 +381,9 @@ def population_summary(pop: Population) -> pd.DataFrame:
     rows.append(("PHB eligibility (18+)", "chc", _share(pop.chc, pop.age >= 18)))
     rows.append(("PHB eligibility (all ages)", "s117", _share(pop.s117)))
     rows.append(("PHB eligibility (all ages)", "wheelchair", _share(pop.wheelchair)))
+    bridges = bridges_segment(pop, register if register is not None else default_register())
+    group = "Bridges to Health segment (assumed rules)"
+    rows += [(group, s, _share(bridges == i)) for i, s in enumerate(BRIDGES_SEGMENTS)]
     return pd.DataFrame(rows, columns=["group", "measure", "value"])
 
 
