@@ -183,7 +183,7 @@ def _fit_gp(ctx: _Context, reg: Register, fit: Fit, target: Callable[[str], floa
         rest = order[: int(0.9 * counts.size)]
         return float(counts[top].mean() / counts[rest].mean())
 
-    shape = optimize.brentq(lambda k: top_decile_ratio(k) - top_goal, 0.6, 20.0, xtol=1e-3)
+    shape = optimize.brentq(lambda k: top_decile_ratio(k) - top_goal, 0.6, 200.0, xtol=1e-3)
     reg = _with(reg, {"demand.gp.overdispersion_shape": round(shape, 3)})
     fit.note("GP top-decile / other 90 % rate ratio", top_goal, top_decile_ratio(shape))
     return reg
