@@ -282,6 +282,22 @@ def population_checks(pop: Population, register: Register) -> list[Check]:
             _share(mm, (age >= 65) & (age <= 74)),
         ),
     ]
+    # the one non-QOF prevalence taken from a published figure (the others are assumptions)
+    key = "ltc.painful_condition.prevalence"
+    target = r.scalar(key)
+    checks.append(
+        Check(
+            "broad-list prevalence",
+            "painful_condition (aged 18+)",
+            target,
+            _share(pop.has_extra("painful_condition"), age >= 18),
+            target * r.scalar(rel_key),
+            "proportion",
+            key,
+            _kind(r, rel_key),
+            source=r[key].source,
+        )
+    )
     broad = pop.broad_ltc_count >= 2
     checks += [
         _target(
