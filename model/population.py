@@ -3,7 +3,8 @@
 ``build_population(size, seed)`` draws age and sex from the ONS mid-year estimates, an IMD
 quintile given age (deprived areas are younger), a shared frailty factor, the QOF long-term
 conditions (probit liabilities calibrated to crude prevalence and deprivation gradient,
-clustered through frailty), social needs, patient activation (PAM score and level, and the
+clustered through frailty), the other conditions of the broad list (Cassell 2018's 36, held
+as a bitmask; ``broad_ltc_count``), social needs, patient activation (PAM score and level, and the
 level at entry, which later activation drift and levers leave alone), a behavioural
 segment, PHB eligibility flags and fixed per-person propensities.
 
@@ -252,6 +253,7 @@ class Population:
 
     Codes: ``sex`` 0 = male, 1 = female; ``imd`` 1 (most deprived) .. 5; ``pam_level`` 1..4;
     ``segment`` indexes ``SEGMENTS``; ``ltc`` is a boolean matrix (person x ``CONDITIONS``);
+    ``ltc_extra`` a uint32 bitmask of ``EXTRA_CONDITIONS`` (bit j: condition j);
     ``propensity`` is a float32 matrix of fixed uniforms (person x ``PROPENSITIES``).
     ``pam_level_at_entry`` is the PAM level a person had when they entered the population
     (base population or entrant); activation drift and levers change ``pam_level`` only.
