@@ -113,9 +113,11 @@ class _Context:
         pop = self.pop
         self.band = age_band_index(pop.age)
         self.age_sex = _cells(self.band, pop.sex, sizes=(18, 2))
-        ltc_band = np.minimum(pop.ltc_count, 5)
+        # the LTC count of the results tables (ltc_band): the broad list
+        count = pop.broad_ltc_count
+        ltc_band = np.minimum(count, 5)
         self.adjust_pam = _cells(self.band, pop.sex, pop.imd - 1, ltc_band, sizes=(18, 2, 5, 6))
-        self.adult_ltc = (pop.age >= 20) & (pop.ltc_count > 0)
+        self.adult_ltc = (pop.age >= 20) & (count > 0)
         self.seed = seed
 
     def rates(self, register: Register, service: str, propensity: bool = False) -> np.ndarray:
@@ -145,7 +147,8 @@ def _fit_gp(ctx: _Context, reg: Register, fit: Fit, target: Callable[[str], floa
     imd_goal = target("gp_deprivation_rate_ratio")
     mm_goal = target("gp_multimorbidity_rate_ratio")
     pam_goal = target("pam_rate_ratio_gp")
-    mm = np.where(pop.ltc_count >= 2, 2, np.where(pop.ltc_count == 0, 0, 1))
+    count = pop.broad_ltc_count
+    mm = np.where(count >= 2, 2, np.where(count == 0, 0, 1))
     for _ in range(12):
         r = ctx.rates(reg, "gp")
         imd = adjusted_ratio(r, pop.imd, 1, 5, ctx.age_sex)
@@ -182,7 +185,7 @@ def _fit_gp(ctx: _Context, reg: Register, fit: Fit, target: Callable[[str], floa
         rest = order[: int(0.9 * counts.size)]
         return float(counts[top].mean() / counts[rest].mean())
 
-    shape = optimize.brentq(lambda k: top_decile_ratio(k) - top_goal, 0.6, 20.0, xtol=1e-3)
+    shape = optimize.brentq(lambda k: top_decile_ratio(k) - top_goal, 0.6, 200.0, xtol=1e-3)
     reg = _with(reg, {"demand.gp.overdispersion_shape": round(shape, 3)})
     fit.note("GP top-decile / other 90 % rate ratio", top_goal, top_decile_ratio(shape))
     return reg
@@ -234,6 +237,89 @@ def _targets(reg: Register) -> Callable[[str], float]:
     return value
 
 
+#: (target under targets.population, sex (None: both), IMD quintile (None: all)) of the broad
+#: multimorbidity fit, all among adults (18+)
+_BROAD_TARGETS: tuple[tuple[str, int | None, int | None], ...] = (
+    ("multimorbidity_broad_adults", None, None),
+    ("multimorbidity_broad_female", 1, None),
+    ("multimorbidity_broad_male", 0, None),
+    ("multimorbidity_broad_imd1", None, 1),
+    ("multimorbidity_broad_imd5", None, 5),
+)
+_BROAD_KEYS = (
+    "ltc.broad.frailty_loading",
+    "ltc.broad.female_shift_offset",
+    "ltc.broad.deprivation_ratio_factor",
+)
+
+
+def broad_multimorbidity_shares(register: Register) -> dict[str, float]:
+    """Expected adult shares with 2+ broad-list conditions for each fitting target's group."""
+    from model.liability import cell_weights
+    from model.population import DEFAULT_BASE_YEAR, PopulationModel, expected_broad_multimorbidity
+
+    model = PopulationModel.build(register, DEFAULT_BASE_YEAR)
+    share = expected_broad_multimorbidity(model)
+    w = cell_weights(DEFAULT_BASE_YEAR) * (np.arange(tables.N_AGES) >= 18)[None, :, None]
+    out = {}
+    for name, sex, imd in _BROAD_TARGETS:
+        m = w.copy()
+        if sex is not None:
+            m[1 - sex] = 0.0
+        if imd is not None:
+            m[:, :, [q for q in range(5) if q != imd - 1]] = 0.0
+        out[name] = float((m * share).sum() / m.sum())
+    return out
+
+
+def fit_broad_multimorbidity(register: Register, fit: Fit) -> Register:
+    """Fit the common loading, female offset and deprivation factor of the non-QOF broad-list
+    conditions to Cassell 2018's adult multimorbidity overall, by sex and by deprivation
+    (least squares on the expected shares; the QOF conditions are left as they are)."""
+    goals = {}
+    for name, _, _ in _BROAD_TARGETS:
+        key = f"targets.population.{name}"
+        if register[key].kind != "calibrated":
+            raise CarescaleError(f"calibration asked for {key}, whose kind is not 'calibrated'.")
+        goals[name] = register.scalar(key)
+
+    def trial(x: np.ndarray) -> Register:
+        return _with(
+            register,
+            {
+                "ltc.broad.frailty_loading": float(x[0]),
+                "ltc.broad.female_shift_offset": float(x[1]),
+                "ltc.broad.deprivation_ratio_factor": float(np.exp(x[2])),
+            },
+        )
+
+    def residual(x: np.ndarray) -> np.ndarray:
+        got = broad_multimorbidity_shares(trial(x))
+        return np.array([got[k] - goals[k] for k in goals])
+
+    start = np.array(
+        [
+            register.scalar("ltc.broad.frailty_loading"),
+            register.scalar("ltc.broad.female_shift_offset"),
+            np.log(register.scalar("ltc.broad.deprivation_ratio_factor")),
+        ]
+    )
+    sol = optimize.least_squares(
+        residual, start, bounds=([0.0, -1.0, -1.5], [0.9, 1.0, 1.5]), xtol=1e-6, diff_step=1e-3
+    )
+    values = {
+        "ltc.broad.frailty_loading": round(float(sol.x[0]), 4),
+        "ltc.broad.female_shift_offset": round(float(sol.x[1]), 4),
+        "ltc.broad.deprivation_ratio_factor": round(float(np.exp(sol.x[2])), 4),
+    }
+    reg = _with(register, values)
+    fit.values.update(values)
+    got = broad_multimorbidity_shares(reg)
+    for name in goals:
+        fit.note(f"adults with 2+ broad-list conditions: {name} (expected)", goals[name], got[name])
+    return reg
+
+
 def calibrate_baseline(
     register: Register,
     size: int = REFERENCE_SIZE,
@@ -242,6 +328,8 @@ def calibrate_baseline(
 ) -> Fit:
     """Fit the calibrated parameters (see the module docstring); returns the new values."""
     fit = Fit()
+    # first the broad-list multimorbidity (demand's relative risk per LTC counts that list)
+    register = fit_broad_multimorbidity(register, fit)
     ctx = _Context(register, size, seed)
     pop = ctx.pop
     target = _targets(register)
@@ -678,6 +766,7 @@ def _as_toml_value(p: Any) -> Any:
 
 
 _CALIBRATED_KEYS = (
+    *_BROAD_KEYS,
     "demand.gp.imd_rr_q1_q5",
     "demand.gp.rr_per_ltc",
     "demand.gp.pam_rr",

@@ -212,7 +212,7 @@ def _cmd_validate_population(args: argparse.Namespace) -> int:
     # one population: no standard error
     print(render(checks_frame(checks).drop(columns=["se", "low", "high", "register_key"])))
     print("\nDescriptive (no published target):\n")
-    print(render(population_summary(pop)))
+    print(render(population_summary(pop, reg)))
     return _finish_checks(checks, args.out)
 
 

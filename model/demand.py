@@ -4,7 +4,7 @@ For service ``s`` and person ``i``::
 
     rate[s, i] = scale[s] * profile[s](age, sex) * M[s, i] / Mbar[s](age band, sex)
                  * propensity[s, i] * lever multipliers
-    M[s, i]    = imd_rr(imd) * rr_per_ltc ** min(ltc_count, 5) * A[s](entry level, level)
+    M[s, i]    = imd_rr(imd) * rr_per_ltc ** min(broad_ltc_count, 5) * A[s](entry level, level)
                  * segment_rr[segment] * rr_per_social_need ** social_needs
                  * condition multipliers
     A[s](e, l) = pam_rr[e] * (pam_rr[l] / pam_rr[e]) ** pam_causal_share[s]
@@ -165,7 +165,7 @@ def risk_code(register: Register, pop: Population) -> np.ndarray:
     """
     level_pair = (pop.pam_level_at_entry.astype(np.int32) - 1) * _N_LEVELS + pop.pam_level - 1
     code = (pop.imd.astype(np.int32) - 1) * _RISK_SHAPE[1]
-    code = (code + np.minimum(pop.ltc_count, MAX_LTC_COMPOUNDING)) * _RISK_SHAPE[2]
+    code = (code + np.minimum(pop.broad_ltc_count, MAX_LTC_COMPOUNDING)) * _RISK_SHAPE[2]
     code = (code + level_pair) * _RISK_SHAPE[3]
     code = (code + pop.segment) * _RISK_SHAPE[4]
     code = code + pop.social_need_count

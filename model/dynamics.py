@@ -309,6 +309,19 @@ def new_conditions(
     return out
 
 
+def new_extra_conditions(
+    model: PopulationModel, aged: Population, ltc_extra: np.ndarray
+) -> np.ndarray:
+    """The non-QOF broad-list conditions (bitmask) after a year's ageing, as ``new_conditions``."""
+    cell = (aged.sex.astype(np.int64) * tables.N_AGES + aged.age) * 5 + (aged.imd - 1)
+    frailty = aged.frailty.astype(np.float64)
+    out = ltc_extra.copy()
+    for j, cal in enumerate(model.extra):
+        present = liability.draw(cal, cell, frailty, aged.ltc_extra_noise[:, j].astype(np.float64))
+        out |= present.astype(np.uint32) << np.uint32(j)
+    return out
+
+
 def age_one_year(pop: Population, model: PopulationModel, rho: float, key: np.uint64) -> Population:
     """Everyone one year older, with new conditions and drifted activation.
 
@@ -326,7 +339,7 @@ def age_one_year(pop: Population, model: PopulationModel, rho: float, key: np.ui
     )
     aged = replace(pop, age=np.minimum(pop.age + 1, tables.MAX_AGE).astype(np.int16))
     ltc = new_conditions(model, aged, pop.ltc)
-    aged = replace(aged, ltc=ltc)
+    aged = replace(aged, ltc=ltc, ltc_extra=new_extra_conditions(model, aged, pop.ltc_extra))
     mental = mental_illness(ltc)
     new_mean = activation_mean(
         reg, aged.age, aged.imd, aged.ltc_count, mental, aged.frailty, aged.social_need_count

@@ -26,11 +26,11 @@ from model import crn, dynamics
 from model.demand import SERVICES as DEMAND_SERVICES
 from model.demand import DemandModel, draw_events
 from model.ledger import Ledger
-from model.population import build_population, population_model
+from model.population import bridges_segment, build_population, population_model
 from model.scenario import Scenario
 from model.services.protocol import Service
 from model.services.registry import SERVICES, Registry, merge_years
-from model.strata import stratum_code
+from model.strata import person_code, stratum_code
 from model.streams import Streams
 from model.world import DAYS_PER_YEAR, Lever, World
 
@@ -126,8 +126,12 @@ class Engine:
         end = np.where(dies, w.death_day.astype(np.int64), DAYS_PER_YEAR)
         w.exposure_days = end - w.entry_day
         w.end_day = end
-        w.strata = stratum_code(
-            pop.age, pop.sex, pop.imd, pop.ltc_count, pop.pam_level, pop.segment
+        w.strata = person_code(
+            stratum_code(
+                pop.age, pop.sex, pop.imd, pop.broad_ltc_count, pop.pam_level, pop.segment
+            ),
+            pop.ltc_count,
+            bridges_segment(pop, w.register),
         )
         w.risk_code = None  # the population changed: recompute relative-risk codes
         w.ledger.person_years(w.strata, w.exposure_days / DAYS_PER_YEAR, dies)

@@ -1,9 +1,12 @@
 """The ledger: compact records appended during a run, turned into tidy tables at the end.
 
-Services append arrays of stratum codes (one per event, or with a weight such as bed days)
-under a (service, role, mode) combination; at the end of each year these are counted with
-one ``bincount`` and costed as count x unit cost. Costs are therefore conserved by
-construction, and a test checks it.
+Services append arrays of person codes (``model.strata.person_code``: the stratum with the
+QOF count band and the Bridges to Health segment; one per event, or with a weight such as bed
+days) under a (service, role, mode) combination; at the end of each year these are counted
+with one ``bincount`` and costed as count x unit cost. The activity table sums the counts
+over the QOF band and the Bridges segment, ``bridges_to_health`` over everything but the
+segment, so the two reconcile by construction. Costs are conserved by construction too, and
+a test checks it.
 """
 
 from __future__ import annotations
@@ -17,10 +20,20 @@ import numpy as np
 import pandas as pd
 
 from model.errors import CarescaleError
-from model.population import SEGMENTS
+from model.population import BRIDGES_SEGMENTS, SEGMENTS
 from model.register import Register
 from model.services import names
-from model.strata import N_IMD, N_SEGMENTS, N_STRATA, decode, imd_and_segment
+from model.strata import (
+    LTC_BANDS,
+    N_BRIDGES,
+    N_CODES,
+    N_EXTRA,
+    N_IMD,
+    N_SEGMENTS,
+    N_STRATA,
+    decode,
+    imd_and_segment,
+)
 
 #: activity-table service -> (setting, payer), from the vocabulary
 #: (``model.services.names.ACTIVITIES``, which the ledger reads)
@@ -37,7 +50,23 @@ PAYERS = (
 )
 
 #: the tables every run returns (services may add their own, see ``Ledger.end_year``)
-TABLES = ("person_years", "activity", "waits", "capacity", "wait_distribution")
+TABLES = (
+    "person_years",
+    "activity",
+    "waits",
+    "capacity",
+    "wait_distribution",
+    "bridges_to_health",
+)
+BRIDGES_COLUMNS = (
+    "replication",
+    "year",
+    "segment",
+    "person_years",
+    "service",
+    "count",
+    "cost_gbp",
+)
 #: bands of days from request (or booking) to appointment, as in Appointments in General Practice
 WAIT_BANDS: tuple[str, ...] = ("0", "1", "2-7", "8-14", "15-28", "29+")
 _WAIT_BAND_EDGES = np.array([1, 2, 8, 15, 29])
@@ -200,6 +229,9 @@ class Ledger:
         self.person_year_frames: list[pd.DataFrame] = []
         self.wait_rows: list[dict[str, object]] = []
         self.wait_distribution_frames: list[pd.DataFrame] = []
+        self.bridges_frames: list[pd.DataFrame] = []
+        #: person-years by Bridges to Health segment of the current year
+        self._bridges_py = np.zeros(N_BRIDGES)
         self.capacity_rows: list[dict[str, object]] = []
         #: service-specific tables (``ServiceYear.tables``) by name, one frame per year
         self.service_frames: dict[str, list[pd.DataFrame]] = {}
@@ -261,7 +293,7 @@ class Ledger:
         if strata.size == 0:
             return
         assert self._year is not None
-        keys = codes.astype(np.int64) * N_STRATA + strata
+        keys = codes.astype(np.int64) * N_CODES + strata
         self._year.coded[(service, labels)].append(keys)
 
     def waits(
@@ -291,14 +323,25 @@ class Ledger:
     def person_years(
         self, strata: np.ndarray, exposure_years: np.ndarray, died: np.ndarray
     ) -> None:
-        """Person-years and deaths by stratum for the current year."""
-        py = np.bincount(strata, weights=exposure_years, minlength=N_STRATA)
-        deaths = np.bincount(strata, weights=died.astype(float), minlength=N_STRATA)
+        """Person-years and deaths by stratum and QOF count band for the current year
+        (``strata`` are person codes), and person-years by Bridges to Health segment."""
+        shape = (N_STRATA * len(LTC_BANDS), N_BRIDGES)
+        py_all = np.bincount(strata, weights=exposure_years, minlength=N_CODES).reshape(shape)
+        self._bridges_py = py_all.sum(axis=0)
+        py = py_all.sum(axis=1)
+        deaths = (
+            np.bincount(strata, weights=died.astype(float), minlength=N_CODES)
+            .reshape(shape)
+            .sum(axis=1)
+        )
         # a death on the first day adds no person-time but must still be counted
         nz = np.flatnonzero((py > 0) | (deaths > 0))
-        frame = decode(nz)
+        frame = decode(nz // len(LTC_BANDS))
         frame.insert(0, "year", np.int16(self.calendar_year))
         frame.insert(0, "replication", np.int32(self.replication))
+        frame["qof_ltc_band"] = pd.Categorical.from_codes(
+            nz % len(LTC_BANDS), pd.Index(LTC_BANDS), ordered=True
+        )
         frame["person_years"] = py[nz]
         frame["deaths"] = deaths[nz].astype(np.int64)
         self.person_year_frames.append(frame)
@@ -334,9 +377,12 @@ class Ledger:
             frame = pd.concat([head, rows.reset_index(drop=True)], axis=1)
             self.service_frames.setdefault(name, []).append(frame)
         for (service, labels), chunks in self._year.coded.items():
-            counts = np.bincount(np.concatenate(chunks), minlength=len(labels) * N_STRATA)
+            keys = np.concatenate(chunks)
+            which = keys // N_CODES
             for code, (role, mode) in enumerate(labels):
-                part = counts[code * N_STRATA : (code + 1) * N_STRATA]
+                # one label at a time: a bincount over every label's codes at once would
+                # hold len(labels) x N_CODES counts
+                part = np.bincount(keys[which == code] - code * N_CODES, minlength=N_CODES)
                 nz = np.flatnonzero(part)
                 if nz.size:
                     self._year.keys[(service, role, mode)].append(nz)
@@ -345,10 +391,14 @@ class Ledger:
         # payers (``payer_shares``) is split between them, count and cost alike
         combos: list[tuple[str, str, str, str]] = []
         codes, counts_nz, combo_index = [], [], []
-        for (service, role, mode), chunks in self._year.keys.items():
+        by_bridges: list[np.ndarray] = []
+        for service, role, mode in self._year.keys:
+            chunks = self._year.keys[(service, role, mode)]
             keys = np.concatenate(chunks)
             w = np.concatenate(self._year.weights[(service, role, mode)])
-            counts = np.bincount(keys, weights=w, minlength=N_STRATA)
+            full = np.bincount(keys, weights=w, minlength=N_CODES).reshape(N_STRATA, N_EXTRA)
+            by_bridges.append(full.reshape(-1, N_BRIDGES).sum(axis=0))
+            counts = full.sum(axis=1)
             nz = np.flatnonzero(counts)
             for payer, share in payer_shares(self.register, service):
                 if share <= 0:
@@ -385,6 +435,13 @@ class Ledger:
             frame["cost_gbp"] = count * costs[which]
             frame["cashable_gbp"] = frame["cost_gbp"].to_numpy() * cashable[which]
             self.activity_frames.append(frame)
+            # bridges_to_health: by (service, role, mode), payers together
+            sources = list(self._year.keys)
+            self._bridges_rows(
+                sources,
+                np.stack(by_bridges),
+                np.array([unit_cost(self.register, *c) for c in sources]),
+            )
         services = set(self._year.waits) | set(backlogs)
         for service in sorted(services):
             chunks = self._year.waits.get(service, [])
@@ -435,6 +492,33 @@ class Ledger:
             )
         self._year = None
 
+    def _bridges_rows(
+        self, combos: list[tuple[str, str, str]], counts: np.ndarray, costs: np.ndarray
+    ) -> None:
+        """Rows of bridges_to_health for the year: segment x service, summed over roles and
+        modes (``counts``: combination x segment)."""
+        services = sorted({c[0] for c in combos})
+        which = np.array([services.index(c[0]) for c in combos])
+        count = np.zeros((len(services), N_BRIDGES))
+        cost = np.zeros((len(services), N_BRIDGES))
+        np.add.at(count, which, counts)
+        np.add.at(cost, which, counts * costs[:, None])
+        seg = np.repeat(np.arange(N_BRIDGES), len(services))
+        svc = np.tile(np.arange(len(services)), N_BRIDGES)
+        self.bridges_frames.append(
+            pd.DataFrame(
+                {
+                    "replication": np.full(seg.size, self.replication, dtype=np.int32),
+                    "year": np.full(seg.size, self.calendar_year, dtype=np.int16),
+                    "segment": np.array(BRIDGES_SEGMENTS)[seg],
+                    "person_years": self._bridges_py[seg],
+                    "service": np.array(services)[svc],
+                    "count": count[svc, seg],
+                    "cost_gbp": cost[svc, seg],
+                }
+            )
+        )
+
     # ---------------------------------------------------------------- tables
     def tables(self) -> dict[str, pd.DataFrame]:
         """The replication's tidy tables."""
@@ -464,8 +548,16 @@ class Ledger:
         wait_distribution["wait_band"] = pd.Categorical(
             wait_distribution["wait_band"], categories=list(WAIT_BANDS), ordered=True
         )
+        bridges = (
+            pd.concat(self.bridges_frames, ignore_index=True)
+            if self.bridges_frames
+            else pd.DataFrame(columns=list(BRIDGES_COLUMNS))
+        )
+        bridges["segment"] = pd.Categorical(bridges["segment"], categories=list(BRIDGES_SEGMENTS))
+        bridges["service"] = bridges["service"].astype("category")
         return {
             "person_years": pd.concat(self.person_year_frames, ignore_index=True),
+            "bridges_to_health": bridges,
             "activity": activity,
             "waits": waits,
             "capacity": capacity,

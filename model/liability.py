@@ -50,6 +50,7 @@ class AttributeSpec:
     slope_after_peak: float  # probit units per decade after peak_age
     female_shift: float
     loading: float  # on the shared frailty factor
+    male_only: bool = False  # absent in women (e.g. prostate disorders)
 
     def age_curve(self) -> np.ndarray:
         """Age contribution to the liability, ages 0..100 (``-inf`` below ``min_age``)."""
@@ -93,7 +94,8 @@ def cell_weights(base_year: int) -> np.ndarray:
 
 def linear_predictor(spec: AttributeSpec, intercept: float, dep_slope: float) -> np.ndarray:
     """Liability mean by (sex, age, IMD), shape (2, 101, 5); ``-inf`` where ineligible."""
-    sex_term = np.array([0.0, spec.female_shift])[:, None, None]
+    female = -np.inf if spec.male_only else spec.female_shift
+    sex_term = np.array([0.0, female])[:, None, None]
     age_term = spec.age_curve()[None, :, None]
     dep_term = (dep_slope * DEP_SCORE)[None, None, :]
     return intercept + age_term + sex_term + dep_term
@@ -134,13 +136,19 @@ def calibrate(spec: AttributeSpec, base_year: int) -> Calibrated:
     target = np.array([spec.prevalence, np.log(spec.q1_q5_ratio)])
 
     def residual(x: np.ndarray) -> np.ndarray:
-        prev, ratio = _moments(spec, float(x[0]), float(x[1]), weights)
-        return np.array([special.ndtri(prev), np.log(ratio)]) - np.array(
-            [special.ndtri(target[0]), target[1]]
-        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            prev, ratio = _moments(spec, float(x[0]), float(x[1]), weights)
+            return np.array([special.ndtri(prev), np.log(ratio)]) - np.array(
+                [special.ndtri(target[0]), target[1]]
+            )
 
     start = np.array([float(special.ndtri(spec.prevalence)), 0.1 * np.log(spec.q1_q5_ratio)])
     sol = optimize.root(residual, start, method="hybr", options={"xtol": 1e-10})
+    if not sol.success or np.max(np.abs(residual(sol.x))) > 1e-6:
+        # hybr's finite differences degenerate when the start slope is tiny but not zero
+        # (a ratio within 1e-8 of 1): retry from a slope of a sensible scale
+        start[1] += 0.05
+        sol = optimize.root(residual, start, method="hybr", options={"xtol": 1e-10})
     if not sol.success or np.max(np.abs(residual(sol.x))) > 1e-6:
         raise CarescaleError(
             f"could not calibrate '{spec.name}' to prevalence {spec.prevalence:g} and Q1/Q5 "

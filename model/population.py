@@ -3,7 +3,8 @@
 ``build_population(size, seed)`` draws age and sex from the ONS mid-year estimates, an IMD
 quintile given age (deprived areas are younger), a shared frailty factor, the QOF long-term
 conditions (probit liabilities calibrated to crude prevalence and deprivation gradient,
-clustered through frailty), social needs, patient activation (PAM score and level, and the
+clustered through frailty), the other conditions of the broad list (Cassell 2018's 36, held
+as a bitmask; ``broad_ltc_count``), social needs, patient activation (PAM score and level, and the
 level at entry, which later activation drift and levers leave alone), a behavioural
 segment, PHB eligibility flags and fixed per-person propensities.
 
@@ -13,7 +14,7 @@ an attribute never changes the draws of another. Nothing here loops over people.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from typing import Any
 
@@ -48,6 +49,53 @@ CONDITIONS: tuple[str, ...] = (
     "heart_failure",
     "dementia",
 )
+#: the non-QOF conditions of the broad list (Cassell 2018, 36 conditions; EVIDENCE §15e), held
+#: as bits of ``Population.ltc_extra`` (bit j is ``EXTRA_CONDITIONS[j]``)
+EXTRA_CONDITIONS: tuple[str, ...] = (
+    "alcohol",
+    "substance_misuse",
+    "eating_disorder",
+    "sight_loss",
+    "bronchiectasis",
+    "liver_disease",
+    "constipation",
+    "anxiety",
+    "diverticular",
+    "epilepsy",
+    "hearing_loss",
+    "ibd",
+    "ibs",
+    "learning_disability",
+    "migraine",
+    "ms",
+    "painful_condition",
+    "parkinsons",
+    "pvd",
+    "prostate",
+    "psoriasis_eczema",
+    "rheumatoid_arthritis",
+    "thyroid",
+    "viral_hepatitis",
+)
+#: QOF registers that are items of the broad list on their own (obesity is not on the list;
+#: depression counts together with anxiety as one item, "depression, anxiety and other
+#: neurotic, stress-related and somatoform disorders")
+BROAD_QOF: tuple[str, ...] = (
+    "hypertension",
+    "diabetes",
+    "asthma",
+    "ckd",
+    "cancer",
+    "chd",
+    "af",
+    "copd",
+    "stroke_tia",
+    "smi",
+    "heart_failure",
+    "dementia",
+)
+#: number of conditions on the broad list: 12 QOF items + depression/anxiety + 23 others
+N_BROAD = len(BROAD_QOF) + 1 + len(EXTRA_CONDITIONS) - 1
 SOCIAL_NEEDS: tuple[str, ...] = ("isolation", "financial", "housing")
 SEGMENTS: tuple[str, ...] = (
     "independent_engaged",
@@ -92,6 +140,8 @@ class PopulationModel:
     register: Register
     base_year: int
     conditions: tuple[Calibrated, ...]
+    #: the non-QOF conditions of the broad list, in ``EXTRA_CONDITIONS`` order
+    extra: tuple[Calibrated, ...]
     social: tuple[Calibrated, ...]
     chc: Calibrated
     wheelchair: Calibrated
@@ -114,10 +164,30 @@ class PopulationModel:
             register=register,
             base_year=base_year,
             conditions=tuple(cal("ltc", c) for c in CONDITIONS),
+            extra=tuple(
+                liability.calibrate(broad_spec(register, c), base_year) for c in EXTRA_CONDITIONS
+            ),
             social=tuple(cal("social", s) for s in SOCIAL_NEEDS),
             chc=cal("social", "chc"),
             wheelchair=cal("social", "wheelchair"),
         )
+
+
+def broad_spec(register: Register, name: str) -> AttributeSpec:
+    """Spec of a non-QOF broad-list condition: its own assumed profile, with the common
+    frailty loading, female-shift offset and deprivation factor (``ltc.broad.*``) applied."""
+    spec = AttributeSpec.from_register(register, "ltc", name)
+    male_only = (
+        f"ltc.{name}.male_only" in register and register.scalar(f"ltc.{name}.male_only") >= 1
+    )
+    return replace(
+        spec,
+        loading=register.scalar("ltc.broad.frailty_loading"),
+        female_shift=spec.female_shift
+        + (0.0 if male_only else register.scalar("ltc.broad.female_shift_offset")),
+        q1_q5_ratio=spec.q1_q5_ratio * register.scalar("ltc.broad.deprivation_ratio_factor"),
+        male_only=male_only,
+    )
 
 
 @cache
@@ -183,6 +253,7 @@ class Population:
 
     Codes: ``sex`` 0 = male, 1 = female; ``imd`` 1 (most deprived) .. 5; ``pam_level`` 1..4;
     ``segment`` indexes ``SEGMENTS``; ``ltc`` is a boolean matrix (person x ``CONDITIONS``);
+    ``ltc_extra`` a uint32 bitmask of ``EXTRA_CONDITIONS`` (bit j: condition j);
     ``propensity`` is a float32 matrix of fixed uniforms (person x ``PROPENSITIES``).
     ``pam_level_at_entry`` is the PAM level a person had when they entered the population
     (base population or entrant); activation drift and levers change ``pam_level`` only.
@@ -194,6 +265,8 @@ class Population:
     imd: np.ndarray
     frailty: np.ndarray
     ltc: np.ndarray
+    #: non-QOF broad-list conditions as a bitmask (bit j set: ``EXTRA_CONDITIONS[j]``)
+    ltc_extra: np.ndarray
     isolation: np.ndarray
     financial: np.ndarray
     housing: np.ndarray
@@ -213,6 +286,9 @@ class Population:
     #: fixed idiosyncratic liability noise per condition (person x CONDITIONS), so that
     #: conditions appear as people age (incidence consistent with prevalence by age)
     ltc_noise: np.ndarray
+    #: the same for the non-QOF conditions (person x EXTRA_CONDITIONS), in float16: a
+    #: liability threshold needs no more precision, and it halves their memory
+    ltc_extra_noise: np.ndarray
     #: fixed idiosyncratic part of the anxiety/distrust score
     anxiety_noise: np.ndarray
     activation_scale: ActivationScale
@@ -236,6 +312,15 @@ class Population:
     def ltc_count(self) -> np.ndarray:
         """Number of QOF conditions per person."""
         return np.asarray(self.ltc.sum(axis=1, dtype=np.int8))
+
+    @property
+    def broad_ltc_count(self) -> np.ndarray:
+        """Number of conditions of the broad list (Cassell 2018, 36 conditions) per person."""
+        return broad_count(self.ltc, self.ltc_extra)
+
+    def has_extra(self, name: str) -> np.ndarray:
+        """Boolean column of one non-QOF broad-list condition."""
+        return has_bit(self.ltc_extra, EXTRA_CONDITIONS.index(name))
 
     @property
     def social_need_count(self) -> np.ndarray:
@@ -271,6 +356,9 @@ class Population:
         for j, name in enumerate(CONDITIONS):
             cols[f"ltc_{name}"] = self.ltc[:, j]
         cols["ltc_count"] = self.ltc_count
+        for j, name in enumerate(EXTRA_CONDITIONS):
+            cols[f"ltc_{name}"] = has_bit(self.ltc_extra, j)
+        cols["broad_ltc_count"] = self.broad_ltc_count
         for need in SOCIAL_NEEDS:
             cols[f"need_{need}"] = getattr(self, need)
         cols["pam_score"] = self.pam_score
@@ -442,6 +530,116 @@ def anxiety_mean(
     )
 
 
+def has_bit(bits: np.ndarray, j: int) -> np.ndarray:
+    """True where bit ``j`` of ``bits`` is set."""
+    return np.asarray((bits >> np.uint32(j)) & np.uint32(1), dtype=bool)
+
+
+_ANXIETY_BIT = np.uint32(1 << EXTRA_CONDITIONS.index("anxiety"))
+
+
+def broad_count(ltc: np.ndarray, ltc_extra: np.ndarray) -> np.ndarray:
+    """Conditions of the broad list per person (int8), from the QOF matrix and the bitmask.
+
+    The QOF registers on the list count one each; depression or anxiety counts once; every
+    other bit of ``ltc_extra`` counts one.
+    """
+    qof = ltc[:, [CONDITIONS.index(c) for c in BROAD_QOF]].sum(axis=1, dtype=np.int8)
+    mood = ltc[:, CONDITIONS.index("depression")] | ((ltc_extra & _ANXIETY_BIT) > 0)
+    others = np.bitwise_count(ltc_extra & ~_ANXIETY_BIT).astype(np.int8)
+    return np.asarray(qof + mood.astype(np.int8) + others, dtype=np.int8)
+
+
+#: Bridges to Health segments as the NHS England segmentation dataset's documentation names
+#: them, highest need first (``bridges_segment`` assigns each person the first that applies)
+BRIDGES_SEGMENTS: tuple[str, ...] = (
+    "incurable_cancer",
+    "organ_failure",
+    "frailty_and_dementia",
+    "disability",
+    "long_term_conditions",
+    "maternal_health",
+    "healthy_well",
+)
+
+
+def bridges_rules(
+    register: Register,
+    age: np.ndarray,
+    frailty: np.ndarray,
+    ltc: np.ndarray,
+    ltc_extra: np.ndarray,
+    wheelchair: np.ndarray,
+) -> np.ndarray:
+    """Bridges to Health segment (index into ``BRIDGES_SEGMENTS``) by documented rules.
+
+    Highest need first; the rules are assumptions (``segments.bridges.*``; docs/model.md):
+
+    1. incurable cancer: on the cancer register with frailty above ``severe_frailty_z``;
+    2. organ failure: heart failure, or COPD, CKD or chronic liver disease with frailty
+       above ``severe_frailty_z``;
+    3. frailty and dementia: dementia, or aged ``frailty_min_age``+ with frailty above
+       ``frailty_z``;
+    4. disability: learning disability, blindness and low vision, or a wheelchair user;
+    5. long-term conditions: any condition of the broad list;
+    6. maternal health: nobody (mothers are not modelled; births are counted as events);
+    7. healthy well: everyone else.
+    """
+    cond = {c: ltc[:, j] for j, c in enumerate(CONDITIONS)}
+
+    def extra(name: str) -> np.ndarray:
+        return has_bit(ltc_extra, EXTRA_CONDITIONS.index(name))
+
+    severe = frailty > register.scalar("segments.bridges.severe_frailty_z")
+    frail = (age >= register.scalar("segments.bridges.frailty_min_age")) & (
+        frailty > register.scalar("segments.bridges.frailty_z")
+    )
+    rules = [
+        cond["cancer"] & severe,
+        cond["heart_failure"] | ((cond["copd"] | cond["ckd"] | extra("liver_disease")) & severe),
+        cond["dementia"] | frail,
+        extra("learning_disability") | extra("sight_loss") | wheelchair,
+        broad_count(ltc, ltc_extra) > 0,
+        np.zeros(age.shape[0], dtype=bool),
+    ]
+    segment = np.full(age.shape[0], len(BRIDGES_SEGMENTS) - 1, dtype=np.int8)
+    for k in range(len(rules) - 1, -1, -1):  # lowest need first, so the highest wins
+        segment[rules[k]] = k
+    return segment
+
+
+def bridges_segment(pop: Population, register: Register) -> np.ndarray:
+    """Bridges to Health segment of each person of ``pop`` (see ``bridges_rules``)."""
+    return bridges_rules(register, pop.age, pop.frailty, pop.ltc, pop.ltc_extra, pop.wheelchair)
+
+
+def expected_broad_multimorbidity(model: PopulationModel, n_nodes: int = 32) -> np.ndarray:
+    """Expected share with 2+ broad-list conditions by (sex, age, IMD), shape (2, 101, 5).
+
+    Conditions are independent given the shared frailty factor, which is integrated out by
+    Gauss-Hermite quadrature; depression or anxiety counts as one item. Used to fit the
+    ``ltc.broad.*`` entries without sampling noise.
+    """
+    nodes, wts = np.polynomial.hermite_e.hermegauss(n_nodes)
+    wts = wts / wts.sum()
+
+    def given_frailty(cal: Calibrated) -> np.ndarray:
+        lam = cal.spec.loading
+        mean = cal.linear_predictor()[..., None]
+        return liability.norm_cdf((mean + lam * nodes) / np.sqrt(1.0 - lam * lam))
+
+    qof = dict(zip(CONDITIONS, model.conditions, strict=True))
+    extra = dict(zip(EXTRA_CONDITIONS, model.extra, strict=True))
+    items = [given_frailty(qof[c]) for c in BROAD_QOF]
+    items += [given_frailty(extra[c]) for c in EXTRA_CONDITIONS if c != "anxiety"]
+    no_mood = (1.0 - given_frailty(qof["depression"])) * (1.0 - given_frailty(extra["anxiety"]))
+    items.append(1.0 - no_mood)
+    p = np.clip(np.stack(items), 0.0, 1.0 - 1e-12)  # (items, 2, 101, 5, nodes)
+    none = np.prod(1.0 - p, axis=0)
+    one = none * (p / (1.0 - p)).sum(axis=0)
+    return np.asarray(((1.0 - none - one) * wts).sum(axis=-1))
+
+
 def mental_illness(ltc: np.ndarray) -> np.ndarray:
     """True for people with depression or SMI."""
     return np.asarray(ltc[:, [CONDITIONS.index(c) for c in _MENTAL]].any(axis=1))
@@ -485,6 +683,13 @@ def synthesise(
     for j, cal in enumerate(model.conditions):
         ltc_noise[:, j] = rng(f"population.ltc.{cal.spec.name}").standard_normal(n)
         ltc[:, j] = liability.draw(cal, cell, frailty, ltc_noise[:, j])
+    ltc_extra = np.zeros(n, dtype=np.uint32)
+    ltc_extra_noise = np.empty((n, len(EXTRA_CONDITIONS)), dtype=np.float16)
+    for j, cal in enumerate(model.extra):
+        draw_j: np.ndarray = rng(f"population.ltc.{cal.spec.name}").standard_normal(n)
+        ltc_extra_noise[:, j] = draw_j
+        present = liability.draw(cal, cell, frailty, ltc_extra_noise[:, j].astype(np.float64))
+        ltc_extra |= present.astype(np.uint32) << np.uint32(j)
     needs: dict[str, np.ndarray] = {}
     for cal in model.social:
         noise: np.ndarray = rng(f"population.social.{cal.spec.name}").standard_normal(n)
@@ -539,6 +744,7 @@ def synthesise(
         imd=imd,
         frailty=frailty.astype(np.float32),
         ltc=ltc,
+        ltc_extra=ltc_extra,
         isolation=needs["isolation"],
         financial=needs["financial"],
         housing=needs["housing"],
@@ -553,6 +759,7 @@ def synthesise(
         wheelchair=wheelchair,
         propensity=propensity,
         ltc_noise=ltc_noise,
+        ltc_extra_noise=ltc_extra_noise,
         anxiety_noise=anxiety_noise,
         activation_scale=activation_scale,
         base_year=model.base_year,

@@ -3,11 +3,13 @@
 A run writes one folder::
 
     manifest.json          resolved scenario, seed, replications, population, years, ...
-    person_years.parquet   replication, year, strata, person_years, deaths
+    person_years.parquet   replication, year, strata, qof_ltc_band, person_years, deaths
     activity.parquet       replication, year, setting, service, role, mode, payer, strata,
                            count, cost_gbp
     waits.parquet          replication, year, service, served, mean/p90 wait, backlog
     capacity.parquet       replication, year, service, capacity offered/used, utilisation
+    bridges_to_health.parquet  replication, year, segment, person_years, service, count,
+                           cost_gbp (activity by Bridges to Health segment)
 
 The folder is assembled under a temporary name beside the target and renamed into place
 only when every file is written, so an interrupted run never leaves a folder that looks
@@ -26,7 +28,18 @@ import pandas as pd
 from model.errors import ResultsError
 from model.outputs import MANIFEST, TOOL, Staging
 
-TABLES = ("person_years", "activity", "waits", "capacity", "wait_distribution", "practice_gp")
+TABLES = (
+    "person_years",
+    "activity",
+    "waits",
+    "capacity",
+    "wait_distribution",
+    "practice_gp",
+    "bridges_to_health",
+)
+#: 3: ltc_band counts the broad list; person_years has qof_ltc_band; bridges_to_health added;
+#: activity has cashable_gbp and payer "person" rows (client contributions); deliveries are
+#: recorded for the mothers
 SCHEMA_VERSION = 3
 
 

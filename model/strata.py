@@ -1,7 +1,11 @@
 """Output strata: sex, 5-year age band, IMD quintile, LTC band, activation level, segment.
 
 Every person is given one integer stratum code at the start of each year; results are
-counted by code and decoded into readable columns only when tables are written.
+counted by code and decoded into readable columns only when tables are written. ``ltc_band``
+is the broad count (Cassell 2018's 36 conditions). The code a person carries during a year
+(``person_code``) also holds two attributes that are not strata of every table: the QOF
+count band (``qof_ltc_band``, in person_years only) and the Bridges to Health segment (its
+own table), as ``stratum * N_EXTRA + qof_band * N_BRIDGES + bridges``.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model.population import SEGMENTS
+from model.population import BRIDGES_SEGMENTS, SEGMENTS
 
 AGE_BAND_WIDTH = 5
 N_AGE_BANDS = 18  # "0-4" ... "80-84", "85+"
@@ -23,6 +27,10 @@ N_SEGMENTS = len(SEGMENTS)
 SHAPE = (N_AGE_BANDS, 2, N_IMD, len(LTC_BANDS), N_LEVELS, N_SEGMENTS)
 N_STRATA = int(np.prod(SHAPE))
 STRATA_COLUMNS = ("sex", "age_band", "imd_quintile", "ltc_band", "activation_level", "segment")
+N_BRIDGES = len(BRIDGES_SEGMENTS)
+#: person-code values per stratum: QOF count band x Bridges to Health segment
+N_EXTRA = len(LTC_BANDS) * N_BRIDGES
+N_CODES = N_STRATA * N_EXTRA
 
 
 def age_band_index(age: np.ndarray) -> np.ndarray:
@@ -48,9 +56,18 @@ def stratum_code(
     return code.astype(np.int32)
 
 
+def person_code(
+    stratum: np.ndarray, qof_ltc_count: np.ndarray, bridges_segment: np.ndarray
+) -> np.ndarray:
+    """A person's code for the year: stratum, QOF count band and Bridges segment (int32)."""
+    band = np.minimum(qof_ltc_count, len(LTC_BANDS) - 1).astype(np.int64)
+    code = (stratum.astype(np.int64) * len(LTC_BANDS) + band) * N_BRIDGES + bridges_segment
+    return code.astype(np.int32)
+
+
 def imd_and_segment(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """IMD quintile index (0-4) and segment index of stratum codes, without decoding the rest."""
-    codes = np.asarray(codes, dtype=np.int64)
+    """IMD quintile index (0-4) and segment index of person codes, without decoding the rest."""
+    codes = np.asarray(codes, dtype=np.int64) // N_EXTRA
     segment = codes % N_SEGMENTS
     imd = codes // (N_SEGMENTS * N_LEVELS * len(LTC_BANDS)) % N_IMD
     return imd, segment

@@ -32,7 +32,15 @@ import numpy as np
 
 from model.errors import ScenarioError, show
 from model.ledger import unit_cost
-from model.population import CONDITIONS, SEGMENTS, SOCIAL_NEEDS, Population
+from model.population import (
+    BRIDGES_SEGMENTS,
+    CONDITIONS,
+    EXTRA_CONDITIONS,
+    SEGMENTS,
+    SOCIAL_NEEDS,
+    Population,
+    bridges_segment,
+)
 from model.register import Register
 from model.services import names
 
@@ -80,6 +88,7 @@ class Rule:
     max_age: int | None = None
     social_needs: tuple[str, ...] | None = None
     phb_eligible: bool | None = None
+    bridges_segments: tuple[str, ...] | None = None
     top_percent: float | None = None
     rank_by: str | None = None
 
@@ -106,6 +115,8 @@ class Rule:
             parts.append("social need " + " or ".join(self.social_needs))
         if self.phb_eligible is not None:
             parts.append(("" if self.phb_eligible else "not ") + "eligible for a PHB")
+        if self.bridges_segments is not None:
+            parts.append("Bridges to Health segment " + " or ".join(self.bridges_segments))
         if self.top_percent is not None:
             parts.append(f"top {self.top_percent:g} % by {self.rank_by}")
         return "; ".join(parts) if parts else "everyone"
@@ -149,11 +160,7 @@ def _int(where: str, key: str, value: object, low: int, high: int) -> int:
 
 
 def known_conditions() -> tuple[str, ...]:
-    """Condition names a rule may use (the population's conditions)."""
-    try:
-        from model.population import EXTRA_CONDITIONS  # type: ignore[attr-defined]
-    except ImportError:  # the QOF registers only
-        return CONDITIONS
+    """Condition names a rule may use: the QOF registers and the broad list's others."""
     return (*CONDITIONS, *EXTRA_CONDITIONS)
 
 
@@ -169,6 +176,7 @@ KEYS = (
     "max_age",
     "social_needs",
     "phb_eligible",
+    "bridges_segments",
     "top_percent",
     "rank_by",
 )
@@ -223,6 +231,10 @@ def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
         if not isinstance(raw["phb_eligible"], bool):
             raise _fail(where, "phb_eligible", raw["phb_eligible"], "give true or false")
         out["phb_eligible"] = raw["phb_eligible"]
+    if "bridges_segments" in raw:
+        out["bridges_segments"] = _names(
+            where, "bridges_segments", raw["bridges_segments"], BRIDGES_SEGMENTS
+        )
     if "top_percent" in raw or "rank_by" in raw:
         pct = raw.get("top_percent")
         if isinstance(pct, bool) or not isinstance(pct, (int, float)) or not 0 < pct <= 100:
@@ -241,15 +253,8 @@ def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
 def ltc_count(pop: Population, which: str) -> np.ndarray:
     """Number of long-term conditions on the named count (``"qof"`` or ``"broad"``)."""
     if which == "qof":
-        qof = getattr(pop, "qof_ltc_count", None)
-        return np.asarray(qof if qof is not None else pop.ltc_count)
-    broad = getattr(pop, "broad_ltc_count", None)
-    if broad is None:
-        raise ScenarioError(
-            "target.ltc_count = 'broad' needs the broad condition list, which this population "
-            "does not have; use 'qof'."
-        )
-    return np.asarray(broad)
+        return np.asarray(pop.ltc_count)
+    return np.asarray(pop.broad_ltc_count)
 
 
 def has_condition(pop: Population, name: str) -> np.ndarray:
@@ -337,6 +342,9 @@ def select(
         keep &= np.logical_or.reduce([getattr(pop, n).astype(bool) for n in rule.social_needs])
     if rule.phb_eligible is not None:
         keep &= phb_eligible(pop) == rule.phb_eligible
+    if rule.bridges_segments is not None:
+        wanted = [BRIDGES_SEGMENTS.index(b) for b in rule.bridges_segments]
+        keep &= np.isin(bridges_segment(pop, register), wanted)
     if rule.top_percent is not None:
         if base_rates is None:
             raise ValueError("top_percent targeting needs the pre-lever base rates")

@@ -282,6 +282,39 @@ def population_checks(pop: Population, register: Register) -> list[Check]:
             _share(mm, (age >= 65) & (age <= 74)),
         ),
     ]
+    # the one non-QOF prevalence taken from a published figure (the others are assumptions)
+    key = "ltc.painful_condition.prevalence"
+    target = r.scalar(key)
+    checks.append(
+        Check(
+            "broad-list prevalence",
+            "painful_condition (aged 18+)",
+            target,
+            _share(pop.has_extra("painful_condition"), age >= 18),
+            target * r.scalar(rel_key),
+            "proportion",
+            key,
+            _kind(r, rel_key),
+            source=r[key].source,
+        )
+    )
+    broad = pop.broad_ltc_count >= 2
+    checks += [
+        _target(
+            r,
+            f"targets.population.multimorbidity_broad_{key}",
+            "multimorbidity (broad list)",
+            f"adults with 2+ broad-list conditions{label}",
+            _share(broad, adult & mask),
+        )
+        for key, label, mask in (
+            ("adults", "", adult),
+            ("female", ", women", pop.sex == 1),
+            ("male", ", men", pop.sex == 0),
+            ("imd1", ", IMD quintile 1", pop.imd == 1),
+            ("imd5", ", IMD quintile 5", pop.imd == 5),
+        )
+    ]
     with_ltc = adult & (count > 0)
     shares = r["activation.level_shares_ltc"]
     tol_key = "targets.population.pam_level_share_tolerance"
@@ -318,25 +351,42 @@ def population_checks(pop: Population, register: Register) -> list[Check]:
         ),
         _target(
             r,
-            "targets.population.multimorbidity_80_plus_odds_ratio",
-            "multimorbidity",
-            "odds ratio of 2+ conditions, aged 80+ vs all ages",
-            _odds_ratio(_share(mm, age >= 80), _share(mm)),
+            "targets.population.multimorbidity_broad_65_74",
+            "multimorbidity (broad list)",
+            "aged 65-74 with 2+ broad-list conditions",
+            _share(broad, (age >= 65) & (age <= 74)),
         ),
         _target(
             r,
-            "targets.population.multimorbidity_female_male_odds_ratio",
-            "multimorbidity",
-            "odds ratio of 2+ conditions, adult women vs men",
-            _odds_ratio(_share(mm, adult & (pop.sex == 1)), _share(mm, adult & (pop.sex == 0))),
+            "targets.population.multimorbidity_80_plus_odds_ratio",
+            "multimorbidity (broad list)",
+            "odds ratio of 2+ broad-list conditions, aged 80+ vs all ages",
+            _odds_ratio(_share(broad, age >= 80), _share(broad)),
+        ),
+        _target(
+            r,
+            "targets.population.hypertension_adults",
+            "multimorbidity (broad list)",
+            "adults with hypertension",
+            _share(pop.condition("hypertension"), adult),
+        ),
+        _target(
+            r,
+            "targets.population.depression_anxiety_adults",
+            "multimorbidity (broad list)",
+            "adults with depression or anxiety",
+            _share(pop.condition("depression") | pop.has_extra("anxiety"), adult),
         ),
     ]
     return checks
 
 
-def population_summary(pop: Population) -> pd.DataFrame:
-    """Descriptive shares that have no published target (segments, needs, eligibility)."""
-    from model.population import SEGMENTS
+def population_summary(pop: Population, register: Register | None = None) -> pd.DataFrame:
+    """Descriptive shares that have no published target (segments, needs, eligibility, and
+    the Bridges to Health segments, whose national shares are not published and whose rules
+    are assumptions)."""
+    from model.population import BRIDGES_SEGMENTS, SEGMENTS, bridges_segment
+    from model.register import default_register
 
     rows = [("people", "count", float(pop.size))]
     rows += [("segment", s, _share(pop.segment == i)) for i, s in enumerate(SEGMENTS)]
@@ -347,6 +397,9 @@ def population_summary(pop: Population) -> pd.DataFrame:
     rows.append(("PHB eligibility (18+)", "chc", _share(pop.chc, pop.age >= 18)))
     rows.append(("PHB eligibility (all ages)", "s117", _share(pop.s117)))
     rows.append(("PHB eligibility (all ages)", "wheelchair", _share(pop.wheelchair)))
+    bridges = bridges_segment(pop, register if register is not None else default_register())
+    group = "Bridges to Health segment (assumed rules)"
+    rows += [(group, s, _share(bridges == i)) for i, s in enumerate(BRIDGES_SEGMENTS)]
     return pd.DataFrame(rows, columns=["group", "measure", "value"])
 
 

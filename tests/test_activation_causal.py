@@ -53,7 +53,7 @@ def cross_sectional_multiplier(register: Register, service: str, pop: Population
     p = f"demand.{service}"
     r = register
     m = np.exp(0.5 * np.log(r.scalar(f"{p}.imd_rr_q1_q5")) * DEP_SCORE[pop.imd - 1])
-    m = m * r.scalar(f"{p}.rr_per_ltc") ** np.minimum(pop.ltc_count, 5).astype(np.float64)
+    m = m * r.scalar(f"{p}.rr_per_ltc") ** np.minimum(pop.broad_ltc_count, 5).astype(np.float64)
     m = m * r.array(f"{p}.pam_rr")[pop.pam_level - 1]
     m = m * r.array(f"{p}.segment_rr")[pop.segment]
     m = m * r.scalar(f"{p}.rr_per_social_need") ** pop.social_need_count.astype(np.float64)

@@ -110,7 +110,8 @@ def direct_multiplier(register: Register, service: str, pop: Population) -> np.n
     p = f"demand.{service}"
     r = register
     m = np.exp(0.5 * np.log(r.scalar(f"{p}.imd_rr_q1_q5")) * DEP_SCORE[pop.imd - 1])
-    ltc = np.minimum(pop.ltc_count, MAX_LTC_COMPOUNDING).astype(np.float64)
+    # the broad count (Cassell 2018's 36 conditions), as in the results tables
+    ltc = np.minimum(pop.broad_ltc_count, MAX_LTC_COMPOUNDING).astype(np.float64)
     m = m * r.scalar(f"{p}.rr_per_ltc") ** ltc
     rr, share = r.array(f"{p}.pam_rr"), r.scalar(f"{p}.pam_causal_share")
     entry = rr[pop.pam_level_at_entry - 1]
@@ -134,6 +135,8 @@ def random_people(small_population: Population) -> Population:
         small_population,
         imd=rng.integers(1, 6, n).astype(np.int8),
         ltc=rng.random((n, len(CONDITIONS))) < density,
+        ltc_extra=rng.integers(0, 1 << 24, n).astype(np.uint32)
+        & np.where(rng.random(n) < 0.5, 0, 0xFFFFFF).astype(np.uint32),
         pam_level=rng.integers(1, 5, n).astype(np.int8),
         pam_level_at_entry=rng.integers(1, 5, n).astype(np.int8),
         segment=rng.integers(0, 4, n).astype(np.int8),
@@ -148,7 +151,8 @@ def test_risk_code_table_equals_the_direct_formula(
     register: Register, random_people: Population, service: str
 ) -> None:
     pop = random_people
-    assert pop.ltc_count.max() > MAX_LTC_COMPOUNDING  # the cap is exercised
+    assert pop.broad_ltc_count.max() > MAX_LTC_COMPOUNDING  # the cap is exercised
+    assert (pop.broad_ltc_count == 0).any()
     table = multiplier_table(register, service)
     looked_up = table[risk_code(register, pop)]
     np.testing.assert_allclose(looked_up, direct_multiplier(register, service, pop), rtol=1e-12)
@@ -164,7 +168,7 @@ def test_risk_codes_cover_the_table_and_are_distinct_per_combination(
     # two people share a code exactly when they share every attribute the code encodes
     cols = [
         pop.imd,
-        np.minimum(pop.ltc_count, MAX_LTC_COMPOUNDING),
+        np.minimum(pop.broad_ltc_count, MAX_LTC_COMPOUNDING),
         pop.pam_level,
         pop.pam_level_at_entry,
         pop.segment,

@@ -21,10 +21,10 @@ from model.ledger import (
     unit_cost,
     uprate,
 )
-from model.population import SEGMENTS
+from model.population import BRIDGES_SEGMENTS, SEGMENTS
 from model.register import Register
 from model.scenario import Scenario
-from model.strata import AGE_BANDS, LTC_BANDS, decode, stratum_code
+from model.strata import AGE_BANDS, LTC_BANDS, decode, person_code, stratum_code
 
 REQUIRED_SERVICES = (
     "gp_appointment",
@@ -351,7 +351,9 @@ def test_a_death_on_the_first_day_is_counted(register: Register) -> None:
 def test_ledger_counts_weights_and_costs_by_stratum(register: Register) -> None:
     ledger = Ledger(register, replication=3, start_year=2030)
     ledger.start_year_(1)
-    a, b = stratum_code(*(np.array([v]) for v in (40, 1, 2, 1, 3, 0)))[0], 0
+    # person codes: the stratum with a QOF count band of 2 and Bridges segment 4 (a), or 0s (b)
+    stratum = stratum_code(*(np.array([v]) for v in (40, 1, 2, 1, 3, 0)))
+    a, b = person_code(stratum, np.array([2]), np.array([4]))[0], 0
     ledger.count("gp_appointment", np.array([a, a, b, a]), "gp", "telephone")
     ledger.count("gp_appointment", np.array([b]), "gp", "telephone")
     ledger.count("bed_day", np.array([a, b]), mode="emergency", weight=np.array([5.0, 2.0]))
@@ -381,6 +383,17 @@ def test_ledger_counts_weights_and_costs_by_stratum(register: Register) -> None:
         row["activation_level"],
         row["segment"],
     ) == ("female", 2, "1", 3, SEGMENTS[0])
+    assert tables["person_years"].set_index("age_band")["qof_ltc_band"].astype(str).to_dict() == {
+        "0-4": "0",
+        "40-44": "2",
+    }
+    bridges = tables["bridges_to_health"].set_index(["segment", "service"])
+    assert bridges.loc[(BRIDGES_SEGMENTS[4], "gp_appointment"), "count"] == 3
+    assert bridges.loc[(BRIDGES_SEGMENTS[0], "gp_appointment"), "count"] == 2
+    assert bridges.loc[(BRIDGES_SEGMENTS[4], "bed_day"), "cost_gbp"] == pytest.approx(
+        beds.loc["40-44", "cost_gbp"]
+    )
+    assert bridges.loc[(BRIDGES_SEGMENTS[4], "bed_day"), "person_years"] == 1.5
     py = tables["person_years"].pipe(by_band)
     assert py.loc["40-44", "person_years"] == 1.5 and py.loc["40-44", "deaths"] == 1
     assert py.loc["0-4", "person_years"] == 1.0 and py.loc["0-4", "deaths"] == 0

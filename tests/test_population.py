@@ -39,6 +39,7 @@ PER_PERSON_FIELDS = {
     "imd",
     "frailty",
     "ltc",
+    "ltc_extra",
     "isolation",
     "financial",
     "housing",
@@ -53,6 +54,7 @@ PER_PERSON_FIELDS = {
     "wheelchair",
     "propensity",
     "ltc_noise",
+    "ltc_extra_noise",
     "anxiety_noise",
 }
 
@@ -395,7 +397,14 @@ def test_random_components_are_mutually_independent(
     )
     assert pam_noise.std() == pytest.approx(1.0, abs=0.01)  # SE of an SD ~ 0.0016
     components = np.column_stack(
-        [pop.frailty, pam_noise, pop.anxiety_noise, pop.ltc_noise, pop.propensity]
+        [
+            pop.frailty,
+            pam_noise,
+            pop.anxiety_noise,
+            pop.ltc_noise,
+            pop.ltc_extra_noise.astype(np.float32),
+            pop.propensity,
+        ]
     )
     corr = np.corrcoef(components, rowvar=False)
     off_diagonal = np.abs(corr[~np.eye(len(corr), dtype=bool)])

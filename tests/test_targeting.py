@@ -195,3 +195,21 @@ def test_targeting_uses_pre_lever_rates(small_baseline) -> None:  # type: ignore
         select(rule, w.pop, w.register, world_rates(w)),
         select(rule, plain.world.pop, plain.world.register, world_rates(plain.world)),
     )
+
+
+def test_the_broad_and_qof_counts_and_bridges_segments(pop: Population, register: Register) -> None:
+    from model.population import BRIDGES_SEGMENTS, bridges_segment
+
+    broad = select(Rule(ltc_count="broad", min_ltc=2), pop, register)
+    qof = select(Rule(ltc_count="qof", min_ltc=2), pop, register)
+    np.testing.assert_array_equal(broad, pop.broad_ltc_count >= 2)
+    np.testing.assert_array_equal(qof, pop.ltc_count >= 2)
+    assert broad.sum() > qof.sum()  # the broad list counts more people as multimorbid
+    rule = parse_rule({"bridges_segments": ["frailty_and_dementia", "organ_failure"]}, WHERE)
+    seg = bridges_segment(pop, register)
+    wanted = [
+        BRIDGES_SEGMENTS.index("frailty_and_dementia"),
+        BRIDGES_SEGMENTS.index("organ_failure"),
+    ]
+    np.testing.assert_array_equal(select(rule, pop, register), np.isin(seg, wanted))
+    assert parse_rule({"conditions": ["hearing_loss"]}, WHERE).conditions == ("hearing_loss",)

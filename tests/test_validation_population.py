@@ -70,7 +70,8 @@ def test_every_target_group_is_checked_with_its_kind(
     groups = [c.group for c in checks_200k.values()]
     assert groups.count("QOF prevalence") == len(CONDITIONS)
     assert groups.count("activation") == 6  # one per PAM level, the score's mean and SD
-    assert groups.count("multimorbidity") == 6
+    assert groups.count("multimorbidity") == 4  # the QOF count
+    assert groups.count("multimorbidity (broad list)") == 9
     assert groups.count("age/sex") == 3
     assert groups.count("mortality") == 2
     # every QOF condition is checked against its own register entry
@@ -83,8 +84,9 @@ def test_every_target_group_is_checked_with_its_kind(
             assert c.kind == "input", c.name
         if c.source_key.startswith("targets."):
             assert c.kind == register[c.source_key].kind
-    assert list(kinds.values()).count("calibrated") == 4  # multimorbidity (frailty loadings)
-    assert list(kinds.values()).count("held_out") == 4
+    # multimorbidity: QOF count (frailty loadings) and broad count (ltc.broad.*)
+    assert list(kinds.values()).count("calibrated") == 4 + 5
+    assert list(kinds.values()).count("held_out") == 6
 
 
 def test_held_out_population_figures_are_measured_as_documented(
@@ -102,14 +104,17 @@ def test_held_out_population_figures_are_measured_as_documented(
     def odds(p: float) -> float:
         return p / (1 - p)
 
-    mm = pop.ltc_count >= 2
-    old = checks_200k["odds ratio of 2+ conditions, aged 80+ vs all ages"]
+    mm = pop.broad_ltc_count >= 2
+    old = checks_200k["odds ratio of 2+ broad-list conditions, aged 80+ vs all ages"]
     assert old.simulated == pytest.approx(odds(mm[pop.age >= 80].mean()) / odds(mm.mean()))
     adult = pop.age >= 18
-    women = checks_200k["odds ratio of 2+ conditions, adult women vs men"]
-    assert women.simulated == pytest.approx(
-        odds(mm[adult & (pop.sex == 1)].mean()) / odds(mm[adult & (pop.sex == 0)].mean())
+    young_old = checks_200k["aged 65-74 with 2+ broad-list conditions"]
+    assert young_old.simulated == pytest.approx(mm[(pop.age >= 65) & (pop.age <= 74)].mean())
+    mood = checks_200k["adults with depression or anxiety"]
+    assert mood.simulated == pytest.approx(
+        (pop.condition("depression") | pop.has_extra("anxiety"))[adult].mean()
     )
+    assert young_old.kind == mood.kind == "held_out"
     # a relative tolerance: 20 % of the published odds ratio
     assert old.tolerance == pytest.approx(0.2 * old.target)
 
