@@ -489,6 +489,7 @@ def _population_figures(s: dict[str, Any]) -> Data:
     }
 
 
+<<<<<<< HEAD
 #: age bands of the broad multimorbidity table (inclusive; 100 means 100 or over)
 BROAD_AGE_BANDS = ((0, 17), (18, 39), (40, 64), (65, 74), (75, 84), (85, 100), (80, 100))
 
@@ -526,16 +527,12 @@ def _broad_multimorbidity(s: dict[str, Any]) -> Data:
 
 
 def _baseline_years(s: dict[str, Any]) -> Data:
+=======
+def _first_replication_years(tables: Mapping[str, Any], reg: Any) -> Data:
+    """GP access and long-term support by year, from the tables of one replication."""
+>>>>>>> traj
     import pandas as pd
 
-    from model.engine import run_one
-    from model.scenario import load_scenario
-
-    scenario = load_scenario(ROOT / s["scenario"]).with_run(
-        population=s["population"], years=s["years"], seed=s["seed"], replications=1
-    )
-    tables = run_one(scenario, 0)
-    reg = scenario.register
     act, py, cap = tables["activity"], tables["person_years"], tables["capacity"]
     wd = tables["wait_distribution"]
 
@@ -584,6 +581,110 @@ def _baseline_years(s: dict[str, Any]) -> Data:
             )
         },
     }
+
+
+#: the rows of the trajectories table: (service, mode); mode "" sums every mode
+TRAJECTORY_ROWS: tuple[tuple[str, str], ...] = (
+    ("gp_appointment", ""),
+    ("gp_appointment_dna", ""),
+    ("ae_attendance", ""),
+    ("emergency_admission", ""),
+    ("elective_admission", "ordinary"),
+    ("elective_admission", "daycase"),
+    ("outpatient_attendance", "first"),
+    ("outpatient_attendance", "follow_up"),
+    ("bed_day", ""),
+    ("maternity_delivery", ""),
+    ("community_nursing_contact", ""),
+    ("community_mental_health_contact", ""),
+    ("mental_health_people_in_contact", ""),
+    ("social_care_new_request", ""),
+    ("social_care_long_term_support", ""),
+    ("social_care_support_day", ""),
+)
+#: the waiting lists shown beside the trajectories (``waits.parquet`` service names)
+TRAJECTORY_WAITS = ("outpatient_first", "elective_daycase", "elective_ordinary", "gp_appointment")
+
+
+def _row_key(service: str, mode: str) -> str:
+    return f"{service}/{mode}" if mode else service
+
+
+def _trajectories(s: dict[str, Any]) -> Data:
+    """`carescale run` of the baseline over five years with two replications.
+
+    The trajectories are means over the replications. The GP access figures and the people
+    on long-term support by year (``gp-access-by-year``, ``lts-by-year``) come from the first
+    replication alone, which is the same run as a one-replication run with the same seed.
+    """
+    from model.results import read_results
+    from model.scenario import load_scenario
+
+    with workspace():
+        run_cli(
+            "run", s["scenario"], "--population", str(s["population"]), "--years",
+            str(s["years"]), "--replications", str(s["replications"]), "--seed", str(s["seed"]),
+            "--workers", str(s["workers"]), "--no-progress", "--out", "results/trajectories",
+        )  # fmt: skip
+        manifest, tables = read_results("results/trajectories")
+    reg = load_scenario(ROOT / s["scenario"]).register  # the register the run used
+    reps = int(manifest["replications"])
+    act, py, waits = tables["activity"], tables["person_years"], tables["waits"]
+    first = {name: t[t["replication"] == 0] for name, t in tables.items()}
+    out = _first_replication_years(first, reg)
+    years = out["years"]
+
+    person_years = py.groupby("year", observed=True)["person_years"].sum() / reps
+    counts = {}
+    for service, mode in TRAJECTORY_ROWS:
+        rows = act[act["service"] == service]
+        if mode:
+            rows = rows[rows["mode"] == mode]
+        by_year = rows.groupby("year", observed=True)["count"].sum() / reps
+        counts[_row_key(service, mode)] = [float(by_year.get(y, 0.0)) for y in years]
+
+    def flow(service: str) -> list[float]:
+        rows = act[act["service"] == service].groupby("year", observed=True)["count"].sum()
+        return [float(rows.get(y, 0.0) / reps) for y in years]
+
+    lists = {}
+    for name in TRAJECTORY_WAITS:
+        w = waits[waits["service"] == name]
+        served = w.groupby("year", observed=True)["served"].sum()
+        waited = (w["mean_wait_days"] * w["served"]).groupby(w["year"], observed=True).sum()
+        backlog = w.groupby("year", observed=True)["backlog_end"].sum() / reps
+        lists[name] = {
+            "backlog_end": [float(backlog[y]) for y in years],
+            "mean_wait_days": [float(waited[y] / served[y]) for y in years],
+            "served": [float(served[y] / reps) for y in years],
+        }
+
+    by_age = py.groupby(["year", "age_band"], observed=True)["person_years"].sum().unstack()
+    by_ltc = py.groupby(["year", "ltc_band"], observed=True)["person_years"].sum().unstack()
+    total = by_age.sum(axis=1)
+    old = [c for c in by_age.columns if str(c) in ("65-69", "70-74", "75-79", "80-84", "85+")]
+    shares = {
+        "aged_0_4": by_age["0-4"] / total,
+        "aged_65_plus": by_age[old].sum(axis=1) / total,
+        "aged_85_plus": by_age["85+"] / total,
+        "ltc_5_plus": by_ltc["5+"] / total,
+    }
+    growth_keys = sorted(
+        k for k in reg if k.startswith("demand.") and k.endswith(".growth_per_year")
+    )
+    out["trajectories"] = {
+        "replications": reps,
+        "person_years": [float(person_years[y]) for y in years],
+        "counts": counts,
+        "waits": lists,
+        "shares": {k: [float(v[y]) for y in years] for k, v in shares.items()},
+        "lts_started": flow("social_care_support_started"),
+        "lts_ended": flow("social_care_support_ended"),
+        "growth_per_year": {k: reg.scalar(k) for k in growth_keys},
+        "planned_growth_per_year": reg.scalar("dynamics.planned_growth_per_year"),
+        "rtt_list_years": reg.scalar("acute.rtt.list_years"),
+    }
+    return out
 
 
 def gp_capacity_keys(register: Any) -> list[str]:
@@ -917,6 +1018,7 @@ RECIPES: dict[str, Recipe] = {
             _population_figures,
         ),
         Recipe(
+<<<<<<< HEAD
             "broad-multimorbidity",
             "multimorbidity on the broad list by age, and Bridges to Health segment shares",
             {"size": 200_000, "seed": 20231, "base_year": 2023},
@@ -925,13 +1027,19 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             "baseline-years",
             "the baseline over five years",
+=======
+            "trajectories",
+            "carescale run of the baseline over five years, two replications",
+>>>>>>> traj
             {
                 "scenario": "scenarios/baseline.toml",
                 "population": 100_000,
                 "years": 5,
+                "replications": 2,
                 "seed": 2024,
+                "workers": 2,
             },
-            _baseline_years,
+            _trajectories,
         ),
         Recipe(
             "gp-capacity-response",
@@ -1611,8 +1719,8 @@ def render_segments(d: Mapping[str, Data]) -> str:
 
 
 def render_gp_access(d: Mapping[str, Data]) -> str:
-    s = RECIPES["baseline-years"].settings
-    b = d["baseline-years"]
+    s = RECIPES["trajectories"].settings
+    b = d["trajectories"]
     block = "gp-access-by-year"
     target = b["targets"]
 
@@ -1783,8 +1891,8 @@ baseline, because demand in the model does not respond to capacity. {size}"""
 
 
 def render_lts_by_year(d: Mapping[str, Data]) -> str:
-    s = RECIPES["baseline-years"].settings
-    b = d["baseline-years"]
+    s = RECIPES["trajectories"].settings
+    b = d["trajectories"]
     values = ", ".join(f"{x:.1f}" for x in b["lts_per_1000"][:-1])
     values += f" and {b['lts_per_1000'][-1]:.1f}"
     spread = max(b["lts_per_1000"]) / min(b["lts_per_1000"]) - 1
@@ -1794,6 +1902,373 @@ def render_lts_by_year(d: Mapping[str, Data]) -> str:
         f"people supported per 1,000\nperson-years were {values} in "
         f"{b['years'][0]}-{b['years'][-1]}."
     )
+
+
+#: published trends beside the trajectories, from docs/evidence/EVIDENCE.md only:
+#: row key -> (text, (first value, last value, years between them) or None). The mean annual
+#: change is worked out from the two ends (derived; EVIDENCE gives the figures, not the rate)
+#: and written where the text has ``{rate}``.
+PUBLISHED_TRENDS: dict[str, tuple[str, tuple[float, float, int] | None]] = {
+    "gp_appointment": (
+        "300 m (2019) → 367.4 m (2024){rate}; 5.0 → 5.8 per registered patient (NHS England "
+        "AGP via IfG, EVIDENCE §2a)",
+        (300.0, 367.4, 5),
+    ),
+    "gp_appointment_dna": ("no series in EVIDENCE", None),
+    "ae_attendance": (
+        "23.8 m (2017-18) → 25,348,842 (2022-23){rate} (NHS Digital, EVIDENCE §3a)",
+        (23.8e6, 25_348_842, 5),
+    ),
+    "emergency_admission": (
+        "4.25 m (2006/07) → 6.02 m (2017/18){rate} (Health Foundation 2018); −9 % 2019 → "
+        "2022 (Health Foundation 2023) (EVIDENCE §3b)",
+        (4.25, 6.02, 11),
+    ),
+    "elective_admission/ordinary": (
+        "elective admissions −21 % 2019 → 2022{rate}, day cases probably excluded (Health "
+        "Foundation 2023, EVIDENCE §3b)",
+        (1.0, 0.79, 3),
+    ),
+    "elective_admission/daycase": ("no series in EVIDENCE", None),
+    "outpatient_attendance/first": (
+        "no series of first attendances in EVIDENCE; all attendances 96,420,114 (2018/19) → "
+        "95,942,189 (2022/23){rate} (HES, EVIDENCE §3b)",
+        (96_420_114, 95_942_189, 4),
+    ),
+    "outpatient_attendance/follow_up": (
+        "no series of follow-ups in EVIDENCE; all attendances as above{rate}",
+        (96_420_114, 95_942_189, 4),
+    ),
+    "bed_day": (
+        "36.2 m (2019) → 35.3 m (2022){rate} (Health Foundation 2023, EVIDENCE §3b)",
+        (36.2, 35.3, 3),
+    ),
+    "maternity_delivery": ("no series in EVIDENCE", None),
+    "community_nursing_contact": ("no series in EVIDENCE", None),
+    "community_mental_health_contact": ("no series in EVIDENCE", None),
+    "mental_health_people_in_contact": (
+        "2,878,636 (2019-20) → 2,803,244 (2020-21) → 3,256,695 (2021-22){rate} (Mental "
+        "Health Bulletin, EVIDENCE §9)",
+        (2_878_636, 3_256_695, 2),
+    ),
+    "social_care_new_request": (
+        "1,930,560 (2019-20) → 2,085,720 (2023-24){rate} (ASC-FR, EVIDENCE §15d)",
+        (1_930_560, 2_085_720, 4),
+    ),
+    "social_care_long_term_support": (
+        "838,530 (2019-20); 841,245; 817,995; 835,335; 858,720 (2023-24){rate} (ASC-FR, "
+        "EVIDENCE §15d)",
+        (838_530, 858_720, 4),
+    ),
+    "social_care_support_day": (
+        "no series of days in EVIDENCE; people on support at 31 March 620,960 (2021) → 650,085 "
+        "(2024){rate} (ASC-FR, EVIDENCE §15d)",
+        (620_960, 650_085, 3),
+    ),
+}
+#: England's resident population (ONS mid-year estimates, EVIDENCE §1a): 2017 and 2022
+ENGLAND_POPULATION = (55_619_430, 57_106_398, 5)
+#: GP appointments per registered patient (IfG, EVIDENCE §2a): 2019 and 2024
+GP_PER_PATIENT = (5.0, 5.8, 5)
+
+
+def _annual(first: float, last: float, years: int) -> float:
+    """Mean (compound) annual change from ``first`` to ``last`` over ``years`` years."""
+    return float((last / first) ** (1.0 / years) - 1.0)
+
+
+def _pct(x: float, spec: str = ".1f") -> str:
+    """A signed percentage change, e.g. "+1.2 %" ("0.0 %" for a change that rounds to 0)."""
+    text = _signed(100 * x, spec)
+    return (text[1:] if float(text[1:]) == 0 else text) + " %"
+
+
+def _trajectory_label(key: str) -> str:
+    service, _, mode = key.partition("/")
+    return f"`{service}` ({mode.replace('_', '-')})" if mode else f"`{service}`"
+
+
+def trajectory_changes(t: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Rates per 1,000 person-years and mean annual changes of every trajectory row."""
+    py = t["person_years"]
+    n = len(py) - 1
+    out = {}
+    for key, counts in t["counts"].items():
+        rates = [1000 * c / p for c, p in zip(counts, py, strict=True)]
+        text, series = PUBLISHED_TRENDS[key]
+        out[key] = {
+            "rates": rates,
+            "count": _annual(counts[0], counts[-1], n),
+            "rate": _annual(rates[0], rates[-1], n),
+            "yearly_rate": [rates[i + 1] / rates[i] - 1 for i in range(n)],
+            "published_text": text,
+            "published": None if series is None else _annual(*series),
+        }
+    return out
+
+
+def render_trajectories(d: Mapping[str, Data]) -> str:
+    s = RECIPES["trajectories"].settings
+    b = d["trajectories"]
+    t = b["trajectories"]
+    block = "trajectories"
+    years = b["years"]
+    ch = trajectory_changes(t)
+    rows = []
+    for key, c in ch.items():
+        rate = "" if c["published"] is None else f", {_pct(c['published'])} a year derived"
+        published = c["published_text"].format(rate=rate)
+        rows.append(
+            [
+                _trajectory_label(key),
+                *(f"{r:,.1f}" for r in c["rates"]),
+                _pct(c["count"]),
+                _pct(c["rate"]),
+                _md_cell(published),
+            ]
+        )
+    table = _table(
+        [
+            "service, per 1,000 person-years",
+            *(str(y) for y in years),
+            "count: change a year",
+            "per person: change a year",
+            "published",
+        ],
+        rows,
+    )
+
+    py = t["person_years"]
+    n = len(years) - 1
+    pop = _annual(py[0], py[-1], n)
+    england = _annual(*ENGLAND_POPULATION)
+    planned = t["planned_growth_per_year"]
+    sh = t["shares"]
+    growth = t["growth_per_year"]
+    no_growth = all(v == 0 for v in growth.values())
+    claim(no_growth, block, "some demand.<stream>.growth_per_year is no longer 0")
+    biggest = max(abs(c["rate"]) for c in ch.values())
+    claim(biggest < 0.015, block, "some service's rate per person changes by 1.5 % a year or more")
+    bound = math.ceil(1000 * biggest) / 10  # per cent, rounded up
+    series = {ends: _annual(*ends) for _, ends in PUBLISHED_TRENDS.values() if ends is not None}
+    moved = sum(abs(x) > 0.01 for x in series.values())
+    claim(2 * moved > len(series), block, "most published series changed by less than 1 % a year")
+    slower = all(
+        abs(c["count"] - pop) < 0.01 for c in (ch["ae_attendance"], ch["emergency_admission"])
+    )
+    claim(slower, block, "A&E or emergency admissions no longer grow about with the population")
+    claim(
+        ch["ae_attendance"]["published"] > england,
+        block,
+        "published A&E attendances grew no faster than England's population",
+    )
+
+    def share(name: str, i: int) -> str:
+        return f"{100 * sh[name][i]:.1f} %"
+
+    gp, dna = ch["gp_appointment"], ch["gp_appointment_dna"]
+    gp_pp = _annual(*GP_PER_PATIENT)
+
+    def span(values: Sequence[float]) -> str:
+        low, high = f"{100 * min(values):.0f}", f"{100 * max(values):.0f}"
+        return f"about {low} %" if low == high else f"{low}-{high} %"
+
+    claim(gp["count"] < gp["published"], block, "GP appointments grow as fast as published")
+    claim(gp["rate"] < 0.005, block, "GP appointments per person rise by 0.5 % a year or more")
+    used = b["gp_time_used"]
+    failed = b["gp_unsuccessful_attempt_share"]
+    ae, em = ch["ae_attendance"], ch["emergency_admission"]
+    claim(
+        ae["count"] < ae["published"] and em["count"] < em["published"],
+        block,
+        "A&E or emergency admissions grow as fast as the published series",
+    )
+    ordinary, daycase = ch["elective_admission/ordinary"], ch["elective_admission/daycase"]
+    first, follow = ch["outpatient_attendance/first"], ch["outpatient_attendance/follow_up"]
+    capacity_led = (daycase, first)
+    claim(
+        all(abs(c["count"] - planned) < 0.002 for c in capacity_led),
+        block,
+        "day cases and first attendances no longer grow with the planned population",
+    )
+    claim(
+        ordinary["count"] < daycase["count"], block, "elective ordinary grow as fast as day cases"
+    )
+    waits = t["waits"]
+    ord_list = waits["elective_ordinary"]["backlog_end"]
+    claim(ord_list[-1] > 1.1 * ord_list[0], block, "the elective ordinary list no longer grows")
+    op = ch["outpatient_attendance/first"]
+    claim(op["count"] > op["published"], block, "outpatients grow no faster than published")
+    beds = ch["bed_day"]
+    claim(beds["count"] > beds["published"], block, "bed days fall as fast as published")
+    mat = ch["maternity_delivery"]
+    nursing, mh = ch["community_nursing_contact"], ch["community_mental_health_contact"]
+    people_mh = ch["mental_health_people_in_contact"]
+    claim(people_mh["count"] < people_mh["published"], block, "people in contact grow as published")
+    req = ch["social_care_new_request"]
+    claim(req["count"] < req["published"], block, "requests grow as fast as published")
+    lts, days = ch["social_care_long_term_support"], ch["social_care_support_day"]
+    lts_floor = min(lts["yearly_rate"])
+    claim(lts_floor > -0.015, block, "long-term support falls more than 1.5 % a year per person")
+    started, ended = sum(t["lts_started"]), sum(t["lts_ended"])
+    rises = lts["rate"] > 0
+    claim(rises == (started > ended), block, "long-term support and its flows disagree")
+    lts_recent = _annual(817_995, 858_720, 2)
+    lts_side = "faster" if lts["count"] > lts["published"] else "more slowly"
+    supported = t["counts"]["social_care_long_term_support"]
+    support_days = t["counts"]["social_care_support_day"]
+    days_per = [x / y for x, y in zip(support_days, supported, strict=True)]
+
+    gp_text = (
+        f"the count grows {_pct(gp['count'])} a year and the rate per person "
+        f"{_pct(gp['rate'])}, against a published {_pct(gp['published'])} a year "
+        f"({_pct(gp_pp)} per registered patient, derived). In the model general practice is "
+        f"limited by clinician time: practices use {span(used)} of their minutes and "
+        f"{span(failed)} of booking attempts fail every year, and the minutes grow only with the "
+        "planned population. "
+        "Much of the published rise came with more staff (appointments by staff other than "
+        "GPs 136.8 m → 200.0 m, 2019 → 2024, EVIDENCE §2a), which the baseline does not add; "
+        "`demand.gp.growth_per_year` (0) would add demand, but appointments can grow only into "
+        "the clinician time still unused unless capacity grows too."
+    )
+    return f"""\
+The baseline scenario (`carescale run scenarios/baseline.toml`: {s["population"]:,} people,
+{s["years"]} years from {years[0]}, {t["replications"]} replications, seed {s["seed"]}): each
+service per 1,000 person-years by year (mean of the replications), the mean annual change of
+the count and of the rate per person from {years[0]} to {years[-1]} (compound), and the
+published trend. Published figures are from EVIDENCE only; their change a year is worked out
+from the two ends of the series (derived, not a published figure).
+
+{table}
+
+**What the model holds fixed.** Demand per person is set by age, sex, deprivation, conditions
+and activation at base-year rates, and {"every" if no_growth else "not every"}
+`demand.<stream>.growth_per_year` is 0, so a rate per person moves only with the population's
+mix and with capacity. Over five years the mix moves little: person-years grow
+{_pct(pop, ".2f")} a year (births and net migration; England's resident population grew
+{_pct(england, ".2f")} a year from mid-2017 to mid-2022, ONS, EVIDENCE §1a, derived), the share
+aged 65 and over goes from {share("aged_65_plus", 0)} to {share("aged_65_plus", -1)} and 85 and
+over from {share("aged_85_plus", 0)} to {share("aged_85_plus", -1)}, while the shares aged 0-4
+({share("aged_0_4", 0)} to {share("aged_0_4", -1)}) and with five or more conditions
+({share("ltc_5_plus", 0)} to {share("ltc_5_plus", -1)}) fall. Capacities grow only with the
+planned population ({_pct(planned, ".2f")} a year). Every rate per person therefore
+changes by less than {bound:.1f} % a year, while {moved} of the {len(series)} published series
+changed by more than 1 % a year, up or down. The differences are of two kinds: growth per
+person that the model leaves out by default (general practice, A&E, emergency admissions,
+mental health, social care requests), and the fall and recovery of hospital activity around
+the pandemic (admissions and bed days 2019 → 2022), which a model at base-year rates does not
+reproduce.
+
+**Why each differs.**
+
+- GP appointments: {gp_text} Missed appointments (DNAs) follow the booked appointments
+  ({_pct(dna["rate"])} a year per person); EVIDENCE has no series.
+- A&E attendances ({_pct(ae["count"])} a year) and emergency admissions
+  ({_pct(em["count"])}) grow about with the population; their rates per person change by
+  {_pct(ae["rate"])} and {_pct(em["rate"])} a year. Published A&E attendances grew
+  {_pct(ae["published"])} a year from 2017-18 to 2022-23 (24 m in 2021-22, 3 % below 2019-20)
+  and emergency
+  admissions {_pct(em["published"])} a year from 2006/07 to 2017/18, faster than the
+  population: growth per person that `demand.ae.growth_per_year` and
+  `demand.emergency_direct.growth_per_year` (both 0) would add.
+- Elective ordinary admissions grow {_pct(ordinary["count"])} a year, less than day cases
+  ({_pct(daycase["count"])}): like day cases, their capacity grows only with the planned
+  population, but on days the beds are full they wait, so their list grows (below). The
+  published −21 % from 2019 to 2022 is the pandemic's fall, before the base year; the model
+  starts after it, with capacity equal to demand.
+- Day cases ({_pct(daycase["count"])}) and first outpatient attendances
+  ({_pct(first["count"])}) grow with their capacity, that is with the planned population
+  ({_pct(planned, ".2f")}), so their rates per person stay level; follow-ups share the clinics
+  ({_pct(follow["count"])}). Published outpatient attendances (first and follow-up together)
+  changed {_pct(first["published"])} a year from 2018/19 to 2022/23, a span with the pandemic's
+  dip (95.5 m in 2021/22); EVIDENCE has no series of day cases.
+- Bed days grow {_pct(beds["count"])} a year with admissions; lengths of stay are fixed by
+  age. Published bed days changed {_pct(beds["published"])} a year from 2019 to 2022, with 12 %
+  fewer admissions and longer stays (mean 7.3 → 8.3 days), changes around the pandemic that
+  the model does not have.
+- Deliveries ({_pct(mat["count"])} a year) follow fixed fertility rates by age, so their count
+  grows with the number of women aged 15-44 and their ages; EVIDENCE has no series.
+- Community nursing ({_pct(nursing["count"])}) and mental-health contacts ({_pct(mh["count"])})
+  follow the population at base-year rates; EVIDENCE has no series of either. People in
+  contact with mental-health services grow {_pct(people_mh["count"])} a year in the model;
+  published, they rose {_pct(people_mh["published"])} a year from 2019-20 to 2021-22, after a
+  fall in 2020-21: growth per person that `demand.mental_health.growth_per_year` (0) would
+  add.
+- Requests for social care grow {_pct(req["count"])} a year ({_pct(req["rate"])} per person)
+  against a published {_pct(req["published"])} (2019-20 to 2023-24); the register's
+  `demand.social_care_request.growth_per_year` (0) cites this rise.
+- People on long-term support grow {_pct(lts["count"])} a year ({_pct(lts["rate"])} per
+  person; its weakest year {_pct(lts_floor)}), {lts_side} than the published
+  {_pct(lts["published"])} from 2019-20 to 2023-24 ({_pct(lts_recent)} a year from 2021-22,
+  derived). The number supported is a balance of starts ({started:,.0f} over the run) and
+  ends by death or other exits ({ended:,.0f}), so it {"rises" if rises else "falls"}, while
+  requests, which lead to the starts, are about level per person. Support days grow
+  {_pct(days["count"])} a year, a little faster than the people supported: days per person
+  supported go from {days_per[0]:.0f} to {days_per[-1]:.0f}. The nearest published series,
+  people on support at 31 March, grew {_pct(days["published"])} a year from 2021 to 2024."""
+
+
+def render_waiting_lists(d: Mapping[str, Data]) -> str:
+    b = d["trajectories"]
+    t = b["trajectories"]
+    block = "waiting-lists"
+    years = b["years"]
+    w = t["waits"]
+    rows = []
+    for name in TRAJECTORY_WAITS:
+        rows.append(
+            [
+                f"`{name}`",
+                "waiting at the end of the year",
+                *(f"{x:,.0f}" for x in w[name]["backlog_end"]),
+            ]
+        )
+        rows.append(
+            [
+                "",
+                "mean wait of those served, days",
+                *(f"{x:.1f}" for x in w[name]["mean_wait_days"]),
+            ]
+        )
+    table = _table(["list", "", *(str(y) for y in years)], rows)
+    little = 365 * t["rtt_list_years"]
+    rtt = ("outpatient_first", "elective_daycase")
+    settled = all(abs(x / little - 1) < 0.15 for name in rtt for x in w[name]["mean_wait_days"][1:])
+    claim(settled, block, "RTT mean waits no longer settle near the list's length in time")
+    first_higher = all(w[n]["mean_wait_days"][0] > max(w[n]["mean_wait_days"][1:]) for n in rtt)
+    claim(first_higher, block, "the first year's RTT waits are no longer the longest")
+    level = all(abs(w[n]["backlog_end"][-1] / w[n]["backlog_end"][0] - 1) < 0.1 for n in rtt)
+    claim(level, block, "the outpatient and day-case lists are no longer about level")
+    ordinary = w["elective_ordinary"]
+    grow = ordinary["backlog_end"][-1] / ordinary["backlog_end"][0] - 1
+    claim(grow > 0.1, block, "the elective ordinary list no longer grows")
+    gp = w["gp_appointment"]
+    gp_waits = gp["mean_wait_days"]
+    claim(max(gp_waits) / min(gp_waits) < 1.05, block, "GP waits are no longer level")
+    booked = gp["backlog_end"]
+    claim(max(booked) / min(booked) < 1.1, block, "GP appointments booked ahead are not level")
+    low = min(min(w[n]["mean_wait_days"][1:]) for n in rtt)
+    high = max(max(w[n]["mean_wait_days"][1:]) for n in rtt)
+    return f"""\
+The waiting lists of the same run (`waits.parquet`, mean of the {t["replications"]}
+replications; waits from referral for the three referral-to-treatment lists, from booking for
+GP appointments):
+
+{table}
+
+The referral-to-treatment (RTT) lists start with the published national list scaled to the
+population, `acute.rtt.list_years` = {t["rtt_list_years"]:g} years of demand (7,538,800
+incomplete pathways at the end of March 2024, EVIDENCE §15b, the only point EVIDENCE gives),
+and their capacity equals the first year's expected demand per planned person. The first-year
+mean waits are the longest because the starting list had already waited (median 14.9 weeks);
+from the second year the outpatient and day-case waits settle at {low:.0f}-{high:.0f} days,
+near the list's length in time ({little:.0f} days), and those lists stay within 10 % of their
+size. The elective ordinary list grows by {100 * grow:.0f} % over the run, and its wait from
+{ordinary["mean_wait_days"][0]:.0f} to {ordinary["mean_wait_days"][-1]:.0f} days, because
+elective ordinary admissions also need a bed: on days the beds are full they are cancelled
+and stay at the head of the list, and with capacity equal to demand the admissions lost are
+not made up. GP appointments booked ahead at the end of the year and the mean
+wait from booking ({min(gp_waits):.1f}-{max(gp_waits):.1f} days) stay about level."""
 
 
 def render_run_output(d: Mapping[str, Data]) -> str:
@@ -2111,7 +2586,9 @@ BLOCKS: tuple[Block, ...] = (
         ("multimorbidity-analytic", "population-figures"),
         render_multimorbidity,
     ),
-    Block("lts-by-year", "calibration.md", ("baseline-years",), render_lts_by_year),
+    Block("lts-by-year", "calibration.md", ("trajectories",), render_lts_by_year),
+    Block("trajectories", "calibration.md", ("trajectories",), render_trajectories),
+    Block("waiting-lists", "calibration.md", ("trajectories",), render_waiting_lists),
     Block("emergency-balance", "calibration.md", ("calibration",), render_emergency_balance),
     Block("bed-stock", "calibration.md", ("calibration",), render_beds),
     Block("calibration-fit", "calibration.md", ("calibration",), render_calibration_fit),
@@ -2125,7 +2602,7 @@ BLOCKS: tuple[Block, ...] = (
         render_gp_capacity_response,
     ),
     Block("segments-by-imd", "model.md", ("population-figures",), render_segments),
-    Block("gp-access-by-year", "model.md", ("baseline-years",), render_gp_access),
+    Block("gp-access-by-year", "model.md", ("trajectories",), render_gp_access),
     Block("ae-conversion", "model.md", ("ae-conversion",), render_ae_conversion),
     Block("run-output", "user-guide.md", ("run-output",), render_run_output),
     Block("capacities", "user-guide.md", ("baseline-settings",), render_capacities),
@@ -2271,6 +2748,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     record = load_record()
     record.setdefault("recipes", {})
+    for name in [n for n in record["recipes"] if n not in RECIPES]:  # a recipe removed or renamed
+        del record["recipes"][name]
     digest = source_digest()
     names = _selected(args.only)
     computed: dict[str, Data] = {}
