@@ -489,7 +489,6 @@ def _population_figures(s: dict[str, Any]) -> Data:
     }
 
 
-<<<<<<< HEAD
 #: age bands of the broad multimorbidity table (inclusive; 100 means 100 or over)
 BROAD_AGE_BANDS = ((0, 17), (18, 39), (40, 64), (65, 74), (75, 84), (85, 100), (80, 100))
 
@@ -526,11 +525,8 @@ def _broad_multimorbidity(s: dict[str, Any]) -> Data:
     }
 
 
-def _baseline_years(s: dict[str, Any]) -> Data:
-=======
 def _first_replication_years(tables: Mapping[str, Any], reg: Any) -> Data:
     """GP access and long-term support by year, from the tables of one replication."""
->>>>>>> traj
     import pandas as pd
 
     act, py, cap = tables["activity"], tables["person_years"], tables["capacity"]
@@ -1018,19 +1014,14 @@ RECIPES: dict[str, Recipe] = {
             _population_figures,
         ),
         Recipe(
-<<<<<<< HEAD
             "broad-multimorbidity",
             "multimorbidity on the broad list by age, and Bridges to Health segment shares",
             {"size": 200_000, "seed": 20231, "base_year": 2023},
             _broad_multimorbidity,
         ),
         Recipe(
-            "baseline-years",
-            "the baseline over five years",
-=======
             "trajectories",
             "carescale run of the baseline over five years, two replications",
->>>>>>> traj
             {
                 "scenario": "scenarios/baseline.toml",
                 "population": 100_000,
