@@ -804,6 +804,44 @@ def register_rows(parameters: Iterable[Parameter]) -> list[dict[str, str]]:
     return rows
 
 
+_TARGET_KEY = re.compile(r"\btargets\.[a-z_]+\.[a-z0-9_]+")
+
+
+def fitted_targets(register: Register, p: Parameter) -> list[Parameter]:
+    """The calibration targets a fitted entry names in its source ("Calibrated to
+    targets.<group>.<key> ..."), in order; empty for entries that are not fitted."""
+    if not p.source.startswith("Calibrated"):
+        return []
+    keys = dict.fromkeys(m.group(0).rstrip(".") for m in _TARGET_KEY.finditer(p.source))
+    return [register[k] for k in keys if k in register]
+
+
+def target_interval(t: Parameter) -> tuple[float, float]:
+    """A scalar target's accepted interval: its value ± its tolerance."""
+    value = t.scalar
+    tol = (t.tolerance or 0.0) * (abs(value) if t.relative_tolerance else 1.0)
+    return value - tol, value + tol
+
+
+def evidence_beside(register: Register, p: Parameter) -> str:
+    """For a fitted entry, the published figures it was fitted to and their intervals.
+
+    A fitted value has no published value of its own: its evidence is its targets'. The
+    uncertainty interval of the entry keeps its relative width, centred on the fitted value
+    (``carescale calibrate --write`` moves it with the value); this records beside it what
+    the fit matched: each target's published value, its accepted interval (value ±
+    tolerance) and source.
+    """
+    parts = []
+    for t in fitted_targets(register, p):
+        if t.is_vector:
+            parts.append(f"{t.key} ({t.source})")
+            continue
+        lo, hi = target_interval(t)
+        parts.append(f"{t.key} = {t.scalar:g} {t.unit}, accepted {lo:.4g} to {hi:.4g} ({t.source})")
+    return "; ".join(parts)
+
+
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -850,6 +888,9 @@ def register_markdown(register: Register) -> str:
             lines += ["", "<details><summary>Descriptions and notes</summary>", ""]
             for p in notes:
                 text = p.description + (f" *Note:* {p.note}" if p.note else "")
+                fitted = evidence_beside(register, p)
+                if fitted:
+                    text += f" *Fitted to:* {fitted}."
                 lines.append(f"- `{p.key}`: {_md_escape(text)}")
             lines += ["", "</details>"]
         lines.append("")

@@ -206,3 +206,29 @@ def test_the_mislabelled_entries_of_the_issue_are_corrected() -> None:
     child = reg["demand.ae.child_ratio_to_age_18"]
     assert child.source.startswith("Assumption") and "ae_under_17_share" in child.source
     assert reg["targets.baseline.ae_under_17_share"].kind == "held_out"
+
+
+def test_every_fitted_entry_shows_the_targets_it_matched() -> None:
+    """Beside each fitted value, the published figures it was fitted to (value, accepted
+    interval, source) are recorded on the parameters page; its uncertainty keeps the
+    relative width, centred on the fitted value."""
+    from model.register import evidence_beside, fitted_targets, register_markdown
+
+    reg = default_register()
+    page = register_markdown(reg)
+    fitted = [p for p in reg.values() if p.source.startswith("Calibrated")]
+    assert len(fitted) >= 25
+    for p in fitted:
+        if p.key in PENDING_SOURCES:
+            continue
+        targets = fitted_targets(reg, p)
+        assert targets, p.key
+        beside = evidence_beside(reg, p)
+        for t in targets:
+            assert t.key in beside and t.source in beside
+        assert f"`{p.key}`: " in page and "*Fitted to:* " + beside in page.replace("\\|", "|")
+        # the value lies inside its moved uncertainty interval
+        lo, hi = np.atleast_1d(p.uncertainty.low), np.atleast_1d(p.uncertainty.high)
+        assert (lo <= np.asarray(p.value) + 1e-9).all() and (
+            np.asarray(p.value) <= hi + 1e-9
+        ).all(), p.key
