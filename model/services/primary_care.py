@@ -44,6 +44,7 @@ from model.demand import causal_rr, draw_events
 from model.ledger import unit_cost, wait_band
 from model.population import SEGMENTS
 from model.practices import Practices
+from model.services import _gp_kernels
 from model.services.protocol import ServiceYear
 from model.world import DAYS_PER_YEAR, World
 
@@ -65,6 +66,24 @@ def greedy_book(
     diary: np.ndarray, earliest: np.ndarray, minutes: np.ndarray, free: np.ndarray
 ) -> np.ndarray:
     """First-come booking of requests into the earliest free time of their diaries.
+
+    ``free`` is (diaries, days) of free minutes; request ``j`` wants diary ``diary[j]`` on
+    day ``earliest[j]`` (0 or more) or later and takes ``minutes[j]``; requests are served in
+    the order given within each diary after a stable sort by earliest day. Returns each
+    request's day (column of ``free``), or -1 when its diary has no free time left within
+    the horizon. A booking that starts in a day's last free minutes may run over it (a slot
+    squeezed in).
+
+    A compiled sequential pass (``_gp_kernels.book``) with the same floating-point
+    operations as ``greedy_book_vectorised``, so the two give identical bookings.
+    """
+    return _gp_kernels.book(diary, earliest, minutes, free)
+
+
+def greedy_book_vectorised(
+    diary: np.ndarray, earliest: np.ndarray, minutes: np.ndarray, free: np.ndarray
+) -> np.ndarray:
+    """First-come booking of requests into the earliest free time of their diaries (numpy).
 
     ``free`` is (diaries, days) of free minutes; request ``j`` wants diary ``diary[j]`` on
     day ``earliest[j]`` or later and takes ``minutes[j]``; requests are served in the order
@@ -303,10 +322,8 @@ class PrimaryCareService:
         """Put requests into the diary on their appointment days."""
         if absolute_day.size == 0:
             return
-        np.add.at(
-            self.booked_minutes,
-            (req["diary"], absolute_day % self.horizon),
-            self._durations(req),
+        _gp_kernels.add_minutes(
+            self.booked_minutes, req["diary"], absolute_day % self.horizon, self._durations(req)
         )
         order = np.argsort(absolute_day, kind="stable")
         days = absolute_day[order]
@@ -549,4 +566,4 @@ def _alive(world: World, idx: np.ndarray, absolute_day: int) -> np.ndarray:
     return (death < 0) | (world.day0 + death > absolute_day)
 
 
-__all__ = ["PrimaryCareService", "greedy_book"]
+__all__ = ["PrimaryCareService", "greedy_book", "greedy_book_vectorised"]
