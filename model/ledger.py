@@ -113,15 +113,62 @@ def unit_cost(register: Register, service: str, role: str, mode: str) -> float:
     return 0.0
 
 
+#: records held per tally before they are counted into its histogram
+_FLUSH = 1 << 20
+
+
+class _Tally:
+    """Counts of integer cells (a histogram), from chunks counted in batches.
+
+    Chunks are held until about ``_FLUSH`` records are waiting, then counted with one
+    ``bincount``: memory stays a few megabytes whatever the number of records, and each
+    ``bincount`` is over many records at once.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.chunks: list[np.ndarray] = []
+        self.pending = 0
+        self.counts = np.zeros(size, dtype=np.int64)
+
+    def add(self, cells: np.ndarray) -> None:
+        self.chunks.append(cells)
+        self.pending += cells.size
+        if self.pending >= _FLUSH:
+            self._flush()
+
+    def add_counts(self, counts: np.ndarray) -> None:
+        self.counts += counts
+
+    def _flush(self) -> None:
+        if self.chunks:
+            cells = np.concatenate(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
+            self.counts += np.bincount(cells, minlength=self.size)
+        self.chunks, self.pending = [], 0
+
+    def total(self) -> np.ndarray:
+        self._flush()
+        return self.counts
+
+
 @dataclass
 class _Year:
+    #: (service, role, mode) in the order of their first record: whole counts by stratum
+    #: (``_Tally``) and weighted records (stratum codes and weights)
+    combos: dict[tuple[str, str, str], _Tally]
     keys: defaultdict[tuple[str, str, str], list[np.ndarray]]
     weights: defaultdict[tuple[str, str, str], list[np.ndarray]]
     waits: defaultdict[str, list[np.ndarray]]
-    #: (service, labels) -> chunks of code * N_STRATA + stratum, see ``count_coded``
-    coded: defaultdict[tuple[str, tuple[tuple[str, str], ...]], list[np.ndarray]]
-    #: service -> chunks of ((booking * N_SEGMENTS + segment) * N_IMD + imd) * bands + band
-    wait_cells: defaultdict[str, list[np.ndarray]]
+    #: (service, labels) -> counts of code * N_STRATA + stratum, see ``count_coded``
+    coded: dict[tuple[str, tuple[tuple[str, str], ...]], _Tally]
+    #: service -> counts of ((booking * N_SEGMENTS + segment) * N_IMD + imd) * bands + band
+    wait_cells: dict[str, _Tally]
+
+    def combo(self, key: tuple[str, str, str]) -> _Tally:
+        tally = self.combos.get(key)
+        if tally is None:
+            tally = self.combos[key] = _Tally(N_STRATA)
+        return tally
 
 
 class Ledger:
@@ -145,13 +192,7 @@ class Ledger:
     def start_year_(self, year_index: int) -> None:
         """Begin collecting records for ``year_index`` (0 = first simulated year)."""
         self._year_index = year_index
-        self._year = _Year(
-            defaultdict(list),
-            defaultdict(list),
-            defaultdict(list),
-            defaultdict(list),
-            defaultdict(list),
-        )
+        self._year = _Year({}, defaultdict(list), defaultdict(list), defaultdict(list), {}, {})
 
     @property
     def calendar_year(self) -> int:
@@ -177,10 +218,12 @@ class Ledger:
             return
         assert self._year is not None
         combo = (service, role, mode)
-        self._year.keys[combo].append(strata.astype(np.int64, copy=False))
-        self._year.weights[combo].append(
-            np.ones(strata.size) if weight is None else np.asarray(weight, dtype=float)
-        )
+        tally = self._year.combo(combo)
+        if weight is None:
+            tally.add(strata)
+        else:
+            self._year.keys[combo].append(strata.astype(np.int64, copy=False))
+            self._year.weights[combo].append(np.asarray(weight, dtype=float))
 
     def count_coded(
         self,
@@ -199,7 +242,10 @@ class Ledger:
             return
         assert self._year is not None
         keys = codes.astype(np.int64) * N_STRATA + strata
-        self._year.coded[(service, labels)].append(keys)
+        tally = self._year.coded.get((service, labels))
+        if tally is None:
+            tally = self._year.coded[(service, labels)] = _Tally(len(labels) * N_STRATA)
+        tally.add(keys)
 
     def waits(
         self,
@@ -221,9 +267,11 @@ class Ledger:
             imd, seg = imd_and_segment(strata)
             kind = np.zeros(wait_days.size, np.int64) if booking is None else booking
             cell = (kind * N_SEGMENTS + seg) * N_IMD + imd
-            self._year.wait_cells[service].append(
-                cell * len(WAIT_BANDS) + wait_band(np.asarray(wait_days))
-            )
+            tally = self._year.wait_cells.get(service)
+            if tally is None:
+                size = len(BOOKINGS) * N_SEGMENTS * N_IMD * len(WAIT_BANDS)
+                tally = self._year.wait_cells[service] = _Tally(size)
+            tally.add(cell * len(WAIT_BANDS) + wait_band(np.asarray(wait_days)))
 
     def person_years(
         self, strata: np.ndarray, exposure_years: np.ndarray, died: np.ndarray
@@ -270,20 +318,24 @@ class Ledger:
             )
             frame = pd.concat([head, rows.reset_index(drop=True)], axis=1)
             self.service_frames.setdefault(name, []).append(frame)
-        for (service, labels), chunks in self._year.coded.items():
-            counts = np.bincount(np.concatenate(chunks), minlength=len(labels) * N_STRATA)
+        for (service, labels), coded in self._year.coded.items():
+            counts = coded.total()
             for code, (role, mode) in enumerate(labels):
                 part = counts[code * N_STRATA : (code + 1) * N_STRATA]
-                nz = np.flatnonzero(part)
-                if nz.size:
-                    self._year.keys[(service, role, mode)].append(nz)
-                    self._year.weights[(service, role, mode)].append(part[nz].astype(float))
+                if part.any():
+                    self._year.combo((service, role, mode)).add_counts(part)
         combos: list[tuple[str, str, str]] = []
         codes, counts_nz, combo_index = [], [], []
-        for i, ((service, role, mode), chunks) in enumerate(self._year.keys.items()):
-            keys = np.concatenate(chunks)
-            w = np.concatenate(self._year.weights[(service, role, mode)])
-            counts = np.bincount(keys, weights=w, minlength=N_STRATA)
+        for i, (combo, tally) in enumerate(self._year.combos.items()):
+            # whole counts and weighted records (weights are whole numbers: bed days, days
+            # of support), so the sums are exact in any order
+            counts = tally.total().astype(np.float64)
+            chunks = self._year.keys.get(combo)
+            if chunks:
+                keys = np.concatenate(chunks)
+                w = np.concatenate(self._year.weights[combo])
+                counts += np.bincount(keys, weights=w, minlength=N_STRATA)
+            (service, role, mode) = combo
             nz = np.flatnonzero(counts)
             combos.append((service, role, mode))
             codes.append(nz)
@@ -331,8 +383,8 @@ class Ledger:
                 }
             )
         shape = (len(BOOKINGS), N_SEGMENTS, N_IMD, len(WAIT_BANDS))
-        for service, chunks in sorted(self._year.wait_cells.items()):
-            counts = np.bincount(np.concatenate(chunks), minlength=int(np.prod(shape)))
+        for service, cells in sorted(self._year.wait_cells.items()):
+            counts = cells.total()
             nz = np.flatnonzero(counts)
             kind, seg, imd, band = np.unravel_index(nz, shape)
             self.wait_distribution_frames.append(
