@@ -164,3 +164,100 @@ def add_minutes(
         np.ascontiguousarray(column, dtype=np.int64),
         np.ascontiguousarray(minutes, dtype=np.float64),
     )
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_LOW16 = np.uint64(0xFFFF)
+
+
+def _decide(
+    key: np.uint64,
+    ids: np.ndarray,
+    person: np.ndarray,
+    k: np.ndarray,
+    segment: np.ndarray,
+    practice_of: np.ndarray,
+    n_roles: int,
+    same_day_tab: np.ndarray,
+    mode_tab: np.ndarray,
+    role_tab: np.ndarray,
+    lead_tab: np.ndarray,
+    kind: np.ndarray,
+    lead: np.ndarray,
+    diary: np.ndarray,
+    mode: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    for i in range(person.shape[0]):
+        p = person[i]
+        # crn.event_uniforms16: one SplitMix64 hash of (key, person id, event number)
+        z = np.uint64(ids[p]) * _GOLDEN + key + np.uint64(k[i]) * _M2
+        z ^= z >> np.uint64(30)
+        z *= _M1
+        z ^= z >> np.uint64(27)
+        z *= _M2
+        z ^= z >> np.uint64(31)
+        w_kind = np.int64(z & _LOW16)
+        w_mode = np.int64((z >> np.uint64(16)) & _LOW16)
+        w_role = np.int64((z >> np.uint64(32)) & _LOW16)
+        w_lead = np.int64(z >> np.uint64(48))
+        if same_day_tab[w_kind]:
+            kind[i] = 0
+            lead[i] = 0
+        else:
+            kind[i] = 1
+            lead[i] = lead_tab[w_lead]
+        diary[i] = practice_of[p] * n_roles + role_tab[w_role]
+        mode[i] = mode_tab[segment[p], w_mode]
+
+
+_decide_jit: Any = numba.njit(cache=True, nogil=True)(_decide)
+
+#: every value a 16-bit uniform of ``crn.event_uniforms16`` takes, in word order
+U16 = ((np.arange(1 << 16, dtype=np.float32) + np.float32(0.5)) * np.float32(1.0 / 65536.0)).astype(
+    np.float32
+)
+
+
+def decide(
+    key: np.uint64,
+    ids: np.ndarray,
+    person: np.ndarray,
+    k: np.ndarray,
+    segment: np.ndarray,
+    practice_of: np.ndarray,
+    n_roles: int,
+    tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Kind (0 same-day, 1 pre-booked), lead, diary and mode of each request.
+
+    ``tables`` give the decision for each value of the 16-bit uniform (``U16``): same-day
+    (bool), mode by (segment, value), role and pre-booked lead; they are computed with the
+    very expressions applied to the uniforms, so looking them up is the same decision.
+    """
+    n = person.shape[0]
+    kind = np.empty(n, dtype=np.int8)
+    lead = np.empty(n, dtype=np.int16)
+    diary = np.empty(n, dtype=np.int32)
+    mode = np.empty(n, dtype=np.int8)
+    same_day_tab, mode_tab, role_tab, lead_tab = tables
+    if n:
+        _decide_jit(
+            np.uint64(key),
+            np.ascontiguousarray(ids, dtype=np.int64),
+            np.ascontiguousarray(person),
+            np.ascontiguousarray(k),
+            np.ascontiguousarray(segment),
+            np.ascontiguousarray(practice_of),
+            n_roles,
+            np.ascontiguousarray(same_day_tab, dtype=np.bool_),
+            np.ascontiguousarray(mode_tab, dtype=np.int8),
+            np.ascontiguousarray(role_tab, dtype=np.int32),
+            np.ascontiguousarray(lead_tab, dtype=np.int16),
+            kind,
+            lead,
+            diary,
+            mode,
+        )
+    return kind, lead, diary, mode

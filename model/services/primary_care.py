@@ -232,32 +232,54 @@ class PrimaryCareService:
     def _requests(
         self, world: World, person: np.ndarray, k: np.ndarray, purpose: str
     ) -> dict[str, np.ndarray]:
-        """Requests of ``person`` (positions) with their kind, lead, diary and mode."""
+        """Requests of ``person`` (positions) with their kind, lead, diary and mode.
+
+        The four decisions use the four 16-bit uniforms of one hash per request
+        (``crn.event_uniforms16``), looked up in tables of every uniform's decision
+        (``_decision_tables``) in one compiled pass.
+        """
         pop = world.pop
-        u_kind, u_mode, u_role, u_lead = crn.event_uniforms16(
-            world.key(purpose), pop.person_id, person, k
+        kind, lead, diary, mode = _gp_kernels.decide(
+            world.key(purpose),
+            pop.person_id,
+            person,
+            k,
+            pop.segment,
+            self.practice_of,
+            len(ROLES),
+            self._decision_tables(),
         )
-        seg = pop.segment[person]
-        cut = self.cum_preference
-        mode = (u_mode > cut[seg, 0]).astype(np.int8) + (u_mode > cut[seg, 1]).astype(np.int8)
-        role = np.searchsorted(self.cum_role, u_role, side="right").astype(np.int32)
-        same_day = u_kind < self.same_day_share
-        # lead of a pre-booked request: a band by its shares, then uniform within the band
-        band = np.minimum(np.searchsorted(self.cum_lead, u_lead, side="right"), len(LEAD_BANDS) - 1)
-        lo = np.array([b[0] for b in LEAD_BANDS], dtype=np.float32)
-        width = np.array([b[1] - b[0] + 1 for b in LEAD_BANDS], dtype=np.float32)
-        prev = np.r_[0.0, self.cum_lead[:-1]].astype(np.float32)
-        within = (u_lead - prev[band]) / (self.cum_lead.astype(np.float32)[band] - prev[band])
-        lead = lo[band] + np.minimum(np.floor(within * width[band]), width[band] - 1)
         return {
             "idx": person.astype(np.int32),
             "k": k.astype(np.int32),
-            "kind": np.where(same_day, 0, 1).astype(np.int8),
-            "lead": np.where(same_day, 0, lead).astype(np.int16),
-            "diary": self.practice_of[person] * len(ROLES) + role,
+            "kind": kind,
+            "lead": lead,
+            "diary": diary,
             "mode": mode,
             "attempt": np.zeros(person.shape[0], dtype=np.int8),
         }
+
+    def _decision_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Same-day, mode (by segment), role and lead for every 16-bit uniform.
+
+        The expressions are those applied to each request's uniforms (float32, compared with
+        the register's float64 cut points), so a lookup gives the same decision.
+        """
+        u = _gp_kernels.U16
+        cut = self.cum_preference
+        mode = (u[None, :] > cut[:, 0][:, None]).astype(np.int8) + (
+            u[None, :] > cut[:, 1][:, None]
+        ).astype(np.int8)
+        role = np.searchsorted(self.cum_role, u, side="right").astype(np.int32)
+        same_day = u < self.same_day_share
+        # lead of a pre-booked request: a band by its shares, then uniform within the band
+        band = np.minimum(np.searchsorted(self.cum_lead, u, side="right"), len(LEAD_BANDS) - 1)
+        lo = np.array([b[0] for b in LEAD_BANDS], dtype=np.float32)
+        width = np.array([b[1] - b[0] + 1 for b in LEAD_BANDS], dtype=np.float32)
+        prev = np.r_[0.0, self.cum_lead[:-1]].astype(np.float32)
+        within = (u - prev[band]) / (self.cum_lead.astype(np.float32)[band] - prev[band])
+        lead = lo[band] + np.minimum(np.floor(within * width[band]), width[band] - 1)
+        return same_day, mode, role, lead.astype(np.int16)
 
     def _seed_diary(self, world: World) -> None:
         """Book the pre-booked appointments made in the weeks before the first day."""
@@ -549,7 +571,9 @@ def _empty_requests() -> dict[str, np.ndarray]:
 
 
 def _select(req: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
-    return {k: v[mask] for k, v in req.items()}
+    # positions then ``take``: several times faster than a boolean mask per column
+    rows = np.flatnonzero(mask)
+    return {k: v.take(rows) for k, v in req.items()}
 
 
 def _concat(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
