@@ -15,6 +15,8 @@ later draw shifts. Here every uniform is a pure function of
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import special
 
@@ -46,8 +48,13 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z
 
 
+@functools.lru_cache(maxsize=4096)
 def key(seed: int, replication: int, purpose: str, period: int | None = None) -> np.uint64:
-    """A 64-bit key for one purpose (e.g. ``"demand.gp"``) in one period of one replication."""
+    """A 64-bit key for one purpose (e.g. ``"demand.gp"``) in one period of one replication.
+
+    A pure function of its arguments, so it is remembered (services ask for the same keys
+    every day).
+    """
     state = seed_sequence(seed, replication, f"crn.{purpose}", period).generate_state(1, np.uint64)
     return np.uint64(state[0])
 

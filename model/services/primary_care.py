@@ -336,7 +336,8 @@ class PrimaryCareService:
 
     # ---------------------------------------------------------------- booking
     def _durations(self, req: dict[str, np.ndarray]) -> np.ndarray:
-        return np.asarray(self.minutes[req["diary"] % len(ROLES), req["mode"]])
+        cell = (req["diary"] % len(ROLES)) * len(MODES) + req["mode"]
+        return np.asarray(self.minutes.reshape(-1).take(cell))
 
     def _commit(
         self, req: dict[str, np.ndarray], absolute_day: np.ndarray, booked_on: np.ndarray
@@ -422,10 +423,14 @@ class PrimaryCareService:
         u_tol, u_retry, u_spill = self._attempt_uniforms(world, failed)
         tolerance = -np.log(u_tol) * self.tolerance_days[seg]
         accept = (offered >= 0) & (offered - today <= tolerance)
-        self._commit(_select(failed, accept), offered[accept], np.full(int(accept.sum()), today))
+        self._commit(
+            _select(failed, accept), _pick(offered, accept), np.full(int(accept.sum()), today)
+        )
         rest = ~accept
         self.failed += int(rest.sum())
-        world.ledger.count("gp_booking_attempt_unsuccessful", strata[idx[rest]], mode="same_day")
+        world.ledger.count(
+            "gp_booking_attempt_unsuccessful", strata[_pick(idx, rest)], mode="same_day"
+        )
         retry = rest & (u_retry < self.retry_share[seg]) & (failed["attempt"] < MAX_ATTEMPTS - 1)
         left = rest & ~retry
         spill = left & (u_spill < self.spill_share[seg])
@@ -449,37 +454,41 @@ class PrimaryCareService:
         want = self.next_working[today + req["lead"].astype(np.int64)]
         offered = self._offer(req, today, want)
         seg = world.pop.segment[idx]
-        u_tol, _, _ = self._attempt_uniforms(world, req)
+        (u_tol,) = self._attempt_uniforms(world, req, 1)
         tolerance = -np.log(u_tol) * self.prebook_tolerance_days[seg]
         accept = (offered >= 0) & (offered - want <= tolerance)
-        self._commit(_select(req, accept), offered[accept], np.full(int(accept.sum()), today))
+        self._commit(
+            _select(req, accept), _pick(offered, accept), np.full(int(accept.sum()), today)
+        )
         unmet = ~accept
         self.failed += int(unmet.sum())
-        world.ledger.count("gp_booking_attempt_unsuccessful", strata[idx[unmet]], mode="pre_booked")
+        world.ledger.count(
+            "gp_booking_attempt_unsuccessful", strata[_pick(idx, unmet)], mode="pre_booked"
+        )
         self._give_up(world, req, unmet, np.zeros(n, dtype=bool))
 
     def _attempt_uniforms(
-        self, world: World, req: dict[str, np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Three uniforms per (request, attempt): tolerance, retry and A&E."""
+        self, world: World, req: dict[str, np.ndarray], count: int = 3
+    ) -> tuple[np.ndarray, ...]:
+        """Three uniforms per (request, attempt): tolerance, retry and A&E (the first
+        ``count`` of them)."""
         key = world.key("gp.attempt")
         ids = world.pop.person_id[req["idx"]]
         index = (req["k"].astype(np.int64) * MAX_ATTEMPTS + req["attempt"]) * 3
-        return (
-            crn.uniforms(key, ids, index),
-            crn.uniforms(key, ids, index + 1),
-            crn.uniforms(key, ids, index + 2),
-        )
+        return tuple(crn.uniforms(key, ids, index + j) for j in range(count))
 
     def _give_up(
         self, world: World, req: dict[str, np.ndarray], unmet: np.ndarray, spill: np.ndarray
     ) -> None:
         idx = req["idx"]
         strata = world.strata
-        world.ledger.count("gp_request_abandoned", strata[idx[unmet]])
-        world.ledger.count("gp_spill_to_ae", strata[idx[spill]])
-        if spill.any():
-            world.ae_inbox.append((idx[spill].astype(np.int64), req["k"][spill], "gp_spill"))
+        world.ledger.count("gp_request_abandoned", strata[_pick(idx, unmet)])
+        spilled = np.flatnonzero(spill)
+        world.ledger.count("gp_spill_to_ae", strata[idx.take(spilled)])
+        if spilled.size:
+            world.ae_inbox.append(
+                (idx.take(spilled).astype(np.int64), req["k"].take(spilled), "gp_spill")
+            )
 
     def _attend(self, world: World, today: int) -> None:
         """Appointments booked for today happen (or are missed)."""
@@ -504,8 +513,9 @@ class PrimaryCareService:
         code = req["mode"].astype(np.int64) * len(ROLES) + role
         strata = world.strata[idx]
         ledger = world.ledger
-        ledger.count_coded(SERVICE, strata[~dna], code[~dna], LABELS)
-        ledger.count_coded("gp_appointment_dna", strata[dna], code[dna], LABELS)
+        seen, missed = np.flatnonzero(~dna), np.flatnonzero(dna)
+        ledger.count_coded(SERVICE, strata.take(seen), code.take(seen), LABELS)
+        ledger.count_coded("gp_appointment_dna", strata.take(missed), code.take(missed), LABELS)
         ledger.waits(SERVICE, wait.astype(float), strata, req["kind"].astype(np.int64) + 1)
         self.used += float(self._durations(req).sum())
         practice = req["diary"] // len(ROLES)
@@ -582,6 +592,11 @@ def _concat(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.
     if not a["idx"].size:
         return b
     return {k: np.concatenate([a[k], b[k]]) for k in a}
+
+
+def _pick(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``values[mask]`` by positions (faster than a boolean mask)."""
+    return values.take(np.flatnonzero(mask))
 
 
 def _alive(world: World, idx: np.ndarray, absolute_day: int) -> np.ndarray:
