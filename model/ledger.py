@@ -40,7 +40,9 @@ PAYERS = (
 TABLES = ("person_years", "activity", "waits", "capacity", "wait_distribution")
 #: bands of days from request (or booking) to appointment, as in Appointments in General Practice
 WAIT_BANDS: tuple[str, ...] = ("0", "1", "2-7", "8-14", "15-28", "29+")
-_WAIT_BAND_EDGES = np.array([1, 2, 8, 15, 29])
+#: the first day of each band after the first (``wait_band`` is a ``searchsorted`` on them)
+WAIT_BAND_EDGES = np.array([1, 2, 8, 15, 29])
+_WAIT_BAND_EDGES = WAIT_BAND_EDGES
 #: the booking column of wait_distribution: GP request kinds; other services have ""
 BOOKINGS: tuple[str, ...] = ("", "same_day", "pre_booked")
 

@@ -261,3 +261,100 @@ def decide(
             mode,
         )
     return kind, lead, diary, mode
+
+
+def _attend(
+    key: np.uint64,
+    ids: np.ndarray,
+    idx: np.ndarray,
+    k: np.ndarray,
+    attempt: np.ndarray,
+    booked_on: np.ndarray,
+    today: int,
+    edges: np.ndarray,
+    level_at_entry: np.ndarray,
+    level: np.ndarray,
+    rr_pair: np.ndarray,
+    rr_wait: np.ndarray,
+    rate: float,
+    mean: float,
+    max_attempts: int,
+    wait: np.ndarray,
+    band: np.ndarray,
+    dna: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    to_unit = 2.0**-53
+    for i in range(idx.shape[0]):
+        p = idx[i]
+        w = today - booked_on[i]
+        wait[i] = w
+        b = 0
+        for edge in edges:  # searchsorted(edges, w, side="right")
+            if edge <= w:
+                b += 1
+        band[i] = b
+        # crn.uniforms(key, person id, k * max_attempts + attempt)
+        index = np.int64(k[i]) * max_attempts + np.int64(attempt[i])
+        z = np.uint64(ids[p]) * _GOLDEN + np.uint64(index) * _M2 + key
+        z ^= z >> np.uint64(30)
+        z *= _M1
+        z ^= z >> np.uint64(27)
+        z *= _M2
+        z ^= z >> np.uint64(31)
+        u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+        rr = rr_pair[level_at_entry[p] - 1, level[p] - 1]
+        dna[i] = u < rate * rr_wait[b] * rr / mean
+
+
+_attend_jit: Any = numba.njit(cache=True, nogil=True)(_attend)
+
+
+def attend(
+    key: np.uint64,
+    ids: np.ndarray,
+    idx: np.ndarray,
+    k: np.ndarray,
+    attempt: np.ndarray,
+    booked_on: np.ndarray,
+    today: int,
+    edges: np.ndarray,
+    level_at_entry: np.ndarray,
+    level: np.ndarray,
+    rr_pair: np.ndarray,
+    rr_wait: np.ndarray,
+    rate: float,
+    mean: float,
+    max_attempts: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Wait (days), wait band and DNA of each appointment of today.
+
+    The DNA uniform is ``crn.uniforms(key, person id, k * max_attempts + attempt)`` and the
+    probability ``rate * rr_wait[band] * rr_pair[entry level, level] / mean``, computed in
+    that order, so the decisions are those of the numpy expressions.
+    """
+    n = idx.shape[0]
+    wait = np.empty(n, dtype=np.int64)
+    band = np.empty(n, dtype=np.int64)
+    dna = np.empty(n, dtype=np.bool_)
+    if n:
+        _attend_jit(
+            np.uint64(key),
+            np.ascontiguousarray(ids, dtype=np.int64),
+            np.ascontiguousarray(idx),
+            np.ascontiguousarray(k),
+            np.ascontiguousarray(attempt),
+            np.ascontiguousarray(booked_on, dtype=np.int64),
+            int(today),
+            np.ascontiguousarray(edges, dtype=np.int64),
+            np.ascontiguousarray(level_at_entry),
+            np.ascontiguousarray(level),
+            np.ascontiguousarray(rr_pair, dtype=np.float64),
+            np.ascontiguousarray(rr_wait, dtype=np.float64),
+            float(rate),
+            float(mean),
+            int(max_attempts),
+            wait,
+            band,
+            dna,
+        )
+    return wait, band, dna

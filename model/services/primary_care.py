@@ -41,7 +41,7 @@ import pandas as pd
 
 from model import crn
 from model.demand import causal_rr, draw_events
-from model.ledger import unit_cost, wait_band
+from model.ledger import WAIT_BAND_EDGES, unit_cost
 from model.population import SEGMENTS
 from model.practices import Practices
 from model.services import _gp_kernels
@@ -348,7 +348,12 @@ class PrimaryCareService:
         _gp_kernels.add_minutes(
             self.booked_minutes, req["diary"], absolute_day % self.horizon, self._durations(req)
         )
-        order = np.argsort(absolute_day, kind="stable")
+        span = int(absolute_day.max() - absolute_day.min())
+        if span < np.iinfo(np.int16).max:  # a stable radix sort of 16-bit offsets
+            offset = (absolute_day - absolute_day.min()).astype(np.int16)
+            order = np.argsort(offset, kind="stable")
+        else:
+            order = np.argsort(absolute_day, kind="stable")
         days = absolute_day[order]
         cols = {**{k: v[order] for k, v in req.items()}, "booked_on": booked_on[order]}
         cuts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
@@ -502,13 +507,25 @@ class PrimaryCareService:
         if not idx.size:
             return
         pop = world.pop
-        wait = (today - req["booked_on"]).astype(np.int64)
-        band = wait_band(wait)
-        attempt = req["k"].astype(np.int64) * MAX_ATTEMPTS + req["attempt"]
-        u_dna = crn.uniforms(world.key("gp.dna"), pop.person_id[idx], attempt)
-        rr = self.dna_rr_pair[pop.pam_level_at_entry[idx] - 1, pop.pam_level[idx] - 1]
-        p_dna = self.dna_rate * self.dna_rr_wait[band] * rr / self.dna_rr_mean
-        dna = u_dna < p_dna
+        # wait, its band and DNA in one compiled pass (the expressions of the docstring of
+        # ``_gp_kernels.attend``: the same decisions as numpy's)
+        wait, _band, dna = _gp_kernels.attend(
+            world.key("gp.dna"),
+            pop.person_id,
+            idx,
+            req["k"],
+            req["attempt"],
+            req["booked_on"],
+            today,
+            WAIT_BAND_EDGES,
+            pop.pam_level_at_entry,
+            pop.pam_level,
+            self.dna_rr_pair,
+            self.dna_rr_wait,
+            self.dna_rate,
+            self.dna_rr_mean,
+            MAX_ATTEMPTS,
+        )
         role = req["diary"] % len(ROLES)
         code = req["mode"].astype(np.int64) * len(ROLES) + role
         strata = world.strata[idx]
