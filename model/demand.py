@@ -35,7 +35,7 @@ from functools import cache
 import numpy as np
 from scipy import special
 
-from model import crn, tables
+from model import _kernels, crn, tables
 from model.errors import CarescaleError
 from model.liability import DEP_SCORE
 from model.population import CONDITIONS, PAM_LEVELS, PROPENSITIES, Population
@@ -346,6 +346,24 @@ def draw_events(
     from a hash keyed by (person, event number) (``crn.event_days``), and events falling
     after death are dropped, so exposure thins the same events that a full year would have.
     """
+    n_full = paired_counts(rate, person_id, key_count, per_user)
+    # crn.expand, crn.event_days, the cut at death and a stable sort by day in one compiled
+    # pass (``draw_events_numpy`` is the same in numpy)
+    cut = np.minimum(exposure_days, days_per_year)
+    person, k, day = _kernels.expand_days(n_full, person_id, key_day, days_per_year, cut)
+    return Events(person=person, k=k, day=day, ids=person_id)
+
+
+def draw_events_numpy(
+    rate: np.ndarray,
+    exposure_days: np.ndarray,
+    person_id: np.ndarray,
+    key_count: np.uint64,
+    key_day: np.uint64,
+    days_per_year: int = 365,
+    per_user: float | None = None,
+) -> Events:
+    """``draw_events`` in numpy (the reference its compiled pass is tested against)."""
     n_full = paired_counts(rate, person_id, key_count, per_user)
     person, k = crn.expand(n_full)
     day = crn.event_days(key_day, person_id, person, k, days_per_year)
