@@ -19,19 +19,11 @@ import numba
 import numpy as np
 
 
-def _book(
-    diary: np.ndarray,
-    earliest: np.ndarray,
-    minutes: np.ndarray,
-    free: np.ndarray,
-    out: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    n = diary.shape[0]
+def _start_of(free: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Start of each (diary, day) cell in cumulative free minutes (np.cumsum is sequential)."""
     n_diaries = free.shape[0]
     n_days = free.shape[1]
-    total = n_diaries * n_days
-    # start of each (diary, day) cell in cumulative free minutes (np.cumsum is sequential)
-    start = np.empty(total + 1, dtype=np.float64)
+    start = np.empty(n_diaries * n_days + 1, dtype=np.float64)
     start[0] = 0.0
     acc = 0.0
     for i in range(n_diaries):
@@ -41,6 +33,45 @@ def _book(
             else:
                 acc = acc + free[i, t]
             start[i * n_days + t + 1] = acc
+    return start
+
+
+def _start_ahead(
+    day_cap: np.ndarray, working: np.ndarray, booked: np.ndarray, first_col: int
+) -> np.ndarray:  # pragma: no cover - compiled
+    """``_start_of`` the free advance minutes: max(outer(day_cap, working) - booked, 0),
+    booked taken from the ring's columns from ``first_col`` on."""
+    n_diaries = day_cap.shape[0]
+    n_days = working.shape[0]
+    ring = booked.shape[1]
+    start = np.empty(n_diaries * n_days + 1, dtype=np.float64)
+    start[0] = 0.0
+    acc = 0.0
+    for i in range(n_diaries):
+        for t in range(n_days):
+            cap = day_cap[i] * (1.0 if working[t] else 0.0)
+            f = cap - booked[i, (first_col + t) % ring]
+            if not f > 0.0:  # np.maximum(f, 0.0) (no NaN here)
+                f = 0.0
+            if i == 0 and t == 0:
+                acc = f
+            else:
+                acc = acc + f
+            start[i * n_days + t + 1] = acc
+    return start
+
+
+def _book_start(
+    diary: np.ndarray,
+    earliest: np.ndarray,
+    minutes: np.ndarray,
+    start: np.ndarray,
+    n_diaries: int,
+    n_days: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    n = diary.shape[0]
+    total = n_diaries * n_days
     # order = np.lexsort((earliest, diary)): stable counting sorts, earliest then diary
     e_max = 0
     for j in range(n):
@@ -114,6 +145,36 @@ def _book(
             out[j] = -1
 
 
+_start_of_jit: Any = numba.njit(cache=True, nogil=True)(_start_of)
+_start_ahead_jit: Any = numba.njit(cache=True, nogil=True)(_start_ahead)
+_book_start_jit: Any = numba.njit(cache=True, nogil=True)(_book_start)
+
+
+def _book(
+    diary: np.ndarray,
+    earliest: np.ndarray,
+    minutes: np.ndarray,
+    free: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    start = _start_of_jit(free)
+    _book_start_jit(diary, earliest, minutes, start, free.shape[0], free.shape[1], out)
+
+
+def _book_ahead(
+    diary: np.ndarray,
+    earliest: np.ndarray,
+    minutes: np.ndarray,
+    day_cap: np.ndarray,
+    working: np.ndarray,
+    booked: np.ndarray,
+    first_col: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    start = _start_ahead_jit(day_cap, working, booked, first_col)
+    _book_start_jit(diary, earliest, minutes, start, day_cap.shape[0], working.shape[0], out)
+
+
 def _add_minutes(
     booked: np.ndarray, diary: np.ndarray, column: np.ndarray, minutes: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -122,6 +183,7 @@ def _add_minutes(
 
 
 _book_jit: Any = numba.njit(cache=True, nogil=True)(_book)
+_book_ahead_jit: Any = numba.njit(cache=True, nogil=True)(_book_ahead)
 _add_minutes_jit: Any = numba.njit(cache=True, nogil=True)(_add_minutes)
 
 #: the largest earliest day booked with the counting sort; beyond it, ``np.lexsort`` order
@@ -147,6 +209,41 @@ def book(
         earliest,
         np.ascontiguousarray(minutes, dtype=np.float64),
         np.ascontiguousarray(free, dtype=np.float64),
+        out,
+    )
+    return out
+
+
+def book_ahead(
+    diary: np.ndarray,
+    earliest: np.ndarray,
+    minutes: np.ndarray,
+    day_cap: np.ndarray,
+    working: np.ndarray,
+    booked: np.ndarray,
+    first_col: int,
+) -> np.ndarray:
+    """``book`` into the free minutes ``max(outer(day_cap, working) - booked[:, cols], 0)``
+    with ``cols`` the ring columns ``(first_col + t) % ring`` of the days ``t`` ahead, built
+    in the same pass (the same operations as the numpy expression)."""
+    n = diary.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return out
+    diary = np.ascontiguousarray(diary, dtype=np.int64)
+    earliest = np.ascontiguousarray(earliest, dtype=np.int64)
+    if int(earliest.min()) < 0 or int(earliest.max()) > _MAX_EARLIEST:
+        raise ValueError("earliest days must be in 0..2**20")
+    if int(diary.min()) < 0 or int(diary.max()) >= day_cap.shape[0]:
+        raise ValueError("diary indices must be rows of free")
+    _book_ahead_jit(
+        diary,
+        earliest,
+        np.ascontiguousarray(minutes, dtype=np.float64),
+        np.ascontiguousarray(day_cap, dtype=np.float64),
+        np.ascontiguousarray(working, dtype=np.bool_),
+        np.ascontiguousarray(booked, dtype=np.float64),
+        int(first_col),
         out,
     )
     return out

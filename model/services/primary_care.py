@@ -370,11 +370,16 @@ class PrimaryCareService:
         if not req["idx"].size:
             return np.empty(0, dtype=np.int64)
         first_day = today + 1
-        days = first_day + np.arange(self.horizon - 1)
-        cap = np.outer(self._minutes_today * self.advance_share, self.working[days])
-        free = np.maximum(cap - self.booked_minutes[:, days % self.horizon], 0.0)
-        col = greedy_book(
-            req["diary"], np.maximum(earliest - first_day, 0), self._durations(req), free
+        # greedy_book into the free minutes max(outer(advance minutes, working) - booked,
+        # 0) of the days ahead, which the compiled pass builds as it goes
+        col = _gp_kernels.book_ahead(
+            req["diary"],
+            np.maximum(earliest - first_day, 0),
+            self._durations(req),
+            self._minutes_today * self.advance_share,
+            self.working[first_day : first_day + self.horizon - 1],
+            self.booked_minutes,
+            first_day % self.horizon,
         )
         return np.where(col >= 0, first_day + col, -1)
 
