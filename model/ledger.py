@@ -243,7 +243,17 @@ class Ledger:
         if strata.size == 0:
             return
         assert self._year is not None
-        keys = codes.astype(np.int64) * N_STRATA + strata
+        self.count_keys(service, codes.astype(np.int64) * N_STRATA + strata, labels)
+
+    def count_keys(
+        self, service: str, keys: np.ndarray, labels: tuple[tuple[str, str], ...]
+    ) -> None:
+        """``count_coded`` with the keys ``code * N_STRATA + stratum`` already made."""
+        if service not in names.ACTIVITIES:
+            names.check_activity(service)
+        if keys.size == 0:
+            return
+        assert self._year is not None
         tally = self._year.coded.get((service, labels))
         if tally is None:
             tally = self._year.coded[(service, labels)] = _Tally(len(labels) * N_STRATA)

@@ -455,3 +455,84 @@ def attend(
             dna,
         )
     return wait, band, dna
+
+
+def _tally(
+    diary: np.ndarray,
+    mode: np.ndarray,
+    dna: np.ndarray,
+    wait: np.ndarray,
+    strata_of: np.ndarray,
+    idx: np.ndarray,
+    n_roles: int,
+    n_strata: int,
+    horizon: int,
+    by_practice: np.ndarray,
+    wait_hist: np.ndarray,
+    strata: np.ndarray,
+    keys: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    n = diary.shape[0]
+    seen = 0
+    missed = n
+    for i in range(n):
+        practice = diary[i] // n_roles
+        code = np.int64(mode[i]) * n_roles + diary[i] % n_roles
+        stratum = strata_of[idx[i]]
+        strata[i] = stratum
+        missing = 1 if dna[i] else 0
+        by_practice[missing, practice, code] += 1
+        w = wait[i]
+        wait_hist[practice, w if w < horizon else horizon] += 1
+        # ledger keys code * n_strata + stratum: attended from the front, missed from the back
+        if dna[i]:
+            missed -= 1
+            keys[missed] = code * n_strata + stratum
+        else:
+            keys[seen] = code * n_strata + stratum
+            seen += 1
+    return seen
+
+
+_tally_jit: Any = numba.njit(cache=True, nogil=True)(_tally)
+
+
+def tally(
+    diary: np.ndarray,
+    mode: np.ndarray,
+    dna: np.ndarray,
+    wait: np.ndarray,
+    strata_of: np.ndarray,
+    idx: np.ndarray,
+    n_roles: int,
+    n_strata: int,
+    horizon: int,
+    by_practice: np.ndarray,
+    wait_hist: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count today's appointments into ``by_practice`` (attended / DNA, practice, code) and
+    ``wait_hist`` (practice, wait capped at ``horizon``), in place; return the people's
+    strata and the ledger keys (code * n_strata + stratum) of the attended and the missed,
+    each in the order of the appointments."""
+    n = diary.shape[0]
+    strata = np.empty(n, dtype=strata_of.dtype)
+    keys = np.empty(n, dtype=np.int64)
+    seen = int(
+        _tally_jit(
+            np.ascontiguousarray(diary),
+            np.ascontiguousarray(mode),
+            np.ascontiguousarray(dna),
+            np.ascontiguousarray(wait, dtype=np.int64),
+            strata_of,
+            np.ascontiguousarray(idx),
+            n_roles,
+            n_strata,
+            horizon,
+            by_practice,
+            wait_hist,
+            strata,
+            keys,
+        )
+    )
+    # the missed were filled from the back: reverse them into appointment order
+    return strata, keys[:seen], keys[seen:][::-1].copy()

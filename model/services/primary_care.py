@@ -46,6 +46,7 @@ from model.population import SEGMENTS
 from model.practices import Practices
 from model.services import _gp_kernels
 from model.services.protocol import ServiceYear
+from model.strata import N_STRATA
 from model.world import DAYS_PER_YEAR, World
 
 MODES = ("face_to_face", "telephone", "online")
@@ -356,9 +357,8 @@ class PrimaryCareService:
             order = np.argsort(absolute_day, kind="stable")
         days = absolute_day[order]
         cols = {**{k: v[order] for k, v in req.items()}, "booked_on": booked_on[order]}
-        cuts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
-        ends = np.r_[cuts[1:], days.size]
-        for a, b in zip(cuts, ends, strict=True):
+        cuts = (np.flatnonzero(days[1:] != days[:-1]) + 1).tolist()
+        for a, b in zip([0, *cuts], [*cuts, days.size], strict=True):
             self.diary.setdefault(int(days[a]), _Booked()).add({k: v[a:b] for k, v in cols.items()})
 
     def _offer(self, req: dict[str, np.ndarray], today: int, earliest: np.ndarray) -> np.ndarray:
@@ -531,24 +531,25 @@ class PrimaryCareService:
             self.dna_rr_mean,
             MAX_ATTEMPTS,
         )
-        role = req["diary"] % len(ROLES)
-        code = req["mode"].astype(np.int64) * len(ROLES) + role
-        strata = world.strata[idx]
+        # by practice, wait by practice, and the ledger's keys, in one compiled pass
+        strata, seen, missed = _gp_kernels.tally(
+            req["diary"],
+            req["mode"],
+            dna,
+            wait,
+            world.strata,
+            idx,
+            len(ROLES),
+            N_STRATA,
+            self.horizon,
+            self.by_practice,
+            self.wait_hist,
+        )
         ledger = world.ledger
-        seen, missed = np.flatnonzero(~dna), np.flatnonzero(dna)
-        ledger.count_coded(SERVICE, strata.take(seen), code.take(seen), LABELS)
-        ledger.count_coded("gp_appointment_dna", strata.take(missed), code.take(missed), LABELS)
+        ledger.count_keys(SERVICE, seen, LABELS)
+        ledger.count_keys("gp_appointment_dna", missed, LABELS)
         ledger.waits(SERVICE, wait.astype(float), strata, req["kind"].astype(np.int64) + 1)
         self.used += float(self._durations(req).sum())
-        practice = req["diary"] // len(ROLES)
-        cell = (dna.astype(np.int64) * self.practices.n + practice) * len(LABELS) + code
-        self.by_practice += np.bincount(cell, minlength=self.by_practice.size).reshape(
-            self.by_practice.shape
-        )
-        self.wait_hist += np.bincount(
-            practice * (self.horizon + 1) + np.minimum(wait, self.horizon),
-            minlength=self.wait_hist.size,
-        ).reshape(self.wait_hist.shape)
 
     # ---------------------------------------------------------------- tables
     def _practice_table(self, world: World) -> pd.DataFrame:
