@@ -265,11 +265,13 @@ class Ledger:
         wait_days: np.ndarray,
         strata: np.ndarray,
         booking: np.ndarray | None = None,
+        band: np.ndarray | None = None,
     ) -> None:
         """Record waits (days) of requests served or admitted, under a waits-table name.
 
         ``strata`` are the people's stratum codes (for the wait distribution by segment and
-        IMD quintile); ``booking`` indexes ``BOOKINGS`` (GP request kinds), "" if None.
+        IMD quintile); ``booking`` indexes ``BOOKINGS`` (GP request kinds), "" if None;
+        ``band`` may pass ``wait_band(wait_days)`` already computed.
         """
         if service not in names.WAITING_LISTS:
             names.check_waiting_list(service)
@@ -283,7 +285,9 @@ class Ledger:
             if tally is None:
                 size = len(BOOKINGS) * N_SEGMENTS * N_IMD * len(WAIT_BANDS)
                 tally = self._year.wait_cells[service] = _Tally(size)
-            tally.add(cell * len(WAIT_BANDS) + wait_band(np.asarray(wait_days)))
+            if band is None:
+                band = wait_band(np.asarray(wait_days))
+            tally.add(cell * len(WAIT_BANDS) + band)
 
     def person_years(
         self, strata: np.ndarray, exposure_years: np.ndarray, died: np.ndarray

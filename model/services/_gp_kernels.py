@@ -536,3 +536,89 @@ def tally(
     )
     # the missed were filled from the back: reverse them into appointment order
     return strata, keys[:seen], keys[seen:][::-1].copy()
+
+
+def _alive_rows(
+    death_day: np.ndarray, idx: np.ndarray, day0: int, absolute_day: int, out: np.ndarray
+) -> int:  # pragma: no cover - compiled
+    n = 0
+    for i in range(idx.shape[0]):
+        death = np.int64(death_day[idx[i]])
+        if death < 0 or day0 + death > absolute_day:
+            out[n] = i
+            n += 1
+    return n
+
+
+def _durations(
+    diary: np.ndarray, mode: np.ndarray, minutes: np.ndarray, n_roles: int, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    for i in range(diary.shape[0]):
+        out[i] = minutes[diary[i] % n_roles, mode[i]]
+
+
+def _uniforms(
+    key: np.uint64,
+    ids: np.ndarray,
+    idx: np.ndarray,
+    index: np.ndarray,
+    stride: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    to_unit = 2.0**-53
+    for i in range(idx.shape[0]):
+        base = np.uint64(ids[idx[i]]) * _GOLDEN + key
+        for j in range(out.shape[0]):
+            z = base + np.uint64(index[i] * stride + j) * _M2
+            z ^= z >> np.uint64(30)
+            z *= _M1
+            z ^= z >> np.uint64(27)
+            z *= _M2
+            z ^= z >> np.uint64(31)
+            out[j, i] = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+
+
+_alive_rows_jit: Any = numba.njit(cache=True, nogil=True)(_alive_rows)
+_durations_jit: Any = numba.njit(cache=True, nogil=True)(_durations)
+_uniforms_jit: Any = numba.njit(cache=True, nogil=True)(_uniforms)
+
+
+def alive_rows(death_day: np.ndarray, idx: np.ndarray, day0: int, absolute_day: int) -> np.ndarray:
+    """Positions of the people ``idx`` alive on ``absolute_day`` (death day of the year < 0,
+    or ``day0 + death day > absolute_day``), in order."""
+    out = np.empty(idx.shape[0], dtype=np.int64)
+    if idx.shape[0] == 0:
+        return out
+    n = _alive_rows_jit(death_day, np.ascontiguousarray(idx), int(day0), int(absolute_day), out)
+    return out[:n]
+
+
+def durations(diary: np.ndarray, mode: np.ndarray, minutes: np.ndarray, n_roles: int) -> np.ndarray:
+    """``minutes[diary % n_roles, mode]`` of each request."""
+    out = np.empty(diary.shape[0], dtype=np.float64)
+    if diary.shape[0]:
+        _durations_jit(
+            np.ascontiguousarray(diary),
+            np.ascontiguousarray(mode),
+            np.ascontiguousarray(minutes, dtype=np.float64),
+            n_roles,
+            out,
+        )
+    return out
+
+
+def uniforms(
+    key: np.uint64, ids: np.ndarray, idx: np.ndarray, index: np.ndarray, stride: int, count: int
+) -> np.ndarray:
+    """``crn.uniforms(key, ids[idx], index * stride + j)`` for ``j < count``: (count, n)."""
+    out = np.empty((count, idx.shape[0]), dtype=np.float64)
+    if idx.shape[0]:
+        _uniforms_jit(
+            np.uint64(key),
+            np.ascontiguousarray(ids, dtype=np.int64),
+            np.ascontiguousarray(idx),
+            np.ascontiguousarray(index, dtype=np.int64),
+            int(stride),
+            out,
+        )
+    return out

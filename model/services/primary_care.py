@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from model import crn
 from model.demand import causal_rr, draw_events
 from model.ledger import WAIT_BAND_EDGES, unit_cost
 from model.population import SEGMENTS
@@ -337,8 +336,7 @@ class PrimaryCareService:
 
     # ---------------------------------------------------------------- booking
     def _durations(self, req: dict[str, np.ndarray]) -> np.ndarray:
-        cell = (req["diary"] % len(ROLES)) * len(MODES) + req["mode"]
-        return np.asarray(self.minutes.reshape(-1).take(cell))
+        return _gp_kernels.durations(req["diary"], req["mode"], self.minutes, len(ROLES))
 
     def _commit(
         self, req: dict[str, np.ndarray], absolute_day: np.ndarray, booked_on: np.ndarray
@@ -400,7 +398,7 @@ class PrimaryCareService:
         # 2. the day's requests (weekend ones are made today) and same-day retries due today
         req = _concat(self.waiting, self.retries.pop(absolute, _empty_requests()))
         self.waiting = _empty_requests()
-        req = _select(req, _alive(world, req["idx"], absolute))
+        req = _alive(world, req, absolute)
         if req["idx"].size:
             same = req["kind"] == 0
             self._same_day(world, _select(req, same), absolute, ring)
@@ -482,10 +480,12 @@ class PrimaryCareService:
     ) -> tuple[np.ndarray, ...]:
         """Three uniforms per (request, attempt): tolerance, retry and A&E (the first
         ``count`` of them)."""
-        key = world.key("gp.attempt")
-        ids = world.pop.person_id[req["idx"]]
-        index = (req["k"].astype(np.int64) * MAX_ATTEMPTS + req["attempt"]) * 3
-        return tuple(crn.uniforms(key, ids, index + j) for j in range(count))
+        # crn.uniforms(key, person id, (k * MAX_ATTEMPTS + attempt) * 3 + j), compiled
+        index = req["k"].astype(np.int64) * MAX_ATTEMPTS + req["attempt"]
+        u = _gp_kernels.uniforms(
+            world.key("gp.attempt"), world.pop.person_id, req["idx"], index, 3, count
+        )
+        return tuple(u)
 
     def _give_up(
         self, world: World, req: dict[str, np.ndarray], unmet: np.ndarray, spill: np.ndarray
@@ -507,14 +507,14 @@ class PrimaryCareService:
             return
         req = booked.take()
         # people who died before their appointment leave the diary
-        req = _select(req, _alive(world, req["idx"], today))
+        req = _alive(world, req, today)
         idx = req["idx"]
         if not idx.size:
             return
         pop = world.pop
         # wait, its band and DNA in one compiled pass (the expressions of the docstring of
         # ``_gp_kernels.attend``: the same decisions as numpy's)
-        wait, _band, dna = _gp_kernels.attend(
+        wait, band, dna = _gp_kernels.attend(
             world.key("gp.dna"),
             pop.person_id,
             idx,
@@ -548,7 +548,9 @@ class PrimaryCareService:
         ledger = world.ledger
         ledger.count_keys(SERVICE, seen, LABELS)
         ledger.count_keys("gp_appointment_dna", missed, LABELS)
-        ledger.waits(SERVICE, wait.astype(float), strata, req["kind"].astype(np.int64) + 1)
+        ledger.waits(
+            SERVICE, wait.astype(float), strata, req["kind"].astype(np.int64) + 1, band=band
+        )
         self.used += float(self._durations(req).sum())
 
     # ---------------------------------------------------------------- tables
@@ -622,10 +624,12 @@ def _pick(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return values.take(np.flatnonzero(mask))
 
 
-def _alive(world: World, idx: np.ndarray, absolute_day: int) -> np.ndarray:
-    """True for people still alive on ``absolute_day`` (this year's death days)."""
-    death = world.death_day[idx].astype(np.int64)
-    return (death < 0) | (world.day0 + death > absolute_day)
+def _alive(world: World, req: dict[str, np.ndarray], absolute_day: int) -> dict[str, np.ndarray]:
+    """The requests of people still alive on ``absolute_day`` (this year's death days)."""
+    rows = _gp_kernels.alive_rows(world.death_day, req["idx"], world.day0, absolute_day)
+    if rows.size == req["idx"].size:
+        return req
+    return {k: v.take(rows) for k, v in req.items()}
 
 
 __all__ = ["PrimaryCareService", "greedy_book", "greedy_book_vectorised"]
