@@ -129,9 +129,13 @@ def _book_start(
             best_before = before
         s = best_first + (before - best_before)
         end_of_diary = start[(d + 1) * n_days]
-        # searchsorted(start, s, side="right") - 1
-        lo = 0
-        hi = total + 1
+        # searchsorted(start, s, side="right") - 1, within the diary's cells when s is in
+        # them (start[d * n_days] <= s; a cell found beyond them fails s < end_of_diary)
+        lo = d * n_days
+        hi = (d + 1) * n_days + 1
+        if start[lo] > s:
+            lo = 0
+            hi = total + 1
         while lo < hi:
             mid = (lo + hi) >> 1
             if start[mid] <= s:
