@@ -290,10 +290,17 @@ def _decide(
     diary: np.ndarray,
     mode: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
+    # each person's hash base and (practice, segment) side by side, so that a request reads
+    # one place in memory for its person (requests come in order of day, not of person)
+    n_people = ids.shape[0]
+    packed = np.empty((n_people, 2), dtype=np.uint64)
+    for p in range(n_people):
+        packed[p, 0] = np.uint64(ids[p]) * _GOLDEN + key
+        packed[p, 1] = np.uint64(practice_of[p]) * np.uint64(256) + np.uint64(segment[p])
     for i in range(person.shape[0]):
         p = person[i]
         # crn.event_uniforms16: one SplitMix64 hash of (key, person id, event number)
-        z = np.uint64(ids[p]) * _GOLDEN + key + np.uint64(k[i]) * _M2
+        z = packed[p, 0] + np.uint64(k[i]) * _M2
         z ^= z >> np.uint64(30)
         z *= _M1
         z ^= z >> np.uint64(27)
@@ -309,8 +316,9 @@ def _decide(
         else:
             kind[i] = 1
             lead[i] = lead_tab[w_lead]
-        diary[i] = practice_of[p] * n_roles + role_tab[w_role]
-        mode[i] = mode_tab[segment[p], w_mode]
+        meta = packed[p, 1]
+        diary[i] = np.int64(meta >> np.uint64(8)) * n_roles + role_tab[w_role]
+        mode[i] = mode_tab[np.int64(meta & np.uint64(255)), w_mode]
 
 
 _decide_jit: Any = numba.njit(cache=True, nogil=True)(_decide)
