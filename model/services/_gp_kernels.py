@@ -374,7 +374,7 @@ def decide(
 
 def _attend(
     key: np.uint64,
-    ids: np.ndarray,
+    pid: np.ndarray,
     idx: np.ndarray,
     k: np.ndarray,
     attempt: np.ndarray,
@@ -404,7 +404,7 @@ def _attend(
         band[i] = b
         # crn.uniforms(key, person id, k * max_attempts + attempt)
         index = np.int64(k[i]) * max_attempts + np.int64(attempt[i])
-        z = np.uint64(ids[p]) * _GOLDEN + np.uint64(index) * _M2 + key
+        z = np.uint64(pid[i]) * _GOLDEN + np.uint64(index) * _M2 + key
         z ^= z >> np.uint64(30)
         z *= _M1
         z ^= z >> np.uint64(27)
@@ -420,7 +420,7 @@ _attend_jit: Any = numba.njit(cache=True, nogil=True)(_attend)
 
 def attend(
     key: np.uint64,
-    ids: np.ndarray,
+    pid: np.ndarray,
     idx: np.ndarray,
     k: np.ndarray,
     attempt: np.ndarray,
@@ -435,7 +435,8 @@ def attend(
     mean: float,
     max_attempts: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Wait (days), wait band and DNA of each appointment of today.
+    """Wait (days), wait band and DNA of each appointment of today (person ids ``pid``,
+    positions ``idx`` in the population).
 
     The DNA uniform is ``crn.uniforms(key, person id, k * max_attempts + attempt)`` and the
     probability ``rate * rr_wait[band] * rr_pair[entry level, level] / mean``, computed in
@@ -448,7 +449,7 @@ def attend(
     if n:
         _attend_jit(
             np.uint64(key),
-            np.ascontiguousarray(ids, dtype=np.int64),
+            np.ascontiguousarray(pid, dtype=np.int64),
             np.ascontiguousarray(idx),
             np.ascontiguousarray(k),
             np.ascontiguousarray(attempt),
@@ -571,15 +572,14 @@ def _durations(
 
 def _uniforms(
     key: np.uint64,
-    ids: np.ndarray,
-    idx: np.ndarray,
+    pid: np.ndarray,
     index: np.ndarray,
     stride: int,
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     to_unit = 2.0**-53
-    for i in range(idx.shape[0]):
-        base = np.uint64(ids[idx[i]]) * _GOLDEN + key
+    for i in range(pid.shape[0]):
+        base = np.uint64(pid[i]) * _GOLDEN + key
         for j in range(out.shape[0]):
             z = base + np.uint64(index[i] * stride + j) * _M2
             z ^= z >> np.uint64(30)
@@ -620,15 +620,14 @@ def durations(diary: np.ndarray, mode: np.ndarray, minutes: np.ndarray, n_roles:
 
 
 def uniforms(
-    key: np.uint64, ids: np.ndarray, idx: np.ndarray, index: np.ndarray, stride: int, count: int
+    key: np.uint64, pid: np.ndarray, index: np.ndarray, stride: int, count: int
 ) -> np.ndarray:
-    """``crn.uniforms(key, ids[idx], index * stride + j)`` for ``j < count``: (count, n)."""
-    out = np.empty((count, idx.shape[0]), dtype=np.float64)
-    if idx.shape[0]:
+    """``crn.uniforms(key, pid, index * stride + j)`` for ``j < count``: (count, n)."""
+    out = np.empty((count, pid.shape[0]), dtype=np.float64)
+    if pid.shape[0]:
         _uniforms_jit(
             np.uint64(key),
-            np.ascontiguousarray(ids, dtype=np.int64),
-            np.ascontiguousarray(idx),
+            np.ascontiguousarray(pid, dtype=np.int64),
             np.ascontiguousarray(index, dtype=np.int64),
             int(stride),
             out,

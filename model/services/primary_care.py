@@ -143,7 +143,8 @@ class PrimaryCareService:
 
     Requests, retries and booked appointments are held as columns (``_empty_requests``):
     ``idx`` (position in this year's population, re-indexed when the population changes),
-    ``k`` (event number, for keyed uniforms), ``kind`` (0 same-day, 1 pre-booked), ``lead``
+    ``id`` (person id, so that keyed uniforms need not look it up), ``k`` (event number, for
+    keyed uniforms), ``kind`` (0 same-day, 1 pre-booked), ``lead``
     (days ahead wanted), ``diary`` (practice x role), ``mode`` and ``attempt``; booked
     appointments also ``booked_on`` (absolute day).
     """
@@ -251,6 +252,7 @@ class PrimaryCareService:
         )
         return {
             "idx": person.astype(np.int32),
+            "id": pop.person_id[person],
             "k": k.astype(np.int32),
             "kind": kind,
             "lead": lead,
@@ -482,9 +484,7 @@ class PrimaryCareService:
         ``count`` of them)."""
         # crn.uniforms(key, person id, (k * MAX_ATTEMPTS + attempt) * 3 + j), compiled
         index = req["k"].astype(np.int64) * MAX_ATTEMPTS + req["attempt"]
-        u = _gp_kernels.uniforms(
-            world.key("gp.attempt"), world.pop.person_id, req["idx"], index, 3, count
-        )
+        u = _gp_kernels.uniforms(world.key("gp.attempt"), req["id"], index, 3, count)
         return tuple(u)
 
     def _give_up(
@@ -516,7 +516,7 @@ class PrimaryCareService:
         # ``_gp_kernels.attend``: the same decisions as numpy's)
         wait, band, dna = _gp_kernels.attend(
             world.key("gp.dna"),
-            pop.person_id,
+            req["id"],
             idx,
             req["k"],
             req["attempt"],
@@ -596,6 +596,7 @@ class PrimaryCareService:
 def _empty_requests() -> dict[str, np.ndarray]:
     return {
         "idx": np.empty(0, np.int32),
+        "id": np.empty(0, np.int64),
         "k": np.empty(0, np.int32),
         "kind": np.empty(0, np.int8),
         "lead": np.empty(0, np.int16),
