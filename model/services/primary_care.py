@@ -350,6 +350,11 @@ class PrimaryCareService:
             self.booked_minutes, req["diary"], absolute_day % self.horizon, self._durations(req)
         )
         span = int(absolute_day.max() - absolute_day.min())
+        if span == 0:  # one day (same-day bookings): already in order
+            self.diary.setdefault(int(absolute_day[0]), _Booked()).add(
+                {**req, "booked_on": booked_on}
+            )
+            return
         if span < np.iinfo(np.int16).max:  # a stable radix sort of 16-bit offsets
             offset = (absolute_day - absolute_day.min()).astype(np.int16)
             order = np.argsort(offset, kind="stable")
