@@ -317,18 +317,26 @@ class PrimaryCareService:
     def carry_people(self, world: World, old_ids: np.ndarray) -> None:
         """Re-index the people in diaries, retries and weekend requests; the dead leave."""
 
-        def carry(req: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            if not req["idx"].size:
-                return req
-            new = world.index_of(old_ids[req["idx"]])
-            kept = _select(req, new >= 0)
+        # every diary part, retry and waiting request looked up at once
+        parts = [part for booked in self.diary.values() for part in booked.parts]
+        retry_days = list(self.retries)
+        parts += [self.retries[day] for day in retry_days] + [self.waiting]
+        ends = np.cumsum([part["idx"].size for part in parts])
+        found = world.index_of(old_ids[np.concatenate([part["idx"] for part in parts])])
+        carried = []
+        for part, a, b in zip(parts, [0, *ends[:-1].tolist()], ends.tolist(), strict=True):
+            if a == b:
+                carried.append(part)
+                continue
+            new = found[a:b]
+            kept = _select(part, new >= 0)
             kept["idx"] = new[new >= 0].astype(np.int32)
-            return kept
-
+            carried.append(kept)
+        at = 0
         for booked in self.diary.values():
-            booked.parts = [carry(part) for part in booked.parts]
-        self.retries = {day: carry(req) for day, req in self.retries.items()}
-        self.waiting = carry(self.waiting)
+            booked.parts, at = carried[at : at + len(booked.parts)], at + len(booked.parts)
+        self.retries = {day: carried[at + i] for i, day in enumerate(retry_days)}
+        self.waiting = carried[-1]
 
     # ---------------------------------------------------------------- capacity
     def _day_minutes(self, world: World) -> np.ndarray:
