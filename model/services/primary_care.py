@@ -251,9 +251,10 @@ class PrimaryCareService:
             self._decision_tables(),
         )
         return {
-            "idx": person.astype(np.int32),
+            # person and event number share the events' buffers (never written in place)
+            "idx": person.astype(np.int32, copy=False),
             "id": pop.person_id[person],
-            "k": k.astype(np.int32),
+            "k": k.astype(np.int32, copy=False),
             "kind": kind,
             "lead": lead,
             "diary": diary,
