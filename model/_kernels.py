@@ -125,3 +125,54 @@ def expand_days(
     )
     # events after death (about 1 % of people die in a year) leave unused room at the end
     return person[:kept], k[:kept], day[:kept]
+
+
+def _practice_of(
+    person_id: np.ndarray,
+    imd: np.ndarray,
+    key: np.uint64,
+    assign_cum: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    to_unit = 2.0**-53
+    n_practices = assign_cum.shape[1]
+    for i in range(person_id.shape[0]):
+        # crn.uniforms(key, person id)
+        z = np.uint64(person_id[i]) * _GOLDEN + key
+        z ^= z >> np.uint64(30)
+        z *= _M1
+        z ^= z >> np.uint64(27)
+        z *= _M2
+        z ^= z >> np.uint64(31)
+        u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+        # searchsorted(assign_cum[imd - 1], u, side="right"), at most the last practice
+        row = imd[i] - 1
+        lo = 0
+        hi = n_practices
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if assign_cum[row, mid] <= u:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[i] = lo if lo < n_practices else n_practices - 1
+
+
+_practice_of_jit: Any = numba.njit(cache=True, nogil=True)(_practice_of)
+
+
+def practice_of(
+    person_id: np.ndarray, imd: np.ndarray, key: np.uint64, assign_cum: np.ndarray
+) -> np.ndarray:
+    """``Practices.of``: the practice of each person from ``crn.uniforms(key, person id)``
+    and the cumulative assignment shares of the person's IMD quintile (1-5)."""
+    out = np.empty(person_id.shape[0], dtype=np.int32)
+    if person_id.shape[0]:
+        _practice_of_jit(
+            np.ascontiguousarray(person_id, dtype=np.int64),
+            np.ascontiguousarray(imd),
+            np.uint64(key),
+            np.ascontiguousarray(assign_cum, dtype=np.float64),
+            out,
+        )
+    return out
