@@ -318,7 +318,7 @@ def paired_counts(
     a caseload), a person is a user with probability ``rate / per_user`` (capped at 1) and a
     user has ``1 + Poisson(max(rate, per_user) - 1)`` events, so the mean is still ``rate``.
     """
-    u = crn.uniforms(key_count, person_id)
+    u = _kernels.keyed_uniforms(key_count, person_id)  # crn.uniforms(key_count, person_id)
     if per_user is None:
         return crn.poisson_inverse(rate, u)
     p_user = np.minimum(rate / per_user, 1.0)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from model import crn
+from model import _kernels, crn
 from model.demand import draw_events, draw_events_numpy, paired_counts
 
 N = 200_000
@@ -266,3 +266,9 @@ def test_compiled_event_draws_are_the_numpy_ones(seed: int, n: int, days: int) -
             a, b = getattr(got, name), getattr(expected, name)
             assert a.dtype == b.dtype, name
             np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_compiled_keyed_uniforms_are_crn_uniforms() -> None:
+    ids = np.random.default_rng(5).permutation(10**6)[:20_000].astype(np.int64)
+    key = crn.key(11, 0, "test.keyed")
+    np.testing.assert_array_equal(_kernels.keyed_uniforms(key, ids), crn.uniforms(key, ids))
