@@ -25,11 +25,13 @@ for demand: ``model.demand.causal_rr``). Attended appointments are counted as
 appointments of the weeks before the first simulated day (the same people's demand, drawn
 from its own keyed stream), so the first year has no empty-diary bias.
 
-The booking of a day's requests is vectorised over all practices and roles at once: for
-requests sorted by (diary, earliest day), first-come greedy booking into the earliest free
-time gives start positions ``s_j = max(f_j, s_{j-1} + d_{j-1})`` in each diary's cumulative
-free minutes (``f_j`` the first free minute on the earliest acceptable day, ``d`` durations),
-which is a running maximum: ``s = cummax(f - D) + D`` with ``D`` the durations booked before.
+The booking of a day's requests covers all practices and roles at once: for requests sorted
+by (diary, earliest day), first-come greedy booking into the earliest free time gives start
+positions ``s_j = max(f_j, s_{j-1} + d_{j-1})`` in each diary's cumulative free minutes
+(``f_j`` the first free minute on the earliest acceptable day, ``d`` durations), which is a
+running maximum: ``s = cummax(f - D) + D`` with ``D`` the durations booked before. It is
+computed in one compiled sequential pass (``_gp_kernels``) with the floating-point operations
+of the vectorised numpy version (``greedy_book_vectorised``), so both book alike.
 """
 
 from __future__ import annotations
