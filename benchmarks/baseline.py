@@ -266,7 +266,7 @@ PHASES: tuple[tuple[str, str, str, str, str], ...] = (
     ("tables", "run", "model.ledger", "Ledger.tables", "final tables (Ledger.tables)"),
     ("write", "", "model.results", "write_tables|write_results", "write parquet and manifest"),
     ("kpi", "", "", "kpi", "console summary tables (model.kpi)"),
-    ("records", "*", "", "ledger_records", "ledger records (count, count_coded, waits)"),
+    ("records", "*", "", "ledger_records", "ledger records (count, coded, keys, waits)"),
 )  # fmt: skip
 _GROUPS = {
     "services_init": [
@@ -278,6 +278,7 @@ _GROUPS = {
     "ledger_records": [
         ("model.ledger", "Ledger.count"),
         ("model.ledger", "Ledger.count_coded"),
+        ("model.ledger", "Ledger.count_keys"),
         ("model.ledger", "Ledger.waits"),
     ],
     "kpi": [("model.kpi", "activity_by_year"), ("model.kpi", "cost_by_payer")],

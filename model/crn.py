@@ -15,9 +15,12 @@ later draw shifts. Here every uniform is a pure function of
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import special
 
+from model import _kernels
 from model.streams import seed_sequence
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -46,8 +49,13 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z
 
 
+@functools.lru_cache(maxsize=4096)
 def key(seed: int, replication: int, purpose: str, period: int | None = None) -> np.uint64:
-    """A 64-bit key for one purpose (e.g. ``"demand.gp"``) in one period of one replication."""
+    """A 64-bit key for one purpose (e.g. ``"demand.gp"``) in one period of one replication.
+
+    A pure function of its arguments, so it is remembered (services ask for the same keys
+    every day).
+    """
     state = seed_sequence(seed, replication, f"crn.{purpose}", period).generate_state(1, np.uint64)
     return np.uint64(state[0])
 
@@ -91,6 +99,13 @@ def _poisson_inverse_small(rate: np.ndarray, u: np.ndarray) -> np.ndarray:
     return n
 
 
+def _poisson_small(rate: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """``_poisson_inverse_small`` as a compiled loop (the same operations per element)."""
+    if rate.ndim != 1:
+        return _poisson_inverse_small(rate, u)
+    return _kernels.poisson_small(rate, u, int(20 * (_SMALL_RATE + 10)))
+
+
 def _poisson_inverse_large(rate: np.ndarray, u: np.ndarray) -> np.ndarray:
     """A Cornish-Fisher start corrected with the exact Poisson CDF (``pdtr``)."""
     z = special.ndtri(u)
@@ -118,9 +133,9 @@ def poisson_inverse(rate: np.ndarray, u: np.ndarray) -> np.ndarray:
     u = np.asarray(u, dtype=np.float64)
     large = rate > _SMALL_RATE
     if not large.any():
-        return _poisson_inverse_small(rate, u)
+        return _poisson_small(rate, u)
     n = np.zeros(rate.shape, dtype=np.int32)
-    n[~large] = _poisson_inverse_small(rate[~large], u[~large])
+    n[~large] = _poisson_small(rate[~large], u[~large])
     n[large] = _poisson_inverse_large(rate[large], u[large])
     return n
 

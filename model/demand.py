@@ -35,7 +35,7 @@ from functools import cache
 import numpy as np
 from scipy import special
 
-from model import crn, tables
+from model import _kernels, crn, tables
 from model.errors import CarescaleError
 from model.liability import DEP_SCORE
 from model.population import CONDITIONS, PAM_LEVELS, PROPENSITIES, Population
@@ -318,7 +318,7 @@ def paired_counts(
     a caseload), a person is a user with probability ``rate / per_user`` (capped at 1) and a
     user has ``1 + Poisson(max(rate, per_user) - 1)`` events, so the mean is still ``rate``.
     """
-    u = crn.uniforms(key_count, person_id)
+    u = _kernels.keyed_uniforms(key_count, person_id)  # crn.uniforms(key_count, person_id)
     if per_user is None:
         return crn.poisson_inverse(rate, u)
     p_user = np.minimum(rate / per_user, 1.0)
@@ -349,6 +349,27 @@ def draw_events(
     events outside the person's days are dropped, so exposure thins the same events that a
     full year would have.
     """
+    n_full = paired_counts(rate, person_id, key_count, per_user)
+    # crn.expand, crn.event_days, the cut at death and a stable sort by day in one compiled
+    # pass (``draw_events_numpy`` is the same in numpy)
+    cut = np.minimum(exposure_days, days_per_year)
+    person, k, day = _kernels.expand_days(
+        n_full, person_id, key_day, days_per_year, cut, start_days
+    )
+    return Events(person=person, k=k, day=day, ids=person_id)
+
+
+def draw_events_numpy(
+    rate: np.ndarray,
+    exposure_days: np.ndarray,
+    person_id: np.ndarray,
+    key_count: np.uint64,
+    key_day: np.uint64,
+    days_per_year: int = 365,
+    per_user: float | None = None,
+    start_days: np.ndarray | None = None,
+) -> Events:
+    """``draw_events`` in numpy (the reference its compiled pass is tested against)."""
     n_full = paired_counts(rate, person_id, key_count, per_user)
     person, k = crn.expand(n_full)
     day = crn.event_days(key_day, person_id, person, k, days_per_year)

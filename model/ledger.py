@@ -69,7 +69,9 @@ BRIDGES_COLUMNS = (
 )
 #: bands of days from request (or booking) to appointment, as in Appointments in General Practice
 WAIT_BANDS: tuple[str, ...] = ("0", "1", "2-7", "8-14", "15-28", "29+")
-_WAIT_BAND_EDGES = np.array([1, 2, 8, 15, 29])
+#: the first day of each band after the first (``wait_band`` is a ``searchsorted`` on them)
+WAIT_BAND_EDGES = np.array([1, 2, 8, 15, 29])
+_WAIT_BAND_EDGES = WAIT_BAND_EDGES
 #: the booking column of wait_distribution: GP request kinds; other services have ""
 BOOKINGS: tuple[str, ...] = ("", "same_day", "pre_booked")
 
@@ -205,15 +207,70 @@ def payer_shares(register: Register, service: str) -> tuple[tuple[str, float], .
     return ((main, 1.0),)
 
 
+#: records held per tally before they are counted into its histogram
+_FLUSH = 1 << 20
+
+
+class _Tally:
+    """Counts of integer cells (a histogram), from chunks counted in batches.
+
+    Chunks are held until about ``_FLUSH`` records are waiting, then counted with one
+    ``bincount``: memory stays a few megabytes whatever the number of records, and each
+    ``bincount`` is over many records at once.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.chunks: list[np.ndarray] = []
+        self.pending = 0
+        self.counts = np.zeros(size, dtype=np.int64)
+
+    def add(self, cells: np.ndarray) -> None:
+        self.chunks.append(cells)
+        self.pending += cells.size
+        if self.pending >= _FLUSH:
+            self._flush()
+
+    def add_counts(self, counts: np.ndarray) -> None:
+        self.counts += counts
+
+    def _flush(self) -> None:
+        if self.chunks:
+            cells = np.concatenate(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
+            self.counts += np.bincount(cells, minlength=self.size)
+        self.chunks, self.pending = [], 0
+
+    def total(self) -> np.ndarray:
+        self._flush()
+        return self.counts
+
+
 @dataclass
 class _Year:
+    #: (service, role, mode) in the order of their first record: whole counts by stratum
+    #: (``_Tally``) and weighted records (stratum codes and weights)
+    combos: dict[tuple[str, str, str], _Tally]
     keys: defaultdict[tuple[str, str, str], list[np.ndarray]]
     weights: defaultdict[tuple[str, str, str], list[np.ndarray]]
     waits: defaultdict[str, list[np.ndarray]]
-    #: (service, labels) -> chunks of code * N_STRATA + stratum, see ``count_coded``
-    coded: defaultdict[tuple[str, tuple[tuple[str, str], ...]], list[np.ndarray]]
-    #: service -> chunks of ((booking * N_SEGMENTS + segment) * N_IMD + imd) * bands + band
-    wait_cells: defaultdict[str, list[np.ndarray]]
+    #: (service, labels) -> counts of code * N_STRATA + stratum and of code * N_BRIDGES +
+    #: Bridges segment, see ``count_coded``
+    coded: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[_Tally, _Tally]]
+    #: service -> counts of ((booking * N_SEGMENTS + segment) * N_IMD + imd) * bands + band
+    wait_cells: dict[str, _Tally]
+    #: (service, role, mode) -> whole counts by Bridges to Health segment
+    segments: dict[tuple[str, str, str], _Tally]
+
+    def combo(self, key: tuple[str, str, str]) -> _Tally:
+        tally = self.combos.get(key)
+        if tally is None:
+            tally = self.combos[key] = _Tally(N_STRATA)
+            self.segments[key] = _Tally(N_BRIDGES)
+        return tally
+
+    def bridges(self, key: tuple[str, str, str]) -> _Tally:
+        self.combo(key)
+        return self.segments[key]
 
 
 class Ledger:
@@ -240,13 +297,7 @@ class Ledger:
     def start_year_(self, year_index: int) -> None:
         """Begin collecting records for ``year_index`` (0 = first simulated year)."""
         self._year_index = year_index
-        self._year = _Year(
-            defaultdict(list),
-            defaultdict(list),
-            defaultdict(list),
-            defaultdict(list),
-            defaultdict(list),
-        )
+        self._year = _Year({}, defaultdict(list), defaultdict(list), defaultdict(list), {}, {}, {})
 
     @property
     def calendar_year(self) -> int:
@@ -272,10 +323,14 @@ class Ledger:
             return
         assert self._year is not None
         combo = (service, role, mode)
-        self._year.keys[combo].append(strata.astype(np.int64, copy=False))
-        self._year.weights[combo].append(
-            np.ones(strata.size) if weight is None else np.asarray(weight, dtype=float)
-        )
+        tally = self._year.combo(combo)
+        if weight is None:
+            # person codes: the stratum for activity, the Bridges segment for its own table
+            tally.add(strata // N_EXTRA)
+            self._year.segments[combo].add(strata % N_BRIDGES)
+        else:
+            self._year.keys[combo].append(strata.astype(np.int64, copy=False))
+            self._year.weights[combo].append(np.asarray(weight, dtype=float))
 
     def count_coded(
         self,
@@ -293,8 +348,27 @@ class Ledger:
         if strata.size == 0:
             return
         assert self._year is not None
-        keys = codes.astype(np.int64) * N_CODES + strata
-        self._year.coded[(service, labels)].append(keys)
+        self.count_keys(service, codes.astype(np.int64) * N_CODES + strata, labels)
+
+    def count_keys(
+        self, service: str, keys: np.ndarray, labels: tuple[tuple[str, str], ...]
+    ) -> None:
+        """``count_coded`` with the keys ``code * N_CODES + person code`` already made."""
+        if service not in names.ACTIVITIES:
+            names.check_activity(service)
+        if keys.size == 0:
+            return
+        assert self._year is not None
+        tallies = self._year.coded.get((service, labels))
+        if tallies is None:
+            tallies = self._year.coded[(service, labels)] = (
+                _Tally(len(labels) * N_STRATA),
+                _Tally(len(labels) * N_BRIDGES),
+            )
+        code = keys // N_CODES
+        person = keys - code * N_CODES
+        tallies[0].add(code * N_STRATA + person // N_EXTRA)
+        tallies[1].add(code * N_BRIDGES + person % N_BRIDGES)
 
     def waits(
         self,
@@ -302,11 +376,13 @@ class Ledger:
         wait_days: np.ndarray,
         strata: np.ndarray,
         booking: np.ndarray | None = None,
+        band: np.ndarray | None = None,
     ) -> None:
         """Record waits (days) of requests served or admitted, under a waits-table name.
 
         ``strata`` are the people's stratum codes (for the wait distribution by segment and
-        IMD quintile); ``booking`` indexes ``BOOKINGS`` (GP request kinds), "" if None.
+        IMD quintile); ``booking`` indexes ``BOOKINGS`` (GP request kinds), "" if None;
+        ``band`` may pass ``wait_band(wait_days)`` already computed.
         """
         if service not in names.WAITING_LISTS:
             names.check_waiting_list(service)
@@ -316,9 +392,13 @@ class Ledger:
             imd, seg = imd_and_segment(strata)
             kind = np.zeros(wait_days.size, np.int64) if booking is None else booking
             cell = (kind * N_SEGMENTS + seg) * N_IMD + imd
-            self._year.wait_cells[service].append(
-                cell * len(WAIT_BANDS) + wait_band(np.asarray(wait_days))
-            )
+            tally = self._year.wait_cells.get(service)
+            if tally is None:
+                size = len(BOOKINGS) * N_SEGMENTS * N_IMD * len(WAIT_BANDS)
+                tally = self._year.wait_cells[service] = _Tally(size)
+            if band is None:
+                band = wait_band(np.asarray(wait_days))
+            tally.add(cell * len(WAIT_BANDS) + band)
 
     def person_years(
         self, strata: np.ndarray, exposure_years: np.ndarray, died: np.ndarray
@@ -376,29 +456,36 @@ class Ledger:
             )
             frame = pd.concat([head, rows.reset_index(drop=True)], axis=1)
             self.service_frames.setdefault(name, []).append(frame)
-        for (service, labels), chunks in self._year.coded.items():
-            keys = np.concatenate(chunks)
-            which = keys // N_CODES
+        for (service, labels), (coded, coded_bridges) in self._year.coded.items():
+            counts = coded.total()
+            by_seg = coded_bridges.total()
             for code, (role, mode) in enumerate(labels):
-                # one label at a time: a bincount over every label's codes at once would
-                # hold len(labels) x N_CODES counts
-                part = np.bincount(keys[which == code] - code * N_CODES, minlength=N_CODES)
-                nz = np.flatnonzero(part)
-                if nz.size:
-                    self._year.keys[(service, role, mode)].append(nz)
-                    self._year.weights[(service, role, mode)].append(part[nz].astype(float))
+                part = counts[code * N_STRATA : (code + 1) * N_STRATA]
+                if part.any():
+                    self._year.combo((service, role, mode)).add_counts(part)
+                    self._year.bridges((service, role, mode)).add_counts(
+                        by_seg[code * N_BRIDGES : (code + 1) * N_BRIDGES]
+                    )
         # one row per (service, role, mode, payer) and stratum: a service paid by several
         # payers (``payer_shares``) is split between them, count and cost alike
         combos: list[tuple[str, str, str, str]] = []
         codes, counts_nz, combo_index = [], [], []
+        sources: list[tuple[str, str, str]] = []
         by_bridges: list[np.ndarray] = []
-        for service, role, mode in self._year.keys:
-            chunks = self._year.keys[(service, role, mode)]
-            keys = np.concatenate(chunks)
-            w = np.concatenate(self._year.weights[(service, role, mode)])
-            full = np.bincount(keys, weights=w, minlength=N_CODES).reshape(N_STRATA, N_EXTRA)
-            by_bridges.append(full.reshape(-1, N_BRIDGES).sum(axis=0))
-            counts = full.sum(axis=1)
+        for combo, tally in self._year.combos.items():
+            # whole counts and weighted records (weights are whole numbers: bed days, days
+            # of support), so the sums are exact in any order
+            counts = tally.total().astype(np.float64)
+            segs = self._year.bridges(combo).total().astype(np.float64)
+            chunks = self._year.keys.get(combo)
+            if chunks:
+                keys = np.concatenate(chunks)
+                w = np.concatenate(self._year.weights[combo])
+                counts += np.bincount(keys // N_EXTRA, weights=w, minlength=N_STRATA)
+                segs += np.bincount(keys % N_BRIDGES, weights=w, minlength=N_BRIDGES)
+            sources.append(combo)
+            by_bridges.append(segs)
+            (service, role, mode) = combo
             nz = np.flatnonzero(counts)
             for payer, share in payer_shares(self.register, service):
                 if share <= 0:
@@ -436,7 +523,6 @@ class Ledger:
             frame["cashable_gbp"] = frame["cost_gbp"].to_numpy() * cashable[which]
             self.activity_frames.append(frame)
             # bridges_to_health: by (service, role, mode), payers together
-            sources = list(self._year.keys)
             self._bridges_rows(
                 sources,
                 np.stack(by_bridges),
@@ -458,8 +544,8 @@ class Ledger:
                 }
             )
         shape = (len(BOOKINGS), N_SEGMENTS, N_IMD, len(WAIT_BANDS))
-        for service, chunks in sorted(self._year.wait_cells.items()):
-            counts = np.bincount(np.concatenate(chunks), minlength=int(np.prod(shape)))
+        for service, cells in sorted(self._year.wait_cells.items()):
+            counts = cells.total()
             nz = np.flatnonzero(counts)
             kind, seg, imd, band = np.unravel_index(nz, shape)
             self.wait_distribution_frames.append(

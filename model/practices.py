@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from model import crn
+from model import _kernels, crn
 from model.register import Register
 
 #: IMD quintiles (1 = most deprived)
@@ -92,6 +92,10 @@ class Practices:
 
     def of(self, person_id: np.ndarray, imd: np.ndarray) -> np.ndarray:
         """Practice of each person (a pure function of person id and IMD quintile)."""
+        imd = np.asarray(imd)
+        if imd.size and int(imd.min()) >= 1 and int(imd.max()) <= N_QUINTILES:
+            # the loop below as one compiled pass (the same uniforms and search)
+            return _kernels.practice_of(person_id, imd, self.key, self.assign_cum)
         u = crn.uniforms(self.key, person_id)
         out = np.empty(person_id.shape[0], dtype=np.int32)
         for q in range(N_QUINTILES):

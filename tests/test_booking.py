@@ -24,7 +24,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.services.primary_care import greedy_book
+from model.services import _gp_kernels
+from model.services.primary_care import greedy_book, greedy_book_vectorised
 
 Inputs = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -175,3 +176,52 @@ def test_model_like_minutes_book_as_the_sequential_reference(
     got = greedy_book(diary, earliest, minutes, free)
     assert np.all((got == -1) | (got >= earliest)), "a request was booked before its earliest day"
     assert_books_as_reference((diary, earliest, minutes, free))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_diaries=st.integers(1, 30),
+    n_days=st.integers(1, 10),
+    n=st.integers(1, 200),
+)
+def test_the_compiled_booking_is_the_vectorised_one_bit_for_bit(
+    seed: int, n_diaries: int, n_days: int, n: int
+) -> None:
+    # the compiled pass repeats the vectorised floating-point operations in the same order
+    rng = np.random.default_rng(seed)
+    shape = (n_diaries, n_days)
+    free = np.where(rng.random(shape) < 0.3, 0.0, rng.uniform(0.5, 30.0, shape))
+    diary = rng.integers(0, n_diaries, n)
+    earliest = rng.integers(0, n_days + 3, n)
+    minutes = rng.choice(np.array([10.0, 7.1, 5.0, 15.0, 7.0]), n)
+    np.testing.assert_array_equal(
+        greedy_book(diary, earliest, minutes, free),
+        greedy_book_vectorised(diary, earliest, minutes, free),
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_diaries=st.integers(1, 12), n=st.integers(1, 300))
+def test_booking_ahead_builds_the_free_minutes_of_the_numpy_expression(
+    seed: int, n_diaries: int, n: int
+) -> None:
+    # the advance booking builds max(outer(capacity, working) - booked ring columns, 0) as it
+    # books; it must book as greedy_book_vectorised on that array
+    rng = np.random.default_rng(seed)
+    ring, n_days = 12, 11
+    day_cap = rng.uniform(0.0, 40.0, n_diaries)
+    working = rng.random(n_days) < 0.7
+    booked = np.where(
+        rng.random((n_diaries, ring)) < 0.5, rng.uniform(0.0, 50.0, (n_diaries, ring)), 0.0
+    )
+    first_col = int(rng.integers(0, ring))
+    diary = rng.integers(0, n_diaries, n)
+    earliest = rng.integers(0, n_days + 3, n)
+    minutes = rng.choice(np.array([10.0, 7.1, 5.0, 15.0, 7.0]), n)
+    cols = (first_col + np.arange(n_days)) % ring
+    free = np.maximum(np.outer(day_cap, working) - booked[:, cols], 0.0)
+    np.testing.assert_array_equal(
+        _gp_kernels.book_ahead(diary, earliest, minutes, day_cap, working, booked, first_col),
+        greedy_book_vectorised(diary, earliest, minutes, free),
+    )

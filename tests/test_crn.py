@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
-from model import crn
-from model.demand import draw_events, paired_counts
+from model import _kernels, crn
+from model.demand import draw_events, draw_events_numpy, paired_counts
 
 N = 200_000
 IDS = np.arange(N, dtype=np.int64)
@@ -238,3 +240,38 @@ def test_lower_rate_events_are_a_prefix_subset_of_the_full_rate(per_user: float 
     whole = draw_events(rate, np.full(n, 365), ids, k_count, k_day, per_user=per_user)
     assert _triples(full) <= _triples(whole)
     assert _triples(full) == {t for t in _triples(whole) if t[2] < exposure[(t[0] - 3) // 7]}
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 400), days=st.sampled_from([56, 365]))
+def test_compiled_event_draws_are_the_numpy_ones(seed: int, n: int, days: int) -> None:
+    # the compiled Poisson inversion, expansion, day hash, cut at death and sort by day give
+    # exactly the arrays of the numpy version
+    rng = np.random.default_rng(seed)
+    rate = rng.gamma(0.7, 4.0, n) * (rng.random(n) < 0.9)
+    rate[: n // 10] *= 8.0  # some above the small-rate threshold
+    exposure = np.where(rng.random(n) < 0.1, rng.integers(0, days + 1, n), days)
+    ids = rng.permutation(10 * n + 1)[:n].astype(np.int64)
+    k_count, k_day = crn.key(seed, 0, "test.count"), crn.key(seed, 0, "test.day")
+    u = crn.uniforms(k_count, ids)
+    small = rate <= 12.0
+    np.testing.assert_array_equal(
+        crn._poisson_small(rate[small], u[small]),
+        crn._poisson_inverse_small(rate[small], u[small]),
+    )
+    # some people arrive during the year (entrants): their events before arrival drop too
+    start = np.where(rng.random(n) < 0.1, rng.integers(0, days, n), 0)
+    start = np.minimum(start, exposure)
+    for per_user, arrive in ((None, None), (3.0, None), (None, start), (3.0, start)):
+        args = (rate, exposure, ids, k_count, k_day, days, per_user, arrive)
+        got, expected = draw_events(*args), draw_events_numpy(*args)
+        for name in ("person", "k", "day"):
+            a, b = getattr(got, name), getattr(expected, name)
+            assert a.dtype == b.dtype, name
+            np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_compiled_keyed_uniforms_are_crn_uniforms() -> None:
+    ids = np.random.default_rng(5).permutation(10**6)[:20_000].astype(np.int64)
+    key = crn.key(11, 0, "test.keyed")
+    np.testing.assert_array_equal(_kernels.keyed_uniforms(key, ids), crn.uniforms(key, ids))

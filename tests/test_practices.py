@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from model import crn
 from model.population import Population
 from model.practices import N_QUINTILES, Practices
 from model.register import Register
@@ -177,3 +178,17 @@ def test_patients_come_mostly_from_their_practices_quintile(
             ):
                 problems.append(f"seed {seed}, practice quintile {q}: {mix.round(3)}")
     assert not problems, f"patients by quintile (own share {share} +- 0.05): {problems}"
+
+
+def test_the_compiled_assignment_is_the_keyed_uniform_search(register: Register) -> None:
+    # Practices.of (a compiled pass) gives what its definition gives in numpy: the first
+    # practice whose cumulative share for the person's IMD quintile exceeds a keyed uniform
+    p = Practices.build(register, 200_000, 7, np.full(N_QUINTILES, 0.2))
+    rng = np.random.default_rng(3)
+    ids = rng.permutation(10**7)[:50_000].astype(np.int64)
+    imd = rng.integers(1, N_QUINTILES + 1, ids.size).astype(np.int8)
+    u = crn.uniforms(p.key, ids)
+    expected = np.array(
+        [np.searchsorted(p.assign_cum[q - 1], x, side="right") for q, x in zip(imd, u, strict=True)]
+    )
+    np.testing.assert_array_equal(p.of(ids, imd), np.minimum(expected, p.n - 1))

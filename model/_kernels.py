@@ -1,0 +1,213 @@
+"""Compiled loops of the demand draws (numba), giving exactly what the numpy code gives.
+
+``poisson_small`` is the summation inversion of ``crn._poisson_inverse_small`` per element
+(the same products and sums in the same order, from the same ``exp(-rate)``, which numpy
+computes). ``expand_days`` is ``crn.expand``, ``crn.event_days``, the cut at death and the
+stable sort by day of ``demand.draw_events`` in two passes: the same SplitMix64 hash, the
+same 16-bit day, and a stable counting sort, which orders events as the stable ``argsort``
+does. Compiled once per machine and cached (``cache=True``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _poisson_small(
+    rate: np.ndarray, u: np.ndarray, p0: np.ndarray, max_k: int, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    for i in range(rate.shape[0]):
+        p = p0[i]
+        cdf = p
+        r = rate[i]
+        v = u[i]
+        k = 0
+        while v > cdf:
+            k += 1
+            p = p * r / k
+            cdf = cdf + p
+            if k > max_k:  # round-off guard, as in numpy
+                break
+        out[i] = k
+
+
+def _expand_days(
+    counts: np.ndarray,
+    person_id: np.ndarray,
+    key: np.uint64,
+    days: int,
+    start: np.ndarray,
+    cut: np.ndarray,
+    day_of: np.ndarray,
+    person: np.ndarray,
+    k: np.ndarray,
+    day: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    n_days = np.uint32(days)
+    per_day = np.zeros(days + 1, dtype=np.int64)
+    e = 0
+    for p in range(counts.shape[0]):
+        base = np.uint64(person_id[p]) * _GOLDEN + key
+        for j in range(counts[p]):
+            z = base + np.uint64(j) * _M2
+            z ^= z >> np.uint64(30)
+            z *= _M1
+            z ^= z >> np.uint64(27)
+            z *= _M2
+            z ^= z >> np.uint64(31)
+            top = np.uint32(z >> np.uint64(48))
+            d = np.int64((top * n_days) >> np.uint32(16))
+            if start[p] <= d < cut[p]:
+                per_day[d + 1] += 1
+                day_of[e] = d
+            else:
+                day_of[e] = -1  # before arrival or after death: dropped
+            e += 1
+    for t in range(days):
+        per_day[t + 1] += per_day[t]
+    kept = per_day[days]
+    e = 0
+    for p in range(counts.shape[0]):
+        for j in range(counts[p]):
+            kept_day = day_of[e]
+            e += 1
+            if kept_day >= 0:
+                at = per_day[kept_day]
+                per_day[kept_day] += 1
+                person[at] = p
+                k[at] = j
+                day[at] = kept_day
+    return kept
+
+
+_poisson_small_jit: Any = numba.njit(cache=True, nogil=True)(_poisson_small)
+_expand_days_jit: Any = numba.njit(cache=True, nogil=True)(_expand_days)
+
+
+def poisson_small(rate: np.ndarray, u: np.ndarray, max_k: int) -> np.ndarray:
+    """Poisson inversion by summing probabilities (``crn._poisson_inverse_small``)."""
+    rate = np.ascontiguousarray(rate, dtype=np.float64)
+    out = np.zeros(rate.shape[0], dtype=np.int32)
+    if rate.shape[0]:
+        p0 = np.exp(-rate)  # numpy's exp, as in the numpy version
+        _poisson_small_jit(rate, np.ascontiguousarray(u, dtype=np.float64), p0, max_k, out)
+    return out
+
+
+def expand_days(
+    counts: np.ndarray,
+    person_id: np.ndarray,
+    key: np.uint64,
+    days: int,
+    cut: np.ndarray,
+    start: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Events of ``counts`` per person with days from ``crn.event_days``, those before
+    ``start`` or on or after ``cut`` (per person) dropped, stably sorted by day: (person
+    int32, k int32, day int16).
+    """
+    if start is None:
+        start = np.zeros(counts.shape[0], dtype=np.int64)
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    day_of = np.empty(total, dtype=np.int16)
+    person = np.empty(total, dtype=np.int32)
+    k = np.empty(total, dtype=np.int32)
+    day = np.empty(total, dtype=np.int16)
+    kept = _expand_days_jit(
+        counts,
+        np.ascontiguousarray(person_id, dtype=np.int64),
+        np.uint64(key),
+        int(days),
+        np.ascontiguousarray(start, dtype=np.int64),
+        np.ascontiguousarray(cut, dtype=np.int64),
+        day_of,
+        person,
+        k,
+        day,
+    )
+    # events after death (about 1 % of people die in a year) leave unused room at the end
+    return person[:kept], k[:kept], day[:kept]
+
+
+def _practice_of(
+    person_id: np.ndarray,
+    imd: np.ndarray,
+    key: np.uint64,
+    assign_cum: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    to_unit = 2.0**-53
+    n_practices = assign_cum.shape[1]
+    for i in range(person_id.shape[0]):
+        # crn.uniforms(key, person id)
+        z = np.uint64(person_id[i]) * _GOLDEN + key
+        z ^= z >> np.uint64(30)
+        z *= _M1
+        z ^= z >> np.uint64(27)
+        z *= _M2
+        z ^= z >> np.uint64(31)
+        u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+        # searchsorted(assign_cum[imd - 1], u, side="right"), at most the last practice
+        row = imd[i] - 1
+        lo = 0
+        hi = n_practices
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if assign_cum[row, mid] <= u:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[i] = lo if lo < n_practices else n_practices - 1
+
+
+_practice_of_jit: Any = numba.njit(cache=True, nogil=True)(_practice_of)
+
+
+def practice_of(
+    person_id: np.ndarray, imd: np.ndarray, key: np.uint64, assign_cum: np.ndarray
+) -> np.ndarray:
+    """``Practices.of``: the practice of each person from ``crn.uniforms(key, person id)``
+    and the cumulative assignment shares of the person's IMD quintile (1-5)."""
+    out = np.empty(person_id.shape[0], dtype=np.int32)
+    if person_id.shape[0]:
+        _practice_of_jit(
+            np.ascontiguousarray(person_id, dtype=np.int64),
+            np.ascontiguousarray(imd),
+            np.uint64(key),
+            np.ascontiguousarray(assign_cum, dtype=np.float64),
+            out,
+        )
+    return out
+
+
+def _keyed_uniforms(
+    person_id: np.ndarray, key: np.uint64, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    to_unit = 2.0**-53
+    for i in range(person_id.shape[0]):
+        z = np.uint64(person_id[i]) * _GOLDEN + key
+        z ^= z >> np.uint64(30)
+        z *= _M1
+        z ^= z >> np.uint64(27)
+        z *= _M2
+        z ^= z >> np.uint64(31)
+        out[i] = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+
+
+_keyed_uniforms_jit: Any = numba.njit(cache=True, nogil=True)(_keyed_uniforms)
+
+
+def keyed_uniforms(key: np.uint64, person_id: np.ndarray) -> np.ndarray:
+    """``crn.uniforms(key, person_id)`` (index 0) as one compiled pass."""
+    out = np.empty(person_id.shape[0], dtype=np.float64)
+    if person_id.shape[0]:
+        _keyed_uniforms_jit(np.ascontiguousarray(person_id, dtype=np.int64), np.uint64(key), out)
+    return out

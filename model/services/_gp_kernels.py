@@ -1,0 +1,635 @@
+"""Compiled loops of general-practice booking (numba), bit for bit the vectorised arithmetic.
+
+``book`` is ``greedy_book`` done as one sequential pass per call instead of sorts, cumulative
+sums and a ``searchsorted`` over every request. It reproduces the vectorised version's
+floating-point operations in the same order (the global cumulative sums of free minutes and
+of durations, the start ``first[best] + (before[j] - before[best])`` of each request), so the
+bookings are identical, not merely equal up to rounding. ``add_minutes`` is ``np.add.at`` on
+the booked minutes, adding in the order given (as ``np.add.at`` does).
+
+Compiled once per machine and cached beside this file (``cache=True``); where that folder is
+not writable numba uses its user-wide cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+
+def _start_of(free: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Start of each (diary, day) cell in cumulative free minutes (np.cumsum is sequential)."""
+    n_diaries = free.shape[0]
+    n_days = free.shape[1]
+    start = np.empty(n_diaries * n_days + 1, dtype=np.float64)
+    start[0] = 0.0
+    acc = 0.0
+    for i in range(n_diaries):
+        for t in range(n_days):
+            if i == 0 and t == 0:
+                acc = free[0, 0]
+            else:
+                acc = acc + free[i, t]
+            start[i * n_days + t + 1] = acc
+    return start
+
+
+def _start_ahead(
+    day_cap: np.ndarray, working: np.ndarray, booked: np.ndarray, first_col: int
+) -> np.ndarray:  # pragma: no cover - compiled
+    """``_start_of`` the free advance minutes: max(outer(day_cap, working) - booked, 0),
+    booked taken from the ring's columns from ``first_col`` on."""
+    n_diaries = day_cap.shape[0]
+    n_days = working.shape[0]
+    ring = booked.shape[1]
+    start = np.empty(n_diaries * n_days + 1, dtype=np.float64)
+    start[0] = 0.0
+    acc = 0.0
+    for i in range(n_diaries):
+        for t in range(n_days):
+            cap = day_cap[i] * (1.0 if working[t] else 0.0)
+            f = cap - booked[i, (first_col + t) % ring]
+            if not f > 0.0:  # np.maximum(f, 0.0) (no NaN here)
+                f = 0.0
+            if i == 0 and t == 0:
+                acc = f
+            else:
+                acc = acc + f
+            start[i * n_days + t + 1] = acc
+    return start
+
+
+def _book_start(
+    diary: np.ndarray,
+    earliest: np.ndarray,
+    minutes: np.ndarray,
+    start: np.ndarray,
+    n_diaries: int,
+    n_days: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    n = diary.shape[0]
+    total = n_diaries * n_days
+    # order = np.lexsort((earliest, diary)): stable counting sorts, earliest then diary
+    e_max = 0
+    for j in range(n):
+        if earliest[j] > e_max:
+            e_max = earliest[j]
+    count = np.zeros(e_max + 2, dtype=np.int64)
+    for j in range(n):
+        count[earliest[j] + 1] += 1
+    for v in range(1, e_max + 2):
+        count[v] += count[v - 1]
+    by_e = np.empty(n, dtype=np.int64)
+    for j in range(n):
+        by_e[count[earliest[j]]] = j
+        count[earliest[j]] += 1
+    count_d = np.zeros(n_diaries + 1, dtype=np.int64)
+    for j in range(n):
+        count_d[diary[j] + 1] += 1
+    for v in range(1, n_diaries + 1):
+        count_d[v] += count_d[v - 1]
+    order = np.empty(n, dtype=np.int64)
+    for p in range(n):
+        j = by_e[p]
+        order[count_d[diary[j]]] = j
+        count_d[diary[j]] += 1
+    c = 0.0
+    group_csum = 0.0
+    prev_d = -1
+    best_key = 0.0
+    best_first = 0.0
+    best_before = 0.0
+    for p in range(n):
+        j = order[p]
+        d = diary[j]
+        e = earliest[j]
+        m = minutes[j]
+        if p == 0:
+            c = m
+        else:
+            c = c + m
+        csum = c - m  # durations booked before, over all diaries (np.cumsum(m) - m)
+        new_group = d != prev_d
+        if new_group:
+            group_csum = csum
+            prev_d = d
+        before = csum - group_csum
+        if e >= n_days:
+            first = start[(d + 1) * n_days]  # beyond the horizon
+        else:
+            first = start[d * n_days + e]
+        key = first - before
+        # the running maximum of the key within the diary, ties to the later request
+        if new_group or key >= best_key:
+            best_key = key
+            best_first = first
+            best_before = before
+        s = best_first + (before - best_before)
+        end_of_diary = start[(d + 1) * n_days]
+        # searchsorted(start, s, side="right") - 1, within the diary's cells when s is in
+        # them (start[d * n_days] <= s; a cell found beyond them fails s < end_of_diary)
+        lo = d * n_days
+        hi = (d + 1) * n_days + 1
+        if start[lo] > s:
+            lo = 0
+            hi = total + 1
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if start[mid] <= s:
+                lo = mid + 1
+            else:
+                hi = mid
+        cell = lo - 1
+        if s < end_of_diary and cell // n_days == d:
+            out[j] = cell % n_days
+        else:
+            out[j] = -1
+
+
+_start_of_jit: Any = numba.njit(cache=True, nogil=True)(_start_of)
+_start_ahead_jit: Any = numba.njit(cache=True, nogil=True)(_start_ahead)
+_book_start_jit: Any = numba.njit(cache=True, nogil=True)(_book_start)
+
+
+def _book(
+    diary: np.ndarray,
+    earliest: np.ndarray,
+    minutes: np.ndarray,
+    free: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    start = _start_of_jit(free)
+    _book_start_jit(diary, earliest, minutes, start, free.shape[0], free.shape[1], out)
+
+
+def _book_ahead(
+    diary: np.ndarray,
+    earliest: np.ndarray,
+    minutes: np.ndarray,
+    day_cap: np.ndarray,
+    working: np.ndarray,
+    booked: np.ndarray,
+    first_col: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    start = _start_ahead_jit(day_cap, working, booked, first_col)
+    _book_start_jit(diary, earliest, minutes, start, day_cap.shape[0], working.shape[0], out)
+
+
+def _add_minutes(
+    booked: np.ndarray, diary: np.ndarray, column: np.ndarray, minutes: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    for j in range(diary.shape[0]):
+        booked[diary[j], column[j]] += minutes[j]
+
+
+_book_jit: Any = numba.njit(cache=True, nogil=True)(_book)
+_book_ahead_jit: Any = numba.njit(cache=True, nogil=True)(_book_ahead)
+_add_minutes_jit: Any = numba.njit(cache=True, nogil=True)(_add_minutes)
+
+#: the largest earliest day booked with the counting sort; beyond it, ``np.lexsort`` order
+_MAX_EARLIEST = 1 << 20
+
+
+def book(
+    diary: np.ndarray, earliest: np.ndarray, minutes: np.ndarray, free: np.ndarray
+) -> np.ndarray:
+    """``greedy_book`` (see there): each request's day, or -1."""
+    n = diary.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return out
+    diary = np.ascontiguousarray(diary, dtype=np.int64)
+    earliest = np.ascontiguousarray(earliest, dtype=np.int64)
+    if int(earliest.min()) < 0 or int(earliest.max()) > _MAX_EARLIEST:
+        raise ValueError("earliest days must be in 0..2**20")
+    if int(diary.min()) < 0 or int(diary.max()) >= free.shape[0]:
+        raise ValueError("diary indices must be rows of free")
+    _book_jit(
+        diary,
+        earliest,
+        np.ascontiguousarray(minutes, dtype=np.float64),
+        np.ascontiguousarray(free, dtype=np.float64),
+        out,
+    )
+    return out
+
+
+def book_ahead(
+    diary: np.ndarray,
+    earliest: np.ndarray,
+    minutes: np.ndarray,
+    day_cap: np.ndarray,
+    working: np.ndarray,
+    booked: np.ndarray,
+    first_col: int,
+) -> np.ndarray:
+    """``book`` into the free minutes ``max(outer(day_cap, working) - booked[:, cols], 0)``
+    with ``cols`` the ring columns ``(first_col + t) % ring`` of the days ``t`` ahead, built
+    in the same pass (the same operations as the numpy expression)."""
+    n = diary.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return out
+    diary = np.ascontiguousarray(diary, dtype=np.int64)
+    earliest = np.ascontiguousarray(earliest, dtype=np.int64)
+    if int(earliest.min()) < 0 or int(earliest.max()) > _MAX_EARLIEST:
+        raise ValueError("earliest days must be in 0..2**20")
+    if int(diary.min()) < 0 or int(diary.max()) >= day_cap.shape[0]:
+        raise ValueError("diary indices must be rows of free")
+    _book_ahead_jit(
+        diary,
+        earliest,
+        np.ascontiguousarray(minutes, dtype=np.float64),
+        np.ascontiguousarray(day_cap, dtype=np.float64),
+        np.ascontiguousarray(working, dtype=np.bool_),
+        np.ascontiguousarray(booked, dtype=np.float64),
+        int(first_col),
+        out,
+    )
+    return out
+
+
+def add_minutes(
+    booked: np.ndarray, diary: np.ndarray, column: np.ndarray, minutes: np.ndarray
+) -> None:
+    """``np.add.at(booked, (diary, column), minutes)``, in the order given."""
+    if diary.shape[0] == 0:
+        return
+    _add_minutes_jit(
+        booked,
+        np.ascontiguousarray(diary, dtype=np.int64),
+        np.ascontiguousarray(column, dtype=np.int64),
+        np.ascontiguousarray(minutes, dtype=np.float64),
+    )
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_LOW16 = np.uint64(0xFFFF)
+
+
+def _decide(
+    key: np.uint64,
+    ids: np.ndarray,
+    person: np.ndarray,
+    k: np.ndarray,
+    segment: np.ndarray,
+    practice_of: np.ndarray,
+    n_roles: int,
+    same_day_tab: np.ndarray,
+    mode_tab: np.ndarray,
+    role_tab: np.ndarray,
+    lead_tab: np.ndarray,
+    kind: np.ndarray,
+    lead: np.ndarray,
+    diary: np.ndarray,
+    mode: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    # each person's hash base and (practice, segment) side by side, so that a request reads
+    # one place in memory for its person (requests come in order of day, not of person)
+    n_people = ids.shape[0]
+    packed = np.empty((n_people, 2), dtype=np.uint64)
+    for p in range(n_people):
+        packed[p, 0] = np.uint64(ids[p]) * _GOLDEN + key
+        packed[p, 1] = np.uint64(practice_of[p]) * np.uint64(256) + np.uint64(segment[p])
+    for i in range(person.shape[0]):
+        p = person[i]
+        # crn.event_uniforms16: one SplitMix64 hash of (key, person id, event number)
+        z = packed[p, 0] + np.uint64(k[i]) * _M2
+        z ^= z >> np.uint64(30)
+        z *= _M1
+        z ^= z >> np.uint64(27)
+        z *= _M2
+        z ^= z >> np.uint64(31)
+        w_kind = np.int64(z & _LOW16)
+        w_mode = np.int64((z >> np.uint64(16)) & _LOW16)
+        w_role = np.int64((z >> np.uint64(32)) & _LOW16)
+        w_lead = np.int64(z >> np.uint64(48))
+        if same_day_tab[w_kind]:
+            kind[i] = 0
+            lead[i] = 0
+        else:
+            kind[i] = 1
+            lead[i] = lead_tab[w_lead]
+        meta = packed[p, 1]
+        diary[i] = np.int64(meta >> np.uint64(8)) * n_roles + role_tab[w_role]
+        mode[i] = mode_tab[np.int64(meta & np.uint64(255)), w_mode]
+
+
+_decide_jit: Any = numba.njit(cache=True, nogil=True)(_decide)
+
+#: every value a 16-bit uniform of ``crn.event_uniforms16`` takes, in word order
+U16 = ((np.arange(1 << 16, dtype=np.float32) + np.float32(0.5)) * np.float32(1.0 / 65536.0)).astype(
+    np.float32
+)
+
+
+def decide(
+    key: np.uint64,
+    ids: np.ndarray,
+    person: np.ndarray,
+    k: np.ndarray,
+    segment: np.ndarray,
+    practice_of: np.ndarray,
+    n_roles: int,
+    tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Kind (0 same-day, 1 pre-booked), lead, diary and mode of each request.
+
+    ``tables`` give the decision for each value of the 16-bit uniform (``U16``): same-day
+    (bool), mode by (segment, value), role and pre-booked lead; they are computed with the
+    very expressions applied to the uniforms, so looking them up is the same decision.
+    """
+    n = person.shape[0]
+    kind = np.empty(n, dtype=np.int8)
+    lead = np.empty(n, dtype=np.int16)
+    diary = np.empty(n, dtype=np.int32)
+    mode = np.empty(n, dtype=np.int8)
+    same_day_tab, mode_tab, role_tab, lead_tab = tables
+    if n:
+        _decide_jit(
+            np.uint64(key),
+            np.ascontiguousarray(ids, dtype=np.int64),
+            np.ascontiguousarray(person),
+            np.ascontiguousarray(k),
+            np.ascontiguousarray(segment),
+            np.ascontiguousarray(practice_of),
+            n_roles,
+            np.ascontiguousarray(same_day_tab, dtype=np.bool_),
+            np.ascontiguousarray(mode_tab, dtype=np.int8),
+            np.ascontiguousarray(role_tab, dtype=np.int32),
+            np.ascontiguousarray(lead_tab, dtype=np.int16),
+            kind,
+            lead,
+            diary,
+            mode,
+        )
+    return kind, lead, diary, mode
+
+
+def _attend(
+    key: np.uint64,
+    pid: np.ndarray,
+    idx: np.ndarray,
+    k: np.ndarray,
+    attempt: np.ndarray,
+    booked_on: np.ndarray,
+    today: int,
+    edges: np.ndarray,
+    level_at_entry: np.ndarray,
+    level: np.ndarray,
+    rr_pair: np.ndarray,
+    rr_wait: np.ndarray,
+    rate: float,
+    mean: float,
+    max_attempts: int,
+    wait: np.ndarray,
+    band: np.ndarray,
+    dna: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    to_unit = 2.0**-53
+    for i in range(idx.shape[0]):
+        p = idx[i]
+        w = today - booked_on[i]
+        wait[i] = w
+        b = 0
+        for edge in edges:  # searchsorted(edges, w, side="right")
+            if edge <= w:
+                b += 1
+        band[i] = b
+        # crn.uniforms(key, person id, k * max_attempts + attempt)
+        index = np.int64(k[i]) * max_attempts + np.int64(attempt[i])
+        z = np.uint64(pid[i]) * _GOLDEN + np.uint64(index) * _M2 + key
+        z ^= z >> np.uint64(30)
+        z *= _M1
+        z ^= z >> np.uint64(27)
+        z *= _M2
+        z ^= z >> np.uint64(31)
+        u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+        rr = rr_pair[level_at_entry[p] - 1, level[p] - 1]
+        dna[i] = u < rate * rr_wait[b] * rr / mean
+
+
+_attend_jit: Any = numba.njit(cache=True, nogil=True)(_attend)
+
+
+def attend(
+    key: np.uint64,
+    pid: np.ndarray,
+    idx: np.ndarray,
+    k: np.ndarray,
+    attempt: np.ndarray,
+    booked_on: np.ndarray,
+    today: int,
+    edges: np.ndarray,
+    level_at_entry: np.ndarray,
+    level: np.ndarray,
+    rr_pair: np.ndarray,
+    rr_wait: np.ndarray,
+    rate: float,
+    mean: float,
+    max_attempts: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Wait (days), wait band and DNA of each appointment of today (person ids ``pid``,
+    positions ``idx`` in the population).
+
+    The DNA uniform is ``crn.uniforms(key, person id, k * max_attempts + attempt)`` and the
+    probability ``rate * rr_wait[band] * rr_pair[entry level, level] / mean``, computed in
+    that order, so the decisions are those of the numpy expressions.
+    """
+    n = idx.shape[0]
+    wait = np.empty(n, dtype=np.int64)
+    band = np.empty(n, dtype=np.int64)
+    dna = np.empty(n, dtype=np.bool_)
+    if n:
+        _attend_jit(
+            np.uint64(key),
+            np.ascontiguousarray(pid, dtype=np.int64),
+            np.ascontiguousarray(idx),
+            np.ascontiguousarray(k),
+            np.ascontiguousarray(attempt),
+            np.ascontiguousarray(booked_on, dtype=np.int64),
+            int(today),
+            np.ascontiguousarray(edges, dtype=np.int64),
+            np.ascontiguousarray(level_at_entry),
+            np.ascontiguousarray(level),
+            np.ascontiguousarray(rr_pair, dtype=np.float64),
+            np.ascontiguousarray(rr_wait, dtype=np.float64),
+            float(rate),
+            float(mean),
+            int(max_attempts),
+            wait,
+            band,
+            dna,
+        )
+    return wait, band, dna
+
+
+def _tally(
+    diary: np.ndarray,
+    mode: np.ndarray,
+    dna: np.ndarray,
+    wait: np.ndarray,
+    strata_of: np.ndarray,
+    idx: np.ndarray,
+    n_roles: int,
+    n_strata: int,
+    horizon: int,
+    by_practice: np.ndarray,
+    wait_hist: np.ndarray,
+    strata: np.ndarray,
+    keys: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    n = diary.shape[0]
+    seen = 0
+    missed = n
+    for i in range(n):
+        practice = diary[i] // n_roles
+        code = np.int64(mode[i]) * n_roles + diary[i] % n_roles
+        stratum = strata_of[idx[i]]
+        strata[i] = stratum
+        missing = 1 if dna[i] else 0
+        by_practice[missing, practice, code] += 1
+        w = wait[i]
+        wait_hist[practice, w if w < horizon else horizon] += 1
+        # ledger keys code * n_strata + stratum: attended from the front, missed from the back
+        if dna[i]:
+            missed -= 1
+            keys[missed] = code * n_strata + stratum
+        else:
+            keys[seen] = code * n_strata + stratum
+            seen += 1
+    return seen
+
+
+_tally_jit: Any = numba.njit(cache=True, nogil=True)(_tally)
+
+
+def tally(
+    diary: np.ndarray,
+    mode: np.ndarray,
+    dna: np.ndarray,
+    wait: np.ndarray,
+    strata_of: np.ndarray,
+    idx: np.ndarray,
+    n_roles: int,
+    n_strata: int,
+    horizon: int,
+    by_practice: np.ndarray,
+    wait_hist: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count today's appointments into ``by_practice`` (attended / DNA, practice, code) and
+    ``wait_hist`` (practice, wait capped at ``horizon``), in place; return the people's
+    strata and the ledger keys (code * n_strata + stratum) of the attended and the missed,
+    each in the order of the appointments."""
+    n = diary.shape[0]
+    strata = np.empty(n, dtype=strata_of.dtype)
+    keys = np.empty(n, dtype=np.int64)
+    seen = int(
+        _tally_jit(
+            np.ascontiguousarray(diary),
+            np.ascontiguousarray(mode),
+            np.ascontiguousarray(dna),
+            np.ascontiguousarray(wait, dtype=np.int64),
+            strata_of,
+            np.ascontiguousarray(idx),
+            n_roles,
+            n_strata,
+            horizon,
+            by_practice,
+            wait_hist,
+            strata,
+            keys,
+        )
+    )
+    # the missed were filled from the back: reverse them into appointment order
+    return strata, keys[:seen], keys[seen:][::-1].copy()
+
+
+def _alive_rows(
+    death_day: np.ndarray, idx: np.ndarray, day0: int, absolute_day: int, out: np.ndarray
+) -> int:  # pragma: no cover - compiled
+    n = 0
+    for i in range(idx.shape[0]):
+        death = np.int64(death_day[idx[i]])
+        if death < 0 or day0 + death > absolute_day:
+            out[n] = i
+            n += 1
+    return n
+
+
+def _durations(
+    diary: np.ndarray, mode: np.ndarray, minutes: np.ndarray, n_roles: int, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    for i in range(diary.shape[0]):
+        out[i] = minutes[diary[i] % n_roles, mode[i]]
+
+
+def _uniforms(
+    key: np.uint64,
+    pid: np.ndarray,
+    index: np.ndarray,
+    stride: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    to_unit = 2.0**-53
+    for i in range(pid.shape[0]):
+        base = np.uint64(pid[i]) * _GOLDEN + key
+        for j in range(out.shape[0]):
+            z = base + np.uint64(index[i] * stride + j) * _M2
+            z ^= z >> np.uint64(30)
+            z *= _M1
+            z ^= z >> np.uint64(27)
+            z *= _M2
+            z ^= z >> np.uint64(31)
+            out[j, i] = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+
+
+_alive_rows_jit: Any = numba.njit(cache=True, nogil=True)(_alive_rows)
+_durations_jit: Any = numba.njit(cache=True, nogil=True)(_durations)
+_uniforms_jit: Any = numba.njit(cache=True, nogil=True)(_uniforms)
+
+
+def alive_rows(death_day: np.ndarray, idx: np.ndarray, day0: int, absolute_day: int) -> np.ndarray:
+    """Positions of the people ``idx`` alive on ``absolute_day`` (death day of the year < 0,
+    or ``day0 + death day > absolute_day``), in order."""
+    out = np.empty(idx.shape[0], dtype=np.int64)
+    if idx.shape[0] == 0:
+        return out
+    n = _alive_rows_jit(death_day, np.ascontiguousarray(idx), int(day0), int(absolute_day), out)
+    return out[:n]
+
+
+def durations(diary: np.ndarray, mode: np.ndarray, minutes: np.ndarray, n_roles: int) -> np.ndarray:
+    """``minutes[diary % n_roles, mode]`` of each request."""
+    out = np.empty(diary.shape[0], dtype=np.float64)
+    if diary.shape[0]:
+        _durations_jit(
+            np.ascontiguousarray(diary),
+            np.ascontiguousarray(mode),
+            np.ascontiguousarray(minutes, dtype=np.float64),
+            n_roles,
+            out,
+        )
+    return out
+
+
+def uniforms(
+    key: np.uint64, pid: np.ndarray, index: np.ndarray, stride: int, count: int
+) -> np.ndarray:
+    """``crn.uniforms(key, pid, index * stride + j)`` for ``j < count``: (count, n)."""
+    out = np.empty((count, pid.shape[0]), dtype=np.float64)
+    if pid.shape[0]:
+        _uniforms_jit(
+            np.uint64(key),
+            np.ascontiguousarray(pid, dtype=np.int64),
+            np.ascontiguousarray(index, dtype=np.int64),
+            int(stride),
+            out,
+        )
+    return out
