@@ -203,6 +203,7 @@ UNIT_FAMILIES: tuple[UnitFamily, ...] = (
     ),
     UnitFamily("duration", r"^(days|years|minutes)\b", AllowedRange(0.0, math.inf, high_open=True)),
     UnitFamily("list size", r"^patients per\b", AllowedRange(0.0, math.inf, True, True)),
+    UnitFamily("count", r"^attempts\b", AllowedRange(0.0, math.inf, high_open=True)),
     UnitFamily("staffing", r"^FTE per\b", AllowedRange(0.0, math.inf, high_open=True)),
     UnitFamily("coefficient", r"^(probit units|SD of)\b", UNBOUNDED),
     UnitFamily(

@@ -179,6 +179,31 @@ class World:
             value *= lever.capacity_multiplier(self, service)
         return value
 
+    def unit_multipliers(self, service: str, n_units: int) -> np.ndarray | None:
+        """Capacity multipliers by deployment unit (e.g. one per practice) from levers.
+
+        A lever deployed in some units only (a PCN, some practices) defines
+        ``unit_capacity_multiplier(world, service)`` returning one factor per unit of the
+        service (``None``: no change); levers' factors multiply. ``None`` when no lever
+        changes any unit, so the baseline is untouched.
+        """
+        if service not in names.CAPACITIES:
+            names.check_capacity(service)
+        out: np.ndarray | None = None
+        for lever in self.levers:
+            hook = getattr(lever, "unit_capacity_multiplier", None)
+            factor = hook(self, service) if hook is not None else None
+            if factor is None:
+                continue
+            factor = np.asarray(factor, dtype=float)
+            if factor.shape != (n_units,):
+                raise ValueError(
+                    f"lever {lever.name!r}: unit_capacity_multiplier for {service!r} must give "
+                    f"{n_units} factors (one per unit), got shape {factor.shape}."
+                )
+            out = factor if out is None else out * factor
+        return out
+
     def set_population(
         self, pop: Population, kept: np.ndarray | None = None, added: Population | None = None
     ) -> None:

@@ -11,7 +11,7 @@ Where levers will land (request decisions also on changed register values):
 * Weekends: requests made on Saturday or Sunday are handled on Monday; nothing happens on a
   weekend day.
 * Too long a wait: with no capacity every same-day attempt fails and ends as a retry, a
-  visit to A&E or a give-up, with shares by segment, after at most ``MAX_ATTEMPTS``
+  visit to A&E or a give-up, with shares by segment, after at most ``gp.max_same_day_attempts``
   attempts; with ample capacity nobody gives up and same-day requests are seen that day.
 * The diary starts seeded (appointments booked before day 0 happen in the first days), and
   people who died before their appointment are not counted.
@@ -36,12 +36,12 @@ import pytest
 from model.engine import Engine
 from model.ledger import WAIT_BANDS, wait_band
 from model.population import SEGMENTS, build_population
+from model.register import default_register
 from model.scenario import Scenario
 from model.services.base import RequestTable, WaitingList
 from model.services.primary_care import (
     CAPACITY_KEYS,
     LEAD_BANDS,
-    MAX_ATTEMPTS,
     MODES,
     ROLES,
     PrimaryCareService,
@@ -50,6 +50,8 @@ from model.services.primary_care import (
 from model.world import World
 
 PEOPLE = 20_000
+#: the register's default gp.max_same_day_attempts
+MAX_TRIES = int(default_register().scalar("gp.max_same_day_attempts"))
 Z = 4.5  # tolerance in standard errors for shares and means
 #: register changes where levers land: preferences, urgency, booking leads, nurse time
 CHANGES = {
@@ -617,10 +619,10 @@ def test_each_failed_same_day_attempt_retries_goes_to_ae_or_gives_up(
     engine, rec, out = closed
     outcomes = out[["retry", "spill", "unmet"]].sum(axis=1)
     np.testing.assert_array_equal(outcomes, 1)
-    # at most MAX_ATTEMPTS attempts: the last cannot retry
-    assert out["attempt"].max() == MAX_ATTEMPTS - 1
-    assert not out.loc[out["attempt"] == MAX_ATTEMPTS - 1, "retry"].any()
-    assert out.groupby(["id", "k"]).size().max() <= MAX_ATTEMPTS
+    # at most MAX_TRIES attempts: the last cannot retry
+    assert out["attempt"].max() == MAX_TRIES - 1
+    assert not out.loc[out["attempt"] == MAX_TRIES - 1, "retry"].any()
+    assert out.groupby(["id", "k"]).size().max() <= MAX_TRIES
     # a retry is an attempt on the next working day
     w = engine.world
     retried = rec.table("retried")[["id", "k", "attempt", "today"]]
@@ -648,7 +650,7 @@ def test_retries_and_ae_visits_follow_the_segment(
     retry = float(reg.array("gp.retry_share_by_segment")[segment])
     spill = float(reg.array("gp.spill_to_ae_by_segment")[segment])
     mine = out[out["segment"] == segment]
-    can_retry = mine[mine["attempt"] < MAX_ATTEMPTS - 1]
+    can_retry = mine[mine["attempt"] < MAX_TRIES - 1]
     assert_share(can_retry["retry"].to_numpy(), retry, f"{SEGMENTS[segment]} retry")
     left = mine[~mine["retry"]]
     assert_share(left["spill"].to_numpy(), spill, f"{SEGMENTS[segment]} A&E")
@@ -766,3 +768,69 @@ def test_waiting_lists_carried_across_years_drop_the_dead(gp_scenario: Scenario)
     np.testing.assert_array_equal(wl.table.extra["tag"][n:], [100, 101])
     np.testing.assert_array_equal(wl.arrivals(0), [n])
     np.testing.assert_array_equal(wl.arrivals(1), [n + 1])
+
+
+def test_attempts_and_horizon_come_from_the_register(baseline_scenario) -> None:  # type: ignore[no-untyped-def]
+    """More permitted attempts mean more retries and fewer final give-ups; the diary keeps
+    the register's horizon."""
+    from model.engine import run_one
+
+    small = baseline_scenario.with_run(population=10_000, years=1)
+
+    def outcome(attempts: int) -> tuple[float, float]:
+        reg = small.register.with_values({"gp.max_same_day_attempts": attempts})
+        act = run_one(dataclasses.replace(small, register=reg), 0)["activity"]
+        total = act.groupby("service", observed=True)["count"].sum()
+        return float(total["gp_booking_attempt"]), float(total["gp_request_abandoned"])
+
+    one, three = outcome(1), outcome(3)
+    assert three[0] > one[0]  # retries add attempts
+    assert three[1] < one[1]  # and fewer people give up in the end
+    engine_reg = small.register.with_values({"gp.diary_horizon_days": 120})
+    from model.engine import Engine
+
+    engine = Engine(dataclasses.replace(small, register=engine_reg), 0)
+    gp = engine.services["gp"]
+    assert gp.horizon == 120 and gp.booked_minutes.shape[1] == 120  # type: ignore[attr-defined]
+
+
+class _OnePracticeLever:
+    """More GP time in practice 0 only (a lever deployed by practice)."""
+
+    name = "practice_zero"
+
+    def on_year_start(self, world: World) -> None:
+        return None
+
+    def rate_multiplier(self, world: World, service: str) -> np.ndarray | None:
+        return None
+
+    def capacity_multiplier(self, world: World, service: str) -> float:
+        return 1.0
+
+    def unit_capacity_multiplier(self, world: World, service: str) -> np.ndarray | None:
+        if service != "gp_appointment":
+            return None
+        factor = np.ones(self.n)
+        factor[0] = 2.0
+        return factor
+
+    def processes(self, world: World) -> list[object]:
+        return []
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+def test_capacity_can_be_deployed_by_practice(baseline_scenario) -> None:  # type: ignore[no-untyped-def]
+    from model.engine import Engine, run_one
+
+    small = baseline_scenario.with_run(population=10_000, years=1)
+    n = Engine(small, 0).services["gp"].practices.n  # type: ignore[attr-defined]
+    base = run_one(small, 0)["practice_gp"]
+    more = run_one(small, 0, levers=[_OnePracticeLever(n)])["practice_gp"]  # type: ignore[list-item]
+    cap = lambda t: t.groupby("practice")["capacity_per_1000"].first()  # noqa: E731
+    assert cap(more)[0] == pytest.approx(2 * cap(base)[0])
+    np.testing.assert_allclose(cap(more)[1:], cap(base)[1:])
+    seen = lambda t: t[t["service"] == "gp_appointment"].groupby("practice")["count"].sum()  # noqa: E731
+    assert seen(more)[0] > seen(base)[0]

@@ -2,7 +2,7 @@
 clinician time by role, and what people do when the wait offered is too long.
 
 Every practice (``model.practices``) keeps a diary of clinician minutes by role (GP, nurse,
-other) for each working day up to ``HORIZON_DAYS`` ahead. A GP request is one of two kinds:
+other) for each working day up to ``gp.diary_horizon_days`` ahead. A GP request is one of two kinds:
 
 * **same-day** (an urgent need): on the day it is made (weekend requests are made on the
   next working day) it takes the earliest free minutes of today's diary; if today is full the
@@ -55,11 +55,13 @@ ROLES = ("gp", "nurse", "other")
 #: (role, mode) of each code mode * len(ROLES) + role
 LABELS = tuple((r, m) for m in MODES for r in ROLES)
 #: how far ahead diaries are kept (a request that cannot be booked within it gives up)
-HORIZON_DAYS = 182
+#: (the diary horizon is the register's ``gp.diary_horizon_days``)
 #: pre-booked lead bands (days after the booking day), as in ``gp.prebook_lead_shares``
 LEAD_BANDS = ((1, 7), (8, 14), (15, 28), (29, 56))
 #: at most this many same-day attempts per need (the last failure cannot retry)
-MAX_ATTEMPTS = 3
+#: (the register's ``gp.max_same_day_attempts``); per-attempt keyed uniforms are indexed
+#: ``k * ATTEMPT_STRIDE + attempt``, so at most this many attempts per need
+ATTEMPT_STRIDE = 16
 CAPACITY_KEYS = tuple(f"capacity.gp.{r}_minutes_per_1000_per_working_day" for r in ROLES)
 SERVICE = "gp_appointment"
 
@@ -191,7 +193,8 @@ class PrimaryCareService:
         # normalised once on the base population: changes in activation (e.g. coaching)
         # change the overall DNA rate, not only who misses appointments
         self.dna_rr_mean = float(self.dna_rr[pop.pam_level - 1].mean())
-        self.horizon = HORIZON_DAYS
+        self.horizon = int(reg.scalar("gp.diary_horizon_days"))
+        self.max_attempts = int(reg.scalar("gp.max_same_day_attempts"))
         # working days of the whole run and one horizon beyond, by absolute day
         last = world.day0 + (run.years + 1) * DAYS_PER_YEAR + self.horizon
         self.working = np.array([world.is_working_day(d) for d in range(last)], dtype=bool)
@@ -345,7 +348,12 @@ class PrimaryCareService:
     def _day_minutes(self, world: World) -> np.ndarray:
         """Clinician minutes of one working day by diary (practice x role), after levers."""
         role = np.array([world.capacity_today(SERVICE, key) for key in CAPACITY_KEYS])
-        return np.asarray(self.diary_share * np.tile(role, self.practices.n))
+        minutes = np.asarray(self.diary_share * np.tile(role, self.practices.n))
+        # levers deployed by practice (or by PCN, through the practices of each PCN)
+        by_practice = world.unit_multipliers(SERVICE, self.practices.n)
+        if by_practice is not None:
+            minutes = minutes * np.repeat(by_practice, len(ROLES))
+        return minutes
 
     # ---------------------------------------------------------------- booking
     def _durations(self, req: dict[str, np.ndarray]) -> np.ndarray:
@@ -457,7 +465,9 @@ class PrimaryCareService:
         world.ledger.count(
             "gp_booking_attempt_unsuccessful", strata[_pick(idx, rest)], mode="same_day"
         )
-        retry = rest & (u_retry < self.retry_share[seg]) & (failed["attempt"] < MAX_ATTEMPTS - 1)
+        retry = (
+            rest & (u_retry < self.retry_share[seg]) & (failed["attempt"] < self.max_attempts - 1)
+        )
         left = rest & ~retry
         spill = left & (u_spill < self.spill_share[seg])
         self._give_up(world, failed, left & ~spill, spill)
@@ -498,8 +508,8 @@ class PrimaryCareService:
     ) -> tuple[np.ndarray, ...]:
         """Three uniforms per (request, attempt): tolerance, retry and A&E (the first
         ``count`` of them)."""
-        # crn.uniforms(key, person id, (k * MAX_ATTEMPTS + attempt) * 3 + j), compiled
-        index = req["k"].astype(np.int64) * MAX_ATTEMPTS + req["attempt"]
+        # crn.uniforms(key, person id, (k * ATTEMPT_STRIDE + attempt) * 3 + j), compiled
+        index = req["k"].astype(np.int64) * ATTEMPT_STRIDE + req["attempt"]
         u = _gp_kernels.uniforms(world.key("gp.attempt"), req["id"], index, 3, count)
         return tuple(u)
 
@@ -545,7 +555,7 @@ class PrimaryCareService:
             self.dna_rr_wait,
             self.dna_rate,
             self.dna_rr_mean,
-            MAX_ATTEMPTS,
+            ATTEMPT_STRIDE,
         )
         # by practice, wait by practice, and the ledger's keys, in one compiled pass
         strata, seen, missed = _gp_kernels.tally(
