@@ -211,3 +211,115 @@ def keyed_uniforms(key: np.uint64, person_id: np.ndarray) -> np.ndarray:
     if person_id.shape[0]:
         _keyed_uniforms_jit(np.ascontiguousarray(person_id, dtype=np.int64), np.uint64(key), out)
     return out
+
+
+# ----------------------------------------------------------------------------- conditions
+
+
+def _half_to_double(h: np.uint16) -> float:  # pragma: no cover - compiled
+    """An IEEE half-precision number (its 16 bits) as a double, exactly."""
+    bits = np.int64(h)
+    sign = (bits >> 15) & 1
+    exponent = (bits >> 10) & 0x1F
+    fraction = bits & 0x3FF
+    value: float
+    if exponent == 0:
+        value = float(fraction) * 2.0**-24
+    elif exponent == 31:
+        value = np.inf if fraction == 0 else np.nan
+    else:
+        value = float(1024 + fraction) * 2.0 ** float(exponent - 25)
+    return -value if sign else value
+
+
+_half_jit: Any = numba.njit(cache=True, nogil=True, inline="always")(_half_to_double)
+
+
+def _liability_or(
+    mean: np.ndarray,
+    lam: np.ndarray,
+    scale: np.ndarray,
+    cell: np.ndarray,
+    frailty: np.ndarray,
+    noise: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    for i in range(cell.shape[0]):
+        c = cell[i]
+        f = np.float64(frailty[i])
+        for j in range(mean.shape[0]):
+            if not out[i, j]:
+                liability = mean[j, c] + lam[j] * f + scale[j] * np.float64(noise[i, j])
+                if liability > 0.0:
+                    out[i, j] = True
+
+
+def _liability_bits(
+    mean: np.ndarray,
+    lam: np.ndarray,
+    scale: np.ndarray,
+    cell: np.ndarray,
+    frailty: np.ndarray,
+    noise_bits: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    for i in range(cell.shape[0]):
+        c = cell[i]
+        f = np.float64(frailty[i])
+        for j in range(mean.shape[0]):
+            bit = np.uint32(1) << np.uint32(j)
+            if (out[i] & bit) == 0:
+                x = _half_jit(noise_bits[i, j])
+                liability = mean[j, c] + lam[j] * f + scale[j] * x
+                if liability > 0.0:
+                    out[i] |= bit
+
+
+_liability_or_jit: Any = numba.njit(cache=True, nogil=True)(_liability_or)
+_liability_bits_jit: Any = numba.njit(cache=True, nogil=True)(_liability_bits)
+
+
+def _tables(calibrated: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    mean = np.stack([c.linear_predictor().reshape(-1) for c in calibrated]).astype(np.float64)
+    lam = np.array([c.spec.loading for c in calibrated], dtype=np.float64)
+    scale = np.array([np.sqrt(1.0 - c.spec.loading * c.spec.loading) for c in calibrated])
+    return mean, lam, scale
+
+
+def conditions_gained(
+    calibrated: Any, cell: np.ndarray, frailty: np.ndarray, noise: np.ndarray, ltc: np.ndarray
+) -> np.ndarray:
+    """``ltc`` (person x condition, bool) or-ed with each condition's liability draw
+    (``liability.draw`` with the person's fixed noise), in one compiled pass."""
+    mean, lam, scale = _tables(calibrated)
+    out = np.array(ltc, dtype=np.bool_, copy=True, order="C")
+    _liability_or_jit(
+        mean,
+        lam,
+        scale,
+        np.ascontiguousarray(cell, dtype=np.int64),
+        np.ascontiguousarray(frailty),
+        np.ascontiguousarray(noise),
+        out,
+    )
+    return out
+
+
+def condition_bits_gained(
+    calibrated: Any, cell: np.ndarray, frailty: np.ndarray, noise: np.ndarray, bits: np.ndarray
+) -> np.ndarray:
+    """``bits`` (uint32 bitmask, bit j = condition j) with each condition's liability draw
+    set, from float16 noise (person x condition), in one compiled pass."""
+    mean, lam, scale = _tables(calibrated)
+    out = np.array(bits, dtype=np.uint32, copy=True)
+    half = np.ascontiguousarray(noise, dtype=np.float16).view(np.uint16)
+    _liability_bits_jit(
+        mean,
+        lam,
+        scale,
+        np.ascontiguousarray(cell, dtype=np.int64),
+        np.ascontiguousarray(frailty),
+        half,
+        out,
+    )
+    return out

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from model import crn, liability, tables
+from model import _kernels, crn, liability, tables
 from model.errors import CarescaleError
 from model.population import (
     CONDITIONS,
@@ -304,6 +304,15 @@ def new_conditions(
     """Conditions after a year's ageing: ``ltc`` plus those the new ages bring (``aged``
     holds the new ages and each person's fixed frailty and liability noise)."""
     cell = (aged.sex.astype(np.int64) * tables.N_AGES + aged.age) * 5 + (aged.imd - 1)
+    # liability.draw for every condition, in one compiled pass (``new_conditions_numpy``)
+    return _kernels.conditions_gained(model.conditions, cell, aged.frailty, aged.ltc_noise, ltc)
+
+
+def new_conditions_numpy(
+    model: PopulationModel, aged: Population | MortalityReference, ltc: np.ndarray
+) -> np.ndarray:
+    """``new_conditions`` in numpy (the reference its compiled pass is tested against)."""
+    cell = (aged.sex.astype(np.int64) * tables.N_AGES + aged.age) * 5 + (aged.imd - 1)
     frailty = aged.frailty.astype(np.float64)
     out = ltc.copy()
     for j, cal in enumerate(model.conditions):
@@ -315,6 +324,16 @@ def new_extra_conditions(
     model: PopulationModel, aged: Population, ltc_extra: np.ndarray
 ) -> np.ndarray:
     """The non-QOF broad-list conditions (bitmask) after a year's ageing, as ``new_conditions``."""
+    cell = (aged.sex.astype(np.int64) * tables.N_AGES + aged.age) * 5 + (aged.imd - 1)
+    return _kernels.condition_bits_gained(
+        model.extra, cell, aged.frailty, aged.ltc_extra_noise, ltc_extra
+    )
+
+
+def new_extra_conditions_numpy(
+    model: PopulationModel, aged: Population, ltc_extra: np.ndarray
+) -> np.ndarray:
+    """``new_extra_conditions`` in numpy (the reference of its compiled pass)."""
     cell = (aged.sex.astype(np.int64) * tables.N_AGES + aged.age) * 5 + (aged.imd - 1)
     frailty = aged.frailty.astype(np.float64)
     out = ltc_extra.copy()

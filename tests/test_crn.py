@@ -275,3 +275,27 @@ def test_compiled_keyed_uniforms_are_crn_uniforms() -> None:
     ids = np.random.default_rng(5).permutation(10**6)[:20_000].astype(np.int64)
     key = crn.key(11, 0, "test.keyed")
     np.testing.assert_array_equal(_kernels.keyed_uniforms(key, ids), crn.uniforms(key, ids))
+
+
+def test_compiled_ageing_of_conditions_is_the_numpy_one(register) -> None:  # type: ignore[no-untyped-def]
+    """New conditions on ageing (QOF registers and the broad list's bitmask) in one compiled
+    pass give exactly the numpy draws, over several years of ageing."""
+    import dataclasses
+
+    from model import dynamics
+    from model.population import PopulationModel, build_population
+
+    pop = build_population(20_000, 3, register)
+    model = PopulationModel.build(register, pop.base_year)
+    ltc, extra = pop.ltc, pop.ltc_extra
+    for years in (1, 5, 20):
+        aged = dataclasses.replace(pop, age=np.minimum(pop.age + years, 100).astype(np.int16))
+        np.testing.assert_array_equal(
+            dynamics.new_conditions(model, aged, ltc),
+            dynamics.new_conditions_numpy(model, aged, ltc),
+        )
+        np.testing.assert_array_equal(
+            dynamics.new_extra_conditions(model, aged, extra),
+            dynamics.new_extra_conditions_numpy(model, aged, extra),
+        )
+        assert dynamics.new_conditions(model, aged, ltc).sum() > ltc.sum()  # some are gained
