@@ -8,7 +8,9 @@
   the longest tolerated delay the patient goes into an escalation bed over capacity (so
   occupancy above 100 % shows a hospital under pressure).
 * Elective ordinary admissions come off a waiting list up to the theatre capacity of the
-  day and only into beds left free after emergencies.
+  day and only into beds left free after emergencies. An operation cancelled for want of a
+  bed keeps its place at the head of the list, and a share of the theatre time lost that
+  way (``acute.cancelled_elective_rebook_share``) is made up on the next working day.
 
 Emergency and elective ordinary admissions share the beds (a ring-fenced share on working
 days, escalation over capacity), so they are one service. Day cases and outpatient
@@ -128,6 +130,9 @@ class AcuteService:
         self.occupied = 0
         self.beds = DailyCapacity()
         self.theatre = DailyCapacity()
+        self.rebook_share = reg.scalar("acute.cancelled_elective_rebook_share")
+        #: theatre slots owed for operations cancelled for want of a bed (fractional)
+        self.owed = 0.0
         self.seeded = False
         self._reset_counters()
 
@@ -297,7 +302,13 @@ class AcuteService:
         el.join(el.arrivals(day))
         if working:
             theatre = self.theatre.take(world.capacity_today("elective_ordinary", ELECTIVE_KEY))
-            self.offered["elective_ordinary"] += theatre
+            # make-up sessions for operations cancelled for want of a bed
+            made_up = int(self.owed)
+            self.owed -= made_up
+            regular = theatre
+            theatre += made_up
+            # offered: the regular sessions, and make-up sessions only as far as they are used
+            self.offered["elective_ordinary"] += regular
             free = max(beds_today - self.occupied, 0)
             pending = el.queue.pending[:theatre]
             if pending.size:
@@ -308,6 +319,8 @@ class AcuteService:
                 take = np.zeros(el.queue.pending.size, dtype=bool)
                 take[: pending.size] = ok
                 rows = el.queue.drop(take)
+                self.owed += float((~ok).sum()) * self.rebook_share
+                self.offered["elective_ordinary"] += max(rows.size - regular, 0)
                 self.used["elective_ordinary"] += rows.size
                 self._admit(world, el, rows, absolute, "elective_admission", "elective_ordinary")
         self.occupied_sum += self.occupied
