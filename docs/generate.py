@@ -2082,12 +2082,13 @@ def render_trajectories(d: Mapping[str, Data]) -> str:
         block,
         "day cases and first attendances no longer grow with the planned population",
     )
-    claim(
-        ordinary["count"] < daycase["count"], block, "elective ordinary grow as fast as day cases"
-    )
     waits = t["waits"]
     ord_list = waits["elective_ordinary"]["backlog_end"]
-    claim(ord_list[-1] > 1.1 * ord_list[0], block, "the elective ordinary list no longer grows")
+    claim(
+        abs(ord_list[-1] / ord_list[0] - 1) < 0.25,
+        block,
+        "the elective ordinary list no longer stays within 25 % of its size",
+    )
     op = ch["outpatient_attendance/first"]
     claim(op["count"] > op["published"], block, "outpatients grow no faster than published")
     beds = ch["bed_day"]
@@ -2162,11 +2163,12 @@ reproduce.
   admissions {_pct(em["published"])} a year from 2006/07 to 2017/18, faster than the
   population: growth per person that `demand.ae.growth_per_year` and
   `demand.emergency_direct.growth_per_year` (both 0) would add.
-- Elective ordinary admissions grow {_pct(ordinary["count"])} a year, less than day cases
-  ({_pct(daycase["count"])}): like day cases, their capacity grows only with the planned
-  population, but on days the beds are full they wait, so their list grows (below). The
-  published −21 % from 2019 to 2022 is the pandemic's fall, before the base year; the model
-  starts after it, with capacity equal to demand.
+- Elective ordinary admissions grow {_pct(ordinary["count"])} a year (day cases
+  {_pct(daycase["count"])}): like day cases, their capacity grows only with the planned
+  population; on days the beds are full operations are cancelled, keep their place and are
+  made up on the next working day (`acute.cancelled_elective_rebook_share`), so their list
+  stays about level (below). The published −21 % from 2019 to 2022 is the pandemic's fall,
+  before the base year; the model starts after it, with capacity equal to demand.
 - Day cases ({_pct(daycase["count"])}) and first outpatient attendances
   ({_pct(first["count"])}) grow with their capacity, that is with the planned population
   ({_pct(planned, ".2f")}), so their rates per person stay level; follow-ups share the clinics
@@ -2232,7 +2234,7 @@ def render_waiting_lists(d: Mapping[str, Data]) -> str:
     claim(level, block, "the outpatient and day-case lists are no longer about level")
     ordinary = w["elective_ordinary"]
     grow = ordinary["backlog_end"][-1] / ordinary["backlog_end"][0] - 1
-    claim(grow > 0.1, block, "the elective ordinary list no longer grows")
+    claim(abs(grow) < 0.25, block, "the elective ordinary list moves by 25 % or more")
     gp = w["gp_appointment"]
     gp_waits = gp["mean_wait_days"]
     claim(max(gp_waits) / min(gp_waits) < 1.05, block, "GP waits are no longer level")
@@ -2254,12 +2256,14 @@ and their capacity equals the first year's expected demand per planned person. T
 mean waits are the longest because the starting list had already waited (median 14.9 weeks);
 from the second year the outpatient and day-case waits settle at {low:.0f}-{high:.0f} days,
 near the list's length in time ({little:.0f} days), and those lists stay within 10 % of their
-size. The elective ordinary list grows by {100 * grow:.0f} % over the run, and its wait from
-{ordinary["mean_wait_days"][0]:.0f} to {ordinary["mean_wait_days"][-1]:.0f} days, because
-elective ordinary admissions also need a bed: on days the beds are full they are cancelled
-and stay at the head of the list, and with capacity equal to demand the admissions lost are
-not made up. GP appointments booked ahead at the end of the year and the mean
-wait from booking ({min(gp_waits):.1f}-{max(gp_waits):.1f} days) stay about level."""
+size. The elective ordinary list changes by {100 * grow:+.0f} % over the run (mean wait
+{ordinary["mean_wait_days"][0]:.0f} days in the first year, {ordinary["mean_wait_days"][-1]:.0f}
+in the last): elective ordinary admissions also need a bed, and on days the beds are full they
+are cancelled, keep their place at the head of the list and the lost theatre time is made up
+on the next working day (`acute.cancelled_elective_rebook_share`, an assumption); without
+that make-up time the list would grow with every bed shortage. GP appointments booked ahead
+at the end of the year and the mean wait from booking
+({min(gp_waits):.1f}-{max(gp_waits):.1f} days) stay about level."""
 
 
 def render_run_output(d: Mapping[str, Data]) -> str:
