@@ -307,7 +307,8 @@ class AcuteService:
             self.owed -= made_up
             regular = theatre
             theatre += made_up
-            # offered: the regular sessions, and make-up sessions only as far as they are used
+            # offered: the regular sessions (planned capacity, the same whatever levers do);
+            # make-up sessions show as use above it
             self.offered["elective_ordinary"] += regular
             free = max(beds_today - self.occupied, 0)
             pending = el.queue.pending[:theatre]
@@ -320,7 +321,6 @@ class AcuteService:
                 take[: pending.size] = ok
                 rows = el.queue.drop(take)
                 self.owed += float((~ok).sum()) * self.rebook_share
-                self.offered["elective_ordinary"] += max(rows.size - regular, 0)
                 self.used["elective_ordinary"] += rows.size
                 self._admit(world, el, rows, absolute, "elective_admission", "elective_ordinary")
         self.occupied_sum += self.occupied
