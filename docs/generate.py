@@ -1639,7 +1639,8 @@ segmentation dataset gives 14.8 % of registered people on its 35 conditions (Val
 compared. Valabhji's 68.2 % at 80+ is shown for reference.
 
 Bridges to Health segments of the same population (assumed rules, not validated; national
-shares are not published): {shares}."""
+shares are not published): {shares}. Maternal health is set during a run, from the women who
+deliver in the year, so a population on its own has nobody in it."""
 
 
 def render_multimorbidity(d: Mapping[str, Data]) -> str:

@@ -126,16 +126,8 @@ class Engine:
         end = np.where(dies, w.death_day.astype(np.int64), DAYS_PER_YEAR)
         w.exposure_days = end - w.entry_day
         w.end_day = end
-        w.strata = person_code(
-            stratum_code(
-                pop.age, pop.sex, pop.imd, pop.broad_ltc_count, pop.pam_level, pop.segment
-            ),
-            pop.ltc_count,
-            bridges_segment(pop, w.register),
-        )
-        w.risk_code = None  # the population changed: recompute relative-risk codes
-        w.ledger.person_years(w.strata, w.exposure_days / DAYS_PER_YEAR, dies)
-        # deliveries are recorded for the mothers: women aged 15-44 by age-specific fertility
+        # deliveries are recorded for the mothers: women aged 15-44 by age-specific fertility;
+        # they are the Bridges to Health maternal segment of the year
         mothers = dynamics.deliveries(
             pop,
             w.exposure_days,
@@ -143,6 +135,17 @@ class Engine:
             w.register.scalar("dynamics.maternities_per_live_birth"),
             crn.uniforms(w.key("dynamics.delivery"), pop.person_id),
         )
+        maternal = np.zeros(pop.size, dtype=bool)
+        maternal[mothers] = True
+        w.strata = person_code(
+            stratum_code(
+                pop.age, pop.sex, pop.imd, pop.broad_ltc_count, pop.pam_level, pop.segment
+            ),
+            pop.ltc_count,
+            bridges_segment(pop, w.register, maternal),
+        )
+        w.risk_code = None  # the population changed: recompute relative-risk codes
+        w.ledger.person_years(w.strata, w.exposure_days / DAYS_PER_YEAR, dies)
         w.ledger.count("maternity_delivery", w.strata[mothers])
         w.events = {
             s: draw_events(

@@ -570,6 +570,7 @@ def bridges_rules(
     ltc: np.ndarray,
     ltc_extra: np.ndarray,
     wheelchair: np.ndarray,
+    maternal: np.ndarray | None = None,
 ) -> np.ndarray:
     """Bridges to Health segment (index into ``BRIDGES_SEGMENTS``) by documented rules.
 
@@ -582,7 +583,8 @@ def bridges_rules(
        ``frailty_z``;
     4. disability: learning disability, blindness and low vision, or a wheelchair user;
     5. long-term conditions: any condition of the broad list;
-    6. maternal health: nobody (mothers are not modelled; births are counted as events);
+    6. maternal health: women who deliver a baby during the year (``maternal``, from the
+       engine's keyed deliveries; nobody when not given);
     7. healthy well: everyone else.
     """
     cond = {c: ltc[:, j] for j, c in enumerate(CONDITIONS)}
@@ -600,7 +602,7 @@ def bridges_rules(
         cond["dementia"] | frail,
         extra("learning_disability") | extra("sight_loss") | wheelchair,
         broad_count(ltc, ltc_extra) > 0,
-        np.zeros(age.shape[0], dtype=bool),
+        np.zeros(age.shape[0], dtype=bool) if maternal is None else maternal,
     ]
     segment = np.full(age.shape[0], len(BRIDGES_SEGMENTS) - 1, dtype=np.int8)
     for k in range(len(rules) - 1, -1, -1):  # lowest need first, so the highest wins
@@ -608,9 +610,14 @@ def bridges_rules(
     return segment
 
 
-def bridges_segment(pop: Population, register: Register) -> np.ndarray:
-    """Bridges to Health segment of each person of ``pop`` (see ``bridges_rules``)."""
-    return bridges_rules(register, pop.age, pop.frailty, pop.ltc, pop.ltc_extra, pop.wheelchair)
+def bridges_segment(
+    pop: Population, register: Register, maternal: np.ndarray | None = None
+) -> np.ndarray:
+    """Bridges to Health segment of each person of ``pop`` (see ``bridges_rules``);
+    ``maternal`` marks the women who deliver during the year."""
+    return bridges_rules(
+        register, pop.age, pop.frailty, pop.ltc, pop.ltc_extra, pop.wheelchair, maternal
+    )
 
 
 def expected_broad_multimorbidity(model: PopulationModel, n_nodes: int = 32) -> np.ndarray:

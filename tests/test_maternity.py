@@ -126,3 +126,24 @@ def test_a_womans_delivery_does_not_depend_on_anyone_else(register: Register) ->
         crn.uniforms(key, ids[keep]),  # type: ignore[arg-type]
     )
     assert set(ids[keep][half].tolist()) == set(ids[full].tolist()) & set(ids[keep].tolist())
+
+
+def test_mothers_are_the_bridges_maternal_segment(
+    run: tuple[RecordingEngine, dict[str, pd.DataFrame]],
+) -> None:
+    """Women who deliver in the year are counted in the maternal health segment unless a
+    higher-need rule places them first; nobody else is."""
+    _, tables = run
+    b2h = tables["bridges_to_health"]
+    act = tables["activity"]
+    for year, rows in b2h.groupby("year"):
+        maternal = rows[rows["segment"] == "maternal_health"]
+        deliveries = maternal.loc[maternal["service"] == "maternity_delivery", "count"].sum()
+        total = act.loc[
+            (act["service"] == "maternity_delivery") & (act["year"] == year), "count"
+        ].sum()
+        # most mothers are young and healthy: most deliveries are in the maternal segment
+        assert 0.3 * total < deliveries <= total
+        # and everyone in the segment delivered: its person-years are about its deliveries
+        py = maternal["person_years"].iloc[0]
+        assert py <= deliveries * 1.01 + 1
