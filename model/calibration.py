@@ -43,7 +43,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import optimize
@@ -59,6 +59,9 @@ from model.services.ambulatory import outpatient_margin
 from model.services.names import DEMAND_STREAMS
 from model.services.primary_care import CAPACITY_KEYS as GP_CAPACITY_KEYS
 from model.strata import age_band_index
+
+if TYPE_CHECKING:
+    from model.scenario import Scenario
 
 WORKING_DAYS = 261
 REFERENCE_SIZE = 200_000
@@ -504,6 +507,21 @@ _SIMULATED_SCALES = (
 )
 
 
+def _one_year_scenario(reg: Register, size: int, seed: int) -> Scenario:
+    """The one-year baseline run the calibration simulates."""
+    from model.scenario import RunSettings, Scenario
+
+    return Scenario(
+        name="calibration",
+        description="",
+        path="",
+        register=reg,
+        run=RunSettings(
+            population=size, years=1, start_year=2024, replications=1, seed=seed, base_year=2023
+        ),
+    )
+
+
 def _fit_by_simulation(reg: Register, fit: Fit, size: int, seed: int) -> Register:
     """Refine what only the engine reveals, with a few one-year runs of the baseline.
 
@@ -513,7 +531,6 @@ def _fit_by_simulation(reg: Register, fit: Fit, size: int, seed: int) -> Registe
     contacts per person in contact by the ratio of target to simulated value.
     """
     from model.engine import run_one
-    from model.scenario import RunSettings, Scenario
     from model.validation import baseline_measures
 
     target = _targets(reg)
@@ -528,15 +545,7 @@ def _fit_by_simulation(reg: Register, fit: Fit, size: int, seed: int) -> Registe
     )
     m: dict[str, float] = {}
     for _ in range(5):
-        scenario = Scenario(
-            name="calibration",
-            description="",
-            path="",
-            register=reg,
-            run=RunSettings(
-                population=size, years=1, start_year=2024, replications=1, seed=seed, base_year=2023
-            ),
-        )
+        scenario = _one_year_scenario(reg, size, seed)
         result = run_one(scenario, 0)
         m = baseline_measures(result)
         values: dict[str, Any] = {}
@@ -680,18 +689,8 @@ def _first_year_demand(reg: Register, size: int, seed: int) -> dict[str, float]:
     the deaths, and the year's entrants (mostly young, with low rates) from their arrival.
     """
     from model.engine import Engine
-    from model.scenario import RunSettings, Scenario
 
-    scenario = Scenario(
-        name="calibration",
-        description="",
-        path="",
-        register=reg,
-        run=RunSettings(
-            population=size, years=1, start_year=2024, replications=1, seed=seed, base_year=2023
-        ),
-    )
-    engine = Engine(scenario, 0)
+    engine = Engine(_one_year_scenario(reg, size, seed), 0)
     engine.prepare_first_year()
     w = engine.world
     exposure = w.exposure_days / 365.0

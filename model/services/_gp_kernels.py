@@ -194,6 +194,18 @@ _add_minutes_jit: Any = numba.njit(cache=True, nogil=True)(_add_minutes)
 _MAX_EARLIEST = 1 << 20
 
 
+def _checked(diary: np.ndarray, earliest: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Requests' diaries and earliest days as int64, checked before a compiled pass reads
+    them: days in 0..2**20, diaries among the ``rows`` of the free minutes."""
+    diary = np.ascontiguousarray(diary, dtype=np.int64)
+    earliest = np.ascontiguousarray(earliest, dtype=np.int64)
+    if int(earliest.min()) < 0 or int(earliest.max()) > _MAX_EARLIEST:
+        raise ValueError("earliest days must be in 0..2**20")
+    if int(diary.min()) < 0 or int(diary.max()) >= rows:
+        raise ValueError("diary indices must be rows of free")
+    return diary, earliest
+
+
 def book(
     diary: np.ndarray, earliest: np.ndarray, minutes: np.ndarray, free: np.ndarray
 ) -> np.ndarray:
@@ -202,12 +214,7 @@ def book(
     out = np.empty(n, dtype=np.int64)
     if n == 0:
         return out
-    diary = np.ascontiguousarray(diary, dtype=np.int64)
-    earliest = np.ascontiguousarray(earliest, dtype=np.int64)
-    if int(earliest.min()) < 0 or int(earliest.max()) > _MAX_EARLIEST:
-        raise ValueError("earliest days must be in 0..2**20")
-    if int(diary.min()) < 0 or int(diary.max()) >= free.shape[0]:
-        raise ValueError("diary indices must be rows of free")
+    diary, earliest = _checked(diary, earliest, free.shape[0])
     _book_jit(
         diary,
         earliest,
@@ -234,12 +241,7 @@ def book_ahead(
     out = np.empty(n, dtype=np.int64)
     if n == 0:
         return out
-    diary = np.ascontiguousarray(diary, dtype=np.int64)
-    earliest = np.ascontiguousarray(earliest, dtype=np.int64)
-    if int(earliest.min()) < 0 or int(earliest.max()) > _MAX_EARLIEST:
-        raise ValueError("earliest days must be in 0..2**20")
-    if int(diary.min()) < 0 or int(diary.max()) >= day_cap.shape[0]:
-        raise ValueError("diary indices must be rows of free")
+    diary, earliest = _checked(diary, earliest, day_cap.shape[0])
     _book_ahead_jit(
         diary,
         earliest,
