@@ -90,9 +90,14 @@ class Engine:
             levers=list(levers),
             plan=plan,
         )
+        if not levers and scenario.levers:
+            # the scenario's levers, built fresh for this replication
+            from model.interventions import build_levers
+
+            self.world.levers = list(build_levers(scenario.levers, self.world))
         #: the lever-free population mortality is normalised on (with levers only: without
         #: them it is the population itself)
-        self.reference = dynamics.MortalityReference.of(pop) if levers else None
+        self.reference = dynamics.MortalityReference.of(pop) if self.world.levers else None
         self.births = 0
         self.newborn_ids = np.empty(0, dtype=np.int64)
         self.registry = registry
@@ -103,6 +108,7 @@ class Engine:
         w = self.world
         w.year = year
         w.ledger.start_year_(year)
+        w.effects.reset()
         hr = w.register.scalar("dynamics.mortality_hr_per_ltc")
         # normalised on the lever-free population, before any lever acts
         reference = self.reference if self.reference is not None else w.pop
@@ -146,10 +152,18 @@ class Engine:
         )
         w.risk_code = None  # the population changed: recompute relative-risk codes
         w.ledger.person_years(w.strata, w.exposure_days / DAYS_PER_YEAR, dies)
-        w.ledger.count("maternity_delivery", w.strata[mothers])
+        w.ledger.count("maternity_delivery", w.strata[mothers], person=mothers)
+        w.year_rates = {}
+
+        def rates(s: str) -> np.ndarray:
+            r = w.rates(s)
+            if w.levers:  # kept for levers' top-up events (``World.set_effect``)
+                w.year_rates[s] = r
+            return r
+
         w.events = {
             s: draw_events(
-                w.rates(s),
+                rates(s),
                 w.end_day,
                 pop.person_id,
                 w.key(f"demand.{s}.count"),
@@ -170,6 +184,13 @@ class Engine:
     def _end_year(self) -> None:
         w = self.world
         year = merge_years([service.end_year(w) for service in self.services.values()])
+        records = [
+            {"lever": lever.name, **hook(w)}
+            for lever in w.levers
+            if (hook := getattr(lever, "year_record", None)) is not None
+        ]
+        if records:
+            year.tables["lever_activity"] = pd.DataFrame(records)
         w.ledger.end_year(year.backlogs, year.capacity, year.mean_occupied_beds, year.tables)
 
     def _carry_people(self, old_ids: np.ndarray) -> None:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from model.errors import CarescaleError
 from model.population import BRIDGES_SEGMENTS, SEGMENTS
+from model.spend import PersonSpend
 from model.register import Register
 from model.services import names
 from model.strata import (
@@ -292,11 +293,86 @@ class Ledger:
         self.capacity_rows: list[dict[str, object]] = []
         #: service-specific tables (``ServiceYear.tables``) by name, one frame per year
         self.service_frames: dict[str, list[pd.DataFrame]] = {}
+        #: each person's spend by payer (``model.spend.PersonSpend``), when a lever asks
+        self.spend: PersonSpend | None = None
+        #: (service, role, mode) -> unit cost, cached for per-person spend
+        self._unit_costs: dict[tuple[str, str, str], float] = {}
+        #: lever cost records of the year: service -> (person codes, counts, costs)
+        self._lever_costs: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        self._lever_cashable: dict[str, float] = {}
+
+    # ---------------------------------------------------------------- per-person spend
+    def enable_person_spend(self, size: int, detail: tuple[str, ...] = ()) -> PersonSpend:
+        """Keep each person's spend from now on (``model.spend.PersonSpend``), with per-service
+        detail for ``detail``; asked for by levers and targeting rules, never by the baseline.
+
+        Every ``count`` that names its people (``person=``) adds its cost to them.
+        """
+        for service in detail:
+            names.check_activity(service)
+        if self.spend is None:
+            self.spend = PersonSpend(size, PAYERS, detail)
+        else:
+            self.spend.want_detail(detail)
+        return self.spend
+
+    def _spend(
+        self,
+        service: str,
+        role: str,
+        mode: str,
+        person: np.ndarray | None,
+        weight: np.ndarray | None = None,
+    ) -> None:
+        if self.spend is None or person is None:
+            return
+        combo = (service, role, mode)
+        cost = self._unit_costs.get(combo)
+        if cost is None:
+            cost = self._unit_costs[combo] = unit_cost(self.register, service, role, mode)
+        if cost == 0.0:
+            return
+        amount: float | np.ndarray = cost if weight is None else cost * np.asarray(weight, float)
+        self.spend.add(service, np.asarray(person), amount, payer_shares(self.register, service))
+
+    def lever_cost(
+        self,
+        service: str,
+        strata: np.ndarray,
+        count: np.ndarray,
+        cost_gbp: np.ndarray,
+        cashable: float = 0.0,
+    ) -> None:
+        """Record costs a lever sets itself (staff, voluntary-sector activity, admin,
+        personal purchases from a budget), attributed to people.
+
+        ``service`` is one of ``names.EXPLICITLY_COSTED``; ``strata`` are the person codes of
+        the people the cost is attributed to, with their ``count`` (sessions, holder-years,
+        ...) and ``cost_gbp``. Rows join the activity table at the year end with this cost
+        (the register's unit costs do not apply) and ``cashable`` as their cashable share.
+        Records that cost nothing are dropped: the activity table carries what a lever
+        costs (its throughput is in ``lever_activity``), so a lever that costs nothing adds
+        no row.
+        """
+        if service not in names.EXPLICITLY_COSTED:
+            raise ValueError(f"{service!r} is not an explicitly costed activity")
+        self._lever_cashable[service] = cashable
+        keep = np.asarray(cost_gbp) != 0
+        if keep.any():
+            self._lever_costs.setdefault(service, []).append(
+                (
+                    np.asarray(strata)[keep].astype(np.int64),
+                    np.asarray(count, float)[keep],
+                    np.asarray(cost_gbp, float)[keep],
+                )
+            )
 
     # ---------------------------------------------------------------- recording
     def start_year_(self, year_index: int) -> None:
         """Begin collecting records for ``year_index`` (0 = first simulated year)."""
         self._year_index = year_index
+        if self.spend is not None and year_index > 0:
+            self.spend.start_year()
         self._year = _Year({}, defaultdict(list), defaultdict(list), defaultdict(list), {}, {}, {})
 
     @property
@@ -311,17 +387,22 @@ class Ledger:
         role: str = "",
         mode: str = "",
         weight: np.ndarray | None = None,
+        person: np.ndarray | None = None,
     ) -> None:
         """Record one event per element of ``strata`` (or ``weight`` units each).
 
         ``service`` is an activity-table name (``model.services.names.ACTIVITIES``); any
-        other name raises ``UnknownServiceError``, even with nothing to record.
+        other name raises ``UnknownServiceError``, even with nothing to record. ``person``
+        (positions in ``world.pop``, one per record) names whose the events are, for the
+        per-person spend when it is kept.
         """
         if service not in names.ACTIVITIES:
             names.check_activity(service)
         if strata.size == 0:
             return
         assert self._year is not None
+        if self.spend is not None:
+            self._spend(service, role, mode, person, weight)
         combo = (service, role, mode)
         tally = self._year.combo(combo)
         if weight is None:
@@ -338,6 +419,7 @@ class Ledger:
         strata: np.ndarray,
         codes: np.ndarray,
         labels: tuple[tuple[str, str], ...],
+        person: np.ndarray | None = None,
     ) -> None:
         """Record one event per element, with its (role, mode) given as ``labels[code]``.
 
@@ -348,17 +430,30 @@ class Ledger:
         if strata.size == 0:
             return
         assert self._year is not None
-        self.count_keys(service, codes.astype(np.int64) * N_CODES + strata, labels)
+        self.count_keys(service, codes.astype(np.int64) * N_CODES + strata, labels, person)
 
     def count_keys(
-        self, service: str, keys: np.ndarray, labels: tuple[tuple[str, str], ...]
+        self,
+        service: str,
+        keys: np.ndarray,
+        labels: tuple[tuple[str, str], ...],
+        person: np.ndarray | None = None,
     ) -> None:
-        """``count_coded`` with the keys ``code * N_CODES + person code`` already made."""
+        """``count_coded`` with the keys ``code * N_CODES + person code`` already made.
+
+        ``person`` (one position per key) names whose the events are, for per-person spend.
+        """
         if service not in names.ACTIVITIES:
             names.check_activity(service)
         if keys.size == 0:
             return
         assert self._year is not None
+        if self.spend is not None and person is not None:
+            costs = np.array([unit_cost(self.register, service, r, m) for r, m in labels])
+            amount = costs[keys // N_CODES]
+            self.spend.add(
+                service, np.asarray(person), amount, payer_shares(self.register, service)
+            )
         tallies = self._year.coded.get((service, labels))
         if tallies is None:
             tallies = self._year.coded[(service, labels)] = (
@@ -528,6 +623,7 @@ class Ledger:
                 np.stack(by_bridges),
                 np.array([unit_cost(self.register, *c) for c in sources]),
             )
+        self._lever_frames()
         services = set(self._year.waits) | set(backlogs)
         for service in sorted(services):
             chunks = self._year.waits.get(service, [])
@@ -577,6 +673,34 @@ class Ledger:
                 }
             )
         self._year = None
+
+    def _lever_frames(self) -> None:
+        """The year's lever cost records (``lever_cost``) as activity rows, by stratum."""
+        for service, parts in self._lever_costs.items():
+            strata = np.concatenate([p[0] for p in parts]) // N_EXTRA
+            count = np.bincount(strata, np.concatenate([p[1] for p in parts]), N_STRATA)
+            cost = np.bincount(strata, np.concatenate([p[2] for p in parts]), N_STRATA)
+            nz = np.flatnonzero((count != 0) | (cost != 0))
+            activity = names.activity(service)
+            frame = decode(nz)
+            n = nz.size
+            head = pd.DataFrame(
+                {
+                    "replication": np.full(n, self.replication, dtype=np.int32),
+                    "year": np.full(n, self.calendar_year, dtype=np.int16),
+                    "setting": pd.Categorical([activity.setting] * n),
+                    "service": pd.Categorical([service] * n),
+                    "role": pd.Categorical([""] * n),
+                    "mode": pd.Categorical([""] * n),
+                    "payer": pd.Categorical([activity.payer] * n),
+                }
+            )
+            frame = pd.concat([head, frame], axis=1)
+            frame["count"] = count[nz]
+            frame["cost_gbp"] = cost[nz]
+            frame["cashable_gbp"] = cost[nz] * self._lever_cashable.get(service, 0.0)
+            self.activity_frames.append(frame)
+        self._lever_costs = {}
 
     def _bridges_rows(
         self, combos: list[tuple[str, str, str]], counts: np.ndarray, costs: np.ndarray

@@ -98,7 +98,28 @@ class Scenario:
         if not values:
             return self
         merged = {**self.run.as_dict(), **values}
-        return replace(self, run=_run_settings(merged, "command line"))
+        run = _run_settings(merged, "command line")
+        last = run.start_year + run.years - 1
+        for name, lever in self.levers.items():
+            if not run.start_year <= lever.start_year <= last:
+                raise ScenarioError(
+                    f"{lever.where}: 'levers.{name}.start_year' = {lever.start_year} is outside "
+                    f"the run's horizon with --years {run.years} ({run.start_year} to {last})."
+                )
+        return replace(self, run=run)
+
+    def with_evidence(self, mode: str) -> Scenario:
+        """A copy with every lever's evidence mode set to ``mode``."""
+        from model.interventions.base import EVIDENCE_MODES
+
+        if mode not in EVIDENCE_MODES:
+            raise ScenarioError(
+                f"evidence mode {show(mode)} is not allowed; allowed values are "
+                f"{', '.join(EVIDENCE_MODES)}."
+            )
+        return replace(
+            self, levers={n: replace(s, evidence=mode) for n, s in self.levers.items()}
+        )
 
     def resolved(self) -> dict[str, Any]:
         """Every setting as used (capacities resolved from the register), for manifests."""
@@ -114,7 +135,7 @@ class Scenario:
             "run": self.run.as_dict(),
             "capacity": capacity,
             "parameters": dict(self.parameter_overrides),
-            "levers": dict(self.levers),
+            "levers": {name: lever.as_dict() for name, lever in self.levers.items()},
         }
 
 
@@ -204,6 +225,15 @@ def _load_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any]
                 **{k: v for k, v in merged[section].items() if k != "extends"},
                 **meta,
             }
+        elif section == "levers":
+            # lever blocks merge key by key, so a scenario can change one setting of a
+            # lever its base declares
+            levers = dict(merged[section])
+            for k, v in raw.get(section, {}).items():
+                if isinstance(v, dict) and isinstance(levers.get(k, (None,))[0], dict):
+                    v = _deep_merge(levers[k][0], v)
+                levers[k] = (v, str(path))
+            merged[section] = levers
         elif section in ("capacity", "parameters"):
             flat = _flatten(raw.get(section, {}))
             merged[section] = {**merged[section], **{k: (v, str(path)) for k, v in flat.items()}}
@@ -214,6 +244,13 @@ def _load_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any]
             }
     chain.append(str(path))
     return merged, chain
+
+
+def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 _RUN_KEYS = ("population", "years", "start_year", "replications", "seed", "base_year")
@@ -334,12 +371,20 @@ def load_scenario(path: Path | str, register: Register | None = None) -> Scenari
             scenario_register = scenario_register.with_values({key: value}, origin=sources[key])
     except RegisterError as exc:
         raise ScenarioError(str(exc)) from None
-    levers = {k: v for k, (v, _src) in merged["levers"].items()}
-    if levers:
-        raise ScenarioError(
-            f"{where}: [levers] {', '.join(sorted(levers))} are not available yet; the baseline "
-            "engine supports no levers."
-        )
+    from model.interventions import parse_levers
+
+    raw_levers = {k: v for k, (v, _src) in merged["levers"].items()}
+    lever_src = {k: src for k, (_v, src) in merged["levers"].items()}
+    levers: dict[str, Any] = {}
+    for k in raw_levers:
+        if k == "evidence":
+            continue
+        one = {k: raw_levers[k]}
+        if "evidence" in raw_levers:
+            one["evidence"] = raw_levers["evidence"]
+        levers.update(parse_levers(one, lever_src[k], run.start_year, run.years))
+    if "evidence" in raw_levers and not levers:
+        parse_levers({"evidence": raw_levers["evidence"]}, lever_src["evidence"], 0, 1)
     meta = merged["scenario"]
     name = meta.get("name", path.stem)
     try:

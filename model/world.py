@@ -17,6 +17,7 @@ import simpy
 
 from model import crn
 from model.demand import DemandModel, Events, risk_code
+from model.effects import DayEffects
 from model.dynamics import PopulationPlan
 from model.ledger import Ledger
 from model.population import Population, PopulationModel
@@ -25,6 +26,9 @@ from model.scenario import Scenario
 from model.services import names
 
 DAYS_PER_YEAR = 365
+
+#: a subscriber to what services serve: ``callback(world, person_positions, relative_day)``
+Subscriber = Callable[["World", np.ndarray, int], None]
 
 
 class Lever(Protocol):
@@ -117,6 +121,15 @@ class World:
     #: this year's mean mortality hazard ratio by (sex, age) over the lever-free population
     #: (``model.dynamics.MortalityReference``), set before levers act
     mortality_normaliser: np.ndarray | None = None
+    #: demand effects that start on any day (``model.effects.DayEffects``)
+    effects: DayEffects = field(default_factory=DayEffects)
+    #: this year's annual rates by demand stream, as drawn (kept only when levers run)
+    year_rates: dict[str, np.ndarray] = field(default_factory=dict)
+    #: subscribers to what services serve, by topic (``TOPICS``)
+    subscribers: dict[str, list[Subscriber]] = field(default_factory=dict)
+    #: per-person behaviour modifiers set by levers, by name (``MODIFIERS``), aligned with
+    #: ``pop``; absent means none (the baseline)
+    modifiers: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def seed(self) -> int:
@@ -221,6 +234,12 @@ class World:
             if added is not None:
                 parts.append(self.demand.propensity(service, added))
             self.propensity[service] = np.concatenate(parts)
+        if self.ledger.spend is not None:
+            self.ledger.spend.carry(kept, 0 if added is None else added.size)
+        for name, values in list(self.modifiers.items()):
+            part = values if kept is None else values[kept]
+            pad = np.ones(0 if added is None else added.size)
+            self.modifiers[name] = np.concatenate([part, pad])
         self.pop = pop
 
     def base_rates(self, service: str) -> np.ndarray:
@@ -246,6 +265,70 @@ class World:
                 rate = rate * m
         return rate
 
+    # ---------------------------------------------------------------- lever seams
+    def subscribe(self, topic: str, callback: Subscriber) -> None:
+        """Call ``callback(world, person_positions, relative_day)`` whenever a service
+        publishes ``topic`` (one of ``TOPICS``)."""
+        if topic not in TOPICS:
+            raise ValueError(f"unknown topic {topic!r}; known: {', '.join(TOPICS)}")
+        self.subscribers.setdefault(topic, []).append(callback)
+
+    def publish(self, topic: str, person: np.ndarray, day: int) -> None:
+        """Services tell subscribers whom they served today (no-op without subscribers)."""
+        for callback in self.subscribers.get(topic, ()):
+            callback(self, person, day)
+
+    def modifier(self, name: str) -> np.ndarray | None:
+        """A per-person behaviour multiplier (``MODIFIERS``), or None when no lever sets it."""
+        return self.modifiers.get(name)
+
+    def set_modifier(self, name: str, person: np.ndarray, factor: np.ndarray | float) -> None:
+        """Multiply ``person``'s behaviour ``name`` by ``factor`` (levers' factors multiply)."""
+        if name not in MODIFIERS:
+            raise ValueError(f"unknown modifier {name!r}; known: {', '.join(MODIFIERS)}")
+        current = self.modifiers.get(name)
+        if current is None:
+            current = self.modifiers[name] = np.ones(self.pop.size)
+        current[person] *= factor
+
+    def set_effect(
+        self, lever: str, stream: str, person: np.ndarray, from_day: int, factor: np.ndarray | float
+    ) -> None:
+        """From relative day ``from_day`` of this year, multiply ``person``'s demand in
+        ``stream`` by ``factor`` (thinning or top-up; ``model.effects``)."""
+        names.check_stream(stream)
+        rate = self.year_rates.get(stream)
+        if rate is None:
+            rate = self.year_rates[stream] = self.rates(stream)
+        self.effects.set(
+            lever,
+            stream,
+            person,
+            from_day,
+            factor,
+            size=self.pop.size,
+            person_id=self.pop.person_id,
+            end_day=self.end_day,
+            rate=rate,
+            thin_key=self.key(f"lever.{lever}.{stream}.thin"),
+            top_up_key=self.key(f"lever.{lever}.{stream}.top_up"),
+            day0=self.day0,
+        )
+
+    def keep_events(
+        self, stream: str, person: np.ndarray, k: np.ndarray, day: np.ndarray | int
+    ) -> np.ndarray | None:
+        """Which of a stream's events happen after day effects (None: all of them)."""
+        if not self.effects.active(stream):
+            return None
+        return self.effects.keep(stream, person, k, day, self.pop.person_id)
+
+    def extra_events(self, stream: str, day: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Top-up events of a stream on relative ``day``: (positions, event numbers)."""
+        if not self.effects.active(stream):
+            return None
+        return self.effects.extra(stream, self.day0 + day)
+
     def index_of(self, person_id: np.ndarray) -> np.ndarray:
         """Positions of person ids in this year's population (-1 if gone)."""
         ids = self.pop.person_id
@@ -253,6 +336,14 @@ class World:
         pos = np.minimum(pos, ids.size - 1)
         found = ids[pos] == person_id
         return np.where(found, pos, -1)
+
+
+#: what services publish to subscribers (``World.publish``): a topic and the people served
+TOPICS = ("gp_consultation", "ae_attendance", "discharge")
+#: per-person behaviour modifiers services apply where they draw (``World.modifier``):
+#: multipliers on the probability of not attending a GP appointment, on the chance of an
+#: A&E attendance being admitted, and on the length of stay
+MODIFIERS = ("gp_dna", "ae_conversion", "length_of_stay")
 
 
 class DailyCapacity:

@@ -19,6 +19,8 @@ attendances need no bed and run as their own service (``model.services.ambulator
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from model import crn, tables
@@ -125,6 +127,12 @@ class AcuteService:
         self.emergency = WaitingList()
         self.emergency_spill = WaitingList()  # admissions of GP overspill attendances
         self.elective = WaitingList()
+        self.emergency.streams = ("emergency_direct", "ae")
+        self.elective.streams = ("elective_ordinary",)
+        self.emergency.fill_extra = self._los_filler(self.los_emergency, "top_up")
+        self.elective.fill_extra = self._los_filler(self.los_elective, "top_up")
+        #: person ids by discharge day, kept only while someone subscribes to discharges
+        self.discharged: dict[int, list[np.ndarray]] = {}
         horizon = (world.scenario.run.years + 2) * DAYS_PER_YEAR + _MAX_LOS_DAYS
         self.discharges = np.zeros(horizon, dtype=np.int64)
         self.occupied = 0
@@ -141,6 +149,14 @@ class AcuteService:
         self.days = 0
         self.offered: dict[str, float] = {"bed_day": 0.0, "elective_ordinary": 0.0}
         self.used: dict[str, float] = dict.fromkeys(self.offered, 0.0)
+
+    @staticmethod
+    def _los_filler(los: LengthOfStay, route: str) -> Callable[[World, RequestTable], None]:
+        def fill(world: World, table: RequestTable) -> None:
+            ids = world.pop.person_id[table.person]
+            table.extra["los"] = los.draw(world, table.person, ids, table.k, route)
+
+        return fill
 
     # ---------------------------------------------------------------- yearly
     def _ae_decisions(
@@ -179,6 +195,9 @@ class AcuteService:
                 )
             },
         )
+        if world.levers:  # which stream each admission came from, for levers' effects
+            direct.extra["stream"] = np.zeros(direct.size, dtype=np.int8)
+            converted.extra["stream"] = np.ones(converted.size, dtype=np.int8)
         both = direct.append(converted)
         self.emergency.start_year(world, both.take(np.argsort(both.arrival, kind="stable")))
         self.emergency_spill.start_year(world, RequestTable(extra={"los": np.empty(0, np.int64)}))
@@ -220,18 +239,24 @@ class AcuteService:
         ledger = world.ledger
         lo, hi = self.ae_day_starts[day], self.ae_day_starts[day + 1]
         events = world.events["ae"]
-        strata = world.strata[events.person[lo:hi]]
+        person = events.person[lo:hi]
         type1, admit = self.ae_type1[lo:hi], self.ae_admit[lo:hi]
-        ledger.count("ae_attendance", strata[type1], mode="type_1_2")
-        ledger.count("ae_attendance", strata[~type1], mode="type_3_4")
-        ledger.count("ae_to_admission", strata[admit])
+        if world.effects.active("ae"):  # levers' effects from a day on (model.effects)
+            keep = world.keep_events("ae", person, events.k[lo:hi], day)
+            if keep is not None:
+                person, type1, admit = person[keep], type1[keep], admit[keep]
+            extra = world.extra_events("ae", day)
+            if extra is not None:
+                world.ae_inbox.append((extra[0], extra[1], "top_up"))
+        if world.subscribers:
+            world.publish("ae_attendance", person, day)
+            for inbox_person, _, _ in world.ae_inbox:
+                world.publish("ae_attendance", inbox_person, day)
+        self._count_ae(world, person, type1, admit)
         for person, k, route in world.ae_inbox:
             pid = world.pop.person_id[person]
             type1, admit = self._ae_decisions(world, person, pid, k, route)
-            strata = world.strata[person]
-            ledger.count("ae_attendance", strata[type1], mode="type_1_2")
-            ledger.count("ae_attendance", strata[~type1], mode="type_3_4")
-            ledger.count("ae_to_admission", strata[admit])
+            self._count_ae(world, person, type1, admit)
             if admit.any():
                 rows = RequestTable(
                     person[admit],
@@ -246,6 +271,20 @@ class AcuteService:
                 spill = self.emergency_spill
                 spill.queue.add(spill.add_rows(rows))
         world.ae_inbox = []
+
+    @staticmethod
+    def _count_ae(
+        world: World, person: np.ndarray, type1: np.ndarray, admit: np.ndarray
+    ) -> None:
+        strata = world.strata[person]
+        ledger = world.ledger
+        if ledger.spend is None:
+            ledger.count("ae_attendance", strata[type1], mode="type_1_2")
+            ledger.count("ae_attendance", strata[~type1], mode="type_3_4")
+        else:
+            ledger.count("ae_attendance", strata[type1], mode="type_1_2", person=person[type1])
+            ledger.count("ae_attendance", strata[~type1], mode="type_3_4", person=person[~type1])
+        ledger.count("ae_to_admission", strata[admit])
 
     def _admit(
         self,
@@ -262,30 +301,46 @@ class AcuteService:
         overnight = los > 0
         self.occupied += int(overnight.sum())
         np.add.at(self.discharges, absolute + los[overnight], 1)
-        strata = world.strata[tab.person[rows]]
+        if world.subscribers.get("discharge"):
+            ids = world.pop.person_id[tab.person[rows]]
+            for d in np.unique(los):
+                self.discharged.setdefault(absolute + int(d), []).append(ids[los == d])
+        person = tab.person[rows]
+        strata = world.strata[person]
         ledger = world.ledger
         if service == "emergency_admission":
             # NCC currencies: short stay = 0-1 nights, long stay = 2 nights or more
-            ledger.count(service, strata[los == 0], mode="same_day")
-            ledger.count(service, strata[los == 1], mode="short_stay")
-            ledger.count(service, strata[los >= 2], mode="long_stay")
+            for mode, which in (("same_day", los == 0), ("short_stay", los == 1)):
+                ledger.count(service, strata[which], mode=mode, person=person[which])
+            ledger.count(service, strata[los >= 2], mode="long_stay", person=person[los >= 2])
         else:
-            ledger.count(service, strata, mode="ordinary")
+            ledger.count(service, strata, mode="ordinary", person=person)
         kind = service.split("_")[0]
         ledger.count("overnight_stay", strata[overnight], mode=kind)
-        ledger.count("bed_day", strata[overnight], mode=kind, weight=los[overnight])
+        ledger.count(
+            "bed_day",
+            strata[overnight],
+            mode=kind,
+            weight=los[overnight],
+            person=person[overnight],
+        )
         ledger.waits(waits_as, (absolute - tab.arrival[rows]).astype(float), strata)
 
     def _beds(self, world: World, day: int) -> None:
         absolute = world.day0 + day
         self.occupied -= int(self.discharges[absolute])
+        if self.discharged:
+            leaving = self.discharged.pop(absolute, None)
+            if leaving:
+                where = world.index_of(np.concatenate(leaving))
+                world.publish("discharge", where[where >= 0], day)
         beds_today = self.beds.take(world.capacity_today("bed_day", BEDS_KEY))
         self.offered["bed_day"] += beds_today
         working = world.is_working_day(absolute)
         # on working days a share of beds is kept for planned admissions (ring-fenced)
         ringfenced = round(beds_today * self.ringfence_share) if working else 0
         for wl in (self.emergency, self.emergency_spill):
-            wl.queue.add(wl.arrivals(day))
+            wl.queue.add(wl.arriving(world, day))
             pending = wl.queue.pending
             if not pending.size:
                 continue
@@ -299,7 +354,7 @@ class AcuteService:
             rows = wl.queue.drop(admit)
             self._admit(world, wl, rows, absolute, "emergency_admission", "emergency_admission")
         el = self.elective
-        el.join(el.arrivals(day))
+        el.join(el.arriving(world, day))
         if working:
             theatre = self.theatre.take(world.capacity_today("elective_ordinary", ELECTIVE_KEY))
             # make-up sessions for operations cancelled for want of a bed

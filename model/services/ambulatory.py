@@ -59,6 +59,9 @@ class AmbulatoryCare:
         self.daycase = ServedList(DAYCASE_KEY, "elective_daycase", working_days_only=True)
         self.first = ServedList(OUTPATIENT_KEY, "outpatient_first", True, first)
         self.follow_up = ServedList(OUTPATIENT_KEY, "outpatient_follow_up", True, follow)
+        self.daycase.streams = ("elective_daycase",)
+        self.first.streams = ("outpatient",)
+        self.follow_up.streams = ("outpatient",)
         #: (waiting list, activity recorded, its mode)
         self.lists = (
             (self.daycase, "elective_admission", "daycase"),
@@ -89,7 +92,8 @@ class AmbulatoryCare:
         """Serve each list up to the day's capacity."""
         for wl, activity, mode in self.lists:
             rows = wl.serve_day(world, day)
-            world.ledger.count(activity, world.strata[wl.table.person[rows]], mode=mode)
+            person = wl.table.person[rows]
+            world.ledger.count(activity, world.strata[person], mode=mode, person=person)
 
     def end_year(self, world: World) -> ServiceYear:
         """Backlogs and capacity (offered, used) of the lists."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,6 +134,11 @@ class WaitingList:
         self.queue = FifoQueue()
         self._day_starts = np.zeros(366, dtype=np.int64)
         self._offset = 0
+        #: the demand streams whose events join this list (``extra["stream"]`` indexes them;
+        #: without it every row is the first's), for levers' effects from a day on
+        self.streams: tuple[str, ...] = ()
+        #: fills a service's extra columns (e.g. length of stay) of top-up requests
+        self.fill_extra: Callable[[World, RequestTable], None] | None = None
         self._carry_ids = np.empty(0, dtype=np.int64)
 
     def capture(self, world: World) -> None:
@@ -158,6 +164,34 @@ class WaitingList:
         """Rows (in the table) of this year's requests arriving on relative ``day``."""
         lo, hi = self._day_starts[day], self._day_starts[day + 1]
         return np.arange(self._offset + lo, self._offset + hi, dtype=np.int64)
+
+    def arriving(self, world: World, day: int) -> np.ndarray:
+        """``arrivals(day)`` after levers' effects: thinned requests leave, top-up requests
+        of the list's first stream join (``model.effects``); the same rows without effects."""
+        rows = self.arrivals(day)
+        if not any(world.effects.active(s) for s in self.streams):
+            return rows
+        which = self.table.extra.get("stream")
+        keep = np.ones(rows.size, dtype=bool)
+        for code, stream in enumerate(self.streams):
+            mine = np.ones(rows.size, bool) if which is None else which[rows] == code
+            at = np.flatnonzero(mine)
+            mask = world.keep_events(stream, self.table.person[rows[at]], self.table.k[rows[at]], day)
+            if mask is not None:
+                keep[at[~mask]] = False
+        rows = rows[keep]
+        extra = world.extra_events(self.streams[0], day)
+        if extra is not None:
+            person, k = extra
+            new = RequestTable(
+                person.astype(np.int32),
+                k.astype(np.int32),
+                np.full(person.size, world.day0 + day, dtype=np.int32),
+            )
+            if self.fill_extra is not None:
+                self.fill_extra(world, new)
+            rows = np.concatenate([rows, self.add_rows(new)])
+        return rows
 
     def join(self, rows: np.ndarray) -> None:
         """Add arriving ``rows`` to the queue: urgent ones (``extra["urgent"]``, if the
@@ -218,7 +252,7 @@ class ServedList(WaitingList):
     def serve_day(self, world: World, day: int) -> np.ndarray:
         """Add the day's arrivals, serve up to the day's capacity; return the rows served."""
         absolute = world.day0 + day
-        self.join(self.arrivals(day))
+        self.join(self.arriving(world, day))
         if self.working_days_only and not world.is_working_day(absolute):
             return np.empty(0, dtype=np.int64)
         slots = self.capacity.take(

@@ -230,6 +230,9 @@ class CaseloadService:
         (``CaseloadService.dead_mask`` builds it from a world's death days).
         """
         s = self.spec
+        #: person ids of today's sessions and of today's starts (for levers' records)
+        self.today_sessions: list[np.ndarray] = []
+        self.today_started = np.empty(0, np.int64)
         self.rec["staff_cost_gbp"] += self.fte_on(absolute_day, year) * s.cost_per_fte_year / 365
         self.rec["fte_days"] += self.fte_on(absolute_day, year)
         open_ = np.isin(self.state, (WAITING, ACTIVE))
@@ -240,6 +243,7 @@ class CaseloadService:
         # sessions due today
         due = np.flatnonzero((self.state == ACTIVE) & (self.next_day == absolute_day))
         if due.size:
+            self.today_sessions.append(self.person_id[due])
             self.done[due] += 1
             self.rec["sessions"] += int(due.size)
             u = _u(self.key, self.person_id[due], self.ref_no[due], self.done[due].astype(np.int64))
@@ -279,6 +283,8 @@ class CaseloadService:
             # the first session happens on the day of starting
             self.done[take] += 1
             self.rec["sessions"] += int(take.size)
+            self.today_sessions.append(self.person_id[take])
+            self.today_started = self.person_id[take].copy()
             single = take[self.done[take] >= self.n_sessions[take]]
             self.state[single] = COMPLETED
             self.rec["completed"] += int(single.size)

@@ -40,6 +40,9 @@ class CommunityService:
             MH_KEY, "community_mental_health_contact", working_days_only=True
         )
         self.assessment = ServedList(ASSESS_KEY, "social_care_assessment", working_days_only=True)
+        self.nursing.streams = ("community_nursing",)
+        self.mental_health.streams = ("mental_health",)
+        self.assessment.streams = ("social_care_request",)
         self.p_long_term = reg.scalar("community.request_to_long_term_support")
         self.exit_probability = reg.scalar("community.long_term_support_exit_per_year")
         # people on long-term support at the start: a probit liability like the LTCs
@@ -94,7 +97,9 @@ class CommunityService:
             world, table_from_events(world, world.events["mental_health"])
         )
         requests = table_from_events(world, world.events["social_care_request"])
-        world.ledger.count("social_care_new_request", world.strata[requests.person])
+        world.ledger.count(
+            "social_care_new_request", world.strata[requests.person], person=requests.person
+        )
         self.assessment.start_year(world, requests)
         self._reset()
 
@@ -117,7 +122,10 @@ class CommunityService:
         self.lts_start[left] = NOT_ON
         world.ledger.count("social_care_long_term_support", strata[supported])
         world.ledger.count(
-            "social_care_support_day", strata[supported], weight=days[supported].astype(float)
+            "social_care_support_day",
+            strata[supported],
+            weight=days[supported].astype(float),
+            person=np.flatnonzero(supported),
         )
         world.ledger.count("mental_health_people_in_contact", strata[self.mh_seen])
         # people who died leave support
@@ -134,10 +142,10 @@ class CommunityService:
         """One day of community services and social care."""
         rows = self.nursing.serve_day(world, day)
         person = self.nursing.table.person[rows]
-        world.ledger.count("community_nursing_contact", world.strata[person])
+        world.ledger.count("community_nursing_contact", world.strata[person], person=person)
         rows = self.mental_health.serve_day(world, day)
         person = self.mental_health.table.person[rows]
-        world.ledger.count("community_mental_health_contact", world.strata[person])
+        world.ledger.count("community_mental_health_contact", world.strata[person], person=person)
         self.mh_seen[person] = True
         rows = self.assessment.serve_day(world, day)
         if rows.size:

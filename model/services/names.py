@@ -39,6 +39,8 @@ _PRIMARY = Activity("primary_care", "primary_care")
 _ACUTE = Activity("acute", "nhs_acute")
 _COMMUNITY = Activity("community", "community_health")
 _SOCIAL = Activity("social_care", "la_social_care")
+#: the costs of the levers themselves (staff, voluntary-sector activity, administration)
+_LEVER_PRIMARY = Activity("lever", "primary_care")
 
 #: activity-table service name -> setting and payer
 ACTIVITIES: Mapping[str, Activity] = {
@@ -64,7 +66,19 @@ ACTIVITIES: Mapping[str, Activity] = {
     "social_care_support_day": _SOCIAL,
     "social_care_support_started": _SOCIAL,
     "social_care_support_ended": _SOCIAL,
+    # levers (model/interventions): their own costs have the setting "lever"
+    "link_worker_session": _LEVER_PRIMARY,
+    "social_prescribing_activity": Activity("lever", "voluntary_sector"),
+    "phb_admin": Activity("lever", "community_health"),
+    # what personal health budget holders buy instead of commissioned services
+    "phb_personal_purchase": Activity("community", "person"),
 }
+
+#: activities costed by the lever that records them (``Ledger.lever_cost``), not by the
+#: register's unit costs: every "lever" activity and the purchases made with a budget
+EXPLICITLY_COSTED = frozenset(
+    {name for name, a in ACTIVITIES.items() if a.setting == "lever"} | {"phb_personal_purchase"}
+)
 
 #: waits-table service name (a waiting list) -> the activity it delivers
 WAITING_LISTS: Mapping[str, str] = {

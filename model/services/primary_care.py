@@ -412,7 +412,10 @@ class PrimaryCareService:
         """One day of every practice."""
         absolute = world.day0 + day
         a, b = self.new_day_starts[day], self.new_day_starts[day + 1]
-        self.waiting = _concat(self.waiting, {k: v[a:b] for k, v in self.new.items()})
+        today = {k: v[a:b] for k, v in self.new.items()}
+        if world.effects.active("gp"):  # levers' effects from a day on (model.effects)
+            today = self._effects(world, today, day)
+        self.waiting = _concat(self.waiting, today)
         if not self.working[absolute]:
             return
         self._minutes_today = self._day_minutes(world)
@@ -430,6 +433,19 @@ class PrimaryCareService:
             self._same_day(world, _select(req, same), absolute, ring)
             self._pre_booked(world, _select(req, ~same), absolute)
         self.booked_minutes[:, ring] = 0.0  # the day is over: its column serves day + horizon
+
+    def _effects(
+        self, world: World, req: dict[str, np.ndarray], day: int
+    ) -> dict[str, np.ndarray]:
+        """The day's requests after levers' thinning, with their top-up requests."""
+        keep = world.keep_events("gp", req["idx"], req["k"], day)
+        if keep is not None:
+            req = _select(req, keep)
+        extra = world.extra_events("gp", day)
+        if extra is not None:
+            person, k = extra
+            req = _concat(req, self._requests(world, person, k, "gp.decisions"))
+        return req
 
     def _same_day(self, world: World, req: dict[str, np.ndarray], today: int, ring: int) -> None:
         n = req["idx"].size
@@ -572,8 +588,14 @@ class PrimaryCareService:
             self.wait_hist,
         )
         ledger = world.ledger
-        ledger.count_keys(SERVICE, seen, LABELS)
-        ledger.count_keys("gp_appointment_dna", missed, LABELS)
+        if ledger.spend is None and not world.subscribers:
+            ledger.count_keys(SERVICE, seen, LABELS)
+            ledger.count_keys("gp_appointment_dna", missed, LABELS)
+        else:  # levers: whose the appointments are (per-person spend, referrals)
+            dna_b = dna.astype(bool)
+            ledger.count_keys(SERVICE, seen, LABELS, idx[~dna_b])
+            ledger.count_keys("gp_appointment_dna", missed, LABELS, idx[dna_b])
+            world.publish("gp_consultation", idx[~dna_b], today - world.day0)
         ledger.waits(
             SERVICE, wait.astype(float), strata, req["kind"].astype(np.int64) + 1, band=band
         )

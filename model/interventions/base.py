@@ -1,0 +1,280 @@
+"""What every lever shares: its settings from a scenario file and its life in a replication.
+
+A lever is declared in a scenario as ``[levers.<name>]``; ``parse_settings`` checks the
+common keys (``start_year``, ``ramp_up_months``, ``uptake``, ``evidence``, ``target.*``) and
+hands the rest to the lever's own ``KEYS``. The parsed settings are frozen and picklable; the
+engine builds a fresh lever from them for every replication (``build``), so no state leaks
+between replications. A lever's random numbers are keyed by its name (``LeverBase.key``):
+its uptake propensities are independent of every other lever's, and the baseline's streams
+are untouched.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from model import crn
+from model.errors import ScenarioError, show
+from model.targeting import Rule, parse_rule, select, world_rates
+from model.world import DAYS_PER_YEAR, World
+
+EVIDENCE_MODES = ("controlled", "before_after")
+#: the default evidence mode of every lever (``[levers] evidence`` overrides it)
+DEFAULT_EVIDENCE = "controlled"
+COMMON_KEYS = ("start_year", "ramp_up_months", "uptake", "evidence", "target")
+
+#: a checker of one lever-specific key: (file, key, value) -> the value as used
+Check = Callable[[str, str, Any], Any]
+
+
+def fail(where: str, key: str, value: object, allowed: str) -> ScenarioError:
+    """The one-sentence error for a lever key."""
+    return ScenarioError(f"{where}: '{key}' = {show(value)} is not allowed; {allowed}.")
+
+
+def number(low: float, high: float, whole: bool = False) -> Check:
+    """A checker for a number in [low, high] (a whole number if ``whole``)."""
+
+    def check(where: str, key: str, value: Any) -> float:
+        ok_type = isinstance(value, int) if whole else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok_type or not math.isfinite(float(value)):
+            kind = "a whole number" if whole else "a number"
+            raise fail(where, key, value, f"give {kind} from {low:g} to {high:g}")
+        if not low <= value <= high:
+            raise fail(where, key, value, f"allowed {low:g} to {high:g}")
+        return float(value)
+
+    return check
+
+
+def number_or_list(low: float, high: float) -> Check:
+    """A number, or a list of numbers (one per simulated year), each in [low, high]."""
+    one = number(low, high)
+
+    def check(where: str, key: str, value: Any) -> tuple[float, ...]:
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise fail(where, key, value, "give a number or a list of numbers, one per year")
+        return tuple(one(where, key, v) for v in values)
+
+    return check
+
+
+def choice(options: tuple[str, ...]) -> Check:
+    """A checker for one of ``options``."""
+
+    def check(where: str, key: str, value: Any) -> str:
+        if value not in options:
+            raise fail(where, key, value, f"allowed values are {', '.join(options)}")
+        return str(value)
+
+    return check
+
+
+@dataclass(frozen=True)
+class LeverSettings:
+    """A lever's settings as read from a scenario (checked, frozen, picklable)."""
+
+    kind: str
+    where: str
+    start_year: int
+    ramp_up_months: float
+    uptake: float | None
+    evidence: str
+    target: Rule
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for the manifest."""
+        return {
+            "start_year": self.start_year,
+            "ramp_up_months": self.ramp_up_months,
+            "uptake": self.uptake,
+            "evidence": self.evidence,
+            "target": self.target.describe(),
+            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in self.options.items()},
+        }
+
+
+def parse_settings(
+    kind: str,
+    raw: Mapping[str, Any],
+    keys: Mapping[str, Check],
+    where: str,
+    start_year: int,
+    years: int,
+    default_evidence: str,
+) -> LeverSettings:
+    """Check a ``[levers.<kind>]`` block: common keys, then the lever's own ``keys``."""
+    prefix = f"levers.{kind}"
+    allowed = (*COMMON_KEYS, *keys)
+    for key in raw:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"; did you mean '{prefix}.{close[0]}'?" if close else ""
+            raise ScenarioError(
+                f"{where}: unknown key '{prefix}.{key}'{hint} (allowed: {', '.join(allowed)})."
+            )
+    last = start_year + years - 1
+    first = raw.get("start_year", start_year)
+    if isinstance(first, bool) or not isinstance(first, int) or not start_year <= first <= last:
+        raise fail(
+            where,
+            f"{prefix}.start_year",
+            first,
+            f"give a year within the run's horizon, {start_year} to {last}",
+        )
+    ramp = number(0, 120)(where, f"{prefix}.ramp_up_months", raw.get("ramp_up_months", 0))
+    uptake = (
+        number(0, 1)(where, f"{prefix}.uptake", raw["uptake"]) if "uptake" in raw else None
+    )
+    evidence = choice(EVIDENCE_MODES)(
+        where, f"{prefix}.evidence", raw.get("evidence", default_evidence)
+    )
+    target_raw = raw.get("target", {})
+    if not isinstance(target_raw, dict):
+        raise fail(where, f"{prefix}.target", target_raw, "give target.<key> = value pairs")
+    target = parse_rule(target_raw, f"{where} [{prefix}]")
+    options = {k: check(where, f"{prefix}.{k}", raw[k]) for k, check in keys.items() if k in raw}
+    return LeverSettings(
+        kind=kind,
+        where=where,
+        start_year=int(first),
+        ramp_up_months=ramp,
+        uptake=uptake,
+        evidence=evidence,
+        target=target,
+        options=options,
+    )
+
+
+class LeverBase:
+    """Common machinery of a lever in one replication (implements ``model.world.Lever``).
+
+    Subclasses set ``name`` and override the hooks they need; ``record`` collects the
+    year's throughput for ``lever_activity``.
+    """
+
+    name = "lever"
+    #: register prefix of the lever's defaults (``levers.<name>.``)
+    prefix = ""
+
+    def __init__(self, settings: LeverSettings, world: World) -> None:
+        self.settings = settings
+        self.world = world
+        self.register = world.register
+        run = world.scenario.run
+        self.scale = run.scale  # represented people per simulated person
+        self.start_day = (settings.start_year - run.start_year) * DAYS_PER_YEAR
+        self.ramp_days = round(settings.ramp_up_months * DAYS_PER_YEAR / 12.0)
+        self.rec = self.empty_record()
+
+    # ---------------------------------------------------------------- settings
+    def param(self, key: str) -> float:
+        """A lever setting from the scenario, else the register's ``levers.<name>.<key>``."""
+        if key in self.settings.options:
+            value = self.settings.options[key]
+            return float(value[0] if isinstance(value, tuple) else value)
+        return self.register.scalar(f"levers.{self.name}.{key}")
+
+    def by_year(self, key: str) -> tuple[float, ...]:
+        """A setting given as a number or a list per simulated year."""
+        value = self.settings.options.get(key)
+        if value is None:
+            return (self.register.scalar(f"levers.{self.name}.{key}"),)
+        return tuple(value) if isinstance(value, tuple) else (float(value),)
+
+    def effect(self, outcome: str) -> float:
+        """The relative effect on ``outcome`` under the lever's evidence mode."""
+        return self.param(f"{outcome}_effect_{self.settings.evidence}")
+
+    @property
+    def uptake(self) -> float:
+        """Share of people offered the lever who take it up."""
+        if self.settings.uptake is not None:
+            return self.settings.uptake
+        return self.register.scalar(f"levers.{self.name}.uptake")
+
+    # ---------------------------------------------------------------- randomness
+    def key(self, purpose: str, year: int | None = 0) -> np.uint64:
+        """A key of this lever (fixed over the run unless ``year`` is None: this year)."""
+        w = self.world
+        period = w.year if year is None else year
+        return crn.key(w.seed, w.replication, f"lever.{self.name}.{purpose}", period)
+
+    def propensity(self, person_id: np.ndarray) -> np.ndarray:
+        """Each person's fixed uptake propensity for this lever (independent of others)."""
+        return crn.uniforms(self.key("uptake"), person_id)
+
+    def targeted(self) -> np.ndarray:
+        """Mask over ``world.pop`` of the people the lever's rule targets (pre-lever rates)."""
+        w = self.world
+        rule = self.settings.target
+        rates = world_rates(w) if rule.top_percent is not None else None
+        return select(rule, w.pop, w.register, rates)
+
+    def active_share(self, absolute_day: int) -> float:
+        """Share of the lever running on an absolute day (0 before start, ramping up)."""
+        if absolute_day < self.start_day:
+            return 0.0
+        if self.ramp_days <= 0:
+            return 1.0
+        return min(1.0, (absolute_day - self.start_day + 1) / self.ramp_days)
+
+    # ---------------------------------------------------------------- records
+    @staticmethod
+    def empty_record() -> dict[str, float]:
+        return dict.fromkeys(
+            (
+                "referred",
+                "started",
+                "completed",
+                "dropped_out",
+                "waiting_at_year_end",
+                "sessions",
+                "cost_gbp",
+                "qaly_gain",
+                "ascot_gain",
+                "fte",
+            ),
+            0.0,
+        )
+
+    def year_record(self, world: World) -> dict[str, float]:
+        """The year's throughput (then counting starts afresh)."""
+        rec, self.rec = self.rec, self.empty_record()
+        return rec
+
+    # ---------------------------------------------------------------- Lever protocol
+    def on_year_start(self, world: World) -> None:
+        return None
+
+    def rate_multiplier(self, world: World, service: str) -> np.ndarray | None:
+        return None
+
+    def capacity_multiplier(self, world: World, service: str) -> float:
+        return 1.0
+
+    def processes(self, world: World) -> list[Callable[[simpy.Environment], Any]]:
+        return []
+
+
+__all__ = [
+    "COMMON_KEYS",
+    "DEFAULT_EVIDENCE",
+    "EVIDENCE_MODES",
+    "LeverBase",
+    "LeverSettings",
+    "choice",
+    "fail",
+    "number",
+    "number_or_list",
+    "parse_settings",
+]

@@ -1,0 +1,292 @@
+"""Link workers / social prescribing (``[levers.link_workers]``).
+
+Staff (``fte``, for the represented population, scaled to the sample) hold a caseload
+(``model.services.caseload.CaseloadService``): places = FTE x ``caseload_per_fte_year`` x
+mean episode length / 365, one first-come-first-served waiting list, people leaving the list
+after ``max_wait_days``, 6-12 sessions every ``days_between_sessions``, drop-out at each
+session, deaths leaving. Referral routes: attended GP appointments of targeted people with a
+social need (``referral_per_gp_consultation``, published by general practice), their A&E
+attendances (``referral_per_ae_attendance``) and self-referral
+(``self_referral_per_person_year``). A referred person takes it up with their fixed, keyed
+propensity below ``uptake``.
+
+On completing support, a person's social needs are resolved with ``social_need_resolved_share``
+and they gain one PAM level with ``activation_gain_share``; their demand for GP appointments,
+A&E and direct emergency admissions changes by the effect of the evidence mode
+(``<outcome>_effect_before_after`` or ``_controlled``) times their segment's multiplier, from
+the completion day, decaying with ``effect_half_life_years``. The demand effect is the
+published total effect: the part the person's changed social needs and activation would give
+through the model's relative risks is netted out, so nothing is counted twice.
+
+Costs: staff (``cost_per_fte_year``, setting "lever", payer primary care), attributed to the
+people seen in proportion to their sessions; voluntary-sector activity per person started
+(payer ``voluntary_sector``); QALYs per completer (Munford 2020).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from model import crn
+from model.demand import multiplier_table, risk_code
+from model.interventions.base import LeverBase, LeverSettings, number, number_or_list
+from model.ledger import uprate
+from model.population import SOCIAL_NEEDS
+from model.services.caseload import CaseloadService, CaseloadSpec
+from model.world import DAYS_PER_YEAR, World
+
+#: demand streams the lever's effect acts on, with the outcome names of its effect keys
+OUTCOMES = {"gp": "gp", "ae": "ae", "emergency_direct": "emergency_admission"}
+#: the lever's process runs after every service of the day
+OFFSET = 0.95
+
+KEYS = {
+    "fte": number_or_list(0, 100_000),
+    "caseload_per_fte_year": number(1, 10_000),
+    "referral_per_gp_consultation": number(0, 1),
+    "referral_per_ae_attendance": number(0, 1),
+    "self_referral_per_person_year": number(0, 10),
+    "cost_per_fte_year": number(0, 1_000_000),
+    "voluntary_activity_cost_per_person": number(0, 100_000),
+    "dropout_per_session": number(0, 1),
+    "max_wait_days": number(1, 3650),
+    "social_need_resolved_share": number(0, 1),
+    "activation_gain_share": number(0, 1),
+    "effect_scale": number(0, 10),
+}
+
+
+class LinkWorkers(LeverBase):
+    """Link workers in one replication."""
+
+    name = "link_workers"
+
+    def __init__(self, settings: LeverSettings, world: World) -> None:
+        super().__init__(settings, world)
+        reg = world.register
+        run = world.scenario.run
+        if "fte" in settings.options:
+            fte_represented = self.by_year("fte")
+        else:  # national average staffing for the represented population
+            fte_represented = (self.param("fte_per_100000") * run.represented / 100_000.0,)
+        #: FTE of the simulated sample by year (the represented FTE / scale)
+        self.fte = tuple(f / self.scale for f in fte_represented)
+        self.fte_represented = fte_represented
+        sessions = reg.array("levers.link_workers.sessions")
+        cost_key = "levers.link_workers.cost_per_fte_year"
+        cost = (
+            self.param("cost_per_fte_year")
+            if "cost_per_fte_year" in settings.options
+            else uprate(reg, reg.scalar(cost_key), reg[cost_key].price_year)
+        )
+        self.spec = CaseloadSpec(
+            name=self.name,
+            fte_by_year=self.fte,
+            caseload_per_fte_year=self.param("caseload_per_fte_year"),
+            sessions=(int(sessions[0]), int(sessions[1])),
+            days_between_sessions=self.param("days_between_sessions"),
+            dropout_per_session=self.param("dropout_per_session"),
+            max_wait_days=self.param("max_wait_days"),
+            cost_per_fte_year=cost,
+            start_day=self.start_day,
+            ramp_up_days=self.ramp_days,
+        )
+        self.caseload = CaseloadService(self.spec, int(self.key("caseload")))
+        self.p_gp = self.param("referral_per_gp_consultation")
+        self.p_ae = self.param("referral_per_ae_attendance")
+        self.self_rate = self.param("self_referral_per_person_year")
+        self.activity_cost = self.param("voluntary_activity_cost_per_person")
+        scale = self.param("effect_scale") if "effect_scale" in settings.options else 1.0
+        self.effects = {s: self.effect(o) * scale for s, o in OUTCOMES.items()}
+        self.segment_multiplier = reg.array("levers.link_workers.segment_effect_multiplier")
+        self.half_life = self.param("effect_half_life_years")
+        self.resolved_share = self.param("social_need_resolved_share")
+        self.gain_share = self.param("activation_gain_share")
+        self.qaly = reg.scalar("levers.link_workers.qaly_gain_per_completer")
+        self.tables = {s: multiplier_table(reg, s) for s in OUTCOMES}
+        # people who completed support: id -> completion day and netting ratios by stream
+        self.done_ids = np.empty(0, np.int64)
+        self.done_day = np.empty(0, np.int64)
+        self.done_ratio = {s: np.empty(0) for s in OUTCOMES}
+        self.eligible = np.zeros(0, dtype=bool)
+        self.self_day = np.empty(0, np.int64)
+        self.session_strata: list[np.ndarray] = []
+        self.started_strata: list[np.ndarray] = []
+        self.referrals = 0
+        world.subscribe("gp_consultation", self._from_gp)
+        world.subscribe("ae_attendance", self._from_ae)
+
+    # ---------------------------------------------------------------- referrals
+    def on_year_start(self, world: World) -> None:
+        pop = world.pop
+        self.eligible = self.targeted() & (pop.social_need_count > 0)
+        # at most one self-referral a year, on a keyed day
+        u = crn.uniforms(self.key("self_referral", None), pop.person_id)
+        refers = self.eligible & (u < 1.0 - np.exp(-self.self_rate))
+        day = (crn.uniforms(self.key("self_referral_day", None), pop.person_id) * 365).astype(
+            np.int64
+        )
+        self.self_day = np.where(refers, day, -1)
+
+    def _refer(self, world: World, person: np.ndarray, p: float, route: str, day: int) -> None:
+        absolute = world.day0 + day
+        if not person.size or self.caseload.fte_on(absolute, world.year) <= 0:
+            return
+        person = person[self.eligible[person]]
+        if not person.size:
+            return
+        ids = world.pop.person_id[person]
+        u = crn.uniforms(self.key(f"refer.{route}", None), ids, np.full(ids.size, day))
+        ids = ids[u < p]
+        if not ids.size:
+            return
+        self.rec["referred"] += ids.size
+        takes = self.propensity(ids) < self.uptake
+        ids = ids[takes]
+        if ids.size:
+            self.caseload.refer(ids, np.zeros(ids.size, np.int32), absolute)
+
+    def _from_gp(self, world: World, person: np.ndarray, day: int) -> None:
+        self._refer(world, person, self.p_gp, "gp", day)
+
+    def _from_ae(self, world: World, person: np.ndarray, day: int) -> None:
+        self._refer(world, person, self.p_ae, "ae", day)
+
+    # ---------------------------------------------------------------- the day
+    def processes(self, world: World) -> list[Callable[[simpy.Environment], Any]]:
+        return [self._daily]
+
+    def _daily(self, env: simpy.Environment) -> Generator[Any]:
+        yield env.timeout(OFFSET)
+        while True:
+            self._day(self.world, int(env.now) - self.world.day0)
+            yield env.timeout(1)
+
+    def _day(self, world: World, day: int) -> None:
+        absolute = world.day0 + day
+        if absolute < self.start_day:
+            return
+        if self.self_day.size == world.pop.size:
+            self._refer(world, np.flatnonzero(self.self_day == day), 1.0, "self", day)
+        cl = self.caseload
+        before = len(cl.completions)
+        cl.day(absolute, world.year, cl.dead_mask(world.pop.person_id, world.death_day, day))
+        for ids in cl.today_sessions:
+            self.session_strata.append(self._strata(world, ids))
+        if cl.today_started.size:
+            self.started_strata.append(self._strata(world, cl.today_started))
+        for ids, _ in cl.completions[before:]:
+            self._complete(world, ids, day)
+        del cl.completions[:]
+
+    @staticmethod
+    def _strata(world: World, ids: np.ndarray) -> np.ndarray:
+        where = world.index_of(ids)
+        return world.strata[where[where >= 0]]
+
+    def _complete(self, world: World, ids: np.ndarray, day: int) -> None:
+        """Support completed today: needs, activation, and the demand effect from today."""
+        where = world.index_of(ids)
+        person = np.sort(where[where >= 0])
+        if not person.size:
+            return
+        pop = world.pop
+        pid = pop.person_id[person]
+        before = risk_code(world.register, _subset(pop, person))
+        u_need = crn.uniforms(self.key("need_resolved"), pid)
+        resolved = person[u_need < self.resolved_share]
+        for need in SOCIAL_NEEDS:
+            getattr(pop, need)[resolved] = 0
+        u_gain = crn.uniforms(self.key("activation_gain"), pid)
+        gain = person[(u_gain < self.gain_share) & (pop.pam_level[person] < 4)]
+        pop.pam_level[gain] += 1
+        if resolved.size or gain.size:
+            world.risk_code = None  # the relative-risk codes are recomputed when next needed
+        after = risk_code(world.register, _subset(pop, person))
+        seg = self.segment_multiplier[pop.segment[person]]
+        absolute = world.day0 + day
+        for stream in OUTCOMES:
+            ratio = self.tables[stream][after] / self.tables[stream][before]
+            factor = np.maximum(1.0 + self.effects[stream] * seg, 0.0)
+            if np.any(factor != 1.0):
+                world.set_effect(self.name, stream, person, day, factor)
+            self.done_ratio[stream] = np.concatenate([self.done_ratio[stream], ratio])
+        self.done_ids = np.concatenate([self.done_ids, pid])
+        self.done_day = np.concatenate([self.done_day, np.full(pid.size, absolute)])
+        self.rec["qaly_gain"] += self.qaly * pid.size
+
+    # ---------------------------------------------------------------- yearly effect
+    def rate_multiplier(self, world: World, service: str) -> np.ndarray | None:
+        effect = self.effects.get(service)
+        if effect is None or not self.done_ids.size:
+            return None
+        pop = world.pop
+        pos = world.index_of(self.done_ids)
+        alive = pos >= 0
+        if not alive.any():
+            return None
+        mid_year = world.day0 + DAYS_PER_YEAR / 2
+        years = (mid_year - self.done_day[alive]) / DAYS_PER_YEAR
+        decay = 0.5 ** (years / self.half_life) if self.half_life > 0 else 0.0
+        seg = self.segment_multiplier[pop.segment[pos[alive]]]
+        total = np.maximum(1.0 + effect * seg * decay, 0.0)
+        # the changed needs and activation already move this year's rates: net them out
+        m = np.ones(pop.size)
+        m[pos[alive]] = total / self.done_ratio[service][alive]
+        if np.all(m == 1.0):
+            return None
+        return m
+
+    # ---------------------------------------------------------------- records
+    def year_record(self, world: World) -> dict[str, float]:
+        cl = self.caseload
+        yr = cl.year_record()
+        rec = self.rec
+        for key in ("started", "completed", "dropped_out", "waiting_at_year_end", "sessions"):
+            rec[key] = float(yr[key])
+        rec["fte"] = yr["fte"] * self.scale  # for the represented population
+        staff = float(yr["staff_cost_gbp"])
+        sessions = (
+            np.concatenate(self.session_strata) if self.session_strata else np.empty(0, np.int64)
+        )
+        ledger = world.ledger
+        if staff > 0:
+            if sessions.size:
+                share = np.full(sessions.size, staff / sessions.size)
+                ledger.lever_cost("link_worker_session", sessions, np.ones(sessions.size), share)
+            else:  # staff in post and no one seen: the cost falls on the people targeted
+                who = world.strata[self.eligible] if self.eligible.any() else world.strata
+                ledger.lever_cost(
+                    "link_worker_session", who, np.zeros(who.size), np.full(who.size, staff / who.size)
+                )
+        started = (
+            np.concatenate(self.started_strata) if self.started_strata else np.empty(0, np.int64)
+        )
+        activity = self.activity_cost * started.size
+        if started.size and self.activity_cost > 0:
+            ledger.lever_cost(
+                "social_prescribing_activity",
+                started,
+                np.ones(started.size),
+                np.full(started.size, self.activity_cost),
+            )
+        rec["cost_gbp"] = staff + activity
+        self.session_strata, self.started_strata = [], []
+        self.rec = self.empty_record()
+        return rec
+
+
+def _subset(pop: Any, person: np.ndarray) -> Any:
+    """The people at sorted positions ``person``, as a population of their own."""
+    from model.dynamics import take
+
+    mask = np.zeros(pop.size, dtype=bool)
+    mask[person] = True
+    return take(pop, mask)
+
+
+__all__ = ["KEYS", "LinkWorkers"]
