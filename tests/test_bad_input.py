@@ -642,6 +642,49 @@ CASES: list[Case] = [
 ]
 
 
+def lever(id: str, body: str, *must: Fragment) -> Case:
+    """``run`` of a scenario with a bad ``[levers]`` block."""
+    file = f"scenarios/{id}.toml"
+    return case(
+        f"run-lever-{id}",
+        "run",
+        file,
+        "--no-progress",
+        must=(f"{id}.toml", *must),
+        files={file: derived("variant", body)},
+    )
+
+
+CASES += [
+    lever("unknown-lever", "[levers.link_wokers]\nfte = 3\n", "link_wokers", "link_workers"),
+    lever("unknown-key", "[levers.link_workers]\nftee = 3\n", "levers.link_workers.ftee", "fte"),
+    lever(
+        "negative-fte", "[levers.link_workers]\nfte = -3\n", "levers.link_workers.fte", "-3", "0 to"
+    ),
+    lever("uptake-1.3", "[levers.phb]\nuptake = 1.3\n", "levers.phb.uptake", "1.3", "0 to 1"),
+    lever(
+        "start-outside",
+        "[levers.link_workers]\nstart_year = 2040\n",
+        "levers.link_workers.start_year",
+        "2040",
+        "2024 to 2028",
+    ),
+    lever(
+        "evidence-mode",
+        "[levers]\nevidence = \"anecdote\"\n[levers.phb]\n",
+        "evidence",
+        "anecdote",
+        "before_after",
+    ),
+    lever(
+        "target-key",
+        "[levers.phb]\ntarget.segmnets = [\"vulnerable_concerned\"]\n",
+        "target.segmnets",
+        "segments",
+    ),
+]
+
+
 # ----------------------------------------------------------------------------- the set-up
 
 

@@ -118,9 +118,13 @@ def parse_settings(
     for key in raw:
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"; did you mean '{prefix}.{close[0]}'?" if close else ""
+            if close:
+                raise ScenarioError(
+                    f"{where}: unknown key '{prefix}.{key}'; did you mean '{prefix}.{close[0]}'? "
+                    "(docs/levers.md lists every key)."
+                )
             raise ScenarioError(
-                f"{where}: unknown key '{prefix}.{key}'{hint} (allowed: {', '.join(allowed)})."
+                f"{where}: unknown key '{prefix}.{key}'; allowed keys are {', '.join(allowed)}."
             )
     last = start_year + years - 1
     first = raw.get("start_year", start_year)
