@@ -327,6 +327,42 @@ def _cmd_validate_baseline(args: argparse.Namespace) -> int:
     return _finish_checks(checks, args.out)
 
 
+def _cmd_validate_levers(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from model.engine import run_one
+    from model.experiments import check_workload
+    from model.interventions import parse_levers
+    from model.scenario import load_scenario
+    from model.textable import to_markdown, to_text
+    from model.validation import NATIONAL_LEVERS, checks_frame, lever_checks
+
+    _checked_out_file(args.out, "--out", args.overwrite, CSV_SIGNATURE, ".csv")
+    base = load_scenario(args.scenario).with_run(
+        population=args.population, years=1, seed=args.seed, replications=args.replications
+    )
+    run = base.run
+    levers = parse_levers(
+        {k: dict(v) for k, v in NATIONAL_LEVERS.items()}, "validate levers", run.start_year, 1
+    )
+    scenario = replace(base, name="national_levers", levers=levers)
+    check_workload(scenario, 1)
+    print(
+        f"carescale {__version__}: levers at national-average settings (link workers "
+        f"{scenario.register.scalar('levers.link_workers.fte_per_100000'):g} FTE per 100,000; "
+        f"PHBs for the right-to-have groups), {run.population:,} people, first year "
+        f"{run.start_year}, seed {run.seed}, {run.replications} replication(s)"
+    )
+    t0 = time.perf_counter()
+    with _progress_bar(run.replications, "simulating", not args.no_progress) as bar:
+        replications = (run_one(scenario, r, bar.update) for r in range(run.replications))
+        checks = lever_checks(replications, scenario.register)
+    render = to_markdown if args.format == "markdown" else to_text
+    print(f"(simulated in {time.perf_counter() - t0:.1f} s)\n")
+    print(render(checks_frame(checks).drop(columns=["low", "high", "register_key"])))
+    return _finish_checks(checks, args.out)
+
+
 def _cmd_calibrate_baseline(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -509,6 +545,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_checks_output(vb, fmt_help)
     vb.add_argument("--no-progress", action="store_true", help="no progress bar")
     vb.set_defaults(func=_cmd_validate_baseline)
+
+    vl = vsub.add_parser(
+        "levers", help="run the levers at national-average settings and check their volumes"
+    )
+    vl.add_argument(
+        "--scenario",
+        type=Path,
+        default=Path("scenarios/baseline.toml"),
+        help="baseline scenario file (default scenarios/baseline.toml)",
+    )
+    vl.add_argument(
+        "--population",
+        type=people,
+        default=VALIDATION_SIZE,
+        metavar="N",
+        help=f"{pop_help} (default 200,000)",
+    )
+    vl.add_argument(
+        "--seed", type=seed, default=None, metavar="S", help=f"{seed_help} (default: the scenario's)"
+    )
+    vl.add_argument(
+        "--replications",
+        type=_whole(1, MAX_VALIDATION_REPLICATIONS),
+        metavar="R",
+        default=1,
+        help=f"independent replications, 1 to {MAX_VALIDATION_REPLICATIONS} (default 1)",
+    )
+    _add_checks_output(vl, fmt_help)
+    vl.add_argument("--no-progress", action="store_true", help="no progress bar")
+    vl.set_defaults(func=_cmd_validate_levers)
 
     c = sub.add_parser("calibrate", help="fit calibrated parameters to the targets")
     csub = c.add_subparsers(dest="what", required=True, parser_class=_Parser)

@@ -683,3 +683,61 @@ def baseline_checks(
         mean, se = _mean_se([m[name] for m in measures])
         checks.append(_target(register, key, group, label, mean, se))
     return checks
+
+
+# ================================================================ levers
+#: the scenario ``carescale validate levers`` runs: both levers at national-average settings
+NATIONAL_LEVERS: Mapping[str, Mapping[str, object]] = {"link_workers": {}, "phb": {}}
+
+
+def lever_measures(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+    """Link-worker referrals from general practice per 1,000 person-years, PHB holders per
+    1,000 people at the end of the first year and their notional share (one replication)."""
+    lever = tables["lever_activity"]
+    py = tables["person_years"]
+    first = int(py["year"].min())
+    people = float(py.loc[py["year"] == first, "person_years"].sum())
+    lw = lever[(lever["lever"] == "link_workers") & (lever["year"] == first)]
+    phb = lever[(lever["lever"] == "phb") & (lever["year"] == first)]
+    holders = float(phb["holders_at_year_end"].sum())
+    return {
+        "link_worker_referrals_per_1000": 1000.0 * float(lw["referred_gp"].sum()) / people,
+        "phb_holders_per_1000": 1000.0 * holders / people,
+        "phb_notional_share": float(phb["notional_at_year_end"].sum()) / holders
+        if holders
+        else math.nan,
+    }
+
+
+def lever_checks(
+    replications: Iterable[Mapping[str, pd.DataFrame]], register: Register
+) -> list[Check]:
+    """The levers' published volumes against the simulation (mean over replications)."""
+    measures = [lever_measures(t) for t in replications]
+    if not measures:
+        raise CarescaleError("lever validation needs at least one replication.")
+    checks = []
+    for name in ("link_worker_referrals_per_1000", "phb_holders_per_1000"):
+        key = f"targets.levers.{name}"
+        mean, se = _mean_se([m[name] for m in measures])
+        checks.append(
+            _target(register, key, "levers", register[key].description.rstrip("."), mean, se)
+        )
+    mean, se = _mean_se([m["phb_notional_share"] for m in measures])
+    tol_key = "targets.levers.phb_notional_share_tolerance"
+    share = register["levers.phb.notional_share"]
+    checks.append(
+        Check(
+            "levers",
+            "Share of personal health budgets held as notional budgets",
+            share.scalar,
+            mean,
+            register.scalar(tol_key),
+            share.unit,
+            "levers.phb.notional_share",
+            _kind(register, tol_key),
+            se,
+            share.source,
+        )
+    )
+    return checks

@@ -238,6 +238,7 @@ class LeverBase:
         return dict.fromkeys(
             (
                 "referred",
+                "referred_gp",
                 "started",
                 "completed",
                 "dropped_out",

@@ -145,6 +145,8 @@ class LinkWorkers(LeverBase):
         if not ids.size:
             return
         self.rec["referred"] += ids.size
+        if route == "gp":
+            self.rec["referred_gp"] += ids.size
         takes = self.propensity(ids) < self.uptake
         ids = ids[takes]
         if ids.size:
