@@ -232,6 +232,19 @@ def _simulate_into(out: Path, scenario: Any, args: argparse.Namespace) -> Any:
             f"{run.start_year}, {run.replications} replication(s), seed {run.seed}, "
             f"{args.workers} worker(s)"
         )
+        for name, lever in scenario.resolved()["levers"].items():
+            staff = ""
+            if "fte_represented" in lever:
+                staff = (
+                    f", {'/'.join(f'{f:g}' for f in lever['fte_represented'])} FTE for "
+                    f"{run.represented:,} people = effective "
+                    f"{'/'.join(f'{f:.3g}' for f in lever['effective_fte_simulated'])} FTE "
+                    "in the simulated sample"
+                )
+            print(
+                f"  lever {name}: from {lever['start_year']}, evidence {lever['evidence']}, "
+                f"target {lever['target']}{staff}"
+            )
         total = run.years * run.replications
         with _progress_bar(total, "simulating", not args.no_progress) as bar:
             output = run_scenario(scenario, workers=args.workers, progress=bar.update)
@@ -563,7 +576,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"{pop_help} (default 200,000)",
     )
     vl.add_argument(
-        "--seed", type=seed, default=None, metavar="S", help=f"{seed_help} (default: the scenario's)"
+        "--seed",
+        type=seed,
+        default=None,
+        metavar="S",
+        help=f"{seed_help} (default: the scenario's)",
     )
     vl.add_argument(
         "--replications",

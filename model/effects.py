@@ -124,7 +124,11 @@ class DayEffects:
                     eff.top_ups[int(d) + day0] = (p_new, k_new)
 
     def keep(
-        self, stream: str, person: np.ndarray, k: np.ndarray, day: np.ndarray | int,
+        self,
+        stream: str,
+        person: np.ndarray,
+        k: np.ndarray,
+        day: np.ndarray | int,
         person_id: np.ndarray,
     ) -> np.ndarray | None:
         """Which of these events (positions, event numbers, relative days) happen; None if
@@ -148,7 +152,9 @@ class DayEffects:
         levers = self._by_stream.get(stream)
         if not levers:
             return None
-        parts = [eff.top_ups.pop(absolute_day) for eff in levers.values() if absolute_day in eff.top_ups]
+        parts = [
+            eff.top_ups.pop(absolute_day) for eff in levers.values() if absolute_day in eff.top_ups
+        ]
         if not parts:
             return None
         person = np.concatenate([p for p, _ in parts])

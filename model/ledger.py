@@ -21,9 +21,9 @@ import pandas as pd
 
 from model.errors import CarescaleError
 from model.population import BRIDGES_SEGMENTS, SEGMENTS
-from model.spend import PersonSpend
 from model.register import Register
 from model.services import names
+from model.spend import PersonSpend
 from model.strata import (
     LTC_BANDS,
     N_BRIDGES,

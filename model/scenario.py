@@ -108,6 +108,13 @@ class Scenario:
                 )
         return replace(self, run=run)
 
+    def _levers_resolved(self) -> dict[str, Any]:
+        if not self.levers:
+            return {}
+        from model.interventions import describe
+
+        return {n: describe(s, self.register, self.run) for n, s in self.levers.items()}
+
     def with_evidence(self, mode: str) -> Scenario:
         """A copy with every lever's evidence mode set to ``mode``."""
         from model.interventions.base import EVIDENCE_MODES
@@ -117,9 +124,7 @@ class Scenario:
                 f"evidence mode {show(mode)} is not allowed; allowed values are "
                 f"{', '.join(EVIDENCE_MODES)}."
             )
-        return replace(
-            self, levers={n: replace(s, evidence=mode) for n, s in self.levers.items()}
-        )
+        return replace(self, levers={n: replace(s, evidence=mode) for n, s in self.levers.items()})
 
     def resolved(self) -> dict[str, Any]:
         """Every setting as used (capacities resolved from the register), for manifests."""
@@ -135,7 +140,7 @@ class Scenario:
             "run": self.run.as_dict(),
             "capacity": capacity,
             "parameters": dict(self.parameter_overrides),
-            "levers": {name: lever.as_dict() for name, lever in self.levers.items()},
+            "levers": self._levers_resolved(),
         }
 
 
@@ -249,7 +254,8 @@ def _load_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any]
 def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in top.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        both = isinstance(v, dict) and isinstance(out.get(k), dict)
+        out[k] = _deep_merge(out[k], v) if both else v
     return out
 
 

@@ -17,8 +17,8 @@ import simpy
 
 from model import crn
 from model.demand import DemandModel, Events, risk_code
-from model.effects import DayEffects
 from model.dynamics import PopulationPlan
+from model.effects import DayEffects
 from model.ledger import Ledger
 from model.population import Population, PopulationModel
 from model.register import Register
@@ -27,8 +27,21 @@ from model.services import names
 
 DAYS_PER_YEAR = 365
 
-#: a subscriber to what services serve: ``callback(world, person_positions, relative_day)``
-Subscriber = Callable[["World", np.ndarray, int], None]
+
+@dataclass(frozen=True)
+class Served:
+    """What a service published: the people (positions in ``world.pop``) served on a
+    relative day, with their event numbers and route where the topic has them."""
+
+    topic: str
+    person: np.ndarray
+    day: int
+    k: np.ndarray | None = None
+    route: str = ""
+
+
+#: a subscriber to what services serve: ``callback(world, served)``
+Subscriber = Callable[["World", Served], None]
 
 
 class Lever(Protocol):
@@ -107,8 +120,6 @@ class World:
     end_day: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     #: this year's demand events by demand stream (``model.services.names.DEMAND_STREAMS``)
     events: dict[str, Events] = field(default_factory=dict)
-    #: same-day hand-offs between services: lists of (person index, event number, route)
-    ae_inbox: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
     #: the planned population (entrant numbers and ids, capacity), fixed before the clock
     #: starts; None: capacity follows the current population's size
     plan: PopulationPlan | None = None
@@ -121,6 +132,9 @@ class World:
     #: this year's mean mortality hazard ratio by (sex, age) over the lever-free population
     #: (``model.dynamics.MortalityReference``), set before levers act
     mortality_normaliser: np.ndarray | None = None
+    #: the place's general practices and PCNs (``model.practices.Practices``), set by the
+    #: general-practice service; levers deploy staff by PCN or practice with it
+    practices: Any = None
     #: demand effects that start on any day (``model.effects.DayEffects``)
     effects: DayEffects = field(default_factory=DayEffects)
     #: this year's annual rates by demand stream, as drawn (kept only when levers run)
@@ -267,16 +281,30 @@ class World:
 
     # ---------------------------------------------------------------- lever seams
     def subscribe(self, topic: str, callback: Subscriber) -> None:
-        """Call ``callback(world, person_positions, relative_day)`` whenever a service
-        publishes ``topic`` (one of ``TOPICS``)."""
+        """Call ``callback(world, served)`` whenever a service publishes ``topic`` (one of
+        ``TOPICS``); subscribers are called in the order they subscribed."""
         if topic not in TOPICS:
             raise ValueError(f"unknown topic {topic!r}; known: {', '.join(TOPICS)}")
         self.subscribers.setdefault(topic, []).append(callback)
 
-    def publish(self, topic: str, person: np.ndarray, day: int) -> None:
+    def publish(
+        self,
+        topic: str,
+        person: np.ndarray,
+        day: int,
+        k: np.ndarray | None = None,
+        route: str = "",
+    ) -> None:
         """Services tell subscribers whom they served today (no-op without subscribers)."""
-        for callback in self.subscribers.get(topic, ()):
-            callback(self, person, day)
+        callbacks = self.subscribers.get(topic)
+        if callbacks:
+            served = Served(topic, person, day, k, route)
+            for callback in callbacks:
+                callback(self, served)
+
+    def listened(self, topic: str) -> bool:
+        """Whether anyone subscribes to ``topic`` (services skip work nobody reads)."""
+        return bool(self.subscribers.get(topic))
 
     def modifier(self, name: str) -> np.ndarray | None:
         """A per-person behaviour multiplier (``MODIFIERS``), or None when no lever sets it."""
@@ -338,12 +366,24 @@ class World:
         return np.where(found, pos, -1)
 
 
-#: what services publish to subscribers (``World.publish``): a topic and the people served
-TOPICS = ("gp_consultation", "ae_attendance", "discharge")
-#: per-person behaviour modifiers services apply where they draw (``World.modifier``):
-#: multipliers on the probability of not attending a GP appointment, on the chance of an
-#: A&E attendance being admitted, and on the length of stay
-MODIFIERS = ("gp_dna", "ae_conversion", "length_of_stay")
+#: what services publish to subscribers (``World.publish``): an attended GP appointment, a
+#: GP request that went unmet and turned to A&E the same day (the hospital subscribes), an
+#: A&E attendance, a discharge from hospital
+TOPICS = ("gp_consultation", "gp_unmet_to_ae", "ae_attendance", "discharge")
+#: per-person behaviour modifiers services apply where they draw (``World.modifier``), each a
+#: multiplier (1 = unchanged): the probability of not attending a GP appointment; the share
+#: of GP requests made online (the rest of the preference follows); the time a person waits
+#: for a GP appointment before giving up; the chance that an A&E attendance is admitted; the
+#: length of a hospital stay; the chance that a social-care assessment leads to long-term
+#: support. Activation moves demand through ``pop.pam_level`` and the causal share.
+MODIFIERS = (
+    "gp_dna",
+    "gp_online_preference",
+    "gp_patience",
+    "ae_conversion",
+    "length_of_stay",
+    "social_care_conversion",
+)
 
 
 class DailyCapacity:

@@ -671,14 +671,14 @@ CASES += [
     ),
     lever(
         "evidence-mode",
-        "[levers]\nevidence = \"anecdote\"\n[levers.phb]\n",
+        '[levers]\nevidence = "anecdote"\n[levers.phb]\n',
         "evidence",
         "anecdote",
         "before_after",
     ),
     lever(
         "target-key",
-        "[levers.phb]\ntarget.segmnets = [\"vulnerable_concerned\"]\n",
+        '[levers.phb]\ntarget.segmnets = ["vulnerable_concerned"]\n',
         "target.segmnets",
         "segments",
     ),

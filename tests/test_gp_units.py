@@ -199,13 +199,15 @@ class Recorder:
     def step(self, engine: Engine, days: Iterable[int]) -> None:
         """Run the service's days, collecting retries and A&E hand-offs after each."""
         gp, w = gp_service(engine), engine.world
+        inbox: list[tuple[np.ndarray, np.ndarray, str]] = []
+        w.subscribe("gp_unmet_to_ae", lambda _w, s: inbox.append((s.person, s.k, s.route)))
         for day in days:
             absolute = w.day0 + day
-            w.ae_inbox = []
+            inbox.clear()
             gp.day(w, day)
             self.counters.append((absolute, gp.offered, gp.used, gp.attempts))
             self.weekend_diary_days += [d for d in gp.diary if not w.is_working_day(d)]
-            for idx, k, route in w.ae_inbox:
+            for idx, k, route in inbox:
                 assert route == "gp_spill"
                 ids = w.pop.person_id[idx].astype(np.int64)
                 self.spilled.append(pd.DataFrame({"id": ids, "k": k.astype(np.int64)}))

@@ -68,7 +68,8 @@ def test_levers_at_zero_effect_and_zero_cost_reproduce_the_baseline_exactly(
 
 
 def test_link_workers_effect_direction_follows_the_evidence_mode(tmp_path: Path, baseline) -> None:
-    before = run_one(scenario(tmp_path, '[levers.link_workers]\nfte = 20\nevidence = "before_after"'), 0)
+    body = '[levers.link_workers]\nfte = 20\nevidence = "before_after"'
+    before = run_one(scenario(tmp_path, body), 0)
     controlled = run_one(scenario(tmp_path, "[levers.link_workers]\nfte = 20"), 0)
     base_gp = _total(baseline, "gp_appointment")
     d_before = _total(before, "gp_appointment") - base_gp
@@ -81,9 +82,7 @@ def test_link_workers_effect_direction_follows_the_evidence_mode(tmp_path: Path,
 
 
 def test_phb_effect_and_substitution(tmp_path: Path, baseline) -> None:
-    tables = run_one(
-        scenario(tmp_path, '[levers.phb]\nuptake = 1.0\nevidence = "before_after"'), 0
-    )
+    tables = run_one(scenario(tmp_path, '[levers.phb]\nuptake = 1.0\nevidence = "before_after"'), 0)
     act = tables["activity"]
     purchases = act[act["service"] == "phb_personal_purchase"]
     assert (purchases["payer"] == "person").all() and purchases["cost_gbp"].sum() > 0
@@ -231,3 +230,76 @@ def test_each_replication_gets_fresh_lever_state(tmp_path: Path) -> None:
     first = run_one(s, 0)["lever_activity"]
     again = run_one(s, 0)["lever_activity"]
     pd.testing.assert_frame_equal(first, again)
+
+
+def test_services_publish_what_they_serve(tmp_path: Path) -> None:
+    s = load_scenario(BASELINE).with_run(population=3_000, years=1)
+    engine = Engine(s, 0)
+    seen = {"gp_consultation": 0, "ae_attendance": 0, "discharge": 0}
+
+    def count(world, served) -> None:
+        seen[served.topic] += served.person.size
+        assert served.person.max(initial=0) < world.pop.size
+
+    for topic in seen:
+        engine.world.subscribe(topic, count)
+    tables = engine.run()
+    # every attended GP appointment and every A&E attendance is published, once
+    assert seen["gp_consultation"] == _total(tables, "gp_appointment")
+    assert seen["ae_attendance"] == _total(tables, "ae_attendance")
+    assert (
+        0
+        < seen["discharge"]
+        <= _total(tables, "emergency_admission") + _total(tables, "elective_admission")
+    )
+
+
+def test_link_workers_deployed_by_pcn_keep_referrals_and_split_places(tmp_path: Path) -> None:
+    body = "[levers.link_workers]\nfte = 6\nuptake = 1.0\nreferral_per_gp_consultation = 0.2"
+    place = run_one(scenario(tmp_path, body, "place", years=1), 0)["lever_activity"]
+    pcn = run_one(scenario(tmp_path, body + '\ndeploy = "pcn"', "pcn", years=1), 0)[
+        "lever_activity"
+    ]
+    # who is referred does not depend on where staff sit
+    assert pcn["referred"].sum() == place["referred"].sum()
+    # separate lists per PCN cannot pool places, so no more people start than with one list
+    assert 0 < pcn["started"].sum() <= place["started"].sum()
+
+
+class _Behaviour:
+    """A test lever that sets one behaviour modifier for everyone aged 70+ from year start."""
+
+    def __init__(self, name: str, factor: float) -> None:
+        self.name, self.modifier, self.factor = "behaviour", name, factor
+
+    def on_year_start(self, world) -> None:
+        old = world.pop.age >= 70
+        world.modifiers.pop(self.modifier, None)
+        world.set_modifier(self.modifier, np.flatnonzero(old), self.factor)
+
+    def rate_multiplier(self, world, service):
+        return None
+
+    def capacity_multiplier(self, world, service) -> float:
+        return 1.0
+
+    def processes(self, world):
+        return []
+
+
+@pytest.mark.parametrize(
+    ("modifier", "service", "mode"),
+    [
+        ("ae_conversion", "ae_to_admission", None),
+        ("length_of_stay", "bed_day", None),
+        ("social_care_conversion", "social_care_support_started", None),
+    ],
+)
+def test_behaviour_modifiers_move_their_outcome_both_ways(modifier, service, mode) -> None:
+    s = load_scenario(BASELINE).with_run(population=N, years=1)
+    base = _total(run_one(s, 0), service)
+    low = _total(run_one(s, 0, levers=[_Behaviour(modifier, 0.5)]), service)
+    high = _total(run_one(s, 0, levers=[_Behaviour(modifier, 1.5)]), service)
+    assert low < base < high
+    # a multiplier of 1 changes nothing
+    assert _total(run_one(s, 0, levers=[_Behaviour(modifier, 1.0)]), service) == base

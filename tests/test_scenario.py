@@ -185,7 +185,11 @@ BAD = {
         "[run]\nstart_year = 2020\n",
         ["'run.start_year'", "2020", "2024"],
     ),
-    "levers": ("[levers]\nlink_workers = 10\n", ["[levers]", "link_workers", "not available"]),
+    "lever not a table": (
+        "[levers]\nlink_workers = 10\n",
+        ["levers.link_workers", "10", "[levers.link_workers] table"],
+    ),
+    "unknown lever": ("[levers.coaching]\nfte = 1\n", ["[levers.coaching]", "known levers"]),
 }
 
 

@@ -10,7 +10,7 @@ one line in ``LEVERS`` and its register entries (``model/parameters/levers.toml`
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,11 +33,13 @@ class Entry:
 
     cls: type[LeverBase]
     keys: Mapping[str, Check]
+    #: extra facts for the manifest (e.g. effective staff), from settings, register and run
+    describe: Callable[[LeverSettings, Any, Any], dict[str, Any]] | None = None
 
 
 #: every lever a scenario can name
 LEVERS: Mapping[str, Entry] = {
-    "link_workers": Entry(link_workers.LinkWorkers, link_workers.KEYS),
+    "link_workers": Entry(link_workers.LinkWorkers, link_workers.KEYS, link_workers.staffing),
     "phb": Entry(phb.PersonalHealthBudgets, phb.KEYS),
 }
 
@@ -73,9 +75,16 @@ def parse_levers(
     return out
 
 
+def describe(settings: LeverSettings, register: Any, run: Any) -> dict[str, Any]:
+    """A lever's settings for the manifest, with what its registry entry adds."""
+    entry = LEVERS[settings.kind]
+    extra = entry.describe(settings, register, run) if entry.describe is not None else {}
+    return {**settings.as_dict(), **extra}
+
+
 def build_levers(settings: Mapping[str, LeverSettings], world: World) -> list[LeverBase]:
     """Fresh levers for one replication, in the order of the scenario file."""
     return [LEVERS[s.kind].cls(s, world) for s in settings.values()]
 
 
-__all__ = ["LEVERS", "LeverSettings", "build_levers", "parse_levers"]
+__all__ = ["LEVERS", "LeverSettings", "build_levers", "describe", "parse_levers"]

@@ -136,9 +136,7 @@ def parse_settings(
             f"give a year within the run's horizon, {start_year} to {last}",
         )
     ramp = number(0, 120)(where, f"{prefix}.ramp_up_months", raw.get("ramp_up_months", 0))
-    uptake = (
-        number(0, 1)(where, f"{prefix}.uptake", raw["uptake"]) if "uptake" in raw else None
-    )
+    uptake = number(0, 1)(where, f"{prefix}.uptake", raw["uptake"]) if "uptake" in raw else None
     evidence = choice(EVIDENCE_MODES)(
         where, f"{prefix}.evidence", raw.get("evidence", default_evidence)
     )

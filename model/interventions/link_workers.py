@@ -26,6 +26,7 @@ people seen in proportion to their sessions; voluntary-sector activity per perso
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -33,16 +34,19 @@ import simpy
 
 from model import crn
 from model.demand import multiplier_table, risk_code
-from model.interventions.base import LeverBase, LeverSettings, number, number_or_list
+from model.interventions.base import LeverBase, LeverSettings, choice, number, number_or_list
 from model.ledger import uprate
 from model.population import SOCIAL_NEEDS
 from model.services.caseload import CaseloadService, CaseloadSpec
-from model.world import DAYS_PER_YEAR, World
+from model.world import DAYS_PER_YEAR, Served, World
 
 #: demand streams the lever's effect acts on, with the outcome names of its effect keys
 OUTCOMES = {"gp": "gp", "ae": "ae", "emergency_direct": "emergency_admission"}
 #: the lever's process runs after every service of the day
 OFFSET = 0.95
+#: deployment units: one caseload for the place, or one per PCN or practice (staff shared
+#: by registered list size, each unit with its own places and waiting list)
+DEPLOYMENTS = ("place", "pcn", "practice")
 
 KEYS = {
     "fte": number_or_list(0, 100_000),
@@ -57,7 +61,22 @@ KEYS = {
     "social_need_resolved_share": number(0, 1),
     "activation_gain_share": number(0, 1),
     "effect_scale": number(0, 10),
+    "deploy": choice(DEPLOYMENTS),
 }
+
+
+def staffing(settings: LeverSettings, register: Any, run: Any) -> dict[str, Any]:
+    """FTE by year for the represented population and the effective FTE of the sample."""
+    if "fte" in settings.options:
+        value = settings.options["fte"]
+        represented = tuple(value) if isinstance(value, tuple) else (float(value),)
+    else:
+        per = register.scalar("levers.link_workers.fte_per_100000")
+        represented = (per * run.represented / 100_000.0,)
+    return {
+        "fte_represented": [round(f, 6) for f in represented],
+        "effective_fte_simulated": [round(f / run.scale, 6) for f in represented],
+    }
 
 
 class LinkWorkers(LeverBase):
@@ -69,13 +88,11 @@ class LinkWorkers(LeverBase):
         super().__init__(settings, world)
         reg = world.register
         run = world.scenario.run
-        if "fte" in settings.options:
-            fte_represented = self.by_year("fte")
-        else:  # national average staffing for the represented population
-            fte_represented = (self.param("fte_per_100000") * run.represented / 100_000.0,)
-        #: FTE of the simulated sample by year (the represented FTE / scale)
-        self.fte = tuple(f / self.scale for f in fte_represented)
-        self.fte_represented = fte_represented
+        # staff are given for the represented population (national average staffing if no
+        # fte is given); the sample has the represented FTE / scale
+        staff = staffing(settings, reg, run)
+        self.fte = tuple(staff["effective_fte_simulated"])
+        self.fte_represented = tuple(staff["fte_represented"])
         sessions = reg.array("levers.link_workers.sessions")
         cost_key = "levers.link_workers.cost_per_fte_year"
         cost = (
@@ -83,6 +100,7 @@ class LinkWorkers(LeverBase):
             if "cost_per_fte_year" in settings.options
             else uprate(reg, reg.scalar(cost_key), reg[cost_key].price_year)
         )
+        self.deploy = str(settings.options.get("deploy", "place"))
         self.spec = CaseloadSpec(
             name=self.name,
             fte_by_year=self.fte,
@@ -96,6 +114,7 @@ class LinkWorkers(LeverBase):
             ramp_up_days=self.ramp_days,
         )
         self.caseload = CaseloadService(self.spec, int(self.key("caseload")))
+        self.unit_of_practice: np.ndarray | None = None
         self.p_gp = self.param("referral_per_gp_consultation")
         self.p_ae = self.param("referral_per_ae_attendance")
         self.self_rate = self.param("self_referral_per_person_year")
@@ -121,7 +140,30 @@ class LinkWorkers(LeverBase):
         world.subscribe("ae_attendance", self._from_ae)
 
     # ---------------------------------------------------------------- referrals
+    def _deploy(self, world: World) -> None:
+        """Split the staff between PCNs or practices by registered list (first year)."""
+        practices = world.practices
+        if self.deploy == "place" or self.unit_of_practice is not None or practices is None:
+            return
+        if self.deploy == "pcn":
+            unit = np.asarray(practices.pcn, dtype=np.int32)
+        else:
+            unit = np.arange(practices.n, dtype=np.int32)
+        share = np.bincount(unit, weights=practices.list_size)
+        share = share / share.sum()
+        self.unit_of_practice = unit
+        self.spec = replace(self.spec, unit_fte_share=tuple(float(x) for x in share))
+        self.caseload = CaseloadService(self.spec, int(self.key("caseload")))
+
+    def _units(self, world: World, ids: np.ndarray, person: np.ndarray) -> np.ndarray:
+        """The deployment unit of each person (0 for the whole place)."""
+        if self.unit_of_practice is None:
+            return np.zeros(ids.size, np.int32)
+        practice = world.practices.of(ids, world.pop.imd[person])
+        return self.unit_of_practice[practice]
+
     def on_year_start(self, world: World) -> None:
+        self._deploy(world)
         pop = world.pop
         self.eligible = self.targeted() & (pop.social_need_count > 0)
         # at most one self-referral a year, on a keyed day
@@ -141,22 +183,23 @@ class LinkWorkers(LeverBase):
             return
         ids = world.pop.person_id[person]
         u = crn.uniforms(self.key(f"refer.{route}", None), ids, np.full(ids.size, day))
-        ids = ids[u < p]
+        referred = u < p
+        ids, person = ids[referred], person[referred]
         if not ids.size:
             return
         self.rec["referred"] += ids.size
         if route == "gp":
             self.rec["referred_gp"] += ids.size
         takes = self.propensity(ids) < self.uptake
-        ids = ids[takes]
+        ids, person = ids[takes], person[takes]
         if ids.size:
-            self.caseload.refer(ids, np.zeros(ids.size, np.int32), absolute)
+            self.caseload.refer(ids, self._units(world, ids, person), absolute)
 
-    def _from_gp(self, world: World, person: np.ndarray, day: int) -> None:
-        self._refer(world, person, self.p_gp, "gp", day)
+    def _from_gp(self, world: World, served: Served) -> None:
+        self._refer(world, served.person, self.p_gp, "gp", served.day)
 
-    def _from_ae(self, world: World, person: np.ndarray, day: int) -> None:
-        self._refer(world, person, self.p_ae, "ae", day)
+    def _from_ae(self, world: World, served: Served) -> None:
+        self._refer(world, served.person, self.p_ae, "ae", served.day)
 
     # ---------------------------------------------------------------- the day
     def processes(self, world: World) -> list[Callable[[simpy.Environment], Any]]:
@@ -262,9 +305,8 @@ class LinkWorkers(LeverBase):
                 ledger.lever_cost("link_worker_session", sessions, np.ones(sessions.size), share)
             else:  # staff in post and no one seen: the cost falls on the people targeted
                 who = world.strata[self.eligible] if self.eligible.any() else world.strata
-                ledger.lever_cost(
-                    "link_worker_session", who, np.zeros(who.size), np.full(who.size, staff / who.size)
-                )
+                each = np.full(who.size, staff / who.size)
+                ledger.lever_cost("link_worker_session", who, np.zeros(who.size), each)
         started = (
             np.concatenate(self.started_strata) if self.started_strata else np.empty(0, np.int64)
         )

@@ -33,7 +33,7 @@ from model.services.base import (
     table_from_events,
 )
 from model.services.protocol import ServiceYear
-from model.world import DAYS_PER_YEAR, DailyCapacity, World
+from model.world import DAYS_PER_YEAR, DailyCapacity, Served, World
 
 BEDS_KEY = "capacity.acute.beds_per_1000"
 ELECTIVE_KEY = "capacity.acute.elective_ordinary_per_1000_per_working_day"
@@ -133,6 +133,13 @@ class AcuteService:
         self.elective.fill_extra = self._los_filler(self.los_elective, "top_up")
         #: person ids by discharge day, kept only while someone subscribes to discharges
         self.discharged: dict[int, list[np.ndarray]] = {}
+        #: same-day A&E attendances handed over by other services: (positions, event
+        #: numbers, route); general practice publishes unmet requests that turn to A&E
+        self.inbox: list[tuple[np.ndarray, np.ndarray, str]] = []
+        #: (person id, event number) of A&E admissions a lever's conversion multiplier undid
+        self.not_admitted: set[tuple[int, int]] = set()
+        self.today = 0
+        world.subscribe("gp_unmet_to_ae", self._hand_over)
         horizon = (world.scenario.run.years + 2) * DAYS_PER_YEAR + _MAX_LOS_DAYS
         self.discharges = np.zeros(horizon, dtype=np.int64)
         self.occupied = 0
@@ -150,6 +157,66 @@ class AcuteService:
         self.offered: dict[str, float] = {"bed_day": 0.0, "elective_ordinary": 0.0}
         self.used: dict[str, float] = dict.fromkeys(self.offered, 0.0)
 
+    def _undo_admissions(self, world: World, wl: WaitingList, rows: np.ndarray) -> np.ndarray:
+        """Arriving ``rows`` less the A&E admissions a conversion multiplier undid today."""
+        tab = wl.table
+        via_ae = tab.extra["stream"][rows] == 1
+        pid = world.pop.person_id[tab.person[rows]]
+        gone = np.array(
+            [
+                bool(a) and (int(p), int(k)) in self.not_admitted
+                for a, p, k in zip(via_ae, pid, tab.k[rows], strict=True)
+            ],
+            dtype=bool,
+        )
+        self.not_admitted = set()
+        return rows[~gone]
+
+    @staticmethod
+    def _stay_modified(world: World, wl: WaitingList, rows: np.ndarray) -> np.ndarray:
+        """Arriving ``rows`` with levers' length-of-stay multipliers applied (whole nights)."""
+        modifier = world.modifier("length_of_stay")
+        if modifier is not None and rows.size:
+            los = wl.table.extra["los"]
+            m = modifier[wl.table.person[rows]]
+            los[rows] = np.rint(los[rows] * m).astype(los.dtype)
+        return rows
+
+    def _converted(
+        self, world: World, person: np.ndarray, k: np.ndarray, type1: np.ndarray, admit: np.ndarray
+    ) -> np.ndarray:
+        """Admissions of today's A&E attendances after levers' conversion multipliers: the
+        same keyed uniform against the modified chance, so the change is paired."""
+        modifier = world.modifier("ae_conversion")
+        if modifier is None or not person.size:
+            return admit
+        pid = world.pop.person_id[person]
+        p = self.conversion[world.pop.sex[person], np.minimum(world.pop.age[person], 100)]
+        u = crn.uniforms(world.key("ae.direct.admit"), pid, k)
+        new = type1 & (u < np.minimum(p * modifier[person], 1.0))
+        dropped = admit & ~new
+        if dropped.any():  # their admissions wait on the emergency list: they leave it
+            self.not_admitted.update(zip(pid[dropped].tolist(), k[dropped].tolist(), strict=True))
+        added = new & ~admit
+        if added.any():  # admitted after all: they join today, as overspill admissions do
+            rows = RequestTable(
+                person[added],
+                k[added],
+                np.full(int(added.sum()), world.day0 + self.today, dtype=np.int32),
+                {
+                    "los": self.los_emergency.draw(
+                        world, person[added], pid[added], k[added], "ae_direct"
+                    )
+                },
+            )
+            spill = self.emergency_spill
+            spill.queue.add(spill.add_rows(rows))
+        return new
+
+    def _hand_over(self, world: World, served: Served) -> None:
+        assert served.k is not None
+        self.inbox.append((served.person, served.k, served.route))
+
     @staticmethod
     def _los_filler(los: LengthOfStay, route: str) -> Callable[[World, RequestTable], None]:
         def fill(world: World, table: RequestTable) -> None:
@@ -160,11 +227,21 @@ class AcuteService:
 
     # ---------------------------------------------------------------- yearly
     def _ae_decisions(
-        self, world: World, person: np.ndarray, pid: np.ndarray, k: np.ndarray, route: str
+        self,
+        world: World,
+        person: np.ndarray,
+        pid: np.ndarray,
+        k: np.ndarray,
+        route: str,
+        modified: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(type 1 attendance, admitted) for A&E attendances, from keyed uniforms."""
+        """(type 1 attendance, admitted) for A&E attendances, from keyed uniforms
+        (``modified``: with levers' conversion multipliers, for attendances decided today)."""
         type1 = crn.uniforms(world.key(f"ae.{route}.type"), pid, k) < self.type1_share
         p_adm = self.conversion[world.pop.sex[person], np.minimum(world.pop.age[person], 100)]
+        modifier = world.modifier("ae_conversion") if modified else None
+        if modifier is not None:
+            p_adm = np.minimum(p_adm * modifier[person], 1.0)
         admit = type1 & (crn.uniforms(world.key(f"ae.{route}.admit"), pid, k) < p_adm)
         return type1, admit
 
@@ -236,26 +313,28 @@ class AcuteService:
 
     # ---------------------------------------------------------------- daily
     def _ae(self, world: World, day: int) -> None:
-        ledger = world.ledger
         lo, hi = self.ae_day_starts[day], self.ae_day_starts[day + 1]
+        self.today = day
         events = world.events["ae"]
         person = events.person[lo:hi]
+        k = events.k[lo:hi]
         type1, admit = self.ae_type1[lo:hi], self.ae_admit[lo:hi]
         if world.effects.active("ae"):  # levers' effects from a day on (model.effects)
-            keep = world.keep_events("ae", person, events.k[lo:hi], day)
+            keep = world.keep_events("ae", person, k, day)
             if keep is not None:
-                person, type1, admit = person[keep], type1[keep], admit[keep]
+                person, k, type1, admit = person[keep], k[keep], type1[keep], admit[keep]
             extra = world.extra_events("ae", day)
             if extra is not None:
-                world.ae_inbox.append((extra[0], extra[1], "top_up"))
-        if world.subscribers:
+                self.inbox.append((extra[0], extra[1], "top_up"))
+        admit = self._converted(world, person, k, type1, admit)
+        if world.listened("ae_attendance"):
             world.publish("ae_attendance", person, day)
-            for inbox_person, _, _ in world.ae_inbox:
+            for inbox_person, _, _ in self.inbox:
                 world.publish("ae_attendance", inbox_person, day)
         self._count_ae(world, person, type1, admit)
-        for person, k, route in world.ae_inbox:
+        for person, k, route in self.inbox:
             pid = world.pop.person_id[person]
-            type1, admit = self._ae_decisions(world, person, pid, k, route)
+            type1, admit = self._ae_decisions(world, person, pid, k, route, modified=True)
             self._count_ae(world, person, type1, admit)
             if admit.any():
                 rows = RequestTable(
@@ -270,12 +349,10 @@ class AcuteService:
                 )
                 spill = self.emergency_spill
                 spill.queue.add(spill.add_rows(rows))
-        world.ae_inbox = []
+        self.inbox = []
 
     @staticmethod
-    def _count_ae(
-        world: World, person: np.ndarray, type1: np.ndarray, admit: np.ndarray
-    ) -> None:
+    def _count_ae(world: World, person: np.ndarray, type1: np.ndarray, admit: np.ndarray) -> None:
         strata = world.strata[person]
         ledger = world.ledger
         if ledger.spend is None:
@@ -301,7 +378,7 @@ class AcuteService:
         overnight = los > 0
         self.occupied += int(overnight.sum())
         np.add.at(self.discharges, absolute + los[overnight], 1)
-        if world.subscribers.get("discharge"):
+        if world.listened("discharge"):
             ids = world.pop.person_id[tab.person[rows]]
             for d in np.unique(los):
                 self.discharged.setdefault(absolute + int(d), []).append(ids[los == d])
@@ -340,7 +417,10 @@ class AcuteService:
         # on working days a share of beds is kept for planned admissions (ring-fenced)
         ringfenced = round(beds_today * self.ringfence_share) if working else 0
         for wl in (self.emergency, self.emergency_spill):
-            wl.queue.add(wl.arriving(world, day))
+            rows = wl.arriving(world, day)
+            if self.not_admitted and wl is self.emergency:
+                rows = self._undo_admissions(world, wl, rows)
+            wl.queue.add(self._stay_modified(world, wl, rows))
             pending = wl.queue.pending
             if not pending.size:
                 continue
@@ -354,7 +434,7 @@ class AcuteService:
             rows = wl.queue.drop(admit)
             self._admit(world, wl, rows, absolute, "emergency_admission", "emergency_admission")
         el = self.elective
-        el.join(el.arriving(world, day))
+        el.join(self._stay_modified(world, el, el.arriving(world, day)))
         if working:
             theatre = self.theatre.take(world.capacity_today("elective_ordinary", ELECTIVE_KEY))
             # make-up sessions for operations cancelled for want of a bed

@@ -176,7 +176,8 @@ class WaitingList:
         for code, stream in enumerate(self.streams):
             mine = np.ones(rows.size, bool) if which is None else which[rows] == code
             at = np.flatnonzero(mine)
-            mask = world.keep_events(stream, self.table.person[rows[at]], self.table.k[rows[at]], day)
+            tab = self.table
+            mask = world.keep_events(stream, tab.person[rows[at]], tab.k[rows[at]], day)
             if mask is not None:
                 keep[at[~mask]] = False
         rows = rows[keep]

@@ -157,7 +157,11 @@ class CommunityService:
             # people who died while their request waited are not started on support
             dd = world.death_day[person]
             alive = (dd < 0) | (dd > day)
-            eligible = (u < self.p_long_term) & (self.lts_start[person] == NOT_ON) & alive
+            p = self.p_long_term
+            modifier = world.modifier("social_care_conversion")
+            if modifier is not None:  # levers' per-person behaviour
+                p = np.minimum(p * modifier[person], 1.0)
+            eligible = (u < p) & (self.lts_start[person] == NOT_ON) & alive
             starts = np.unique(person[eligible])
             self.lts_start[starts] = world.day0 + day
             world.ledger.count("social_care_support_started", world.strata[starts])

@@ -162,6 +162,7 @@ class PrimaryCareService:
         # IMD quintiles split England's small areas into fifths: a fifth of practices' lists
         # each (the same for every replication)
         self.practices = Practices.build(reg, run.population, run.seed, np.full(5, 0.2))
+        world.practices = self.practices
         n_p = self.practices.n
         self.n_diaries = n_p * len(ROLES)
         # share of each role's minutes held by each practice: list share x GP time factor
@@ -411,6 +412,7 @@ class PrimaryCareService:
     def day(self, world: World, day: int) -> None:
         """One day of every practice."""
         absolute = world.day0 + day
+        self.today = day  # relative day (for what the service publishes)
         a, b = self.new_day_starts[day], self.new_day_starts[day + 1]
         today = {k: v[a:b] for k, v in self.new.items()}
         if world.effects.active("gp"):  # levers' effects from a day on (model.effects)
@@ -434,9 +436,7 @@ class PrimaryCareService:
             self._pre_booked(world, _select(req, ~same), absolute)
         self.booked_minutes[:, ring] = 0.0  # the day is over: its column serves day + horizon
 
-    def _effects(
-        self, world: World, req: dict[str, np.ndarray], day: int
-    ) -> dict[str, np.ndarray]:
+    def _effects(self, world: World, req: dict[str, np.ndarray], day: int) -> dict[str, np.ndarray]:
         """The day's requests after levers' thinning, with their top-up requests."""
         keep = world.keep_events("gp", req["idx"], req["k"], day)
         if keep is not None:
@@ -537,9 +537,13 @@ class PrimaryCareService:
         world.ledger.count("gp_request_abandoned", strata[_pick(idx, unmet)])
         spilled = np.flatnonzero(spill)
         world.ledger.count("gp_spill_to_ae", strata[idx.take(spilled)])
-        if spilled.size:
-            world.ae_inbox.append(
-                (idx.take(spilled).astype(np.int64), req["k"].take(spilled), "gp_spill")
+        if spilled.size:  # the hospital subscribes: they attend A&E the same day
+            world.publish(
+                "gp_unmet_to_ae",
+                idx.take(spilled).astype(np.int64),
+                self.today,
+                req["k"].take(spilled),
+                "gp_spill",
             )
 
     def _attend(self, world: World, today: int) -> None:
@@ -588,7 +592,7 @@ class PrimaryCareService:
             self.wait_hist,
         )
         ledger = world.ledger
-        if ledger.spend is None and not world.subscribers:
+        if ledger.spend is None and not world.listened("gp_consultation"):
             ledger.count_keys(SERVICE, seen, LABELS)
             ledger.count_keys("gp_appointment_dna", missed, LABELS)
         else:  # levers: whose the appointments are (per-person spend, referrals)
