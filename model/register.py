@@ -201,7 +201,15 @@ UNIT_FAMILIES: tuple[UnitFamily, ...] = (
         r"|index)\b",
         AllowedRange(0.0, math.inf, True, True),
     ),
-    UnitFamily("duration", r"^(days|years|minutes)\b", AllowedRange(0.0, math.inf, high_open=True)),
+    UnitFamily(
+        "duration", r"^(days|years|months|minutes)\b", AllowedRange(0.0, math.inf, high_open=True)
+    ),
+    # a lever's effect on a demand rate: -0.28 is 28 % fewer events; -1 removes them all
+    UnitFamily(
+        "relative change", r"^relative change\b", AllowedRange(-1.0, math.inf, high_open=True)
+    ),
+    # a multiplier that may reverse the sign of what it multiplies (effects by segment)
+    UnitFamily("signed multiplier", r"^signed multiplier\b", UNBOUNDED),
     UnitFamily("list size", r"^patients per\b", AllowedRange(0.0, math.inf, True, True)),
     UnitFamily("count", r"^attempts\b", AllowedRange(0.0, math.inf, high_open=True)),
     UnitFamily("staffing", r"^FTE per\b", AllowedRange(0.0, math.inf, high_open=True)),
