@@ -205,6 +205,16 @@ UNIT_CONTRADICTIONS = {
         "grp.toml: 'grp.p.range' (-inf, 1000] does not fit its unit 'attendances per 1,000 "
         "person-years', which allows only values in [0, inf).",
     ),
+    "relative change below -100 %": (
+        {"unit": '"relative change in GP appointments"', "range": '"[-2, 1]"'},
+        "grp.toml: 'grp.p.range' [-2, 1] does not fit its unit 'relative change in GP "
+        "appointments', which allows only values in [-1, inf).",
+    ),
+    "negative months": (
+        {"unit": '"months"', "range": '"[-1, 24]"'},
+        "grp.toml: 'grp.p.range' [-1, 24] does not fit its unit 'months', which allows only "
+        "values in [0, inf).",
+    ),
 }
 
 
@@ -241,6 +251,12 @@ def test_range_contradicting_its_unit_is_refused(
         ("births per person per year", "count rate"),
         ("appointments per 1,000 people per working day", "count rate"),
         ("bed days per 1,000 person-years", "count rate"),
+        ("months", "duration"),
+        ("relative change in emergency admissions", "relative change"),
+        ("signed multiplier of the lever effect", "signed multiplier"),
+        ("patients per FTE-year", "list size"),
+        ("FTE per 100,000 people", "staffing"),
+        ("QALYs per person", "count rate"),
     ],
 )
 def test_units_belong_to_their_family(unit: str, family: str) -> None:
