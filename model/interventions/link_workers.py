@@ -324,13 +324,28 @@ class LinkWorkers(LeverBase):
         return rec
 
 
-def _subset(pop: Any, person: np.ndarray) -> Any:
-    """The people at sorted positions ``person``, as a population of their own."""
-    from model.dynamics import take
+class _Rows:
+    """The people at positions ``person`` of a population, read lazily attribute by
+    attribute (only what the relative-risk codes need is gathered)."""
 
-    mask = np.zeros(pop.size, dtype=bool)
-    mask[person] = True
-    return take(pop, mask)
+    def __init__(self, pop: Any, person: np.ndarray) -> None:
+        self._pop = pop
+        self._person = person
+        self.size = int(person.size)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(type(self._pop), name, None)
+        if isinstance(attr, property) and attr.fget is not None:
+            return attr.fget(self)  # computed from the subset's own arrays
+        value = getattr(self._pop, name)
+        if isinstance(value, np.ndarray) and value.shape[:1] == (self._pop.size,):
+            return value[self._person]
+        return value
+
+
+def _subset(pop: Any, person: np.ndarray) -> Any:
+    """The people at positions ``person``, as a population of their own (for risk codes)."""
+    return _Rows(pop, person)
 
 
 __all__ = ["KEYS", "LinkWorkers"]

@@ -171,7 +171,9 @@ class CaseloadService:
         self.next_day = np.empty(0, np.int64)
         self.state = np.empty(0, np.int8)
         self.ref_no = np.empty(0, np.int32)
-        self._count: dict[int, int] = {}
+        #: people referred so far (sorted ids) and how many times each was referred
+        self._seen_ids = np.empty(0, np.int64)
+        self._seen_n = np.empty(0, np.int32)
         self.n_units = n_units
         #: (person id, absolute day) of each completed episode, appended as they happen
         self.completions: list[tuple[np.ndarray, int]] = []
@@ -203,9 +205,23 @@ class CaseloadService:
         ids, units = ids[new], units[new]
         if not ids.size:
             return 0
-        ref_no = np.array([self._count.get(int(p), 0) for p in ids], dtype=np.int32)
-        for p in ids:
-            self._count[int(p)] = self._count.get(int(p), 0) + 1
+        # referral number of each person (0 for their first), from sorted arrays of the
+        # people referred before and their counts
+        pos = np.searchsorted(self._seen_ids, ids)
+        pos_c = np.minimum(pos, max(self._seen_ids.size - 1, 0))
+        if self._seen_ids.size:
+            seen = self._seen_ids[pos_c] == ids
+            ref_no = np.where(seen, self._seen_n[pos_c], 0).astype(np.int32)
+            self._seen_n[pos_c[seen]] += 1
+        else:
+            seen = np.zeros(ids.size, dtype=bool)
+            ref_no = np.zeros(ids.size, dtype=np.int32)
+        fresh = ids[~seen]
+        if fresh.size:
+            self._seen_ids = np.concatenate([self._seen_ids, fresh])
+            self._seen_n = np.concatenate([self._seen_n, np.ones(fresh.size, np.int32)])
+            order = np.argsort(self._seen_ids, kind="stable")
+            self._seen_ids, self._seen_n = self._seen_ids[order], self._seen_n[order]
         n = ids.size
         self.person_id = np.concatenate([self.person_id, ids])
         self.unit = np.concatenate([self.unit, units])
