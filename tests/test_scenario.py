@@ -71,6 +71,7 @@ def test_baseline_loads(baseline_scenario: Scenario, baseline_path: Path) -> Non
         "seed": 2024,
         "base_year": 2023,
         "represents": 100_000,
+        "year_starts": "april",
     }
     assert dict(s.levers) == {} and dict(s.parameter_overrides) == {}
     assert s.chain == (str(baseline_path),)
@@ -186,6 +187,14 @@ BAD = {
         ["'run.start_year'", "2020", "2024"],
     ),
     "levers": ("[levers]\nlink_workers = 10\n", ["[levers]", "link_workers", "not available"]),
+    "year start not allowed": (
+        '[run]\nyear_starts = "march"\n',
+        ["'run.year_starts'", "'march'", "'january' or 'april'"],
+    ),
+    "year start not text": (
+        "[run]\nyear_starts = 4\n",
+        ["'run.year_starts'", "4", "'january' or 'april'"],
+    ),
 }
 
 
