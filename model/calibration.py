@@ -63,6 +63,7 @@ from model.strata import age_band_index
 if TYPE_CHECKING:
     from model.scenario import Scenario
 
+#: working days (Monday to Friday) of the year the calibration simulates (2024/25: 261)
 WORKING_DAYS = 261
 REFERENCE_SIZE = 200_000
 REFERENCE_SEED = 20231
@@ -508,7 +509,9 @@ _SIMULATED_SCALES = (
 
 
 def _one_year_scenario(reg: Register, size: int, seed: int) -> Scenario:
-    """The one-year baseline run the calibration simulates."""
+    """The one-year baseline run the calibration simulates: the first year of
+    ``scenarios/baseline.toml`` (2024/25, a financial year from 1 April; a test checks
+    that these settings are the baseline's)."""
     from model.scenario import RunSettings, Scenario
 
     return Scenario(
@@ -517,7 +520,13 @@ def _one_year_scenario(reg: Register, size: int, seed: int) -> Scenario:
         path="",
         register=reg,
         run=RunSettings(
-            population=size, years=1, start_year=2024, replications=1, seed=seed, base_year=2023
+            population=size,
+            years=1,
+            start_year=2024,
+            replications=1,
+            seed=seed,
+            base_year=2023,
+            year_starts="april",
         ),
     )
 

@@ -229,7 +229,7 @@ def _simulate_into(out: Path, scenario: Any, args: argparse.Namespace) -> Any:
         print(
             f"carescale {__version__}: scenario {show(scenario.name)} ({scenario.path}), "
             f"{run.population:,} people{_standing_for(run)}, {run.years} years from "
-            f"{run.start_year}, {run.replications} replication(s), seed {run.seed}, "
+            f"{_first_year(run)}, {run.replications} replication(s), seed {run.seed}, "
             f"{args.workers} worker(s)"
         )
         for name, lever in scenario.resolved()["levers"].items():
@@ -250,6 +250,13 @@ def _simulate_into(out: Path, scenario: Any, args: argparse.Namespace) -> Any:
             output = run_scenario(scenario, workers=args.workers, progress=bar.update)
         write_tables(stage, output.manifest, output.tables)
     return output
+
+
+def _first_year(run: RunSettings) -> str:
+    """The first simulated year as people read it: ``2024``, or ``2024/25`` (from 1 April)."""
+    from model.years import year_label
+
+    return year_label(run.start_year, run.year_starts)
 
 
 def _standing_for(run: RunSettings) -> str:
@@ -316,7 +323,7 @@ def _cmd_validate_baseline(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     print(
         f"carescale {__version__}: baseline {show(scenario.name)}, {run.population:,} people, "
-        f"{run.years} year(s) from {run.start_year}, seed {run.seed}, "
+        f"{run.years} year(s) from {_first_year(run)}, seed {run.seed}, "
         f"{run.replications} replication(s)"
     )
     with _progress_bar(run.years * run.replications, "simulating", not args.no_progress) as bar:

@@ -33,6 +33,7 @@ from model.services.registry import SERVICES, Registry, merge_years
 from model.strata import person_code, stratum_code
 from model.streams import Streams
 from model.world import DAYS_PER_YEAR, Lever, World
+from model.years import with_financial_year
 
 #: register entry of the planned population growth (capacity and entrant numbers)
 PLANNED_GROWTH_KEY = "dynamics.planned_growth_per_year"
@@ -271,7 +272,9 @@ class Engine:
         self._end_year()
         if progress is not None:
             progress(1)
-        return w.ledger.tables()
+        run = self.scenario.run
+        # financial years (year_starts = "april") are labelled beside the integer year
+        return with_financial_year(w.ledger.tables(), run.year_starts, run.start_year, run.years)
 
 
 def run_one(

@@ -152,6 +152,7 @@ def run_scenario(
         "represents": scenario.run.represented,
         "years": years,
         "start_year": scenario.run.start_year,
+        "year_starts": scenario.run.year_starts,
         "base_year": scenario.run.base_year,
         "model_version": __version__,
         "price_year": REPORTING_PRICE_YEAR,

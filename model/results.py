@@ -11,6 +11,9 @@ A run writes one folder::
     bridges_to_health.parquet  replication, year, segment, person_years, service, count,
                            cost_gbp (activity by Bridges to Health segment)
 
+With ``[run] year_starts = "april"`` (NHS financial years) every table also has
+``financial_year`` ("2024/25") right after ``year`` (``model.years``).
+
 The folder is assembled under a temporary name beside the target and renamed into place
 only when every file is written, so an interrupted run never leaves a folder that looks
 complete. ``read_results`` refuses a folder whose manifest or tables are missing or corrupt.
@@ -39,8 +42,9 @@ TABLES = (
 )
 #: 3: ltc_band counts the broad list; person_years has qof_ltc_band; bridges_to_health added;
 #: activity has cashable_gbp and payer "person" rows (client contributions); deliveries are
-#: recorded for the mothers
-SCHEMA_VERSION = 3
+#: recorded for the mothers. 4: ``[run] year_starts``; with "april" (NHS financial years)
+#: every table has ``financial_year`` ("2024/25") after ``year``; the manifest records it
+SCHEMA_VERSION = 4
 
 
 def write_tables(

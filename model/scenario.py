@@ -32,6 +32,7 @@ from model.population import check_size
 from model.register import Register, default_register, unknown_key_message
 from model.streams import check_seed
 from model.tables import population_years
+from model.years import DEFAULT_YEAR_STARTS, YEAR_STARTS
 
 SECTIONS = ("scenario", "run", "capacity", "parameters", "levers")
 MAX_YEARS = 30
@@ -54,6 +55,8 @@ class RunSettings:
     base_year: int
     #: the real population the sample stands for (0: the sample itself)
     represents: int = 0
+    #: where a simulated year starts: "january" or "april" (NHS financial years)
+    year_starts: str = DEFAULT_YEAR_STARTS
 
     @property
     def represented(self) -> int:
@@ -65,7 +68,7 @@ class RunSettings:
         """Represented people per simulated person (totals x scale = the place's totals)."""
         return self.represented / self.population
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, int | str]:
         """Plain dict (for manifests)."""
         return {
             "population": self.population,
@@ -75,6 +78,7 @@ class RunSettings:
             "seed": self.seed,
             "base_year": self.base_year,
             "represents": self.represented,
+            "year_starts": self.year_starts,
         }
 
 
@@ -92,7 +96,7 @@ class Scenario:
     levers: Mapping[str, Any] = field(default_factory=dict)
     chain: tuple[str, ...] = ()
 
-    def with_run(self, **changes: int | None) -> Scenario:
+    def with_run(self, **changes: int | str | None) -> Scenario:
         """A copy with run settings replaced (``None`` values are ignored), re-validated."""
         values = {k: v for k, v in changes.items() if v is not None}
         if not values:
@@ -261,7 +265,7 @@ def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, An
 
 _RUN_KEYS = ("population", "years", "start_year", "replications", "seed", "base_year")
 #: optional [run] keys
-_OPTIONAL_RUN_KEYS = ("represents",)
+_OPTIONAL_RUN_KEYS = ("represents", "year_starts")
 #: the largest population a sample may stand for (England is about 57 million)
 MAX_REPRESENTS = 100_000_000
 
@@ -308,6 +312,12 @@ def _run_settings(
             f"{src('base_year')}: 'run.base_year' = {show(base_year)} is not available; allowed "
             f"{', '.join(str(y) for y in years)}."
         )
+    year_starts = values.get("year_starts", DEFAULT_YEAR_STARTS)
+    if not isinstance(year_starts, str) or year_starts not in YEAR_STARTS:
+        raise ScenarioError(
+            f"{src('year_starts')}: 'run.year_starts' = {show(year_starts)} is not allowed; "
+            f"allowed {' or '.join(repr(v) for v in YEAR_STARTS)} (april: NHS financial years)."
+        )
     return RunSettings(
         population=int(values["population"]),
         years=_int_in(src("years"), "years", values["years"], 1, MAX_YEARS),
@@ -328,6 +338,7 @@ def _run_settings(
             if "represents" in values
             else 0
         ),
+        year_starts=year_starts,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 import simpy
 
-from model import crn
+from model import crn, years
 from model.demand import DemandModel, Events, risk_code
 from model.dynamics import PopulationPlan
 from model.effects import DayEffects
@@ -162,9 +162,11 @@ class World:
         )
 
     def calendar_date(self, absolute_day: int) -> dt.date:
-        """Calendar date of an absolute simulation day (years of 365 days from 1 January)."""
-        year = self.scenario.run.start_year + absolute_day // DAYS_PER_YEAR
-        return dt.date(year, 1, 1) + dt.timedelta(days=absolute_day % DAYS_PER_YEAR)
+        """Calendar date of an absolute simulation day: years of 365 days from 1 January,
+        or from 1 April with ``[run] year_starts = "april"`` (``model.years``)."""
+        run = self.scenario.run
+        first = years.first_day(run.start_year + absolute_day // DAYS_PER_YEAR, run.year_starts)
+        return first + dt.timedelta(days=absolute_day % DAYS_PER_YEAR)
 
     def is_working_day(self, absolute_day: int) -> bool:
         """Monday to Friday (bank holidays are not modelled)."""

@@ -324,6 +324,13 @@ CASES: list[Case] = [
         files={"scenarios/place.toml": derived("variant", "[run]\nrepresents = -10\n")},
     ),
     case(
+        "run-year-starts-march",
+        "run",
+        "scenarios/fy.toml",
+        must=("fy.toml", "year_starts", "march", "january", "april"),
+        files={"scenarios/fy.toml": derived("variant", '[run]\nyear_starts = "march"\n')},
+    ),
+    case(
         "run-unknown-parameter",
         "run",
         "scenarios/param.toml",

@@ -69,6 +69,9 @@ def test_run_writes_the_folder_and_prints_the_tables(
     assert manifest["scenario"]["name"] == "baseline"
     assert set(tables) == set(TABLES)
     assert tables["activity"]["year"].unique().tolist() == [2024]
+    # the baseline runs NHS financial years: the header, the columns and the tables say so
+    assert "years from 2024/25" in text and "2024/25" in text[activity:cost]
+    assert tables["activity"]["financial_year"].unique().tolist() == ["2024/25"]
 
 
 def test_run_again_without_overwrite_is_one_error_line(

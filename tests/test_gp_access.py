@@ -74,6 +74,7 @@ def test_the_wait_distribution_covers_every_queue(access) -> None:
     assert list(wd.columns) == [
         "replication",
         "year",
+        "financial_year",  # the baseline runs financial years
         "service",
         "booking",
         "segment",

@@ -200,6 +200,7 @@ def test_bridges_table_reconciles_with_activity_and_person_years(
     assert list(bridges.columns) == [
         "replication",
         "year",
+        "financial_year",  # the baseline runs financial years
         "segment",
         "person_years",
         "service",

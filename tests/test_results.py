@@ -23,6 +23,7 @@ REQUIRED_MANIFEST = (
     "population",
     "years",
     "start_year",
+    "year_starts",
     "model_version",
     "wall_seconds",
 )
@@ -86,7 +87,17 @@ def test_the_manifest_describes_the_run(folder: Path, baseline_scenario: Scenari
         manifest["population"],
         manifest["years"],
         manifest["start_year"],
-    ) == (baseline_scenario.run.seed, 1, 5_000, 1, baseline_scenario.run.start_year)
+        manifest["year_starts"],
+        manifest["scenario"]["run"]["year_starts"],
+    ) == (
+        baseline_scenario.run.seed,
+        1,
+        5_000,
+        1,
+        baseline_scenario.run.start_year,
+        "april",
+        "april",
+    )
     assert manifest["model_version"] == __version__
     assert isinstance(manifest["wall_seconds"], (int, float)) and manifest["wall_seconds"] >= 0
     # capacities as used, so a results folder says what it was run with

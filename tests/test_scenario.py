@@ -71,6 +71,7 @@ def test_baseline_loads(baseline_scenario: Scenario, baseline_path: Path) -> Non
         "seed": 2024,
         "base_year": 2023,
         "represents": 100_000,
+        "year_starts": "april",
     }
     assert dict(s.levers) == {} and dict(s.parameter_overrides) == {}
     assert s.chain == (str(baseline_path),)
@@ -190,6 +191,14 @@ BAD = {
         ["levers.link_workers", "10", "[levers.link_workers] table"],
     ),
     "unknown lever": ("[levers.coaching]\nfte = 1\n", ["[levers.coaching]", "known levers"]),
+    "year start not allowed": (
+        '[run]\nyear_starts = "march"\n',
+        ["'run.year_starts'", "'march'", "'january' or 'april'"],
+    ),
+    "year start not text": (
+        "[run]\nyear_starts = 4\n",
+        ["'run.year_starts'", "4", "'january' or 'april'"],
+    ),
 }
 
 
