@@ -371,7 +371,7 @@ def _cmd_validate_levers(args: argparse.Namespace) -> int:
         f"carescale {__version__}: levers at national-average settings (link workers "
         f"{scenario.register.scalar('levers.link_workers.fte_per_100000'):g} FTE per 100,000; "
         f"PHBs for the right-to-have groups), {run.population:,} people, first year "
-        f"{run.start_year}, seed {run.seed}, {run.replications} replication(s)"
+        f"{_first_year(run)}, seed {run.seed}, {run.replications} replication(s)"
     )
     t0 = time.perf_counter()
     with _progress_bar(run.replications, "simulating", not args.no_progress) as bar:
