@@ -40,6 +40,8 @@ MAX_REPLICATIONS = 10_000
 MAX_START_GAP = 5
 _MAX_EXTENDS_DEPTH = 10
 MAX_DESCRIPTION_CHARS = 10_000
+#: the evidence behind a lever's effect priors ("controlled" is the default of [levers])
+EVIDENCE_MODES = ("before_after", "controlled")
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,13 @@ class Scenario:
             return self
         merged = {**self.run.as_dict(), **values}
         return replace(self, run=_run_settings(merged, "command line"))
+
+    def with_evidence(self, mode: str) -> Scenario:
+        """A copy with every lever's evidence mode set to ``mode`` (``EVIDENCE_MODES``)."""
+        # minimal version for `compare --evidence`; the lever registry validates the mode
+        return replace(
+            self, levers={n: {**dict(spec), "evidence": mode} for n, spec in self.levers.items()}
+        )
 
     def resolved(self) -> dict[str, Any]:
         """Every setting as used (capacities resolved from the register), for manifests."""
@@ -365,4 +374,4 @@ def load_scenario(path: Path | str, register: Register | None = None) -> Scenari
     )
 
 
-__all__ = ["RunSettings", "Scenario", "load_scenario"]
+__all__ = ["EVIDENCE_MODES", "RunSettings", "Scenario", "load_scenario"]
