@@ -274,11 +274,14 @@ def yearly_streams(
     levers: pd.DataFrame,
     replications: Sequence[int],
     years: Sequence[int],
+    baseline_levers: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per replication and year: lever cost, care cost change, cashable and non-cashable
     saving (GBP), QALY and ASCOT gains (undiscounted) and the counted services' changes.
 
-    Index (replication, year) over every replication and year given (zeros where no row).
+    QALY and ASCOT gains are the scenario's levers' (``levers``) minus the baseline's
+    (``baseline_levers``; none when the baseline has no levers). Index (replication, year)
+    over every replication and year given (zeros where no row).
     """
     index = _full_index(replications, years)
     lever = diffs["setting"].astype(str) == LEVER_SETTING
@@ -295,6 +298,8 @@ def yearly_streams(
     out["non_cashable_saving_gbp"] = -out["care_cost_change_gbp"] - out["cashable_saving_gbp"]
     for col in ("qaly_gain", "ascot_gain"):
         out[col] = total(levers, col) if len(levers) else 0.0
+        if baseline_levers is not None and len(baseline_levers):
+            out[col] -= total(baseline_levers, col)
     service = diffs["service"].astype(str)
     for key, name in COUNTED_SERVICES.items():
         out[key] = total(diffs[service == name], "delta_count")
@@ -532,18 +537,22 @@ def scenario_summary(
     replications: Sequence[int],
     years: Sequence[int],
     settings: Settings,
+    baseline_levers: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The business case of one scenario against the baseline (a JSON-ready dict).
 
-    ``diffs`` (one scenario's rows of the differences table) and ``levers`` (its lever
-    activity) are for the represented population, unadjusted: the optimism-bias adjustment
-    of ``settings`` is applied here. ``person_years`` is the baseline's, represented.
+    ``diffs`` (one scenario's rows of the differences table), ``levers`` (its lever activity)
+    and ``baseline_levers`` (the baseline's, if it has levers) are for the represented
+    population, unadjusted: the optimism-bias adjustment of ``settings`` is applied here.
+    ``person_years`` is the baseline's, represented.
     """
     labels = financial_year_labels(diffs)
     diffs, levers = apply_optimism_bias(diffs, levers, settings)
+    if baseline_levers is not None:
+        _, baseline_levers = apply_optimism_bias(diffs.iloc[:0], baseline_levers, settings)
     years = sorted(int(y) for y in years)
     first_year = years[0]
-    streams = yearly_streams(diffs, levers, replications, years)
+    streams = yearly_streams(diffs, levers, replications, years, baseline_levers)
     measures = replication_measures(streams, first_year, settings)
     out: dict[str, Any] = {"measures": {k: estimate(measures[k].to_numpy()) for k in MEASURES}}
     columns = list(measures.columns)

@@ -345,16 +345,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise
     summary = result.summary
     years = summary["years"]
-    span = (
-        f"financial years {summary['financial_years'][0]} to {summary['financial_years'][-1]}"
-        if summary["financial_years"]
-        else f"{years[0]} to {years[-1]}"
+    labels = summary["financial_years"] or [str(y) for y in years]
+    span = labels[0] if len(labels) == 1 else f"{labels[0]} to {labels[-1]}"
+    kind = "financial year" if summary["financial_years"] else "year"
+    reps = run.replications
+    spread = (
+        f"Mean and 95 % interval across {reps} paired replications: {bc.UNCERTAINTY_LABEL}."
+        if reps > 1
+        else "One replication: no interval (use --replications 2 or more)."
     )
     print(
-        f"\nScenario minus baseline, {len(years)} year(s) ({span}), totals for "
-        f"{run.represented:,} people, GBP at {summary['price_year']} prices; net present value "
-        f"at {settings.discount_rate:.1%} a year. Mean and 95 % interval across "
-        f"{run.replications} paired replication(s): {bc.UNCERTAINTY_LABEL}.\n"
+        f"\nScenario minus baseline, totals over {len(years)} {kind}{'s' * (len(years) > 1)} "
+        f"({span}) for {run.represented:,} people, GBP at {summary['price_year']} prices; net "
+        f"present value at {settings.discount_rate:.1%} a year. {spread}\n"
     )
     render = to_markdown if args.format == "markdown" else to_text
     print(render(headline_frame(summary)))

@@ -116,7 +116,7 @@ def plan(
     for scenario in scenarios:
         check_same_run(baseline, scenario)
         check_business_case_settings(baseline, scenario)
-        if not scenario.levers or evidence is None:
+        if not scenario.has_levers or evidence is None:
             modes: list[str | None] = [None]
         elif evidence == "both":
             modes = list(EVIDENCE_MODES)
@@ -209,6 +209,7 @@ def run_comparison(
     )
     base_activity = bc.aggregate_activity(base_tables["activity"], scale)
     person_years = _scaled_person_years(base_tables["person_years"], scale)
+    base_levers = bc.scale_lever_activity(bc.lever_activity_of(base_tables), scale)
     replications = list(range(run.replications))
     years = sorted(int(y) for y in base_tables["person_years"]["year"].unique())
     del output, base_tables
@@ -231,7 +232,9 @@ def run_comparison(
             "scenario": arm.scenario.name,
             "file": arm.scenario.path,
             "evidence": arm.evidence,
-            **bc.scenario_summary(diff, lever, person_years, replications, years, settings),
+            **bc.scenario_summary(
+                diff, lever, person_years, replications, years, settings, base_levers
+            ),
         }
         diffs.append(diff)
         levers.append(lever)

@@ -318,3 +318,12 @@ def test_differences_pair_by_replication_and_fill_missing_rows() -> None:
     assert list(d.columns) == [
         "scenario", "replication", "year", *bc.DIFFERENCE_KEYS, *bc.DELTAS,
     ]  # fmt: skip
+
+
+def test_qaly_and_ascot_gains_are_net_of_the_baselines_levers() -> None:
+    """A baseline with levers of its own: the gains are the scenario's minus the baseline's."""
+    scenario, baseline = levers({(0, 2024): 0.3}), levers({(0, 2024): 0.1})
+    diffs = frame([row(0, 2024, "ae_attendance", 0.0)])
+    s = bc.yearly_streams(diffs, scenario, [0], [2024], baseline).iloc[0]
+    assert s["qaly_gain"] == pytest.approx(0.2)
+    assert s["ascot_gain"] == pytest.approx(0.1)

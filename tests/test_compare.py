@@ -171,6 +171,27 @@ def test_terminal_summary_has_the_five_headline_numbers(comparison: dict[str, An
     assert lines[-1].startswith(f"wrote {comparison['out']}/")
 
 
+def test_results_do_not_depend_on_the_workers(comparison: dict[str, Any]) -> None:
+    """The gp_plus comparison again on two worker processes: the same differences."""
+    work = comparison["out"].parent
+    out = work / "cmp_workers"
+    code, _, stderr = run_main(
+        [
+            "compare", str(work / "scenarios" / "baseline.toml"),
+            str(work / "scenarios" / "gp_plus.toml"), "--population", str(PEOPLE),
+            "--years", str(YEARS), "--replications", str(REPS), "--workers", "2",
+            "--out", str(out), "--no-progress",
+        ]
+    )  # fmt: skip
+    assert code == 0, stderr
+    one = read(comparison, "comparison/differences.parquet")
+    one = one[one["scenario"] == "gp_plus"].reset_index(drop=True)
+    two = pd.read_parquet(out / "comparison" / "differences.parquet")
+    for col in ("scenario", "setting", "service", "mode", "payer", "segment", "ltc_band"):
+        one[col], two[col] = one[col].astype(str), two[col].astype(str)
+    pd.testing.assert_frame_equal(one, two)
+
+
 # ----------------------------------------------------------------------------- planning
 
 
@@ -197,6 +218,12 @@ def test_evidence_both_runs_a_scenario_with_levers_under_each_prior(base: Scenar
     assert [(a.name, a.evidence) for a in one] == [("lw", "controlled")]
     own = plan(base, [lever], None)
     assert own[0].scenario is lever
+    # a [levers] section with only its default prior declares no lever: one run
+    setting_only = variant(base, "setting", {"evidence": "controlled"})
+    assert [a.name for a in plan(base, [setting_only], "both")] == ["setting"]
+    both = variant(base, "lw2", {"evidence": "controlled", "link_workers": {}})
+    chosen = both.with_evidence("before_after").levers
+    assert chosen == {"evidence": "before_after", "link_workers": {"evidence": "before_after"}}
 
 
 def test_planning_refuses_clashing_names_and_other_run_settings(base: Scenario) -> None:
