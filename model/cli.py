@@ -304,6 +304,92 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from model import business_case as bc
+    from model.compare import (
+        DEFAULT_REPLICATIONS,
+        SCHEMA_VERSION,
+        default_folder,
+        headline_frame,
+        plan,
+        run_comparison,
+    )
+    from model.experiments import check_workload
+    from model.outputs import RESULTS_ROOT, Staging, check_target
+    from model.scenario import load_scenario
+    from model.textable import to_markdown, to_text
+
+    baseline = load_scenario(args.baseline)
+    scenarios = [load_scenario(path) for path in args.scenarios]
+    arms = plan(baseline, scenarios, args.evidence)
+    changes = {
+        "population": args.population,
+        "years": args.years,
+        "replications": args.replications or DEFAULT_REPLICATIONS,
+        "seed": args.seed,
+    }
+    baseline = baseline.with_run(**changes)
+    arms = [arm.with_run(**changes) for arm in arms]
+    settings = bc.Settings.from_register(baseline.register, args.optimism_bias)
+    out = args.out if args.out is not None else default_folder(baseline, scenarios)
+    new_root = args.out is None and not RESULTS_ROOT.exists()
+    if new_root:  # ./results/ is made once every check has passed
+        check_target(RESULTS_ROOT, overwrite=False, option="the results root")
+    else:
+        check_target(out, args.overwrite)
+    if new_root:
+        RESULTS_ROOT.mkdir()
+    run = baseline.run
+    try:
+        # the staging folder is made first: it proves the location writable before any work
+        with Staging(out, "compare", args.overwrite) as stage:
+            for scenario in [baseline, *(arm.scenario for arm in arms)]:
+                check_workload(scenario, args.workers)
+            names = ", ".join(show(arm.name) for arm in arms)
+            print(
+                f"carescale {__version__}: compare {names} with baseline {show(baseline.name)} "
+                f"({baseline.path}), {run.population:,} people{_standing_for(run)}, "
+                f"{run.years} years from {run.start_year}, {run.replications} replication(s), "
+                f"seed {run.seed} (common random numbers), {args.workers} worker(s)"
+            )
+            total = run.years * run.replications * (1 + len(arms))
+            with _progress_bar(total, "simulating", not args.no_progress) as bar:
+                result = run_comparison(
+                    stage.path, baseline, arms, settings, args.workers, bar.update
+                )
+            stage.commit(result.manifest, SCHEMA_VERSION)
+    except BaseException:
+        if new_root:  # leave no trace of a comparison that did not finish
+            with contextlib.suppress(OSError):
+                RESULTS_ROOT.rmdir()
+        raise
+    summary = result.summary
+    years = summary["years"]
+    labels = summary["financial_years"] or [str(y) for y in years]
+    span = labels[0] if len(labels) == 1 else f"{labels[0]} to {labels[-1]}"
+    kind = "financial year" if summary["financial_years"] else "year"
+    reps = run.replications
+    spread = (
+        f"Mean and 95 % interval across {reps} paired replications: {bc.UNCERTAINTY_LABEL}."
+        if reps > 1
+        else "One replication: no interval (use --replications 2 or more)."
+    )
+    print(
+        f"\nScenario minus baseline, totals over {len(years)} {kind}{'s' * (len(years) > 1)} "
+        f"({span}) for {run.represented:,} people, GBP at {summary['price_year']} prices; net "
+        f"present value at {settings.discount_rate:.1%} a year. {spread}\n"
+    )
+    render = to_markdown if args.format == "markdown" else to_text
+    print(render(headline_frame(summary)))
+    print(f"\n{summary['optimism_bias']['statement']}.")
+    print(
+        f"\nwrote {out}/ in {result.manifest['wall_seconds']:.1f} s (runs/, "
+        "comparison/differences.parquet, levers.parquet, summary.json; see "
+        "docs/business-case.md)"
+    )
+    return EXIT_OK
+
+
 def _cmd_validate_baseline(args: argparse.Namespace) -> int:
     from model.engine import run_one
     from model.experiments import check_workload
@@ -690,6 +776,88 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=_cmd_run)
+
+    cp = sub.add_parser(
+        "compare",
+        help="run scenarios and a baseline with common random numbers and report the "
+        "paired differences and the business case",
+    )
+    cp.add_argument(
+        "baseline", type=Path, help="baseline scenario file, e.g. scenarios/baseline.toml"
+    )
+    cp.add_argument(
+        "scenarios",
+        type=Path,
+        nargs="+",
+        metavar="SCENARIO",
+        help="scenario files; each runs with the baseline's [run] settings",
+    )
+    cp.add_argument(
+        "--population",
+        type=people,
+        default=None,
+        metavar="N",
+        help=f"{pop_help} (default: the baseline's)",
+    )
+    cp.add_argument(
+        "--years",
+        type=_whole(1, MAX_YEARS),
+        metavar="N",
+        default=None,
+        help=f"years to simulate (1 to {MAX_YEARS}; default: the baseline's)",
+    )
+    cp.add_argument(
+        "--replications",
+        type=_whole(1, MAX_REPLICATIONS),
+        metavar="N",
+        default=None,
+        help=f"paired replications of every run (1 to {MAX_REPLICATIONS:,}; default 10)",
+    )
+    cp.add_argument(
+        "--seed",
+        type=seed,
+        default=None,
+        metavar="S",
+        help=f"{seed_help}, the same for every run (default: the baseline's)",
+    )
+    cp.add_argument(
+        "--workers",
+        type=_whole(1, MAX_WORKERS),
+        metavar="N",
+        default=1,
+        help=f"worker processes for replications (1 to {MAX_WORKERS}; default 1); results do "
+        "not depend on it",
+    )
+    cp.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the comparison folder itself (default results/compare_<baseline>_vs_<first "
+        "scenario>); its parent must exist",
+    )
+    cp.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the comparison folder if carescale wrote it (never any other folder)",
+    )
+    cp.add_argument(
+        "--evidence",
+        choices=["before_after", "controlled", "both"],
+        default=None,
+        help="the prior of every lever's effects: before_after (published uncontrolled "
+        "studies), controlled (controlled studies) or both, side by side (twice the runs); "
+        "default: each scenario's own setting",
+    )
+    cp.add_argument(
+        "--optimism-bias",
+        action="store_true",
+        help="apply the Green Book optimism-bias adjustment (business_case.optimism_bias.*) "
+        "to lever costs and effects; stated in the summary",
+    )
+    cp.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
+    cp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cp.set_defaults(func=_cmd_compare)
     return parser
 
 

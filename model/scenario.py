@@ -41,6 +41,8 @@ MAX_REPLICATIONS = 10_000
 MAX_START_GAP = 5
 _MAX_EXTENDS_DEPTH = 10
 MAX_DESCRIPTION_CHARS = 10_000
+#: the evidence behind a lever's effect priors ("controlled" is the default of [levers])
+EVIDENCE_MODES = ("before_after", "controlled")
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,23 @@ class Scenario:
                 f"{', '.join(EVIDENCE_MODES)}."
             )
         return replace(self, levers={n: replace(s, evidence=mode) for n, s in self.levers.items()})
+
+    def with_evidence(self, mode: str) -> Scenario:
+        """A copy with every lever's evidence mode set to ``mode`` (``EVIDENCE_MODES``)."""
+        # minimal version for `compare --evidence`; the lever registry validates the mode.
+        # Lever blocks are tables; other [levers] keys (the default `evidence`) are settings.
+        levers = {
+            n: {**spec, "evidence": mode} if isinstance(spec, Mapping) else spec
+            for n, spec in self.levers.items()
+        }
+        if "evidence" in levers and not isinstance(levers["evidence"], Mapping):
+            levers["evidence"] = mode
+        return replace(self, levers=levers)
+
+    @property
+    def has_levers(self) -> bool:
+        """True if the scenario declares at least one lever (a ``[levers.<name>]`` table)."""
+        return any(isinstance(spec, Mapping) for spec in self.levers.values())
 
     def resolved(self) -> dict[str, Any]:
         """Every setting as used (capacities resolved from the register), for manifests."""
@@ -427,4 +446,4 @@ def load_scenario(path: Path | str, register: Register | None = None) -> Scenari
     )
 
 
-__all__ = ["RunSettings", "Scenario", "load_scenario"]
+__all__ = ["EVIDENCE_MODES", "RunSettings", "Scenario", "load_scenario"]

@@ -126,7 +126,13 @@ def case(
 
 BASE = "scenarios/baseline.toml"
 RUN = ("run", BASE)
+COMPARE = ("compare", BASE)
+#: a valid scenario to compare with the baseline
+VARIANT = "scenarios/variant.toml"
 NAMED = "scenarios/named.toml"
+
+
+VARIANT_FILE: Mapping[str, str] = {VARIANT: derived("variant")}
 
 
 def named(id: str, name: str, *must: Fragment, must_not: tuple[str, ...] = ()) -> Case:
@@ -379,6 +385,103 @@ CASES: list[Case] = [
         "-1.0",
         "-1",
         capacity=True,
+    ),
+    # ------------------------------------------------ compare
+    case(
+        "compare-two-scenarios-with-one-name",
+        *COMPARE,
+        "scenarios/a.toml",
+        "scenarios/b.toml",
+        must=("b.toml", "'variant'", "own name"),
+        files={"scenarios/a.toml": derived("variant"), "scenarios/b.toml": derived("variant")},
+    ),
+    case(
+        "compare-scenario-named-like-the-baseline",
+        *COMPARE,
+        "scenarios/copy.toml",
+        must=("copy.toml", "'baseline'", "own name"),
+        files={"scenarios/copy.toml": derived("baseline")},
+    ),
+    case(
+        "compare-scenario-with-other-run-settings",
+        *COMPARE,
+        "scenarios/runs.toml",
+        must=("runs.toml", "run.replications", "3", "baseline"),
+        files={"scenarios/runs.toml": derived("variant", "[run]\nreplications = 3\n")},
+    ),
+    case(
+        "compare-scenario-with-other-discount-rate",
+        *COMPARE,
+        "scenarios/rate.toml",
+        must=("rate.toml", "business_case.discount_rate", "0.05", "baseline"),
+        files={"scenarios/rate.toml": override("business_case.discount_rate", "0.05")},
+    ),
+    case(
+        "compare-scenario-bad-value",
+        *COMPARE,
+        "scenarios/dna.toml",
+        must=("dna.toml", "gp.dna_rate", "1.3"),
+        files={"scenarios/dna.toml": override("gp.dna_rate", "1.3")},
+    ),
+    case(
+        "compare-scenario-missing",
+        *COMPARE,
+        "nothere.toml",
+        must=("nothere.toml", "exist"),
+    ),
+    case("compare-no-scenario", *COMPARE, must=("SCENARIO", "required")),
+    case(
+        "compare-evidence-unknown",
+        *COMPARE,
+        VARIANT,
+        "--evidence",
+        "optimistic",
+        must=("--evidence", "optimistic", "before_after", "controlled", "both"),
+        files=VARIANT_FILE,
+    ),
+    case(
+        "compare-replications-0",
+        *COMPARE,
+        VARIANT,
+        "--replications",
+        "0",
+        must=("replications", "0"),
+        files=VARIANT_FILE,
+    ),
+    case(
+        "compare-workers-0",
+        *COMPARE,
+        VARIANT,
+        "--workers",
+        "0",
+        must=("workers", "0"),
+        files=VARIANT_FILE,
+    ),
+    case(
+        "compare-existing-folder-without-overwrite",
+        *COMPARE,
+        VARIANT,
+        must=("results/compare_baseline_vs_variant", "--overwrite"),
+        files={**VARIANT_FILE, "results/compare_baseline_vs_variant/mine.xlsx": "user data"},
+    ),
+    case(
+        "compare-overwrite-folder-of-user-files",
+        *COMPARE,
+        VARIANT,
+        "--out",
+        "mine",
+        "--overwrite",
+        must=("mine", ("manifest", "did not write", "not a carescale")),
+        files={**VARIANT_FILE, "mine/thesis.docx": "three years of work"},
+    ),
+    case(
+        "compare-out-parent-missing",
+        *COMPARE,
+        VARIANT,
+        "--out",
+        "nowhere/cmp",
+        must=("nowhere", "exist"),
+        files=VARIANT_FILE,
     ),
     # ------------------------------------------------ check
     case("check-missing", "check", "nothere.toml", must=("exist",)),
@@ -782,6 +885,7 @@ def test_the_table_is_large_and_covers_every_command() -> None:
     }
     assert commands >= {
         "run",
+        "compare",
         "check",
         "parameters",
         ("validate", "population"),

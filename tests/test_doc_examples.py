@@ -34,6 +34,8 @@ Rewriting (sizes), so that the module takes well under half a minute
     - ``carescale run``: ``--population`` 3000, ``--years`` 1, ``--replications`` 1, each
       replaced or added (the scenario's own ``[run]`` would be 100,000 people for five years);
       ``--workers`` and everything else are kept;
+    - ``carescale compare``: ``--population`` 3000, ``--years`` 1, ``--replications`` 2
+      (paired intervals need two), each replaced or added;
     - ``carescale validate population``: ``--size`` 3000 (replaced or added);
     - ``carescale validate baseline``: ``--population`` 3000 (replaced or added), ``--years``
       1 (replaced);
@@ -81,6 +83,11 @@ SIZE_RULES: dict[tuple[str, ...], list[tuple[str, str, bool]]] = {
         ("--population", str(SMALL), True),
         ("--years", "1", True),
         ("--replications", "1", True),
+    ],
+    ("compare",): [
+        ("--population", str(SMALL), True),
+        ("--years", "1", True),
+        ("--replications", "2", True),
     ],
     ("validate", "population"): [("--size", str(SMALL), True)],
     ("validate", "baseline"): [("--population", str(SMALL), True), ("--years", "1", False)],
@@ -376,6 +383,10 @@ def test_rewriting_rules() -> None:
     assert small_carescale(["run", "s.toml", "--population", "1,000,000", "--workers", "2"]) == [
         "run", "s.toml", "--population", "3000", "--workers", "2", "--years", "1",
         "--replications", "1",
+    ]  # fmt: skip
+    assert small_carescale(["compare", "b.toml", "s.toml", "--replications", "10"]) == [
+        "compare", "b.toml", "s.toml", "--replications", "2", "--population", "3000",
+        "--years", "1",
     ]  # fmt: skip
     assert small_carescale(["validate", "baseline", "--years=3"]) == [
         "validate", "baseline", "--years=1", "--population", "3000",
