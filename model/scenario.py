@@ -123,8 +123,6 @@ class Scenario:
 
     def with_evidence(self, mode: str) -> Scenario:
         """A copy with every lever's evidence mode set to ``mode``."""
-        from model.interventions.base import EVIDENCE_MODES
-
         if mode not in EVIDENCE_MODES:
             raise ScenarioError(
                 f"evidence mode {show(mode)} is not allowed; allowed values are "
@@ -132,22 +130,10 @@ class Scenario:
             )
         return replace(self, levers={n: replace(s, evidence=mode) for n, s in self.levers.items()})
 
-    def with_evidence(self, mode: str) -> Scenario:
-        """A copy with every lever's evidence mode set to ``mode`` (``EVIDENCE_MODES``)."""
-        # minimal version for `compare --evidence`; the lever registry validates the mode.
-        # Lever blocks are tables; other [levers] keys (the default `evidence`) are settings.
-        levers = {
-            n: {**spec, "evidence": mode} if isinstance(spec, Mapping) else spec
-            for n, spec in self.levers.items()
-        }
-        if "evidence" in levers and not isinstance(levers["evidence"], Mapping):
-            levers["evidence"] = mode
-        return replace(self, levers=levers)
-
     @property
     def has_levers(self) -> bool:
         """True if the scenario declares at least one lever (a ``[levers.<name>]`` table)."""
-        return any(isinstance(spec, Mapping) for spec in self.levers.values())
+        return bool(self.levers)
 
     def resolved(self) -> dict[str, Any]:
         """Every setting as used (capacities resolved from the register), for manifests."""

@@ -22,10 +22,10 @@ import simpy
 
 from model import crn
 from model.errors import ScenarioError, show
+from model.scenario import EVIDENCE_MODES
 from model.targeting import Rule, parse_rule, select, world_rates
 from model.world import DAYS_PER_YEAR, World
 
-EVIDENCE_MODES = ("controlled", "before_after")
 #: the default evidence mode of every lever (``[levers] evidence`` overrides it)
 DEFAULT_EVIDENCE = "controlled"
 COMMON_KEYS = ("start_year", "ramp_up_months", "uptake", "evidence", "target")
