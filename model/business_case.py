@@ -214,6 +214,8 @@ def differences(baseline: pd.DataFrame, scenario: pd.DataFrame, name: str) -> pd
     out["replication"] = out["replication"].astype("int32")
     out["year"] = out["year"].astype("int16")
     out["imd_quintile"] = out["imd_quintile"].astype("int8")
+    if FINANCIAL_YEAR in out.columns:  # the listed columns first, the label last
+        out = out[[c for c in out.columns if c != FINANCIAL_YEAR] + [FINANCIAL_YEAR]]
     return out.reset_index(drop=True)
 
 

@@ -201,7 +201,11 @@ def base() -> Scenario:
 
 
 def variant(base: Scenario, name: str, levers: dict[str, Any] | None = None) -> Scenario:
-    return dataclasses.replace(base, name=name, path=f"{name}.toml", levers=levers or {})
+    from model.interventions import parse_levers
+
+    run = base.run
+    parsed = parse_levers(levers or {}, f"{name}.toml", run.start_year, run.years)
+    return dataclasses.replace(base, name=name, path=f"{name}.toml", levers=parsed)
 
 
 def test_evidence_both_runs_a_scenario_with_levers_under_each_prior(base: Scenario) -> None:
@@ -212,8 +216,9 @@ def test_evidence_both_runs_a_scenario_with_levers_under_each_prior(base: Scenar
         f"lw{EVIDENCE_SEPARATOR}before_after", f"lw{EVIDENCE_SEPARATOR}controlled", "capacity"
     ]  # fmt: skip
     assert [a.evidence for a in arms] == ["before_after", "controlled", None]
-    assert arms[0].scenario.levers["link_workers"] == {"fte": 10, "evidence": "before_after"}
-    assert lever.levers["link_workers"] == {"fte": 10}  # the scenario itself is unchanged
+    assert arms[0].scenario.levers["link_workers"].evidence == "before_after"
+    assert arms[0].scenario.levers["link_workers"].options["fte"] == (10.0,)
+    assert lever.levers["link_workers"].evidence == "controlled"  # the scenario is unchanged
     one = plan(base, [lever], "controlled")
     assert [(a.name, a.evidence) for a in one] == [("lw", "controlled")]
     own = plan(base, [lever], None)
@@ -223,7 +228,7 @@ def test_evidence_both_runs_a_scenario_with_levers_under_each_prior(base: Scenar
     assert [a.name for a in plan(base, [setting_only], "both")] == ["setting"]
     both = variant(base, "lw2", {"evidence": "controlled", "link_workers": {}})
     chosen = both.with_evidence("before_after").levers
-    assert chosen == {"evidence": "before_after", "link_workers": {"evidence": "before_after"}}
+    assert [s.evidence for s in chosen.values()] == ["before_after"]
 
 
 def test_planning_refuses_clashing_names_and_other_run_settings(base: Scenario) -> None:
