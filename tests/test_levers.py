@@ -303,3 +303,17 @@ def test_behaviour_modifiers_move_their_outcome_both_ways(modifier, service, mod
     assert low < base < high
     # a multiplier of 1 changes nothing
     assert _total(run_one(s, 0, levers=[_Behaviour(modifier, 1.0)]), service) == base
+
+
+def test_phb_evidence_modes_differ_in_the_direction_the_evidence_says(tmp_path: Path) -> None:
+    body = "[levers.phb]\nuptake = 1.0\nsubstitution_notional = 0\nsubstitution_direct = 0"
+    s_base = load_scenario(BASELINE).with_run(population=N, years=YEARS)
+    base = _total(run_one(s_base, 0), "ae_attendance")
+    before = run_one(scenario(tmp_path, body + '\nevidence = "before_after"', "b"), 0)
+    controlled = run_one(scenario(tmp_path, body + '\nevidence = "controlled"', "c"), 0)
+    # before/after (Stockton: A&E -41 %) lowers A&E clearly; the controlled prior (Forder
+    # 2012: no overall cost difference) leaves it about where it was
+    d_before = _total(before, "ae_attendance") - base
+    d_controlled = _total(controlled, "ae_attendance") - base
+    assert d_before < 0
+    assert abs(d_controlled) < abs(d_before) / 2
