@@ -136,6 +136,8 @@ class LinkWorkers(LeverBase):
         self.session_strata: list[np.ndarray] = []
         self.started_strata: list[np.ndarray] = []
         self.referrals = 0
+        #: today's referrals who take it up: (ids, positions), joining the list at day's end
+        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         world.subscribe("gp_consultation", self._from_gp)
         world.subscribe("ae_attendance", self._from_ae)
 
@@ -191,9 +193,8 @@ class LinkWorkers(LeverBase):
         if route == "gp":
             self.rec["referred_gp"] += ids.size
         takes = self.propensity(ids) < self.uptake
-        ids, person = ids[takes], person[takes]
-        if ids.size:
-            self.caseload.refer(ids, self._units(world, ids, person), absolute)
+        if takes.any():  # they join the list at the end of the day, every route together
+            self.pending.append((ids[takes], person[takes]))
 
     def _from_gp(self, world: World, served: Served) -> None:
         self._refer(world, served.person, self.p_gp, "gp", served.day)
@@ -218,6 +219,11 @@ class LinkWorkers(LeverBase):
         if self.self_day.size == world.pop.size:
             self._refer(world, np.flatnonzero(self.self_day == day), 1.0, "self", day)
         cl = self.caseload
+        if self.pending:
+            ids = np.concatenate([i for i, _ in self.pending])
+            person = np.concatenate([p for _, p in self.pending])
+            self.pending = []
+            cl.refer(ids, self._units(world, ids, person), absolute)
         before = len(cl.completions)
         cl.day(absolute, world.year, cl.dead_mask(world.pop.person_id, world.death_day, day))
         for ids in cl.today_sessions:
