@@ -317,3 +317,61 @@ def test_phb_evidence_modes_differ_in_the_direction_the_evidence_says(tmp_path: 
     d_controlled = _total(controlled, "ae_attendance") - base
     assert d_before < 0
     assert abs(d_controlled) < abs(d_before) / 2
+
+
+class _FromDay:
+    """A test lever: from day ``day`` of the first year, everyone aged 70+ has ``factor``
+    times their demand in every stream named (thinning below 1, top-ups above)."""
+
+    name = "from_day"
+
+    def __init__(self, factor: float, streams: tuple[str, ...], day: int = 100) -> None:
+        self.factor, self.streams, self.day = factor, streams, day
+
+    def on_year_start(self, world) -> None:
+        return None
+
+    def rate_multiplier(self, world, service):
+        return None
+
+    def capacity_multiplier(self, world, service) -> float:
+        return 1.0
+
+    def processes(self, world):
+        def process(env):
+            yield env.timeout(self.day + 0.99)
+            people = np.flatnonzero(world.pop.age >= 70)
+            for stream in self.streams:
+                world.set_effect(self.name, stream, people, self.day, self.factor)
+
+        return [process]
+
+
+@pytest.mark.parametrize(
+    ("stream", "service"),
+    [
+        ("gp", "gp_booking_attempt"),
+        ("ae", "ae_attendance"),
+        ("emergency_direct", "emergency_admission"),
+        ("community_nursing", "community_nursing_contact"),
+        # outpatient clinics run at capacity: demand shows in the list at year end
+        ("outpatient", "backlog"),
+    ],
+)
+def test_day_effects_reach_every_service_both_ways(stream: str, service: str) -> None:
+    def measure(tables) -> float:
+        if service == "backlog":
+            waits = tables["waits"]
+            return float(
+                waits[waits["service"].astype(str).str.startswith("outpatient")][
+                    "backlog_end"
+                ].sum()
+            )
+        return _total(tables, service)
+
+    s = load_scenario(BASELINE).with_run(population=N, years=1)
+    base = measure(run_one(s, 0))
+    fewer = measure(run_one(s, 0, levers=[_FromDay(0.5, (stream,))]))
+    more = measure(run_one(s, 0, levers=[_FromDay(2.0, (stream,))]))
+    assert fewer < base < more
+    assert measure(run_one(s, 0, levers=[_FromDay(1.0, (stream,))])) == base
