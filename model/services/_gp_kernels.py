@@ -1,11 +1,18 @@
-"""Compiled loops of general-practice booking (numba), bit for bit the vectorised arithmetic.
+"""Compiled loops of general practice (numba), bit for bit the vectorised arithmetic.
 
 ``book`` is ``greedy_book`` done as one sequential pass per call instead of sorts, cumulative
 sums and a ``searchsorted`` over every request. It reproduces the vectorised version's
 floating-point operations in the same order (the global cumulative sums of free minutes and
 of durations, the start ``first[best] + (before[j] - before[best])`` of each request), so the
-bookings are identical, not merely equal up to rounding. ``add_minutes`` is ``np.add.at`` on
-the booked minutes, adding in the order given (as ``np.add.at`` does).
+bookings are identical, not merely equal up to rounding. ``attend_day`` is a day of
+appointments read from the diary (``gp_diary``): who is alive, the wait, DNA and the tallies,
+with the decisions of the numpy expressions in its docstring (``tests/test_gp_kernels.py``
+checks both against numpy references).
+
+Loops that read per-person arrays at random positions (the people of the day's requests)
+read them first in a loop of loads only, then compute: loads in a tight loop overlap,
+whereas amid the hashing and branching each waits for memory in turn (several times slower
+at a million people).
 
 Compiled once per machine and cached beside this file (``cache=True``); where that folder is
 not writable numba uses its user-wide cache.
@@ -13,10 +20,13 @@ not writable numba uses its user-wide cache.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numba
 import numpy as np
+
+from model.services import gp_diary
 
 
 def _start_of(free: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
@@ -47,17 +57,24 @@ def _start_ahead(
     start = np.empty(n_diaries * n_days + 1, dtype=np.float64)
     start[0] = 0.0
     acc = 0.0
+    first = first_col % ring
+    at = 1
     for i in range(n_diaries):
+        col = first  # the ring column of day t, (first_col + t) % ring, without a division
         for t in range(n_days):
             cap = day_cap[i] * (1.0 if working[t] else 0.0)
-            f = cap - booked[i, (first_col + t) % ring]
+            f = cap - booked[i, col]
+            col += 1
+            if col == ring:
+                col = 0
             if not f > 0.0:  # np.maximum(f, 0.0) (no NaN here)
                 f = 0.0
-            if i == 0 and t == 0:
+            if at == 1:
                 acc = f
             else:
                 acc = acc + f
-            start[i * n_days + t + 1] = acc
+            start[at] = acc
+            at += 1
     return start
 
 
@@ -179,16 +196,8 @@ def _book_ahead(
     _book_start_jit(diary, earliest, minutes, start, day_cap.shape[0], working.shape[0], out)
 
 
-def _add_minutes(
-    booked: np.ndarray, diary: np.ndarray, column: np.ndarray, minutes: np.ndarray
-) -> None:  # pragma: no cover - compiled
-    for j in range(diary.shape[0]):
-        booked[diary[j], column[j]] += minutes[j]
-
-
 _book_jit: Any = numba.njit(cache=True, nogil=True)(_book)
 _book_ahead_jit: Any = numba.njit(cache=True, nogil=True)(_book_ahead)
-_add_minutes_jit: Any = numba.njit(cache=True, nogil=True)(_add_minutes)
 
 #: the largest earliest day booked with the counting sort; beyond it, ``np.lexsort`` order
 _MAX_EARLIEST = 1 << 20
@@ -253,20 +262,6 @@ def book_ahead(
         out,
     )
     return out
-
-
-def add_minutes(
-    booked: np.ndarray, diary: np.ndarray, column: np.ndarray, minutes: np.ndarray
-) -> None:
-    """``np.add.at(booked, (diary, column), minutes)``, in the order given."""
-    if diary.shape[0] == 0:
-        return
-    _add_minutes_jit(
-        booked,
-        np.ascontiguousarray(diary, dtype=np.int64),
-        np.ascontiguousarray(column, dtype=np.int64),
-        np.ascontiguousarray(minutes, dtype=np.float64),
-    )
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -374,197 +369,6 @@ def decide(
     return kind, lead, diary, mode
 
 
-def _attend(
-    key: np.uint64,
-    pid: np.ndarray,
-    idx: np.ndarray,
-    k: np.ndarray,
-    attempt: np.ndarray,
-    booked_on: np.ndarray,
-    today: int,
-    edges: np.ndarray,
-    level_at_entry: np.ndarray,
-    level: np.ndarray,
-    rr_pair: np.ndarray,
-    rr_wait: np.ndarray,
-    rate: float,
-    mean: float,
-    max_attempts: int,
-    wait: np.ndarray,
-    band: np.ndarray,
-    dna: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    to_unit = 2.0**-53
-    for i in range(idx.shape[0]):
-        p = idx[i]
-        w = today - booked_on[i]
-        wait[i] = w
-        b = 0
-        for edge in edges:  # searchsorted(edges, w, side="right")
-            if edge <= w:
-                b += 1
-        band[i] = b
-        # crn.uniforms(key, person id, k * max_attempts + attempt)
-        index = np.int64(k[i]) * max_attempts + np.int64(attempt[i])
-        z = np.uint64(pid[i]) * _GOLDEN + np.uint64(index) * _M2 + key
-        z ^= z >> np.uint64(30)
-        z *= _M1
-        z ^= z >> np.uint64(27)
-        z *= _M2
-        z ^= z >> np.uint64(31)
-        u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
-        rr = rr_pair[level_at_entry[p] - 1, level[p] - 1]
-        dna[i] = u < rate * rr_wait[b] * rr / mean
-
-
-_attend_jit: Any = numba.njit(cache=True, nogil=True)(_attend)
-
-
-def attend(
-    key: np.uint64,
-    pid: np.ndarray,
-    idx: np.ndarray,
-    k: np.ndarray,
-    attempt: np.ndarray,
-    booked_on: np.ndarray,
-    today: int,
-    edges: np.ndarray,
-    level_at_entry: np.ndarray,
-    level: np.ndarray,
-    rr_pair: np.ndarray,
-    rr_wait: np.ndarray,
-    rate: float,
-    mean: float,
-    max_attempts: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Wait (days), wait band and DNA of each appointment of today (person ids ``pid``,
-    positions ``idx`` in the population).
-
-    The DNA uniform is ``crn.uniforms(key, person id, k * max_attempts + attempt)`` and the
-    probability ``rate * rr_wait[band] * rr_pair[entry level, level] / mean``, computed in
-    that order, so the decisions are those of the numpy expressions.
-    """
-    n = idx.shape[0]
-    wait = np.empty(n, dtype=np.int64)
-    band = np.empty(n, dtype=np.int64)
-    dna = np.empty(n, dtype=np.bool_)
-    if n:
-        _attend_jit(
-            np.uint64(key),
-            np.ascontiguousarray(pid, dtype=np.int64),
-            np.ascontiguousarray(idx),
-            np.ascontiguousarray(k),
-            np.ascontiguousarray(attempt),
-            np.ascontiguousarray(booked_on, dtype=np.int64),
-            int(today),
-            np.ascontiguousarray(edges, dtype=np.int64),
-            np.ascontiguousarray(level_at_entry),
-            np.ascontiguousarray(level),
-            np.ascontiguousarray(rr_pair, dtype=np.float64),
-            np.ascontiguousarray(rr_wait, dtype=np.float64),
-            float(rate),
-            float(mean),
-            int(max_attempts),
-            wait,
-            band,
-            dna,
-        )
-    return wait, band, dna
-
-
-def _tally(
-    diary: np.ndarray,
-    mode: np.ndarray,
-    dna: np.ndarray,
-    wait: np.ndarray,
-    strata_of: np.ndarray,
-    idx: np.ndarray,
-    n_roles: int,
-    n_strata: int,
-    horizon: int,
-    by_practice: np.ndarray,
-    wait_hist: np.ndarray,
-    strata: np.ndarray,
-    keys: np.ndarray,
-) -> int:  # pragma: no cover - compiled
-    n = diary.shape[0]
-    seen = 0
-    missed = n
-    for i in range(n):
-        practice = diary[i] // n_roles
-        code = np.int64(mode[i]) * n_roles + diary[i] % n_roles
-        stratum = strata_of[idx[i]]
-        strata[i] = stratum
-        missing = 1 if dna[i] else 0
-        by_practice[missing, practice, code] += 1
-        w = wait[i]
-        wait_hist[practice, w if w < horizon else horizon] += 1
-        # ledger keys code * n_strata + stratum: attended from the front, missed from the back
-        if dna[i]:
-            missed -= 1
-            keys[missed] = code * n_strata + stratum
-        else:
-            keys[seen] = code * n_strata + stratum
-            seen += 1
-    return seen
-
-
-_tally_jit: Any = numba.njit(cache=True, nogil=True)(_tally)
-
-
-def tally(
-    diary: np.ndarray,
-    mode: np.ndarray,
-    dna: np.ndarray,
-    wait: np.ndarray,
-    strata_of: np.ndarray,
-    idx: np.ndarray,
-    n_roles: int,
-    n_strata: int,
-    horizon: int,
-    by_practice: np.ndarray,
-    wait_hist: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Count today's appointments into ``by_practice`` (attended / DNA, practice, code) and
-    ``wait_hist`` (practice, wait capped at ``horizon``), in place; return the people's
-    strata and the ledger keys (code * n_strata + stratum) of the attended and the missed,
-    each in the order of the appointments."""
-    n = diary.shape[0]
-    strata = np.empty(n, dtype=strata_of.dtype)
-    keys = np.empty(n, dtype=np.int64)
-    seen = int(
-        _tally_jit(
-            np.ascontiguousarray(diary),
-            np.ascontiguousarray(mode),
-            np.ascontiguousarray(dna),
-            np.ascontiguousarray(wait, dtype=np.int64),
-            strata_of,
-            np.ascontiguousarray(idx),
-            n_roles,
-            n_strata,
-            horizon,
-            by_practice,
-            wait_hist,
-            strata,
-            keys,
-        )
-    )
-    # the missed were filled from the back: reverse them into appointment order
-    return strata, keys[:seen], keys[seen:][::-1].copy()
-
-
-def _alive_rows(
-    death_day: np.ndarray, idx: np.ndarray, day0: int, absolute_day: int, out: np.ndarray
-) -> int:  # pragma: no cover - compiled
-    n = 0
-    for i in range(idx.shape[0]):
-        death = np.int64(death_day[idx[i]])
-        if death < 0 or day0 + death > absolute_day:
-            out[n] = i
-            n += 1
-    return n
-
-
 def _durations(
     diary: np.ndarray, mode: np.ndarray, minutes: np.ndarray, n_roles: int, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -592,19 +396,8 @@ def _uniforms(
             out[j, i] = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
 
 
-_alive_rows_jit: Any = numba.njit(cache=True, nogil=True)(_alive_rows)
 _durations_jit: Any = numba.njit(cache=True, nogil=True)(_durations)
 _uniforms_jit: Any = numba.njit(cache=True, nogil=True)(_uniforms)
-
-
-def alive_rows(death_day: np.ndarray, idx: np.ndarray, day0: int, absolute_day: int) -> np.ndarray:
-    """Positions of the people ``idx`` alive on ``absolute_day`` (death day of the year < 0,
-    or ``day0 + death day > absolute_day``), in order."""
-    out = np.empty(idx.shape[0], dtype=np.int64)
-    if idx.shape[0] == 0:
-        return out
-    n = _alive_rows_jit(death_day, np.ascontiguousarray(idx), int(day0), int(absolute_day), out)
-    return out[:n]
 
 
 def durations(diary: np.ndarray, mode: np.ndarray, minutes: np.ndarray, n_roles: int) -> np.ndarray:
@@ -635,3 +428,289 @@ def uniforms(
             out,
         )
     return out
+
+
+#: roles per practice (gp, nurse, other): a diary is practice * N_ROLES + role (a constant,
+#: so that the compiled passes divide by it cheaply; ``primary_care.ROLES`` has this length)
+N_ROLES = 3
+
+
+def _split(
+    death_day: np.ndarray,
+    idx: np.ndarray,
+    kind: np.ndarray,
+    day0: int,
+    absolute_day: int,
+    same: np.ndarray,
+    pre: np.ndarray,
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    n_same = 0
+    n_pre = 0
+    for i in range(idx.shape[0]):
+        death = np.int64(death_day[idx[i]])
+        if death < 0 or day0 + death > absolute_day:  # alive (as ``_alive_rows``)
+            if kind[i] == 0:
+                same[n_same] = i
+                n_same += 1
+            else:
+                pre[n_pre] = i
+                n_pre += 1
+    return n_same, n_pre
+
+
+_split_jit: Any = numba.njit(cache=True, nogil=True)(_split)
+
+
+def split(
+    death_day: np.ndarray, idx: np.ndarray, kind: np.ndarray, day0: int, absolute_day: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the requests ``idx`` of people alive on ``absolute_day`` (as ``alive_rows``),
+    same-day ones (``kind`` 0) and pre-booked ones apart, each in order."""
+    n = idx.shape[0]
+    same = np.empty(n, dtype=np.int64)
+    pre = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return same, pre
+    n_same, n_pre = _split_jit(
+        death_day,
+        np.ascontiguousarray(idx),
+        np.ascontiguousarray(kind),
+        int(day0),
+        int(absolute_day),
+        same,
+        pre,
+    )
+    return same[:n_same], pre[:n_pre]
+
+
+def _attend_day(
+    links: Any,
+    store: Any,
+    s: int,
+    today: int,
+    day0: int,
+    death_day: np.ndarray,
+    key: np.uint64,
+    stride: int,
+    edges: np.ndarray,
+    level_at_entry: np.ndarray,
+    level: np.ndarray,
+    rr_pair: np.ndarray,
+    rr_wait: np.ndarray,
+    rate: float,
+    mean: float,
+    dna_multiplier: np.ndarray,
+    strata_of: np.ndarray,
+    n_strata: int,
+    horizon: int,
+    minutes: np.ndarray,
+    by_practice: np.ndarray,
+    wait_hist: np.ndarray,
+    keys: np.ndarray,
+    wait_out: np.ndarray,
+    strata_out: np.ndarray,
+    booking_out: np.ndarray,
+    band_out: np.ndarray,
+    people: np.ndarray,
+    durations: np.ndarray,
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """Alive, wait, DNA and tallies of one diary day (see ``attend_day``); the day's chunks
+    are then released."""
+    chunk_next, chunk_fill, head = links[0], links[1], links[2]
+    s_idx, s_id, s_k, s_kind, _lead, s_diary, s_mode, s_attempt, s_booked = store
+    n = keys.shape[0]
+    # first the people's values, in a loop of loads only: reads of per-person arrays at
+    # random positions overlap there, and would wait on each other amid the arithmetic
+    g_death = np.empty(n, dtype=np.int64)
+    g_entry = np.empty(n, dtype=np.int64)
+    g_level = np.empty(n, dtype=np.int64)
+    g_stratum = np.empty(n, dtype=np.int64)
+    j = 0
+    c = head[s]
+    while c >= 0:
+        base = c * gp_diary.CHUNK
+        for q in range(chunk_fill[c]):
+            p = s_idx[base + q]
+            g_death[j] = death_day[p]
+            g_entry[j] = level_at_entry[p]
+            g_level[j] = level[p]
+            g_stratum[j] = strata_of[p]
+            j += 1
+        c = chunk_next[c]
+    to_unit = 2.0**-53
+    use_multiplier = dna_multiplier.shape[0] > 0
+    alive = 0
+    seen = 0
+    missed = n
+    j = 0
+    c = head[s]
+    while c >= 0:
+        base = c * gp_diary.CHUNK
+        for q in range(chunk_fill[c]):
+            r = base + q
+            g = j
+            j += 1
+            death = g_death[g]
+            if not (death < 0 or day0 + death > today):
+                continue  # died before the appointment: leaves the diary uncounted
+            p = s_idx[r]
+            w = today - np.int64(s_booked[r])
+            b = 0
+            for edge in edges:  # searchsorted(edges, w, side="right")
+                if edge <= w:
+                    b += 1
+            # crn.uniforms(key, person id, k * stride + attempt)
+            index = np.int64(s_k[r]) * stride + np.int64(s_attempt[r])
+            z = np.uint64(s_id[r]) * _GOLDEN + np.uint64(index) * _M2 + key
+            z ^= z >> np.uint64(30)
+            z *= _M1
+            z ^= z >> np.uint64(27)
+            z *= _M2
+            z ^= z >> np.uint64(31)
+            u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+            rr = rr_pair[g_entry[g] - 1, g_level[g] - 1]
+            prob = rate * rr_wait[b] * rr / mean
+            if use_multiplier:  # a lever's per-person multiplier (none in the baseline)
+                prob = prob * dna_multiplier[p]
+            dna = u < prob
+            dia = np.int64(s_diary[r])
+            practice = dia // N_ROLES
+            role = dia - practice * N_ROLES
+            mode = np.int64(s_mode[r])
+            code = mode * N_ROLES + role
+            stratum = g_stratum[g]
+            by_practice[1 if dna else 0, practice, code] += 1
+            wait_hist[practice, w if w < horizon else horizon] += 1
+            # ledger keys code * n_strata + stratum and the people: attended from the
+            # front, missed from the back
+            if dna:
+                missed -= 1
+                keys[missed] = code * n_strata + stratum
+                people[missed] = p
+            else:
+                keys[seen] = code * n_strata + stratum
+                people[seen] = p
+                seen += 1
+            wait_out[alive] = w
+            strata_out[alive] = stratum
+            booking_out[alive] = np.int64(s_kind[r]) + 1
+            band_out[alive] = b
+            durations[alive] = minutes[role, mode]
+            alive += 1
+        c = chunk_next[c]
+    gp_diary._release_jit(links, s)
+    return alive, seen
+
+
+_attend_day_jit: Any = numba.njit(cache=True, nogil=True)(_attend_day)
+
+
+@dataclass
+class AttendedDay:
+    """What ``attend_day`` found: the ledger keys of attended and missed appointments,
+    each alive appointment's wait (days), person code, booking (kind + 1) and wait band
+    (in booking order), the people (positions) who attended and who missed, aligned with
+    the keys, and the minutes used (summed as numpy sums them)."""
+
+    seen_keys: np.ndarray
+    missed_keys: np.ndarray
+    wait: np.ndarray
+    strata: np.ndarray
+    booking: np.ndarray
+    band: np.ndarray
+    seen: np.ndarray
+    missed: np.ndarray
+    used: float
+
+
+def attend_day(
+    diary: gp_diary.Diary,
+    today: int,
+    day0: int,
+    death_day: np.ndarray,
+    key: np.uint64,
+    stride: int,
+    edges: np.ndarray,
+    level_at_entry: np.ndarray,
+    level: np.ndarray,
+    rr_pair: np.ndarray,
+    rr_wait: np.ndarray,
+    rate: float,
+    mean: float,
+    dna_multiplier: np.ndarray | None,
+    strata_of: np.ndarray,
+    n_strata: int,
+    horizon: int,
+    minutes: np.ndarray,
+    by_practice: np.ndarray,
+    wait_hist: np.ndarray,
+) -> AttendedDay:
+    """The appointments of ``today`` (absolute day) in ``diary`` happen; the day is then
+    released from the diary.
+
+    For each appointment in booking order, of a person alive on ``today`` (death day of the
+    year ``< 0`` or ``day0 + death day > today``): the wait ``today - booked_on``, its band
+    ``searchsorted(edges, wait, side="right")``, and DNA when the uniform
+    ``crn.uniforms(key, person id, k * stride + attempt)`` is below ``rate *
+    rr_wait[band] * rr_pair[entry level - 1, level - 1] / mean`` (times
+    ``dna_multiplier[person]`` when a lever gives one), computed in that order, so the
+    decisions are those of the numpy expressions. ``by_practice`` (attended / DNA, practice,
+    code) and ``wait_hist`` (practice, wait capped at ``horizon``) are counted in place; the
+    ledger keys are ``code * n_strata + person code`` with ``code = mode * N_ROLES + role``;
+    the minutes used are ``minutes[role, mode]`` of the alive appointments, summed with
+    numpy's pairwise summation.
+    """
+    s = diary.slot(today)
+    n = diary.count(today)
+    keys = np.empty(n, dtype=np.int64)
+    wait = np.empty(n, dtype=np.float64)
+    strata = np.empty(n, dtype=strata_of.dtype)
+    booking = np.empty(n, dtype=np.int64)
+    band = np.empty(n, dtype=np.int64)
+    people = np.empty(n, dtype=np.int32)
+    durations = np.empty(n, dtype=np.float64)
+    alive = n_seen = 0
+    if n:
+        multiplier = np.empty(0) if dna_multiplier is None else dna_multiplier
+        alive, n_seen = _attend_day_jit(
+            diary.links,
+            diary.store,
+            s,
+            int(today),
+            int(day0),
+            death_day,
+            np.uint64(key),
+            int(stride),
+            np.ascontiguousarray(edges, dtype=np.int64),
+            level_at_entry,
+            level,
+            np.ascontiguousarray(rr_pair, dtype=np.float64),
+            np.ascontiguousarray(rr_wait, dtype=np.float64),
+            float(rate),
+            float(mean),
+            np.ascontiguousarray(multiplier, dtype=np.float64),
+            strata_of,
+            int(n_strata),
+            int(horizon),
+            np.ascontiguousarray(minutes, dtype=np.float64),
+            by_practice,
+            wait_hist,
+            keys,
+            wait,
+            strata,
+            booking,
+            band,
+            people,
+            durations,
+        )
+    return AttendedDay(
+        seen_keys=keys[:n_seen],
+        missed_keys=keys[n - (alive - n_seen) :],
+        wait=wait[:alive],
+        strata=strata[:alive],
+        booking=booking[:alive],
+        band=band[:alive],
+        seen=people[:n_seen],
+        missed=people[n - (alive - n_seen) :],
+        used=gp_diary.pairwise_sum(durations[:alive]),
+    )

@@ -36,8 +36,6 @@ of the vectorised numpy version (``greedy_book_vectorised``), so both book alike
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
@@ -46,6 +44,7 @@ from model.ledger import WAIT_BAND_EDGES, unit_cost
 from model.population import SEGMENTS
 from model.practices import Practices
 from model.services import _gp_kernels
+from model.services.gp_diary import Diary
 from model.services.protocol import ServiceYear
 from model.strata import N_CODES
 from model.world import DAYS_PER_YEAR, World
@@ -127,21 +126,6 @@ def greedy_book_vectorised(
     return out
 
 
-@dataclass
-class _Booked:
-    """Appointments booked for one future day (struct of arrays, appended as they come)."""
-
-    parts: list[dict[str, np.ndarray]] = field(default_factory=list)
-
-    def add(self, cols: dict[str, np.ndarray]) -> None:
-        self.parts.append(cols)
-
-    def take(self) -> dict[str, np.ndarray]:
-        if not self.parts:
-            return {}
-        return {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
-
-
 class PrimaryCareService:
     """The practices of the place: diaries, booking, attendance, give-ups and spill to A&E.
 
@@ -203,8 +187,15 @@ class PrimaryCareService:
         marks = np.where(self.working, days, last)
         self.next_working = np.minimum.accumulate(marks[::-1])[::-1]
         self.booked_minutes = np.zeros((self.n_diaries, self.horizon))  # ring by absolute day
-        self.diary: dict[int, _Booked] = {}
+        self.diary = Diary(self.horizon)
+        # requests not yet handled: those carried from last year (``waiting``), then this
+        # year's made on the days since the last working day (rows ``_handled`` to
+        # ``_made`` of ``new``, in the order of the year's events)
         self.waiting: dict[str, np.ndarray] = _empty_requests()
+        self.new: dict[str, np.ndarray] = _empty_requests()
+        self.new_day_starts = np.zeros(DAYS_PER_YEAR + 1, dtype=np.int64)
+        self._handled = 0
+        self._made = 0
         self.retries: dict[int, dict[str, np.ndarray]] = {}
         self.seeded = False
         self._minutes_today = np.zeros(self.n_diaries)
@@ -230,6 +221,7 @@ class PrimaryCareService:
         events = world.events["gp"]
         self.new = self._requests(world, events.person, events.k, "gp.decisions")
         self.new_day_starts = np.searchsorted(events.day, np.arange(DAYS_PER_YEAR + 1))
+        self._handled = self._made = 0
         self._reset()
         if not self.seeded:
             self._seed_diary(world)
@@ -308,12 +300,12 @@ class PrimaryCareService:
         req, want, made = _select(req, keep), self.next_working[want[keep]], made[keep]
         self._minutes_today = self._day_minutes(world)
         offered = self._offer(req, world.day0 - 1, want)
-        ok = offered >= 0
-        self._commit(_select(req, ok), offered[ok], made[ok])
+        ok = np.flatnonzero(offered >= 0)
+        self._book(req, ok, offered[ok], made[ok])
 
     def end_year(self, world: World) -> ServiceYear:
         """Appointments booked for next year, capacity (minutes), the practice table."""
-        booked_ahead = sum(sum(part["idx"].size for part in b.parts) for b in self.diary.values())
+        booked_ahead = self.diary.size
         return ServiceYear(
             backlogs={SERVICE: booked_ahead},
             capacity={SERVICE: (self.offered, self.used)},
@@ -322,27 +314,18 @@ class PrimaryCareService:
 
     def carry_people(self, world: World, old_ids: np.ndarray) -> None:
         """Re-index the people in diaries, retries and weekend requests; the dead leave."""
+        self._hold_unhandled()
+        self.diary.remap(world.index_of(old_ids[self.diary.records("idx")]))
+        for day, part in list(self.retries.items()):
+            self.retries[day] = _carried(world, old_ids, part)
+        self.waiting = _carried(world, old_ids, self.waiting)
 
-        # every diary part, retry and waiting request looked up at once
-        parts = [part for booked in self.diary.values() for part in booked.parts]
-        retry_days = list(self.retries)
-        parts += [self.retries[day] for day in retry_days] + [self.waiting]
-        ends = np.cumsum([part["idx"].size for part in parts])
-        found = world.index_of(old_ids[np.concatenate([part["idx"] for part in parts])])
-        carried = []
-        for part, a, b in zip(parts, [0, *ends[:-1].tolist()], ends.tolist(), strict=True):
-            if a == b:
-                carried.append(part)
-                continue
-            new = found[a:b]
-            kept = _select(part, new >= 0)
-            kept["idx"] = new[new >= 0].astype(np.int32)
-            carried.append(kept)
-        at = 0
-        for booked in self.diary.values():
-            booked.parts, at = carried[at : at + len(booked.parts)], at + len(booked.parts)
-        self.retries = {day: carried[at + i] for i, day in enumerate(retry_days)}
-        self.waiting = carried[-1]
+    def _hold_unhandled(self) -> None:
+        """Move this year's requests not yet handled (made at a weekend) to ``waiting``."""
+        a, b = self._handled, self._made
+        if b > a:
+            self.waiting = _concat(self.waiting, {k: v[a:b] for k, v in self.new.items()})
+        self._handled = self._made
 
     # ---------------------------------------------------------------- capacity
     def _day_minutes(self, world: World) -> np.ndarray:
@@ -363,27 +346,20 @@ class PrimaryCareService:
         self, req: dict[str, np.ndarray], absolute_day: np.ndarray, booked_on: np.ndarray
     ) -> None:
         """Put requests into the diary on their appointment days."""
-        if absolute_day.size == 0:
-            return
-        _gp_kernels.add_minutes(
-            self.booked_minutes, req["diary"], absolute_day % self.horizon, self._durations(req)
+        self._book(req, np.arange(absolute_day.size), absolute_day, booked_on)
+
+    def _book(
+        self,
+        req: dict[str, np.ndarray],
+        rows: np.ndarray,
+        absolute_day: np.ndarray,
+        booked_on: np.ndarray,
+    ) -> None:
+        """Put requests ``rows`` into the diary on their appointment days (in this order),
+        and their minutes into the booked minutes of those days."""
+        self.diary.append(
+            req, rows, absolute_day, booked_on, self.minutes, len(ROLES), self.booked_minutes
         )
-        span = int(absolute_day.max() - absolute_day.min())
-        if span == 0:  # one day (same-day bookings): already in order
-            self.diary.setdefault(int(absolute_day[0]), _Booked()).add(
-                {**req, "booked_on": booked_on}
-            )
-            return
-        if span < np.iinfo(np.int16).max:  # a stable radix sort of 16-bit offsets
-            offset = (absolute_day - absolute_day.min()).astype(np.int16)
-            order = np.argsort(offset, kind="stable")
-        else:
-            order = np.argsort(absolute_day, kind="stable")
-        days = absolute_day[order]
-        cols = {**{k: v[order] for k, v in req.items()}, "booked_on": booked_on[order]}
-        cuts = (np.flatnonzero(days[1:] != days[:-1]) + 1).tolist()
-        for a, b in zip([0, *cuts], [*cuts, days.size], strict=True):
-            self.diary.setdefault(int(days[a]), _Booked()).add({k: v[a:b] for k, v in cols.items()})
 
     def _offer(self, req: dict[str, np.ndarray], today: int, earliest: np.ndarray) -> np.ndarray:
         """The first free advance time on or after ``earliest`` (absolute day), or -1.
@@ -411,8 +387,7 @@ class PrimaryCareService:
     def day(self, world: World, day: int) -> None:
         """One day of every practice."""
         absolute = world.day0 + day
-        a, b = self.new_day_starts[day], self.new_day_starts[day + 1]
-        self.waiting = _concat(self.waiting, {k: v[a:b] for k, v in self.new.items()})
+        self._made = int(self.new_day_starts[day + 1])  # today's requests wait with the rest
         if not self.working[absolute]:
             return
         self._minutes_today = self._day_minutes(world)
@@ -421,14 +396,17 @@ class PrimaryCareService:
         self.offered_by_practice += self._minutes_today.reshape(-1, len(ROLES)).sum(axis=1)
         # 1. the appointments booked for today happen
         self._attend(world, absolute)
-        # 2. the day's requests (weekend ones are made today) and same-day retries due today
+        # 2. the day's requests (weekend ones are made today) and same-day retries due today,
+        # of the people still alive
+        self._hold_unhandled()
         req = _concat(self.waiting, self.retries.pop(absolute, _empty_requests()))
         self.waiting = _empty_requests()
-        req = _alive(world, req, absolute)
         if req["idx"].size:
-            same = req["kind"] == 0
-            self._same_day(world, _select(req, same), absolute, ring)
-            self._pre_booked(world, _select(req, ~same), absolute)
+            same, pre = _gp_kernels.split(
+                world.death_day, req["idx"], req["kind"], world.day0, absolute
+            )
+            self._same_day(world, _take(req, same), absolute, ring)
+            self._pre_booked(world, _take(req, pre), absolute)
         self.booked_minutes[:, ring] = 0.0  # the day is over: its column serves day + horizon
 
     def _same_day(self, world: World, req: dict[str, np.ndarray], today: int, ring: int) -> None:
@@ -443,9 +421,9 @@ class PrimaryCareService:
             req["diary"], np.zeros(n, dtype=np.int64), self._durations(req), free_today[:, None]
         )
         got = col == 0
-        served = _select(req, got)
-        today_arr = np.full(served["idx"].size, today, dtype=np.int64)
-        self._commit(served, today_arr, today_arr)
+        served = np.flatnonzero(got)
+        today_arr = np.full(served.size, today, dtype=np.int64)
+        self._book(req, served, today_arr, today_arr)
         self._attend(world, today)  # seen today
         failed = _select(req, ~got)
         if not failed["idx"].size:
@@ -457,9 +435,8 @@ class PrimaryCareService:
         u_tol, u_retry, u_spill = self._attempt_uniforms(world, failed)
         tolerance = -np.log(u_tol) * self.tolerance_days[seg]
         accept = (offered >= 0) & (offered - today <= tolerance)
-        self._commit(
-            _select(failed, accept), _pick(offered, accept), np.full(int(accept.sum()), today)
-        )
+        rows = np.flatnonzero(accept)
+        self._book(failed, rows, offered.take(rows), np.full(rows.size, today))
         rest = ~accept
         self.failed += int(rest.sum())
         world.ledger.count(
@@ -493,9 +470,8 @@ class PrimaryCareService:
         (u_tol,) = self._attempt_uniforms(world, req, 1)
         tolerance = -np.log(u_tol) * self.prebook_tolerance_days[seg]
         accept = (offered >= 0) & (offered - want <= tolerance)
-        self._commit(
-            _select(req, accept), _pick(offered, accept), np.full(int(accept.sum()), today)
-        )
+        rows = np.flatnonzero(accept)
+        self._book(req, rows, offered.take(rows), np.full(rows.size, today))
         unmet = ~accept
         self.failed += int(unmet.sum())
         world.ledger.count(
@@ -527,27 +503,21 @@ class PrimaryCareService:
             )
 
     def _attend(self, world: World, today: int) -> None:
-        """Appointments booked for today happen (or are missed)."""
-        booked = self.diary.pop(today, None)
-        if booked is None:
-            return
-        req = booked.take()
-        # people who died before their appointment leave the diary
-        req = _alive(world, req, today)
-        idx = req["idx"]
-        if not idx.size:
+        """Appointments booked for today happen (or are missed); people who died before
+        their appointment leave the diary uncounted."""
+        if self.diary.slot(today) < 0:
             return
         pop = world.pop
-        # wait, its band and DNA in one compiled pass (the expressions of the docstring of
-        # ``_gp_kernels.attend``: the same decisions as numpy's)
-        wait, band, dna = _gp_kernels.attend(
-            world.key("gp.dna"),
-            req["id"],
-            idx,
-            req["k"],
-            req["attempt"],
-            req["booked_on"],
+        # alive, wait, its band, DNA, the tallies by practice and the ledger's keys in one
+        # compiled pass over the day's appointments (the expressions of the docstring of
+        # ``_gp_kernels.attend_day``: the same decisions as numpy's)
+        day = _gp_kernels.attend_day(
+            self.diary,
             today,
+            world.day0,
+            world.death_day,
+            world.key("gp.dna"),
+            ATTEMPT_STRIDE,
             WAIT_BAND_EDGES,
             pop.pam_level_at_entry,
             pop.pam_level,
@@ -555,29 +525,21 @@ class PrimaryCareService:
             self.dna_rr_wait,
             self.dna_rate,
             self.dna_rr_mean,
-            ATTEMPT_STRIDE,
-        )
-        # by practice, wait by practice, and the ledger's keys, in one compiled pass
-        strata, seen, missed = _gp_kernels.tally(
-            req["diary"],
-            req["mode"],
-            dna,
-            wait,
+            None,
             world.strata,
-            idx,
-            len(ROLES),
             N_CODES,
             self.horizon,
+            self.minutes,
             self.by_practice,
             self.wait_hist,
         )
+        if day.wait.size == 0:
+            return
         ledger = world.ledger
-        ledger.count_keys(SERVICE, seen, LABELS)
-        ledger.count_keys("gp_appointment_dna", missed, LABELS)
-        ledger.waits(
-            SERVICE, wait.astype(float), strata, req["kind"].astype(np.int64) + 1, band=band
-        )
-        self.used += float(self._durations(req).sum())
+        ledger.count_keys(SERVICE, day.seen_keys, LABELS)
+        ledger.count_keys("gp_appointment_dna", day.missed_keys, LABELS)
+        ledger.waits(SERVICE, day.wait, day.strata, day.booking, band=day.band)
+        self.used += day.used
 
     # ---------------------------------------------------------------- tables
     def _practice_table(self, world: World) -> pd.DataFrame:
@@ -626,7 +588,7 @@ def _empty_requests() -> dict[str, np.ndarray]:
         "k": np.empty(0, np.int32),
         "kind": np.empty(0, np.int8),
         "lead": np.empty(0, np.int16),
-        "diary": np.empty(0, np.int64),
+        "diary": np.empty(0, np.int32),
         "mode": np.empty(0, np.int8),
         "attempt": np.empty(0, np.int8),
     }
@@ -651,12 +613,20 @@ def _pick(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return values.take(np.flatnonzero(mask))
 
 
-def _alive(world: World, req: dict[str, np.ndarray], absolute_day: int) -> dict[str, np.ndarray]:
-    """The requests of people still alive on ``absolute_day`` (this year's death days)."""
-    rows = _gp_kernels.alive_rows(world.death_day, req["idx"], world.day0, absolute_day)
-    if rows.size == req["idx"].size:
-        return req
+def _take(req: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
     return {k: v.take(rows) for k, v in req.items()}
+
+
+def _carried(
+    world: World, old_ids: np.ndarray, req: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Requests re-indexed into the new population, those of people who left dropped."""
+    if not req["idx"].size:
+        return req
+    new = world.index_of(old_ids[req["idx"]])
+    kept = _take(req, np.flatnonzero(new >= 0))
+    kept["idx"] = new[new >= 0].astype(np.int32)
+    return kept
 
 
 __all__ = ["PrimaryCareService", "greedy_book", "greedy_book_vectorised"]
