@@ -2,8 +2,10 @@
 
 Services append arrays of person codes (``model.strata.person_code``: the stratum with the
 QOF count band and the Bridges to Health segment; one per event, or with a weight such as bed
-days) under a (service, role, mode) combination; at the end of each year these are counted
-with one ``bincount`` and costed as count x unit cost. The activity table sums the counts
+days) under a (service, role, mode) combination; whole counts go into histograms by stratum
+and by Bridges segment as they come (compiled passes, ``model._ledger_kernels``), weighted
+records are counted with one ``bincount`` at the end of each year, and both are costed as
+count x unit cost. The activity table sums the counts
 over the QOF band and the Bridges segment, ``bridges_to_health`` over everything but the
 segment, so the two reconcile by construction. Costs are conserved by construction too, and
 a test checks it.
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from model import _ledger_kernels
 from model.errors import CarescaleError
 from model.population import BRIDGES_SEGMENTS, SEGMENTS
 from model.register import Register
@@ -32,7 +35,6 @@ from model.strata import (
     N_SEGMENTS,
     N_STRATA,
     decode,
-    imd_and_segment,
 )
 
 #: activity-table service -> (setting, payer), from the vocabulary
@@ -207,41 +209,18 @@ def payer_shares(register: Register, service: str) -> tuple[tuple[str, float], .
     return ((main, 1.0),)
 
 
-#: records held per tally before they are counted into its histogram
-_FLUSH = 1 << 20
-
-
 class _Tally:
-    """Counts of integer cells (a histogram), from chunks counted in batches.
-
-    Chunks are held until about ``_FLUSH`` records are waiting, then counted with one
-    ``bincount``: memory stays a few megabytes whatever the number of records, and each
-    ``bincount`` is over many records at once.
-    """
+    """Counts of integer cells (a histogram), added to record by record in compiled passes
+    (``model._ledger_kernels``): memory stays the histogram's whatever the records."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.chunks: list[np.ndarray] = []
-        self.pending = 0
         self.counts = np.zeros(size, dtype=np.int64)
-
-    def add(self, cells: np.ndarray) -> None:
-        self.chunks.append(cells)
-        self.pending += cells.size
-        if self.pending >= _FLUSH:
-            self._flush()
 
     def add_counts(self, counts: np.ndarray) -> None:
         self.counts += counts
 
-    def _flush(self) -> None:
-        if self.chunks:
-            cells = np.concatenate(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
-            self.counts += np.bincount(cells, minlength=self.size)
-        self.chunks, self.pending = [], 0
-
     def total(self) -> np.ndarray:
-        self._flush()
         return self.counts
 
 
@@ -326,8 +305,7 @@ class Ledger:
         tally = self._year.combo(combo)
         if weight is None:
             # person codes: the stratum for activity, the Bridges segment for its own table
-            tally.add(strata // N_EXTRA)
-            self._year.segments[combo].add(strata % N_BRIDGES)
+            _ledger_kernels.add_codes(strata, tally.counts, self._year.segments[combo].counts)
         else:
             self._year.keys[combo].append(strata.astype(np.int64, copy=False))
             self._year.weights[combo].append(np.asarray(weight, dtype=float))
@@ -365,10 +343,7 @@ class Ledger:
                 _Tally(len(labels) * N_STRATA),
                 _Tally(len(labels) * N_BRIDGES),
             )
-        code = keys // N_CODES
-        person = keys - code * N_CODES
-        tallies[0].add(code * N_STRATA + person // N_EXTRA)
-        tallies[1].add(code * N_BRIDGES + person % N_BRIDGES)
+        _ledger_kernels.add_keys(keys, len(labels), tallies[0].counts, tallies[1].counts)
 
     def waits(
         self,
@@ -389,16 +364,15 @@ class Ledger:
         if wait_days.size:
             assert self._year is not None
             self._year.waits[service].append(np.asarray(wait_days, dtype=np.float64))
-            imd, seg = imd_and_segment(strata)
-            kind = np.zeros(wait_days.size, np.int64) if booking is None else booking
-            cell = (kind * N_SEGMENTS + seg) * N_IMD + imd
             tally = self._year.wait_cells.get(service)
             if tally is None:
                 size = len(BOOKINGS) * N_SEGMENTS * N_IMD * len(WAIT_BANDS)
                 tally = self._year.wait_cells[service] = _Tally(size)
             if band is None:
                 band = wait_band(np.asarray(wait_days))
-            tally.add(cell * len(WAIT_BANDS) + band)
+            # the cell ((booking * N_SEGMENTS + segment) * N_IMD + imd) * bands + band of
+            # each wait, from the person codes (``imd_and_segment``)
+            _ledger_kernels.add_waits(strata, booking, band, len(WAIT_BANDS), tally.counts)
 
     def person_years(
         self, strata: np.ndarray, exposure_years: np.ndarray, died: np.ndarray
