@@ -14,8 +14,8 @@ a test checks it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -210,8 +210,7 @@ def payer_shares(register: Register, service: str) -> tuple[tuple[str, float], .
 
 
 class _Tally:
-    """Counts of integer cells (a histogram), added to record by record in compiled passes
-    (``model._ledger_kernels``): memory stays the histogram's whatever the records."""
+    """Counts of integer cells (a histogram)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -222,6 +221,41 @@ class _Tally:
 
     def total(self) -> np.ndarray:
         return self.counts
+
+
+#: records held per batch before they are counted: person codes (histograms of N_STRATA
+#: and N_BRIDGES cells), keys (several times larger histograms, which a batch must be large
+#: enough to reuse from the cache)
+_BATCH = 1 << 15
+_KEY_BATCH = 1 << 18
+
+
+class _Batch:
+    """Records (person codes or ledger keys) held until a batch is full, then counted into
+    their histograms in one compiled pass (``model._ledger_kernels``): the histograms stay
+    in the processor's cache for the whole pass, and memory stays a few megabytes whatever
+    the records."""
+
+    def __init__(self, count: Callable[[np.ndarray], None], size: int = _BATCH) -> None:
+        self.buffer = np.empty(size, dtype=np.int64)
+        self.pending = 0
+        self.count = count
+
+    def add(self, values: np.ndarray) -> None:
+        n = values.shape[0]
+        size = self.buffer.shape[0]
+        if self.pending + n > size:
+            self.flush()
+        if n > size:
+            self.count(values)
+            return
+        self.buffer[self.pending : self.pending + n] = values
+        self.pending += n
+
+    def flush(self) -> None:
+        if self.pending:
+            self.count(self.buffer[: self.pending])
+            self.pending = 0
 
 
 @dataclass
@@ -239,6 +273,9 @@ class _Year:
     wait_cells: dict[str, _Tally]
     #: (service, role, mode) -> whole counts by Bridges to Health segment
     segments: dict[tuple[str, str, str], _Tally]
+    #: records not yet counted: person codes by (service, role, mode), keys by
+    #: (service, labels)
+    batches: dict[Any, _Batch] = field(default_factory=dict)
 
     def combo(self, key: tuple[str, str, str]) -> _Tally:
         tally = self.combos.get(key)
@@ -250,6 +287,21 @@ class _Year:
     def bridges(self, key: tuple[str, str, str]) -> _Tally:
         self.combo(key)
         return self.segments[key]
+
+    def codes(self, key: tuple[str, str, str]) -> _Batch:
+        """The batch of person codes of one (service, role, mode)."""
+        batch = self.batches.get(key)
+        if batch is None:
+            by_stratum, by_bridges = self.combo(key).counts, self.segments[key].counts
+            batch = self.batches[key] = _Batch(
+                lambda codes: _ledger_kernels.add_codes(codes, by_stratum, by_bridges)
+            )
+        return batch
+
+    def flush(self) -> None:
+        """Count every record still held."""
+        for batch in self.batches.values():
+            batch.flush()
 
 
 class Ledger:
@@ -302,10 +354,10 @@ class Ledger:
             return
         assert self._year is not None
         combo = (service, role, mode)
-        tally = self._year.combo(combo)
+        self._year.combo(combo)  # combinations keep the order of their first record
         if weight is None:
             # person codes: the stratum for activity, the Bridges segment for its own table
-            _ledger_kernels.add_codes(strata, tally.counts, self._year.segments[combo].counts)
+            self._year.codes(combo).add(strata)
         else:
             self._year.keys[combo].append(strata.astype(np.int64, copy=False))
             self._year.weights[combo].append(np.asarray(weight, dtype=float))
@@ -337,13 +389,17 @@ class Ledger:
         if keys.size == 0:
             return
         assert self._year is not None
-        tallies = self._year.coded.get((service, labels))
-        if tallies is None:
-            tallies = self._year.coded[(service, labels)] = (
+        batch = self._year.batches.get((service, labels))
+        if batch is None:
+            by_stratum, by_bridges = self._year.coded[(service, labels)] = (
                 _Tally(len(labels) * N_STRATA),
                 _Tally(len(labels) * N_BRIDGES),
             )
-        _ledger_kernels.add_keys(keys, len(labels), tallies[0].counts, tallies[1].counts)
+            n, cells, segs = len(labels), by_stratum.counts, by_bridges.counts
+            batch = self._year.batches[(service, labels)] = _Batch(
+                lambda keys: _ledger_kernels.add_keys(keys, n, cells, segs), _KEY_BATCH
+            )
+        batch.add(keys)
 
     def waits(
         self,
@@ -415,6 +471,7 @@ class Ledger:
         year columns are added.
         """
         assert self._year is not None
+        self._year.flush()
         for name in backlogs:
             names.check_waiting_list(name)
         for name in capacity:

@@ -86,9 +86,14 @@ def _book_start(
     n_diaries: int,
     n_days: int,
     out: np.ndarray,
+    monotone: bool,
 ) -> None:  # pragma: no cover - compiled
+    """Each request's day (column) or -1, from the cumulative free minutes ``start``
+    (``monotone``: known non-decreasing, as the free minutes of the ring are never
+    negative)."""
     n = diary.shape[0]
     total = n_diaries * n_days
+    cur = 0
     # order = np.lexsort((earliest, diary)): stable counting sorts, earliest then diary
     e_max = 0
     for j in range(n):
@@ -150,6 +155,21 @@ def _book_start(
         # them (start[d * n_days] <= s; a cell found beyond them fails s < end_of_diary)
         lo = d * n_days
         hi = (d + 1) * n_days + 1
+        if monotone and start[lo] <= s:
+            # the last cell of the diary starting at or before s, stepped to from the
+            # previous request's (s moves little from one request of a diary to the next):
+            # with ``start`` non-decreasing, the binary search's answer
+            if new_group:
+                cur = lo
+            while cur > lo and start[cur] > s:
+                cur -= 1
+            while cur + 1 < hi and start[cur + 1] <= s:
+                cur += 1
+            if s < end_of_diary and cur < hi - 1:
+                out[j] = cur - lo
+            else:
+                out[j] = -1
+            continue
         if start[lo] > s:
             lo = 0
             hi = total + 1
@@ -179,7 +199,7 @@ def _book(
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     start = _start_of_jit(free)
-    _book_start_jit(diary, earliest, minutes, start, free.shape[0], free.shape[1], out)
+    _book_start_jit(diary, earliest, minutes, start, free.shape[0], free.shape[1], out, False)
 
 
 def _book_ahead(
@@ -193,7 +213,8 @@ def _book_ahead(
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     start = _start_ahead_jit(day_cap, working, booked, first_col)
-    _book_start_jit(diary, earliest, minutes, start, day_cap.shape[0], working.shape[0], out)
+    n_days = working.shape[0]
+    _book_start_jit(diary, earliest, minutes, start, day_cap.shape[0], n_days, out, True)
 
 
 _book_jit: Any = numba.njit(cache=True, nogil=True)(_book)
