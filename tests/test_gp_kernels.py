@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from model import crn
 from model.services import _gp_kernels
 from model.services.gp_diary import CHUNK, FIELDS, Diary, pairwise_sum
+from model.services.primary_care import greedy_book_vectorised
 
 MINUTES = np.array([[10.0, 7.1, 5.0], [15.0, 10.0, 7.0], [15.0, 10.0, 7.0]])
 N_ROLES = _gp_kernels.N_ROLES
@@ -239,3 +240,39 @@ def test_the_day_splits_the_living_by_kind(seed: int, n: int) -> None:
     alive = (d < 0) | (day0 + d > today)
     np.testing.assert_array_equal(same, np.flatnonzero(alive & (kind == 0)))
     np.testing.assert_array_equal(pre, np.flatnonzero(alive & (kind == 1)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 400), from_lead=st.booleans())
+def test_offers_and_draws_are_the_numpy_expressions(seed: int, n: int, from_lead: bool) -> None:
+    rng = np.random.default_rng(seed)
+    people, n_diaries, horizon, today = 300, 3 * N_ROLES, 20, 1000
+    req = requests(rng, n, people, n_diaries)
+    req["lead"] = rng.integers(1, 15, n).astype(np.int16)
+    segment = rng.integers(0, 4, people).astype(np.int8)
+    working = np.arange(today + 60) % 7 < 5
+    days = np.arange(working.size)
+    next_working = np.minimum.accumulate(np.where(working, days, working.size)[::-1])[::-1]
+    day_cap = rng.uniform(0.0, 60.0, n_diaries)
+    booked = np.where(
+        rng.random((n_diaries, horizon)) < 0.5, rng.uniform(0, 50, (n_diaries, horizon)), 0
+    )
+    ahead = working[today + 1 : today + horizon]
+    key = np.uint64(rng.integers(0, 2**63))
+    offered, want, seg, u = _gp_kernels.offer_and_draw(
+        req, from_lead, today, next_working, segment, key, 16, 3, 3 if from_lead else 2, MINUTES,
+        day_cap, ahead, booked,
+    )  # fmt: skip
+    # the numpy expressions of the GP service before they were compiled
+    first = today + 1
+    want_np = next_working[today + req["lead"].astype(np.int64)] if from_lead else np.full(n, first)
+    cols = (first + np.arange(horizon - 1)) % horizon
+    free = np.maximum(np.outer(day_cap, ahead) - booked[:, cols], 0.0)
+    minutes = MINUTES[req["diary"] % N_ROLES, req["mode"]]
+    col = greedy_book_vectorised(req["diary"], np.maximum(want_np - first, 0), minutes, free)
+    np.testing.assert_array_equal(offered, np.where(col >= 0, first + col, -1))
+    np.testing.assert_array_equal(want, want_np)
+    np.testing.assert_array_equal(seg, segment[req["idx"]])
+    index = req["k"].astype(np.int64) * 16 + req["attempt"]
+    for j in range(u.shape[0]):
+        np.testing.assert_array_equal(u[j], crn.uniforms(key, req["id"], index * 3 + j))

@@ -397,28 +397,7 @@ def _durations(
         out[i] = minutes[diary[i] % n_roles, mode[i]]
 
 
-def _uniforms(
-    key: np.uint64,
-    pid: np.ndarray,
-    index: np.ndarray,
-    stride: int,
-    out: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    to_unit = 2.0**-53
-    for i in range(pid.shape[0]):
-        base = np.uint64(pid[i]) * _GOLDEN + key
-        for j in range(out.shape[0]):
-            z = base + np.uint64(index[i] * stride + j) * _M2
-            z ^= z >> np.uint64(30)
-            z *= _M1
-            z ^= z >> np.uint64(27)
-            z *= _M2
-            z ^= z >> np.uint64(31)
-            out[j, i] = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
-
-
 _durations_jit: Any = numba.njit(cache=True, nogil=True)(_durations)
-_uniforms_jit: Any = numba.njit(cache=True, nogil=True)(_uniforms)
 
 
 def durations(diary: np.ndarray, mode: np.ndarray, minutes: np.ndarray, n_roles: int) -> np.ndarray:
@@ -430,22 +409,6 @@ def durations(diary: np.ndarray, mode: np.ndarray, minutes: np.ndarray, n_roles:
             np.ascontiguousarray(mode),
             np.ascontiguousarray(minutes, dtype=np.float64),
             n_roles,
-            out,
-        )
-    return out
-
-
-def uniforms(
-    key: np.uint64, pid: np.ndarray, index: np.ndarray, stride: int, count: int
-) -> np.ndarray:
-    """``crn.uniforms(key, pid, index * stride + j)`` for ``j < count``: (count, n)."""
-    out = np.empty((count, pid.shape[0]), dtype=np.float64)
-    if pid.shape[0]:
-        _uniforms_jit(
-            np.uint64(key),
-            np.ascontiguousarray(pid, dtype=np.int64),
-            np.ascontiguousarray(index, dtype=np.int64),
-            int(stride),
             out,
         )
     return out
@@ -735,3 +698,128 @@ def attend_day(
         missed=people[n - (alive - n_seen) :],
         used=gp_diary.pairwise_sum(durations[:alive]),
     )
+
+
+def _offer_and_draw(
+    idx: np.ndarray,
+    pid: np.ndarray,
+    k: np.ndarray,
+    attempt: np.ndarray,
+    lead: np.ndarray,
+    diary: np.ndarray,
+    mode: np.ndarray,
+    from_lead: bool,
+    today: int,
+    next_working: np.ndarray,
+    segment: np.ndarray,
+    key: np.uint64,
+    stride: int,
+    slots: int,
+    minutes: np.ndarray,
+    day_cap: np.ndarray,
+    working: np.ndarray,
+    booked: np.ndarray,
+    first_col: int,
+    offered: np.ndarray,
+    want: np.ndarray,
+    seg: np.ndarray,
+    u: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    n = idx.shape[0]
+    first_day = today + 1
+    earliest = np.empty(n, dtype=np.int64)
+    durations = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        w = next_working[today + np.int64(lead[i])] if from_lead else first_day
+        want[i] = w
+        e = w - first_day
+        earliest[i] = e if e > 0 else 0  # np.maximum(want - first_day, 0)
+        dia = np.int64(diary[i])
+        if earliest[i] > _MAX_EARLIEST or dia < 0 or dia >= day_cap.shape[0]:
+            return -1
+        durations[i] = minutes[dia % N_ROLES, mode[i]]
+    for i in range(n):  # loads only (see the module docstring)
+        seg[i] = segment[idx[i]]
+    col = np.empty(n, dtype=np.int64)
+    _book_ahead_jit(diary, earliest, durations, day_cap, working, booked, first_col, col)
+    to_unit = 2.0**-53
+    for i in range(n):
+        offered[i] = first_day + col[i] if col[i] >= 0 else -1
+        # crn.uniforms(key, person id, (k * stride + attempt) * slots + j)
+        index = np.int64(k[i]) * stride + np.int64(attempt[i])
+        base = np.uint64(pid[i]) * _GOLDEN + key
+        for j in range(u.shape[0]):
+            z = base + np.uint64(index * slots + j) * _M2
+            z ^= z >> np.uint64(30)
+            z *= _M1
+            z ^= z >> np.uint64(27)
+            z *= _M2
+            z ^= z >> np.uint64(31)
+            u[j, i] = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+    return 0
+
+
+_offer_and_draw_jit: Any = numba.njit(cache=True, nogil=True)(_offer_and_draw)
+
+
+def offer_and_draw(
+    req: dict[str, np.ndarray],
+    from_lead: bool,
+    today: int,
+    next_working: np.ndarray,
+    segment: np.ndarray,
+    key: np.uint64,
+    stride: int,
+    slots: int,
+    draws: int,
+    minutes: np.ndarray,
+    day_cap: np.ndarray,
+    working: np.ndarray,
+    booked: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The advance time offered to each request and the uniforms its decisions take.
+
+    Each request wants the day ``next_working[today + lead]`` (``from_lead``) or tomorrow,
+    ``today + 1``, and is offered the first free advance time on or after it: ``book_ahead``
+    into the ring ``booked`` from tomorrow's column, with ``day_cap`` the advance minutes of
+    a working day by diary and ``working`` the days ahead; the offer is an absolute day, or
+    -1. Returns (offered, wanted day, the person's segment, ``draws`` uniforms per request:
+    ``crn.uniforms(key, person id, (k * stride + attempt) * slots + j)`` for ``j < draws``),
+    each as the numpy expressions it replaces give it.
+    """
+    n = req["idx"].shape[0]
+    offered = np.empty(n, dtype=np.int64)
+    want = np.empty(n, dtype=np.int64)
+    seg = np.empty(n, dtype=segment.dtype)
+    u = np.empty((draws, n), dtype=np.float64)
+    if n == 0:
+        return offered, want, seg, u
+    first_day = today + 1
+    status = _offer_and_draw_jit(
+        np.ascontiguousarray(req["idx"]),
+        np.ascontiguousarray(req["id"], dtype=np.int64),
+        np.ascontiguousarray(req["k"]),
+        np.ascontiguousarray(req["attempt"]),
+        np.ascontiguousarray(req["lead"]),
+        np.ascontiguousarray(req["diary"]),
+        np.ascontiguousarray(req["mode"]),
+        bool(from_lead),
+        int(today),
+        next_working,
+        segment,
+        np.uint64(key),
+        int(stride),
+        int(slots),
+        np.ascontiguousarray(minutes, dtype=np.float64),
+        np.ascontiguousarray(day_cap, dtype=np.float64),
+        np.ascontiguousarray(working, dtype=np.bool_),
+        booked,
+        first_day % booked.shape[1],
+        offered,
+        want,
+        seg,
+        u,
+    )
+    if status < 0:
+        raise ValueError("earliest days must be in 0..2**20 and diaries rows of the capacity")
+    return offered, want, seg, u

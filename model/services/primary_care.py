@@ -429,10 +429,10 @@ class PrimaryCareService:
         if not failed["idx"].size:
             return
         # the earliest time offered from tomorrow on, taken within the person's tolerance
-        offered = self._offer(failed, today, np.full(failed["idx"].size, today + 1))
+        offered, _, seg, (u_tol, u_retry, u_spill) = self._offer_and_draw(
+            world, failed, today, False, 3
+        )
         idx = failed["idx"]
-        seg = world.pop.segment[idx]
-        u_tol, u_retry, u_spill = self._attempt_uniforms(world, failed)
         tolerance = -np.log(u_tol) * self.tolerance_days[seg]
         accept = (offered >= 0) & (offered - today <= tolerance)
         rows = np.flatnonzero(accept)
@@ -463,11 +463,9 @@ class PrimaryCareService:
         idx = req["idx"]
         strata = world.strata
         world.ledger.count("gp_booking_attempt", strata[idx], mode="pre_booked")
-        # the day wanted, or the first working day after it if it falls on a weekend
-        want = self.next_working[today + req["lead"].astype(np.int64)]
-        offered = self._offer(req, today, want)
-        seg = world.pop.segment[idx]
-        (u_tol,) = self._attempt_uniforms(world, req, 1)
+        # the day wanted, or the first working day after it if it falls on a weekend, and
+        # the first free advance time on or after it
+        offered, want, seg, (u_tol,) = self._offer_and_draw(world, req, today, True, 1)
         tolerance = -np.log(u_tol) * self.prebook_tolerance_days[seg]
         accept = (offered >= 0) & (offered - want <= tolerance)
         rows = np.flatnonzero(accept)
@@ -479,15 +477,29 @@ class PrimaryCareService:
         )
         self._give_up(world, req, unmet, np.zeros(n, dtype=bool))
 
-    def _attempt_uniforms(
-        self, world: World, req: dict[str, np.ndarray], count: int = 3
-    ) -> tuple[np.ndarray, ...]:
-        """Three uniforms per (request, attempt): tolerance, retry and A&E (the first
-        ``count`` of them)."""
-        # crn.uniforms(key, person id, (k * ATTEMPT_STRIDE + attempt) * 3 + j), compiled
-        index = req["k"].astype(np.int64) * ATTEMPT_STRIDE + req["attempt"]
-        u = _gp_kernels.uniforms(world.key("gp.attempt"), req["id"], index, 3, count)
-        return tuple(u)
+    def _offer_and_draw(
+        self, world: World, req: dict[str, np.ndarray], today: int, from_lead: bool, draws: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The advance time offered to each request (from the day it wants, or tomorrow),
+        the day wanted, the person's segment, and ``draws`` uniforms per (request, attempt):
+        tolerance, retry and A&E (``_gp_kernels.offer_and_draw``, one compiled pass)."""
+        first_day = today + 1
+        # crn.uniforms(key, person id, (k * ATTEMPT_STRIDE + attempt) * 3 + j), j < draws
+        return _gp_kernels.offer_and_draw(
+            req,
+            from_lead,
+            today,
+            self.next_working,
+            world.pop.segment,
+            world.key("gp.attempt"),
+            ATTEMPT_STRIDE,
+            3,
+            draws,
+            self.minutes,
+            self._minutes_today * self.advance_share,
+            self.working[first_day : first_day + self.horizon - 1],
+            self.booked_minutes,
+        )
 
     def _give_up(
         self, world: World, req: dict[str, np.ndarray], unmet: np.ndarray, spill: np.ndarray
