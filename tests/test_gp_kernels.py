@@ -276,3 +276,35 @@ def test_offers_and_draws_are_the_numpy_expressions(seed: int, n: int, from_lead
     index = req["k"].astype(np.int64) * 16 + req["attempt"]
     for j in range(u.shape[0]):
         np.testing.assert_array_equal(u[j], crn.uniforms(key, req["id"], index * 3 + j))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 9000))
+def test_request_decisions_look_up_the_words_of_one_hash(seed: int, n: int) -> None:
+    rng = np.random.default_rng(seed)
+    people, practices = 500, 7
+    ids = np.sort(rng.choice(10**6, people, replace=False)).astype(np.int64)
+    person = rng.integers(0, people, n).astype(np.int32)
+    k = rng.integers(0, 30, n).astype(np.int32)
+    segment = rng.integers(0, 4, people).astype(np.int8)
+    practice = rng.integers(0, practices, people).astype(np.int32)
+    words = 1 << 16
+    tables = (
+        rng.random(words) < 0.4,
+        rng.integers(0, 3, (4, words)).astype(np.int8),
+        rng.integers(0, N_ROLES, words).astype(np.int32),
+        rng.integers(1, 57, words).astype(np.int16),
+    )
+    key = np.uint64(rng.integers(0, 2**63))
+    kind, lead, diary, mode, pid = _gp_kernels.decide(
+        key, ids, person, k, segment, practice, N_ROLES, tables
+    )
+    # the numpy reference: the four 16-bit words of crn's event hash, looked up
+    z = crn._event_hash(key, ids, person, k)
+    w = [((z >> np.uint64(16 * j)) & np.uint64(0xFFFF)).astype(np.int64) for j in range(4)]
+    same = tables[0][w[0]]
+    np.testing.assert_array_equal(kind, np.where(same, 0, 1))
+    np.testing.assert_array_equal(lead, np.where(same, 0, tables[3][w[3]]))
+    np.testing.assert_array_equal(diary, practice[person] * N_ROLES + tables[2][w[2]])
+    np.testing.assert_array_equal(mode, tables[1][segment[person], w[1]])
+    np.testing.assert_array_equal(pid, ids[person])

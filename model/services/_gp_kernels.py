@@ -307,36 +307,46 @@ def _decide(
     lead: np.ndarray,
     diary: np.ndarray,
     mode: np.ndarray,
+    pid: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    # each person's hash base and (practice, segment) side by side, so that a request reads
-    # one place in memory for its person (requests come in order of day, not of person)
+    # each person's id and (practice, segment) side by side, so that a request reads one
+    # place in memory for its person (requests come in order of day, not of person)
     n_people = ids.shape[0]
-    packed = np.empty((n_people, 2), dtype=np.uint64)
+    packed = np.empty((n_people, 2), dtype=np.int64)
     for p in range(n_people):
-        packed[p, 0] = np.uint64(ids[p]) * _GOLDEN + key
-        packed[p, 1] = np.uint64(practice_of[p]) * np.uint64(256) + np.uint64(segment[p])
-    for i in range(person.shape[0]):
-        p = person[i]
-        # crn.event_uniforms16: one SplitMix64 hash of (key, person id, event number)
-        z = packed[p, 0] + np.uint64(k[i]) * _M2
-        z ^= z >> np.uint64(30)
-        z *= _M1
-        z ^= z >> np.uint64(27)
-        z *= _M2
-        z ^= z >> np.uint64(31)
-        w_kind = np.int64(z & _LOW16)
-        w_mode = np.int64((z >> np.uint64(16)) & _LOW16)
-        w_role = np.int64((z >> np.uint64(32)) & _LOW16)
-        w_lead = np.int64(z >> np.uint64(48))
-        if same_day_tab[w_kind]:
-            kind[i] = 0
-            lead[i] = 0
-        else:
-            kind[i] = 1
-            lead[i] = lead_tab[w_lead]
-        meta = packed[p, 1]
-        diary[i] = np.int64(meta >> np.uint64(8)) * n_roles + role_tab[w_role]
-        mode[i] = mode_tab[np.int64(meta & np.uint64(255)), w_mode]
+        packed[p, 0] = ids[p]
+        packed[p, 1] = np.int64(practice_of[p]) * 256 + np.int64(segment[p])
+    n = person.shape[0]
+    block = 4096
+    meta = np.empty(block, dtype=np.int64)
+    for start in range(0, n, block):
+        end = min(n, start + block)
+        # the block's people first, in a loop of loads only (see the module docstring)
+        for i in range(start, end):
+            p = person[i]
+            pid[i] = packed[p, 0]
+            meta[i - start] = packed[p, 1]
+        for i in range(start, end):
+            # crn.event_uniforms16: one SplitMix64 hash of (key, person id, event number)
+            z = np.uint64(pid[i]) * _GOLDEN + key + np.uint64(k[i]) * _M2
+            z ^= z >> np.uint64(30)
+            z *= _M1
+            z ^= z >> np.uint64(27)
+            z *= _M2
+            z ^= z >> np.uint64(31)
+            w_kind = np.int64(z & _LOW16)
+            w_mode = np.int64((z >> np.uint64(16)) & _LOW16)
+            w_role = np.int64((z >> np.uint64(32)) & _LOW16)
+            w_lead = np.int64(z >> np.uint64(48))
+            if same_day_tab[w_kind]:
+                kind[i] = 0
+                lead[i] = 0
+            else:
+                kind[i] = 1
+                lead[i] = lead_tab[w_lead]
+            m = meta[i - start]
+            diary[i] = (m >> 8) * n_roles + role_tab[w_role]
+            mode[i] = mode_tab[m & 255, w_mode]
 
 
 _decide_jit: Any = numba.njit(cache=True, nogil=True)(_decide)
@@ -356,8 +366,8 @@ def decide(
     practice_of: np.ndarray,
     n_roles: int,
     tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Kind (0 same-day, 1 pre-booked), lead, diary and mode of each request.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Kind (0 same-day, 1 pre-booked), lead, diary, mode and person id of each request.
 
     ``tables`` give the decision for each value of the 16-bit uniform (``U16``): same-day
     (bool), mode by (segment, value), role and pre-booked lead; they are computed with the
@@ -368,7 +378,10 @@ def decide(
     lead = np.empty(n, dtype=np.int16)
     diary = np.empty(n, dtype=np.int32)
     mode = np.empty(n, dtype=np.int8)
+    pid = np.empty(n, dtype=np.int64)
     same_day_tab, mode_tab, role_tab, lead_tab = tables
+    if int(np.max(lead_tab)) > 127 or int(np.max(role_tab)) > 127:
+        raise ValueError("leads and roles must fit the compiled pass's 8-bit tables")
     if n:
         _decide_jit(
             np.uint64(key),
@@ -380,14 +393,15 @@ def decide(
             n_roles,
             np.ascontiguousarray(same_day_tab, dtype=np.bool_),
             np.ascontiguousarray(mode_tab, dtype=np.int8),
-            np.ascontiguousarray(role_tab, dtype=np.int32),
-            np.ascontiguousarray(lead_tab, dtype=np.int16),
+            np.ascontiguousarray(role_tab, dtype=np.int8),
+            np.ascontiguousarray(lead_tab, dtype=np.int8),
             kind,
             lead,
             diary,
             mode,
+            pid,
         )
-    return kind, lead, diary, mode
+    return kind, lead, diary, mode, pid
 
 
 def _durations(

@@ -237,7 +237,7 @@ class PrimaryCareService:
         (``_decision_tables``) in one compiled pass.
         """
         pop = world.pop
-        kind, lead, diary, mode = _gp_kernels.decide(
+        kind, lead, diary, mode, pid = _gp_kernels.decide(
             world.key(purpose),
             pop.person_id,
             person,
@@ -250,7 +250,7 @@ class PrimaryCareService:
         return {
             # person and event number share the events' buffers (never written in place)
             "idx": person.astype(np.int32, copy=False),
-            "id": pop.person_id[person],
+            "id": pid,
             "k": k.astype(np.int32, copy=False),
             "kind": kind,
             "lead": lead,
