@@ -323,3 +323,21 @@ def condition_bits_gained(
         out,
     )
     return out
+
+
+def _lookup(table: np.ndarray, keys: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    size = table.shape[0]
+    for i in range(keys.shape[0]):
+        key = np.int64(keys[i])
+        out[i] = table[key] if 0 <= key < size else -1
+
+
+_lookup_jit: Any = numba.njit(cache=True, nogil=True)(_lookup)
+
+
+def lookup(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``table[key]`` for keys within the table, -1 for the others (int64)."""
+    out = np.empty(keys.shape[0], dtype=np.int64)
+    if keys.shape[0]:
+        _lookup_jit(table, np.ascontiguousarray(keys), out)
+    return out

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 import simpy
 
-from model import crn
+from model import _kernels, crn
 from model.demand import DemandModel, Events, risk_code
 from model.dynamics import PopulationPlan
 from model.ledger import Ledger
@@ -117,6 +117,8 @@ class World:
     #: this year's mean mortality hazard ratio by (sex, age) over the lever-free population
     #: (``model.dynamics.MortalityReference``), set before levers act
     mortality_normaliser: np.ndarray | None = None
+    #: (person ids, position of each id) of the population ``index_of`` last looked in
+    _id_table: tuple[np.ndarray, np.ndarray | None] | None = field(default=None, repr=False)
 
     @property
     def seed(self) -> int:
@@ -249,10 +251,30 @@ class World:
     def index_of(self, person_id: np.ndarray) -> np.ndarray:
         """Positions of person ids in this year's population (-1 if gone)."""
         ids = self.pop.person_id
+        table = self._positions_by_id()
+        if table is not None:  # the same positions, looked up rather than searched
+            return _kernels.lookup(table, np.asarray(person_id).reshape(-1)).reshape(
+                np.shape(person_id)
+            )
         pos = np.searchsorted(ids, person_id)
         pos = np.minimum(pos, ids.size - 1)
         found = ids[pos] == person_id
         return np.where(found, pos, -1)
+
+    def _positions_by_id(self) -> np.ndarray | None:
+        """Each person id's position in this year's population (-1: none), as a table
+        indexed by id, or None when ids are too sparse for one (ids are dense: the base
+        population's and the planned entrants' blocks)."""
+        ids = self.pop.person_id
+        cached = self._id_table
+        if cached is not None and cached[0] is ids:
+            return cached[1]
+        table = None
+        if ids.size and int(ids[0]) >= 0 and int(ids[-1]) < 4 * ids.size + 1024:
+            table = np.full(int(ids[-1]) + 1, -1, dtype=np.int32)
+            table[ids] = np.arange(ids.size, dtype=np.int32)
+        self._id_table = (ids, table)
+        return table
 
 
 class DailyCapacity:

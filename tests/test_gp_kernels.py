@@ -308,3 +308,28 @@ def test_request_decisions_look_up_the_words_of_one_hash(seed: int, n: int) -> N
     np.testing.assert_array_equal(diary, practice[person] * N_ROLES + tables[2][w[2]])
     np.testing.assert_array_equal(mode, tables[1][segment[person], w[1]])
     np.testing.assert_array_equal(pid, ids[person])
+
+
+def test_positions_by_id_are_those_a_search_finds(baseline_scenario) -> None:  # type: ignore[no-untyped-def]
+    """``World.index_of`` looks positions up in a table by id; it must find what a binary
+    search of the sorted ids finds, for ids present, gone, negative or beyond the largest,
+    and search when ids are too sparse for a table."""
+    import dataclasses
+
+    from model.engine import Engine
+
+    w = Engine(baseline_scenario.with_run(population=3_000, years=1), 0).world
+    rng = np.random.default_rng(3)
+
+    def searched(ids: np.ndarray, query: np.ndarray) -> np.ndarray:
+        pos = np.minimum(np.searchsorted(ids, query), ids.size - 1)
+        return np.where(ids[pos] == query, pos, -1)
+
+    for ids in (
+        np.sort(rng.choice(5_000, 3_000, replace=False)),  # dense: a table
+        np.sort(rng.choice(10**9, 3_000, replace=False)),  # sparse: a search
+    ):
+        w.pop = dataclasses.replace(w.pop, person_id=ids.astype(np.int64))
+        query = np.concatenate([ids[rng.integers(0, ids.size, 500)], rng.integers(-5, 10**9, 500)])
+        np.testing.assert_array_equal(w.index_of(query), searched(ids, query))
+        np.testing.assert_array_equal(w.index_of(query[:0]), np.empty(0, np.int64))
