@@ -341,3 +341,66 @@ def lookup(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
     if keys.shape[0]:
         _lookup_jit(table, np.ascontiguousarray(keys), out)
     return out
+
+
+def _rates(
+    profile: np.ndarray,
+    table: np.ndarray,
+    normaliser: np.ndarray,
+    scale: float,
+    age: np.ndarray,
+    sex: np.ndarray,
+    code: np.ndarray,
+    propensity: np.ndarray,
+    max_age: int,
+    band_width: int,
+    n_bands: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    for i in range(age.shape[0]):
+        a = np.int64(age[i])
+        s = np.int64(sex[i])
+        band = min(a // band_width, n_bands - 1)
+        rate = scale * profile[s, a if a < max_age else max_age]
+        rate = rate * table[code[i]]
+        rate = rate / normaliser[band * 2 + s]
+        out[i] = rate * np.float64(propensity[i])
+
+
+_rates_jit: Any = numba.njit(cache=True, nogil=True)(_rates)
+
+
+def rates(
+    profile: np.ndarray,
+    table: np.ndarray,
+    normaliser: np.ndarray,
+    scale: float,
+    age: np.ndarray,
+    sex: np.ndarray,
+    code: np.ndarray,
+    propensity: np.ndarray,
+    max_age: int,
+    band_width: int,
+    n_bands: int,
+) -> np.ndarray:
+    """``scale * profile[sex, min(age, max_age)] * table[code] / normaliser[min(age //
+    band_width, n_bands - 1) * 2 + sex] * propensity`` per person, the operations of
+    ``DemandModel.rates`` in its order (``propensity`` widened to float64 first, as numpy
+    does), so the same numbers."""
+    out = np.empty(age.shape[0], dtype=np.float64)
+    if age.shape[0]:
+        _rates_jit(
+            np.ascontiguousarray(profile, dtype=np.float64),
+            np.ascontiguousarray(table, dtype=np.float64),
+            np.ascontiguousarray(normaliser, dtype=np.float64),
+            float(scale),
+            np.ascontiguousarray(age),
+            np.ascontiguousarray(sex),
+            np.ascontiguousarray(code),
+            np.ascontiguousarray(propensity),
+            int(max_age),
+            int(band_width),
+            int(n_bands),
+            out,
+        )
+    return out
