@@ -358,10 +358,10 @@ def _rates(
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     for i in range(age.shape[0]):
-        a = np.int64(age[i])
-        s = np.int64(sex[i])
+        a = int(age[i])
+        s = int(sex[i])
         band = min(a // band_width, n_bands - 1)
-        rate = scale * profile[s, a if a < max_age else max_age]
+        rate = scale * profile[s, min(a, max_age)]
         rate = rate * table[code[i]]
         rate = rate / normaliser[band * 2 + s]
         out[i] = rate * np.float64(propensity[i])
