@@ -229,7 +229,8 @@ def gamma_propensity(u: np.ndarray, shape: float) -> np.ndarray:
     if not np.isfinite(shape):
         return np.ones(u.shape)
     z_grid, q_grid = _gamma_quantile_table(float(shape))
-    return np.interp(special.ndtri(u.astype(np.float64)), z_grid, q_grid)
+    # np.interp, compiled (the same numbers)
+    return _kernels.interp(special.ndtri(u.astype(np.float64)), z_grid, q_grid)
 
 
 @dataclass(frozen=True)
