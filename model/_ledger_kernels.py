@@ -104,3 +104,25 @@ def add_waits(
     band = np.ascontiguousarray(band)
     if _add_waits_jit(np.ascontiguousarray(codes), kinds, band, bands, counts):
         raise ValueError("wait cells must be within the wait distribution")
+
+
+def _add_days(waits: np.ndarray, counts: np.ndarray) -> int:  # pragma: no cover - compiled
+    size = counts.shape[0]
+    for i in range(waits.shape[0]):
+        w = waits[i]
+        if not (w >= 0.0 and w < size) or w != np.floor(w):
+            return -1
+    for i in range(waits.shape[0]):
+        counts[np.int64(waits[i])] += 1
+    return 0
+
+
+_add_days_jit: Any = numba.njit(cache=True, nogil=True)(_add_days)
+
+
+def add_days(waits: np.ndarray, counts: np.ndarray) -> bool:
+    """Count whole-day waits into ``counts`` (by day); False, counting nothing, if a wait
+    is not a whole number of days from 0 to ``counts.size - 1``."""
+    if not waits.shape[0]:
+        return True
+    return bool(_add_days_jit(np.ascontiguousarray(waits, dtype=np.float64), counts) == 0)

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import RecordingEngine
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.errors import CarescaleError
 from model.ledger import (
@@ -474,3 +476,32 @@ def test_compiled_tallies_count_what_numpy_bincounts_count() -> None:
         lk.add_keys(np.array([labels * N_CODES]), labels, by_stratum, by_bridges)
     with pytest.raises(ValueError, match="wait cells"):
         lk.add_waits(np.array([0]), np.array([len(BOOKINGS)]), np.array([0]), 6, counts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 3000), spread=st.integers(0, 400))
+def test_waits_counted_by_day_give_numpys_mean_and_centile(seed: int, n: int, spread: int) -> None:
+    """The waits table's mean and 90th centile from counts by day are the numbers
+    ``np.mean`` and ``np.quantile`` give for the waits themselves."""
+    from model.ledger import _WaitDays, quantile_of_counts
+
+    rng = np.random.default_rng(seed)
+    waits = rng.integers(0, spread + 1, n).astype(float)
+    days = _WaitDays()
+    for part in np.array_split(waits, 3):
+        days.add(part)
+    served, mean, p90 = days.summary()
+    assert served == n
+    assert mean == float(waits.mean())
+    assert p90 == float(np.quantile(waits, 0.9))
+    values, counts = np.unique(waits, return_counts=True)
+    for q in (0.0, 0.1, 0.5, 0.75, 0.9, 0.99, 1.0):
+        assert quantile_of_counts(values, counts, q) == float(np.quantile(waits, q))
+
+
+def test_waits_must_be_whole_days() -> None:
+    from model.ledger import _WaitDays
+
+    for bad in ([1.5], [-1.0], [np.nan]):
+        with pytest.raises(ValueError, match="whole numbers of days"):
+            _WaitDays().add(np.array(bad))
