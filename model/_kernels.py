@@ -325,21 +325,68 @@ def condition_bits_gained(
     return out
 
 
-def _lookup(table: np.ndarray, keys: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
-    size = table.shape[0]
+def _bucket_starts(ids: np.ndarray, shift: int, out: np.ndarray) -> None:  # pragma: no cover
+    # out[b]: the position of the first id at or above b << shift (ids sorted)
+    b = 0
+    for i in range(ids.shape[0]):
+        top = ids[i] >> shift
+        while b <= top:
+            out[b] = i
+            b += 1
+    while b < out.shape[0]:
+        out[b] = ids.shape[0]
+        b += 1
+
+
+def _find_sorted(
+    ids: np.ndarray, starts: np.ndarray, shift: int, keys: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    n_buckets = starts.shape[0] - 1
     for i in range(keys.shape[0]):
         key = np.int64(keys[i])
-        out[i] = table[key] if 0 <= key < size else -1
+        out[i] = -1
+        if key < 0:
+            continue
+        b = key >> shift
+        if b >= n_buckets:
+            continue
+        lo = starts[b]
+        hi = starts[b + 1]
+        while lo < hi:  # the first id at or above the key, within its bucket
+            mid = (lo + hi) >> 1
+            if ids[mid] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < starts[b + 1] and ids[lo] == key:
+            out[i] = lo
 
 
-_lookup_jit: Any = numba.njit(cache=True, nogil=True)(_lookup)
+_bucket_starts_jit: Any = numba.njit(cache=True, nogil=True)(_bucket_starts)
+_find_sorted_jit: Any = numba.njit(cache=True, nogil=True)(_find_sorted)
 
 
-def lookup(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """``table[key]`` for keys within the table, -1 for the others (int64)."""
+def bucket_starts(ids: np.ndarray, shift: int) -> np.ndarray:
+    """For sorted non-negative ``ids``: the position of the first id at or above each
+    multiple of ``2**shift`` up to the largest id, and ``ids.size`` after it."""
+    n_buckets = (int(ids[-1]) >> shift) + 1 if ids.shape[0] else 0
+    out = np.empty(n_buckets + 1, dtype=np.int64)
+    _bucket_starts_jit(np.ascontiguousarray(ids, dtype=np.int64), int(shift), out)
+    return out
+
+
+def find_sorted(ids: np.ndarray, starts: np.ndarray, shift: int, keys: np.ndarray) -> np.ndarray:
+    """The position of each key in sorted unique ``ids`` (-1 if absent), searched within
+    its bucket of ``bucket_starts``."""
     out = np.empty(keys.shape[0], dtype=np.int64)
     if keys.shape[0]:
-        _lookup_jit(table, np.ascontiguousarray(keys), out)
+        _find_sorted_jit(
+            np.ascontiguousarray(ids, dtype=np.int64),
+            starts,
+            int(shift),
+            np.ascontiguousarray(keys),
+            out,
+        )
     return out
 
 

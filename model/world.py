@@ -117,8 +117,10 @@ class World:
     #: this year's mean mortality hazard ratio by (sex, age) over the lever-free population
     #: (``model.dynamics.MortalityReference``), set before levers act
     mortality_normaliser: np.ndarray | None = None
-    #: (person ids, position of each id) of the population ``index_of`` last looked in
-    _id_table: tuple[np.ndarray, np.ndarray | None] | None = field(default=None, repr=False)
+    #: (person ids, their buckets) of the population ``index_of`` last looked in
+    _id_buckets: tuple[np.ndarray, tuple[np.ndarray, int] | None] | None = field(
+        default=None, repr=False
+    )
 
     @property
     def seed(self) -> int:
@@ -251,30 +253,31 @@ class World:
     def index_of(self, person_id: np.ndarray) -> np.ndarray:
         """Positions of person ids in this year's population (-1 if gone)."""
         ids = self.pop.person_id
-        table = self._positions_by_id()
-        if table is not None:  # the same positions, looked up rather than searched
-            return _kernels.lookup(table, np.asarray(person_id).reshape(-1)).reshape(
-                np.shape(person_id)
-            )
+        index = self._id_index()
+        if index is not None:  # the same positions, searched within buckets of ids
+            starts, shift = index
+            query = np.asarray(person_id)
+            found = _kernels.find_sorted(ids, starts, shift, query.reshape(-1))
+            return found.reshape(query.shape)
         pos = np.searchsorted(ids, person_id)
         pos = np.minimum(pos, ids.size - 1)
         found = ids[pos] == person_id
         return np.where(found, pos, -1)
 
-    def _positions_by_id(self) -> np.ndarray | None:
-        """Each person id's position in this year's population (-1: none), as a table
-        indexed by id, or None when ids are too sparse for one (ids are dense: the base
-        population's and the planned entrants' blocks)."""
+    def _id_index(self) -> tuple[np.ndarray, int] | None:
+        """Where each bucket of ids starts in this year's (sorted) ids, with the bucket
+        width ``2**shift`` (buckets about a quarter to a half of the people: a few kilobytes
+        per thousand people), or None for negative ids."""
         ids = self.pop.person_id
-        cached = self._id_table
+        cached = self._id_buckets
         if cached is not None and cached[0] is ids:
             return cached[1]
-        table = None
-        if ids.size and int(ids[0]) >= 0 and int(ids[-1]) < 4 * ids.size + 1024:
-            table = np.full(int(ids[-1]) + 1, -1, dtype=np.int32)
-            table[ids] = np.arange(ids.size, dtype=np.int32)
-        self._id_table = (ids, table)
-        return table
+        index = None
+        if ids.size and int(ids[0]) >= 0:
+            shift = max((2 * int(ids[-1])) // ids.size, 1).bit_length()
+            index = (_kernels.bucket_starts(ids, shift), shift)
+        self._id_buckets = (ids, index)
+        return index
 
 
 class DailyCapacity:
