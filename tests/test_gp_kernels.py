@@ -95,7 +95,7 @@ def test_the_diary_holds_what_per_day_lists_hold(seed: int, horizon: int, days: 
         rows = np.flatnonzero(rng.random(n) < 0.7)
         day = today + rng.integers(0, horizon, rows.size)
         booked_on = today - rng.integers(0, 3, rows.size)
-        diary.append(req, rows, day, booked_on, MINUTES, N_ROLES, booked)
+        diary.append(req, rows, day, booked_on, MINUTES, booked)
         ref.append(req, rows, day, booked_on)
         if rng.random() < 0.2:  # a year boundary: some people leave, the rest move
             new_pos = np.where(rng.random(people) < 0.8, rng.permutation(people), -1)
@@ -114,9 +114,9 @@ def test_a_slot_holding_another_day_is_an_error() -> None:
     diary = Diary(5)
     req = requests(np.random.default_rng(1), 2, 10, 3)
     booked = np.zeros((3, 5))
-    diary.append(req, np.array([0]), np.array([3]), np.array([0]), MINUTES, N_ROLES, booked)
+    diary.append(req, np.array([0]), np.array([3]), np.array([0]), MINUTES, booked)
     with pytest.raises(RuntimeError, match="beyond the horizon"):
-        diary.append(req, np.array([1]), np.array([8]), np.array([0]), MINUTES, N_ROLES, booked)
+        diary.append(req, np.array([1]), np.array([8]), np.array([0]), MINUTES, booked)
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 127, 128, 129, 1000, 4097, 65_537])
@@ -189,7 +189,7 @@ def test_a_day_is_attended_as_the_numpy_expressions_decide(seed: int, n: int, le
     booked_on = today - rng.integers(0, 60, n)
     diary = Diary(horizon, chunks=1)
     booked = np.zeros((n_practices * N_ROLES, horizon))
-    diary.append(req, np.arange(n), np.full(n, today), booked_on, MINUTES, N_ROLES, booked)
+    diary.append(req, np.arange(n), np.full(n, today), booked_on, MINUTES, booked)
     cols = diary.columns(today)
     shape = ((2, n_practices, 9), (n_practices, horizon + 1))
     want_tallies = [np.zeros(shape[0], np.int64), np.zeros(shape[1], np.int64)]
@@ -333,3 +333,68 @@ def test_positions_by_id_are_those_a_search_finds(baseline_scenario) -> None:  #
         query = np.concatenate([ids[rng.integers(0, ids.size, 500)], rng.integers(-5, 10**9, 500)])
         np.testing.assert_array_equal(w.index_of(query), searched(ids, query))
         np.testing.assert_array_equal(w.index_of(query[:0]), np.empty(0, np.int64))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 600))
+def test_same_day_booking_is_the_numpy_booking(seed: int, n: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_diaries, horizon, today = 4 * N_ROLES, 15, 500
+    req = requests(rng, n, 300, n_diaries)
+    minutes_today = rng.uniform(0.0, 200.0, n_diaries)
+    booked = np.where(
+        rng.random((n_diaries, horizon)) < 0.5, rng.uniform(0, 150, (n_diaries, horizon)), 0
+    )
+    ring = today % horizon
+    want_booked = booked.copy()
+    # the numpy version: greedy_book into today's free minutes, then commit the served
+    free = np.maximum(minutes_today - booked[:, ring], 0.0)
+    minutes = MINUTES[req["diary"] % N_ROLES, req["mode"]]
+    col = greedy_book_vectorised(req["diary"], np.zeros(n, dtype=np.int64), minutes, free[:, None])
+    served = np.flatnonzero(col == 0)
+    ref = ReferenceDiary(horizon, n_diaries)
+    ref.booked = want_booked
+    ref.append(req, served, np.full(served.size, today), np.full(served.size, today))
+    diary = Diary(horizon, chunks=1)
+    failed = _gp_kernels.book_today(diary, req, minutes_today, booked, ring, MINUTES, today)
+    np.testing.assert_array_equal(failed, np.flatnonzero(col != 0))
+    np.testing.assert_array_equal(booked, want_booked)
+    assert_same_days(diary, ref)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 600), same_day=st.booleans())
+def test_settling_offers_is_the_numpy_decision(seed: int, n: int, same_day: bool) -> None:
+    rng = np.random.default_rng(seed)
+    n_diaries, horizon, today = 4 * N_ROLES, 30, 700
+    req = requests(rng, n, 300, n_diaries)
+    offered = np.where(rng.random(n) < 0.1, -1, today + rng.integers(1, horizon, n))
+    reference = today + rng.integers(0, 5, n) if not same_day else np.full(n, today)
+    tolerance = -np.log(rng.random(n)) * 6.0
+    u_retry, u_spill, seg = rng.random(n), rng.random(n), rng.integers(0, 4, n).astype(np.int8)
+    retry_share, spill_share, attempts = rng.random(4), rng.random(4), 3
+    booked = np.zeros((n_diaries, horizon))
+    diary = Diary(horizon, chunks=1)
+    extra = (u_retry, u_spill, seg, retry_share, spill_share, attempts) if same_day else None
+    outcome = _gp_kernels.settle(
+        diary, req, offered, reference, tolerance, today, MINUTES, booked, extra
+    )
+    # the numpy version
+    accept = (offered >= 0) & (offered - reference <= tolerance)
+    rest = ~accept
+    if same_day:
+        retry = rest & (u_retry < retry_share[seg]) & (req["attempt"] < attempts - 1)
+        left = rest & ~retry
+        spill = left & (u_spill < spill_share[seg])
+    else:
+        retry = spill = np.zeros(n, dtype=bool)
+    gave_up = rest & ~retry & ~spill
+    np.testing.assert_array_equal(outcome == _gp_kernels.BOOKED, accept)
+    np.testing.assert_array_equal(outcome == _gp_kernels.RETRY, retry)
+    np.testing.assert_array_equal(outcome == _gp_kernels.TO_AE, spill)
+    np.testing.assert_array_equal(outcome == _gp_kernels.GAVE_UP, gave_up)
+    ref = ReferenceDiary(horizon, n_diaries)
+    rows = np.flatnonzero(accept)
+    ref.append(req, rows, offered[rows], np.full(rows.size, today))
+    np.testing.assert_array_equal(booked, ref.booked)
+    assert_same_days(diary, ref)

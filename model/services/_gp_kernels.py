@@ -428,9 +428,8 @@ def durations(diary: np.ndarray, mode: np.ndarray, minutes: np.ndarray, n_roles:
     return out
 
 
-#: roles per practice (gp, nurse, other): a diary is practice * N_ROLES + role (a constant,
-#: so that the compiled passes divide by it cheaply; ``primary_care.ROLES`` has this length)
-N_ROLES = 3
+#: roles per practice (a constant, so that the compiled passes divide by it cheaply)
+N_ROLES = gp_diary.N_ROLES
 
 
 def _split(
@@ -837,3 +836,192 @@ def offer_and_draw(
     if status < 0:
         raise ValueError("earliest days must be in 0..2**20 and diaries rows of the capacity")
     return offered, want, seg, u
+
+
+def _book_today(
+    links: Any,
+    store: Any,
+    req: Any,
+    minutes_today: np.ndarray,
+    booked: np.ndarray,
+    ring: int,
+    minutes: np.ndarray,
+    today: int,
+    failed: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    diary, mode = req[5], req[6]
+    n = diary.shape[0]
+    n_diaries = minutes_today.shape[0]
+    durations = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        dia = np.int64(diary[i])
+        if dia < 0 or dia >= n_diaries:
+            return -1
+        durations[i] = minutes[dia % N_ROLES, mode[i]]
+    # np.maximum(minutes_today - booked[:, ring], 0.0), a one-day diary of free minutes
+    free = np.empty((n_diaries, 1), dtype=np.float64)
+    for d in range(n_diaries):
+        f = minutes_today[d] - booked[d, ring]
+        free[d, 0] = f if (f >= 0.0 or np.isnan(f)) else 0.0
+    col = np.empty(n, dtype=np.int64)
+    start = _start_of_jit(free)
+    _book_start_jit(diary, np.zeros(n, dtype=np.int64), durations, start, n_diaries, 1, col, False)
+    served = np.empty(n, dtype=np.int64)
+    n_served = 0
+    n_failed = 0
+    for i in range(n):
+        if col[i] == 0:
+            served[n_served] = i
+            n_served += 1
+        else:
+            failed[n_failed] = i
+            n_failed += 1
+    day = np.full(n_served, today, dtype=np.int64)
+    if gp_diary._append_jit(links, store, req, served[:n_served], day, day, minutes, booked) < 0:
+        return -1
+    return n_failed
+
+
+_book_today_jit: Any = numba.njit(cache=True, nogil=True)(_book_today)
+
+
+def book_today(
+    diary: gp_diary.Diary,
+    req: dict[str, np.ndarray],
+    minutes_today: np.ndarray,
+    booked: np.ndarray,
+    ring: int,
+    minutes: np.ndarray,
+    today: int,
+) -> np.ndarray:
+    """Same-day requests take today's free minutes: ``greedy_book`` into the one-day diary
+    ``np.maximum(minutes_today - booked[:, ring], 0)``; those booked go into the diary on
+    ``today`` (booked today, in order, their minutes into ``booked``). Returns the rows of
+    those not booked."""
+    n = req["idx"].shape[0]
+    failed = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return failed
+    diary.reserve(n)
+    n_failed = _book_today_jit(
+        diary.links,
+        diary.store,
+        gp_diary.request_columns(req),
+        np.ascontiguousarray(minutes_today, dtype=np.float64),
+        booked,
+        int(ring),
+        np.ascontiguousarray(minutes, dtype=np.float64),
+        int(today),
+        failed,
+    )
+    if n_failed < 0:
+        raise ValueError("diaries must be rows of the capacity, and days within the horizon")
+    return failed[:n_failed]
+
+
+#: how a request ended after its offer (``settle``)
+BOOKED, RETRY, GAVE_UP, TO_AE = 0, 1, 2, 3
+
+
+def _settle(
+    links: Any,
+    store: Any,
+    req: Any,
+    offered: np.ndarray,
+    reference: np.ndarray,
+    tolerance: np.ndarray,
+    today: int,
+    u_retry: np.ndarray,
+    u_spill: np.ndarray,
+    seg: np.ndarray,
+    retry_share: np.ndarray,
+    spill_share: np.ndarray,
+    last_attempt: int,
+    minutes: np.ndarray,
+    booked: np.ndarray,
+    outcome: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    n = offered.shape[0]
+    attempt = req[7]
+    same_day = u_retry.shape[0] > 0
+    rows = np.empty(n, dtype=np.int64)
+    n_booked = 0
+    for i in range(n):
+        # (offered >= 0) & (offered - reference <= tolerance)
+        if offered[i] >= 0 and np.float64(offered[i] - reference[i]) <= tolerance[i]:
+            outcome[i] = BOOKED
+            rows[n_booked] = i
+            n_booked += 1
+        elif not same_day:
+            outcome[i] = GAVE_UP
+        elif u_retry[i] < retry_share[seg[i]] and attempt[i] < last_attempt:
+            outcome[i] = RETRY
+        elif u_spill[i] < spill_share[seg[i]]:
+            outcome[i] = TO_AE
+        else:
+            outcome[i] = GAVE_UP
+    day = np.empty(n_booked, dtype=np.int64)
+    for j in range(n_booked):
+        day[j] = offered[rows[j]]
+    booked_on = np.full(n_booked, today, dtype=np.int64)
+    return gp_diary._append_jit(links, store, req, rows[:n_booked], day, booked_on, minutes, booked)
+
+
+_settle_jit: Any = numba.njit(cache=True, nogil=True)(_settle)
+
+
+def settle(
+    diary: gp_diary.Diary,
+    req: dict[str, np.ndarray],
+    offered: np.ndarray,
+    reference: np.ndarray,
+    tolerance: np.ndarray,
+    today: int,
+    minutes: np.ndarray,
+    booked: np.ndarray,
+    same_day: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int] | None,
+) -> np.ndarray:
+    """How each offered request ends (``BOOKED``, ``RETRY``, ``GAVE_UP``, ``TO_AE``).
+
+    A request takes its offer when ``offered >= 0`` and ``offered - reference <=
+    tolerance`` (days); it is then booked into the diary on the offered day (booked
+    ``today``, in order). Otherwise a pre-booked request gives up; a same-day one
+    (``same_day``: its retry and A&E uniforms, the person's segment, the shares by segment
+    and the number of attempts allowed) retries when ``u_retry < retry_share[segment]``
+    and attempts remain, else goes to A&E when ``u_spill < spill_share[segment]``, else
+    gives up: the expressions of the numpy version, in its order.
+    """
+    n = offered.shape[0]
+    outcome = np.empty(n, dtype=np.int8)
+    if n == 0:
+        return outcome
+    if same_day is None:
+        empty = np.empty(0, dtype=np.float64)
+        u_retry, u_spill, seg = empty, empty, np.zeros(0, dtype=np.int8)
+        retry_share = spill_share = empty
+        last = 0
+    else:
+        u_retry, u_spill, seg, retry_share, spill_share, attempts = same_day
+        last = attempts - 1
+    diary.reserve(n)
+    done = _settle_jit(
+        diary.links,
+        diary.store,
+        gp_diary.request_columns(req),
+        np.ascontiguousarray(offered, dtype=np.int64),
+        np.ascontiguousarray(reference, dtype=np.int64),
+        np.ascontiguousarray(tolerance, dtype=np.float64),
+        int(today),
+        np.ascontiguousarray(u_retry, dtype=np.float64),
+        np.ascontiguousarray(u_spill, dtype=np.float64),
+        np.ascontiguousarray(seg),
+        np.ascontiguousarray(retry_share, dtype=np.float64),
+        np.ascontiguousarray(spill_share, dtype=np.float64),
+        int(last),
+        np.ascontiguousarray(minutes, dtype=np.float64),
+        booked,
+        outcome,
+    )
+    if done < 0:
+        raise RuntimeError("GP diary: a day beyond the horizon was booked")
+    return outcome

@@ -22,6 +22,9 @@ import numpy as np
 
 #: records per chunk
 CHUNK = 1024
+#: roles per practice (gp, nurse, other): a diary is practice * N_ROLES + role (a constant,
+#: so that the compiled passes divide by it cheaply; ``primary_care.ROLES`` has this length)
+N_ROLES = 3
 #: the record columns, in the order of ``Diary.store``: a request's columns (those of
 #: ``primary_care._empty_requests``) and the (absolute) day the appointment was booked on
 FIELDS: tuple[tuple[str, type[np.generic]], ...] = (
@@ -50,7 +53,6 @@ def _append(
     day: np.ndarray,
     booked_on: np.ndarray,
     minutes: np.ndarray,
-    n_roles: int,
     booked_minutes: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
     """Append requests ``rows`` (positions in the request columns ``req``) to the slots of
@@ -104,7 +106,7 @@ def _append(
         s_attempt[at] = r_attempt[r]
         s_booked[at] = booked_on[j]
         # np.add.at(booked_minutes, (diary, day % horizon), durations), in this order
-        booked_minutes[dia, s] += minutes[dia % n_roles, r_mode[r]]
+        booked_minutes[dia, s] += minutes[dia % N_ROLES, r_mode[r]]
     return rows.shape[0]
 
 
@@ -311,26 +313,24 @@ class Diary:
         day: np.ndarray,
         booked_on: np.ndarray,
         minutes: np.ndarray,
-        n_roles: int,
         booked_minutes: np.ndarray,
     ) -> None:
         """Book requests ``rows`` of ``req`` on absolute days ``day`` (booked on
-        ``booked_on``), in the order given, and add their minutes (``minutes[role, mode]``)
-        to ``booked_minutes`` (diary, ``day % horizon``) in that order."""
+        ``booked_on``), in the order given, and add their minutes (``minutes[role, mode]``,
+        role ``diary % N_ROLES``) to ``booked_minutes`` (diary, ``day % horizon``) in that
+        order."""
         n = int(rows.shape[0])
         if n == 0:
             return
         self.reserve(n)
-        cols = tuple(_column(req, name, dtype) for name, dtype in FIELDS[:-1])
         done = _append_jit(
             self.links,
             self.store,
-            cols,
+            request_columns(req),
             np.ascontiguousarray(rows, dtype=np.int64),
             np.ascontiguousarray(day, dtype=np.int64),
             np.ascontiguousarray(booked_on, dtype=np.int64),
             np.ascontiguousarray(minutes, dtype=np.float64),
-            int(n_roles),
             booked_minutes,
         )
         if done < 0:
@@ -423,8 +423,10 @@ class _Day:
         return self.diary.columns(self.day)
 
 
-def _column(req: dict[str, np.ndarray], name: str, dtype: type[np.generic]) -> np.ndarray:
-    return np.ascontiguousarray(req[name], dtype=dtype)
+def request_columns(req: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """A request's columns (``REQUEST_FIELDS``) in the record's types, as the compiled
+    passes take them."""
+    return tuple(np.ascontiguousarray(req[name], dtype=dtype) for name, dtype in FIELDS[:-1])
 
 
-__all__ = ["CHUNK", "FIELDS", "Diary", "pairwise_sum"]
+__all__ = ["CHUNK", "FIELDS", "N_ROLES", "Diary", "pairwise_sum", "request_columns"]

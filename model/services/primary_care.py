@@ -357,9 +357,7 @@ class PrimaryCareService:
     ) -> None:
         """Put requests ``rows`` into the diary on their appointment days (in this order),
         and their minutes into the booked minutes of those days."""
-        self.diary.append(
-            req, rows, absolute_day, booked_on, self.minutes, len(ROLES), self.booked_minutes
-        )
+        self.diary.append(req, rows, absolute_day, booked_on, self.minutes, self.booked_minutes)
 
     def _offer(self, req: dict[str, np.ndarray], today: int, earliest: np.ndarray) -> np.ndarray:
         """The first free advance time on or after ``earliest`` (absolute day), or -1.
@@ -416,38 +414,38 @@ class PrimaryCareService:
         self.attempts += n
         strata = world.strata
         world.ledger.count("gp_booking_attempt", strata[req["idx"]], mode="same_day")
-        free_today = np.maximum(self._minutes_today - self.booked_minutes[:, ring], 0.0)
-        col = greedy_book(
-            req["diary"], np.zeros(n, dtype=np.int64), self._durations(req), free_today[:, None]
+        # today's free minutes, first come first served; those booked are seen today
+        failed_rows = _gp_kernels.book_today(
+            self.diary, req, self._minutes_today, self.booked_minutes, ring, self.minutes, today
         )
-        got = col == 0
-        served = np.flatnonzero(got)
-        today_arr = np.full(served.size, today, dtype=np.int64)
-        self._book(req, served, today_arr, today_arr)
         self._attend(world, today)  # seen today
-        failed = _select(req, ~got)
-        if not failed["idx"].size:
+        if not failed_rows.size:
             return
-        # the earliest time offered from tomorrow on, taken within the person's tolerance
+        failed = _take(req, failed_rows)
+        # the earliest time offered from tomorrow on, taken within the person's tolerance;
+        # otherwise retry, A&E or give up
         offered, _, seg, (u_tol, u_retry, u_spill) = self._offer_and_draw(
             world, failed, today, False, 3
         )
-        idx = failed["idx"]
         tolerance = -np.log(u_tol) * self.tolerance_days[seg]
-        accept = (offered >= 0) & (offered - today <= tolerance)
-        rows = np.flatnonzero(accept)
-        self._book(failed, rows, offered.take(rows), np.full(rows.size, today))
-        rest = ~accept
+        outcome = _gp_kernels.settle(
+            self.diary,
+            failed,
+            offered,
+            np.full(offered.size, today),
+            tolerance,
+            today,
+            self.minutes,
+            self.booked_minutes,
+            (u_retry, u_spill, seg, self.retry_share, self.spill_share, self.max_attempts),
+        )
+        rest = outcome != _gp_kernels.BOOKED
         self.failed += int(rest.sum())
         world.ledger.count(
-            "gp_booking_attempt_unsuccessful", strata[_pick(idx, rest)], mode="same_day"
+            "gp_booking_attempt_unsuccessful", strata[_pick(failed["idx"], rest)], mode="same_day"
         )
-        retry = (
-            rest & (u_retry < self.retry_share[seg]) & (failed["attempt"] < self.max_attempts - 1)
-        )
-        left = rest & ~retry
-        spill = left & (u_spill < self.spill_share[seg])
-        self._give_up(world, failed, left & ~spill, spill)
+        self._give_up(world, failed, outcome == _gp_kernels.GAVE_UP, outcome == _gp_kernels.TO_AE)
+        retry = outcome == _gp_kernels.RETRY
         if retry.any():
             again = _select(failed, retry)
             again["attempt"] = (again["attempt"] + 1).astype(np.int8)
@@ -467,10 +465,11 @@ class PrimaryCareService:
         # the first free advance time on or after it
         offered, want, seg, (u_tol,) = self._offer_and_draw(world, req, today, True, 1)
         tolerance = -np.log(u_tol) * self.prebook_tolerance_days[seg]
-        accept = (offered >= 0) & (offered - want <= tolerance)
-        rows = np.flatnonzero(accept)
-        self._book(req, rows, offered.take(rows), np.full(rows.size, today))
-        unmet = ~accept
+        booked = self.booked_minutes
+        outcome = _gp_kernels.settle(
+            self.diary, req, offered, want, tolerance, today, self.minutes, booked, None
+        )
+        unmet = outcome != _gp_kernels.BOOKED
         self.failed += int(unmet.sum())
         world.ledger.count(
             "gp_booking_attempt_unsuccessful", strata[_pick(idx, unmet)], mode="pre_booked"
