@@ -21,9 +21,11 @@ _M2 = np.uint64(0x94D049BB133111EB)
 
 
 def _poisson_small(
-    rate: np.ndarray, u: np.ndarray, p0: np.ndarray, max_k: int, out: np.ndarray
+    rate: np.ndarray, u: np.ndarray, p0: np.ndarray, max_k: int, limit: float, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled
     for i in range(rate.shape[0]):
+        if rate[i] > limit:  # left to the large-rate inversion
+            continue
         p = p0[i]
         cdf = p
         r = rate[i]
@@ -91,13 +93,17 @@ _poisson_small_jit: Any = numba.njit(cache=True, nogil=True)(_poisson_small)
 _expand_days_jit: Any = numba.njit(cache=True, nogil=True)(_expand_days)
 
 
-def poisson_small(rate: np.ndarray, u: np.ndarray, max_k: int) -> np.ndarray:
-    """Poisson inversion by summing probabilities (``crn._poisson_inverse_small``)."""
+def poisson_small(rate: np.ndarray, u: np.ndarray, max_k: int, limit: float = np.inf) -> np.ndarray:
+    """Poisson inversion by summing probabilities (``crn._poisson_inverse_small``) of the
+    rates up to ``limit`` (0 for the others)."""
     rate = np.ascontiguousarray(rate, dtype=np.float64)
     out = np.zeros(rate.shape[0], dtype=np.int32)
     if rate.shape[0]:
-        p0 = np.exp(-rate)  # numpy's exp, as in the numpy version
-        _poisson_small_jit(rate, np.ascontiguousarray(u, dtype=np.float64), p0, max_k, out)
+        # numpy's exp, as in the numpy version (element by element: numpy's exp gives an
+        # element the same value wherever it sits in the array, tested)
+        p0 = np.exp(-rate)
+        u = np.ascontiguousarray(u, dtype=np.float64)
+        _poisson_small_jit(rate, u, p0, max_k, float(limit), out)
     return out
 
 
