@@ -85,7 +85,12 @@ def _expand_days(
                 per_day[kept_day] += 1
                 person[at] = p
                 k[at] = j
-                day[at] = kept_day
+    # the days in order (per_day now holds each day's end), written in one sweep
+    at = 0
+    for t in range(days):
+        while at < per_day[t]:
+            day[at] = t
+            at += 1
     return kept
 
 
