@@ -21,9 +21,11 @@ _M2 = np.uint64(0x94D049BB133111EB)
 
 
 def _poisson_small(
-    rate: np.ndarray, u: np.ndarray, p0: np.ndarray, max_k: int, out: np.ndarray
+    rate: np.ndarray, u: np.ndarray, p0: np.ndarray, max_k: int, limit: float, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled
     for i in range(rate.shape[0]):
+        if rate[i] > limit:  # left to the large-rate inversion
+            continue
         p = p0[i]
         cdf = p
         r = rate[i]
@@ -83,7 +85,12 @@ def _expand_days(
                 per_day[kept_day] += 1
                 person[at] = p
                 k[at] = j
-                day[at] = kept_day
+    # the days in order (per_day now holds each day's end), written in one sweep
+    at = 0
+    for t in range(days):
+        while at < per_day[t]:
+            day[at] = t
+            at += 1
     return kept
 
 
@@ -91,13 +98,17 @@ _poisson_small_jit: Any = numba.njit(cache=True, nogil=True)(_poisson_small)
 _expand_days_jit: Any = numba.njit(cache=True, nogil=True)(_expand_days)
 
 
-def poisson_small(rate: np.ndarray, u: np.ndarray, max_k: int) -> np.ndarray:
-    """Poisson inversion by summing probabilities (``crn._poisson_inverse_small``)."""
+def poisson_small(rate: np.ndarray, u: np.ndarray, max_k: int, limit: float = np.inf) -> np.ndarray:
+    """Poisson inversion by summing probabilities (``crn._poisson_inverse_small``) of the
+    rates up to ``limit`` (0 for the others)."""
     rate = np.ascontiguousarray(rate, dtype=np.float64)
     out = np.zeros(rate.shape[0], dtype=np.int32)
     if rate.shape[0]:
-        p0 = np.exp(-rate)  # numpy's exp, as in the numpy version
-        _poisson_small_jit(rate, np.ascontiguousarray(u, dtype=np.float64), p0, max_k, out)
+        # numpy's exp, as in the numpy version (element by element: numpy's exp gives an
+        # element the same value wherever it sits in the array, tested)
+        p0 = np.exp(-rate)
+        u = np.ascontiguousarray(u, dtype=np.float64)
+        _poisson_small_jit(rate, u, p0, max_k, float(limit), out)
     return out
 
 
@@ -322,4 +333,194 @@ def condition_bits_gained(
         half,
         out,
     )
+    return out
+
+
+def _bucket_starts(ids: np.ndarray, shift: int, out: np.ndarray) -> None:  # pragma: no cover
+    # out[b]: the position of the first id at or above b << shift (ids sorted)
+    b = 0
+    for i in range(ids.shape[0]):
+        top = ids[i] >> shift
+        while b <= top:
+            out[b] = i
+            b += 1
+    while b < out.shape[0]:
+        out[b] = ids.shape[0]
+        b += 1
+
+
+def _find_sorted(
+    ids: np.ndarray, starts: np.ndarray, shift: int, keys: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    n_buckets = starts.shape[0] - 1
+    for i in range(keys.shape[0]):
+        key = np.int64(keys[i])
+        out[i] = -1
+        if key < 0:
+            continue
+        b = key >> shift
+        if b >= n_buckets:
+            continue
+        lo = starts[b]
+        hi = starts[b + 1]
+        while lo < hi:  # the first id at or above the key, within its bucket
+            mid = (lo + hi) >> 1
+            if ids[mid] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < starts[b + 1] and ids[lo] == key:
+            out[i] = lo
+
+
+_bucket_starts_jit: Any = numba.njit(cache=True, nogil=True)(_bucket_starts)
+_find_sorted_jit: Any = numba.njit(cache=True, nogil=True)(_find_sorted)
+
+
+def bucket_starts(ids: np.ndarray, shift: int) -> np.ndarray:
+    """For sorted non-negative ``ids``: the position of the first id at or above each
+    multiple of ``2**shift`` up to the largest id, and ``ids.size`` after it."""
+    n_buckets = (int(ids[-1]) >> shift) + 1 if ids.shape[0] else 0
+    out = np.empty(n_buckets + 1, dtype=np.int64)
+    _bucket_starts_jit(np.ascontiguousarray(ids, dtype=np.int64), int(shift), out)
+    return out
+
+
+def find_sorted(ids: np.ndarray, starts: np.ndarray, shift: int, keys: np.ndarray) -> np.ndarray:
+    """The position of each key in sorted unique ``ids`` (-1 if absent), searched within
+    its bucket of ``bucket_starts``."""
+    out = np.empty(keys.shape[0], dtype=np.int64)
+    if keys.shape[0]:
+        _find_sorted_jit(
+            np.ascontiguousarray(ids, dtype=np.int64),
+            starts,
+            int(shift),
+            np.ascontiguousarray(keys),
+            out,
+        )
+    return out
+
+
+def _rates(
+    profile: np.ndarray,
+    table: np.ndarray,
+    normaliser: np.ndarray,
+    scale: float,
+    age: np.ndarray,
+    sex: np.ndarray,
+    code: np.ndarray,
+    propensity: np.ndarray,
+    max_age: int,
+    band_width: int,
+    n_bands: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    for i in range(age.shape[0]):
+        a = int(age[i])
+        s = int(sex[i])
+        band = min(a // band_width, n_bands - 1)
+        rate = scale * profile[s, min(a, max_age)]
+        rate = rate * table[code[i]]
+        rate = rate / normaliser[band * 2 + s]
+        out[i] = rate * np.float64(propensity[i])
+
+
+_rates_jit: Any = numba.njit(cache=True, nogil=True)(_rates)
+
+
+def rates(
+    profile: np.ndarray,
+    table: np.ndarray,
+    normaliser: np.ndarray,
+    scale: float,
+    age: np.ndarray,
+    sex: np.ndarray,
+    code: np.ndarray,
+    propensity: np.ndarray,
+    max_age: int,
+    band_width: int,
+    n_bands: int,
+) -> np.ndarray:
+    """``scale * profile[sex, min(age, max_age)] * table[code] / normaliser[min(age //
+    band_width, n_bands - 1) * 2 + sex] * propensity`` per person, the operations of
+    ``DemandModel.rates`` in its order (``propensity`` widened to float64 first, as numpy
+    does), so the same numbers."""
+    out = np.empty(age.shape[0], dtype=np.float64)
+    if age.shape[0]:
+        _rates_jit(
+            np.ascontiguousarray(profile, dtype=np.float64),
+            np.ascontiguousarray(table, dtype=np.float64),
+            np.ascontiguousarray(normaliser, dtype=np.float64),
+            float(scale),
+            np.ascontiguousarray(age),
+            np.ascontiguousarray(sex),
+            np.ascontiguousarray(code),
+            np.ascontiguousarray(propensity),
+            int(max_age),
+            int(band_width),
+            int(n_bands),
+            out,
+        )
+    return out
+
+
+def _interp(
+    x: np.ndarray, xp: np.ndarray, fp: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    n = xp.shape[0]
+    left = fp[0]
+    right = fp[n - 1]
+    # a first guess at each interval for evenly spaced points (corrected below)
+    inv_step = (n - 1) / (xp[n - 1] - xp[0])
+    slopes = np.empty(n - 1, dtype=np.float64)
+    for i in range(n - 1):
+        slopes[i] = (fp[i + 1] - fp[i]) / (xp[i + 1] - xp[i])
+    j = 0
+    for i in range(x.shape[0]):
+        value = np.float64(x[i])
+        if np.isnan(value):
+            out[i] = value
+            continue
+        if value > xp[n - 1]:
+            out[i] = right
+            continue
+        if value < xp[0]:
+            out[i] = left
+            continue
+        # the last point at or below the value (the interval numpy's search finds)
+        guess = (value - xp[0]) * inv_step
+        j = int(guess) if guess < n - 1 else n - 1
+        while j > 0 and xp[j] > value:
+            j -= 1
+        while j < n - 1 and xp[j + 1] <= value:
+            j += 1
+        if j == n - 1 or xp[j] == value:
+            out[i] = fp[j]
+            continue
+        slope = slopes[j]
+        result = slope * (value - xp[j]) + fp[j]
+        if np.isnan(result):
+            result = slope * (value - xp[j + 1]) + fp[j + 1]
+            if np.isnan(result) and fp[j] == fp[j + 1]:
+                result = fp[j]
+        out[i] = result
+
+
+_interp_jit: Any = numba.njit(cache=True, nogil=True)(_interp)
+
+
+def interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """``np.interp(x, xp, fp)`` for increasing ``xp`` of three or more points, compiled: the
+    interval numpy's search finds (the last point at or below ``x``), then numpy's
+    arithmetic (``slope * (x - xp[j]) + fp[j]``, slopes ``(fp[j+1] - fp[j]) / (xp[j+1] -
+    xp[j])``) and its special cases, so the same numbers (tested); faster for points
+    spaced about evenly, whose interval is guessed rather than searched."""
+    xp = np.ascontiguousarray(xp, dtype=np.float64)
+    fp = np.ascontiguousarray(fp, dtype=np.float64)
+    x = np.asarray(x)
+    if xp.shape[0] < 3 or x.dtype not in (np.float32, np.float64) or np.any(np.diff(xp) <= 0):
+        return np.asarray(np.interp(x, xp, fp))
+    out = np.empty(x.shape, dtype=np.float64)
+    if x.size:
+        _interp_jit(np.ascontiguousarray(x).reshape(-1), xp, fp, out.reshape(-1))
     return out

@@ -131,12 +131,17 @@ def poisson_inverse(rate: np.ndarray, u: np.ndarray) -> np.ndarray:
     """
     rate = np.asarray(rate, dtype=np.float64)
     u = np.asarray(u, dtype=np.float64)
-    large = rate > _SMALL_RATE
-    if not large.any():
-        return _poisson_small(rate, u)
-    n = np.zeros(rate.shape, dtype=np.int32)
-    n[~large] = _poisson_small(rate[~large], u[~large])
-    n[large] = _poisson_inverse_large(rate[large], u[large])
+    if rate.ndim != 1:
+        large = rate > _SMALL_RATE
+        n = np.zeros(rate.shape, dtype=np.int32)
+        n[~large] = _poisson_small(rate[~large], u[~large])
+        n[large] = _poisson_inverse_large(rate[large], u[large])
+        return n
+    # the small rates in place (the compiled pass skips the large ones), then the large
+    n = _kernels.poisson_small(rate, u, int(20 * (_SMALL_RATE + 10)), _SMALL_RATE)
+    rows = np.flatnonzero(rate > _SMALL_RATE)
+    if rows.size:
+        n[rows] = _poisson_inverse_large(rate[rows], u[rows])
     return n
 
 

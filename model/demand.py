@@ -40,7 +40,7 @@ from model.errors import CarescaleError
 from model.liability import DEP_SCORE
 from model.population import CONDITIONS, PAM_LEVELS, PROPENSITIES, Population
 from model.register import Register
-from model.strata import N_AGE_BANDS, age_band_index
+from model.strata import AGE_BAND_WIDTH, N_AGE_BANDS, age_band_index
 
 #: demand streams generated per person per year
 SERVICES: tuple[str, ...] = (
@@ -229,7 +229,8 @@ def gamma_propensity(u: np.ndarray, shape: float) -> np.ndarray:
     if not np.isfinite(shape):
         return np.ones(u.shape)
     z_grid, q_grid = _gamma_quantile_table(float(shape))
-    return np.interp(special.ndtri(u.astype(np.float64)), z_grid, q_grid)
+    # np.interp, compiled (the same numbers)
+    return _kernels.interp(special.ndtri(u.astype(np.float64)), z_grid, q_grid)
 
 
 @dataclass(frozen=True)
@@ -277,6 +278,33 @@ class DemandModel:
         ``propensity`` and ``code`` may pass the person multipliers and risk codes already
         computed for ``pop`` (the gamma inverse and the code are shared by every service).
         """
+        if code is None:
+            code = risk_code(self.register, pop)
+        prop = self.propensity(service, pop) if propensity is None else propensity
+        # scale * profile[sex, age] * M[code] / Mbar[age band, sex] * propensity, in one
+        # compiled pass with numpy's operations in numpy's order (``rates_numpy``)
+        return _kernels.rates(
+            self.profiles[service],
+            self.tables[service],
+            self.normalisers[service],
+            self.scales[service],
+            pop.age,
+            pop.sex,
+            code,
+            prop,
+            tables.MAX_AGE,
+            AGE_BAND_WIDTH,
+            N_AGE_BANDS,
+        )
+
+    def rates_numpy(
+        self,
+        service: str,
+        pop: Population,
+        propensity: np.ndarray | None = None,
+        code: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``rates`` in numpy (the reference its compiled pass is tested against)."""
         prof = self.profiles[service][pop.sex, np.minimum(pop.age, tables.MAX_AGE)]
         if code is None:
             code = risk_code(self.register, pop)

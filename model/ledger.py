@@ -2,8 +2,10 @@
 
 Services append arrays of person codes (``model.strata.person_code``: the stratum with the
 QOF count band and the Bridges to Health segment; one per event, or with a weight such as bed
-days) under a (service, role, mode) combination; at the end of each year these are counted
-with one ``bincount`` and costed as count x unit cost. The activity table sums the counts
+days) under a (service, role, mode) combination; whole counts go into histograms by stratum
+and by Bridges segment as they come (compiled passes, ``model._ledger_kernels``), weighted
+records are counted with one ``bincount`` at the end of each year, and both are costed as
+count x unit cost. The activity table sums the counts
 over the QOF band and the Bridges segment, ``bridges_to_health`` over everything but the
 segment, so the two reconcile by construction. Costs are conserved by construction too, and
 a test checks it.
@@ -11,14 +13,16 @@ a test checks it.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from model import _ledger_kernels
 from model.errors import CarescaleError
 from model.population import BRIDGES_SEGMENTS, SEGMENTS
 from model.register import Register
@@ -33,7 +37,6 @@ from model.strata import (
     N_SEGMENTS,
     N_STRATA,
     decode,
-    imd_and_segment,
 )
 
 #: activity-table service -> (setting, payer), from the vocabulary
@@ -208,42 +211,103 @@ def payer_shares(register: Register, service: str) -> tuple[tuple[str, float], .
     return ((main, 1.0),)
 
 
-#: records held per tally before they are counted into its histogram
-_FLUSH = 1 << 20
-
-
 class _Tally:
-    """Counts of integer cells (a histogram), from chunks counted in batches.
-
-    Chunks are held until about ``_FLUSH`` records are waiting, then counted with one
-    ``bincount``: memory stays a few megabytes whatever the number of records, and each
-    ``bincount`` is over many records at once.
-    """
+    """Counts of integer cells (a histogram)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.chunks: list[np.ndarray] = []
-        self.pending = 0
         self.counts = np.zeros(size, dtype=np.int64)
-
-    def add(self, cells: np.ndarray) -> None:
-        self.chunks.append(cells)
-        self.pending += cells.size
-        if self.pending >= _FLUSH:
-            self._flush()
 
     def add_counts(self, counts: np.ndarray) -> None:
         self.counts += counts
 
-    def _flush(self) -> None:
-        if self.chunks:
-            cells = np.concatenate(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
-            self.counts += np.bincount(cells, minlength=self.size)
-        self.chunks, self.pending = [], 0
-
     def total(self) -> np.ndarray:
-        self._flush()
         return self.counts
+
+
+#: records held per batch before they are counted: person codes (histograms of N_STRATA
+#: and N_BRIDGES cells), keys (several times larger histograms, which a batch must be large
+#: enough to reuse from the cache)
+_BATCH = 1 << 15
+_KEY_BATCH = 1 << 18
+
+
+class _Batch:
+    """Records (person codes or ledger keys) held until a batch is full, then counted into
+    their histograms in one compiled pass (``model._ledger_kernels``): the histograms stay
+    in the processor's cache for the whole pass, and memory stays a few megabytes whatever
+    the records."""
+
+    def __init__(self, count: Callable[[np.ndarray], None], size: int = _BATCH) -> None:
+        self.buffer = np.empty(size, dtype=np.int64)
+        self.pending = 0
+        self.count = count
+
+    def add(self, values: np.ndarray) -> None:
+        n = values.shape[0]
+        size = self.buffer.shape[0]
+        if self.pending + n > size:
+            self.flush()
+        if n > size:
+            self.count(values)
+            return
+        self.buffer[self.pending : self.pending + n] = values
+        self.pending += n
+
+    def flush(self) -> None:
+        if self.pending:
+            self.count(self.buffer[: self.pending])
+            self.pending = 0
+
+
+class _WaitDays:
+    """The waits of one service, counted by whole day: what the year's mean and 90th
+    centile need, in a few kilobytes instead of one number per request."""
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(64, dtype=np.int64)
+
+    def add(self, wait_days: np.ndarray) -> None:
+        if not wait_days.size:
+            return
+        top = float(np.max(wait_days))
+        if top >= self.counts.size and top < 2**31:
+            grown = np.zeros(max(2 * self.counts.size, int(top) + 1), dtype=np.int64)
+            grown[: self.counts.size] = self.counts
+            self.counts = grown
+        if not _ledger_kernels.add_days(wait_days, self.counts):
+            raise ValueError("waits must be whole numbers of days, 0 or more")
+
+    def summary(self) -> tuple[int, float, float]:
+        """(served, mean wait, 90th centile): the numbers ``np.mean`` and ``np.quantile``
+        give for the waits themselves (``quantile_of_counts``)."""
+        n = int(self.counts.sum())
+        if n == 0:
+            return 0, float("nan"), float("nan")
+        days = np.flatnonzero(self.counts)
+        # whole days: the sum is exact in any order, as numpy's is, so the mean is the same
+        total = int((days * self.counts[days]).sum())
+        return n, total / n, quantile_of_counts(days, self.counts[days], 0.9)
+
+
+def quantile_of_counts(values: np.ndarray, counts: np.ndarray, q: float) -> float:
+    """``np.quantile`` (method "linear") of ``values`` (increasing) each repeated
+    ``counts`` times, without making them: numpy's virtual index ``(n - 1) * q``, its two
+    neighbouring order statistics and its interpolation, operation for operation."""
+    n = int(counts.sum())
+    cum = np.cumsum(counts)
+
+    def order_statistic(k: int) -> float:  # the k-th smallest, from 0
+        return float(values[int(np.searchsorted(cum, k, side="right"))])
+
+    index = (n - 1) * q
+    below = math.floor(index)
+    if index >= n - 1:  # numpy takes the largest value (and a weight that does not matter)
+        return order_statistic(n - 1)
+    a, b = order_statistic(below), order_statistic(below + 1)
+    t = index - below
+    diff = b - a
+    return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
 
 @dataclass
@@ -253,7 +317,7 @@ class _Year:
     combos: dict[tuple[str, str, str], _Tally]
     keys: defaultdict[tuple[str, str, str], list[np.ndarray]]
     weights: defaultdict[tuple[str, str, str], list[np.ndarray]]
-    waits: defaultdict[str, list[np.ndarray]]
+    waits: dict[str, _WaitDays]
     #: (service, labels) -> counts of code * N_STRATA + stratum and of code * N_BRIDGES +
     #: Bridges segment, see ``count_coded``
     coded: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[_Tally, _Tally]]
@@ -261,6 +325,9 @@ class _Year:
     wait_cells: dict[str, _Tally]
     #: (service, role, mode) -> whole counts by Bridges to Health segment
     segments: dict[tuple[str, str, str], _Tally]
+    #: records not yet counted: person codes by (service, role, mode), keys by
+    #: (service, labels)
+    batches: dict[Any, _Batch] = field(default_factory=dict)
 
     def combo(self, key: tuple[str, str, str]) -> _Tally:
         tally = self.combos.get(key)
@@ -272,6 +339,21 @@ class _Year:
     def bridges(self, key: tuple[str, str, str]) -> _Tally:
         self.combo(key)
         return self.segments[key]
+
+    def codes(self, key: tuple[str, str, str]) -> _Batch:
+        """The batch of person codes of one (service, role, mode)."""
+        batch = self.batches.get(key)
+        if batch is None:
+            by_stratum, by_bridges = self.combo(key).counts, self.segments[key].counts
+            batch = self.batches[key] = _Batch(
+                lambda codes: _ledger_kernels.add_codes(codes, by_stratum, by_bridges)
+            )
+        return batch
+
+    def flush(self) -> None:
+        """Count every record still held."""
+        for batch in self.batches.values():
+            batch.flush()
 
 
 class Ledger:
@@ -373,7 +455,7 @@ class Ledger:
         self._year_index = year_index
         if self.spend is not None and year_index > 0:
             self.spend.start_year()
-        self._year = _Year({}, defaultdict(list), defaultdict(list), defaultdict(list), {}, {}, {})
+        self._year = _Year({}, defaultdict(list), defaultdict(list), {}, {}, {}, {})
 
     @property
     def calendar_year(self) -> int:
@@ -404,11 +486,10 @@ class Ledger:
         if self.spend is not None:
             self._spend(service, role, mode, person, weight)
         combo = (service, role, mode)
-        tally = self._year.combo(combo)
+        self._year.combo(combo)  # combinations keep the order of their first record
         if weight is None:
             # person codes: the stratum for activity, the Bridges segment for its own table
-            tally.add(strata // N_EXTRA)
-            self._year.segments[combo].add(strata % N_BRIDGES)
+            self._year.codes(combo).add(strata)
         else:
             self._year.keys[combo].append(strata.astype(np.int64, copy=False))
             self._year.weights[combo].append(np.asarray(weight, dtype=float))
@@ -454,16 +535,17 @@ class Ledger:
             self.spend.add(
                 service, np.asarray(person), amount, payer_shares(self.register, service)
             )
-        tallies = self._year.coded.get((service, labels))
-        if tallies is None:
-            tallies = self._year.coded[(service, labels)] = (
+        batch = self._year.batches.get((service, labels))
+        if batch is None:
+            by_stratum, by_bridges = self._year.coded[(service, labels)] = (
                 _Tally(len(labels) * N_STRATA),
                 _Tally(len(labels) * N_BRIDGES),
             )
-        code = keys // N_CODES
-        person = keys - code * N_CODES
-        tallies[0].add(code * N_STRATA + person // N_EXTRA)
-        tallies[1].add(code * N_BRIDGES + person % N_BRIDGES)
+            n, cells, segs = len(labels), by_stratum.counts, by_bridges.counts
+            batch = self._year.batches[(service, labels)] = _Batch(
+                lambda keys: _ledger_kernels.add_keys(keys, n, cells, segs), _KEY_BATCH
+            )
+        batch.add(keys)
 
     def waits(
         self,
@@ -473,7 +555,8 @@ class Ledger:
         booking: np.ndarray | None = None,
         band: np.ndarray | None = None,
     ) -> None:
-        """Record waits (days) of requests served or admitted, under a waits-table name.
+        """Record waits (whole days) of requests served or admitted, under a waits-table
+        name; a wait that is not a whole number of days, 0 or more, raises ``ValueError``.
 
         ``strata`` are the people's stratum codes (for the wait distribution by segment and
         IMD quintile); ``booking`` indexes ``BOOKINGS`` (GP request kinds), "" if None;
@@ -483,17 +566,19 @@ class Ledger:
             names.check_waiting_list(service)
         if wait_days.size:
             assert self._year is not None
-            self._year.waits[service].append(np.asarray(wait_days, dtype=np.float64))
-            imd, seg = imd_and_segment(strata)
-            kind = np.zeros(wait_days.size, np.int64) if booking is None else booking
-            cell = (kind * N_SEGMENTS + seg) * N_IMD + imd
+            days = self._year.waits.get(service)
+            if days is None:
+                days = self._year.waits[service] = _WaitDays()
+            days.add(np.asarray(wait_days, dtype=np.float64))
             tally = self._year.wait_cells.get(service)
             if tally is None:
                 size = len(BOOKINGS) * N_SEGMENTS * N_IMD * len(WAIT_BANDS)
                 tally = self._year.wait_cells[service] = _Tally(size)
             if band is None:
                 band = wait_band(np.asarray(wait_days))
-            tally.add(cell * len(WAIT_BANDS) + band)
+            # the cell ((booking * N_SEGMENTS + segment) * N_IMD + imd) * bands + band of
+            # each wait, from the person codes (``imd_and_segment``)
+            _ledger_kernels.add_waits(strata, booking, band, len(WAIT_BANDS), tally.counts)
 
     def person_years(
         self, strata: np.ndarray, exposure_years: np.ndarray, died: np.ndarray
@@ -536,6 +621,7 @@ class Ledger:
         year columns are added.
         """
         assert self._year is not None
+        self._year.flush()
         for name in backlogs:
             names.check_waiting_list(name)
         for name in capacity:
@@ -626,16 +712,16 @@ class Ledger:
         self._lever_frames()
         services = set(self._year.waits) | set(backlogs)
         for service in sorted(services):
-            chunks = self._year.waits.get(service, [])
-            waits = np.concatenate(chunks) if chunks else np.empty(0)
+            days = self._year.waits.get(service)
+            served, mean, p90 = days.summary() if days is not None else (0, np.nan, np.nan)
             self.wait_rows.append(
                 {
                     "replication": self.replication,
                     "year": self.calendar_year,
                     "service": service,
-                    "served": int(waits.size),
-                    "mean_wait_days": float(waits.mean()) if waits.size else np.nan,
-                    "p90_wait_days": float(np.quantile(waits, 0.9)) if waits.size else np.nan,
+                    "served": served,
+                    "mean_wait_days": mean,
+                    "p90_wait_days": p90,
                     "backlog_end": int(backlogs.get(service, 0)),
                 }
             )

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from model import crn, liability, tables
+from model import _kernels, crn, liability, tables
 from model.errors import ScenarioError
 from model.liability import DEP_SCORE, AttributeSpec, Calibrated
 from model.register import Register, default_register
@@ -234,7 +234,7 @@ class ActivationScale:
 
     def score(self, latent: np.ndarray) -> np.ndarray:
         """PAM score 0-100, monotone in the latent, within the level's cut-points."""
-        cdf = np.interp(latent, self.grid, self.cdf)
+        cdf = _kernels.interp(latent, self.grid, self.cdf)  # np.interp, compiled
         cut_cdf = np.interp(self.thresholds, self.grid, self.cdf)
         lower_cdf = np.concatenate([[0.0], cut_cdf])
         upper_cdf = np.concatenate([cut_cdf, [1.0]])

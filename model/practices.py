@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from model import _kernels, crn
 from model.register import Register
@@ -60,10 +60,12 @@ class Practices:
         mean_list = register.scalar("practices.mean_list_size")
         n = max(1, round(size / mean_list))
         q1, median, q3 = register.array("practices.list_size_quartiles")
-        sigma = np.log(q3 / q1) / (2 * stats.norm.ppf(0.75))
+        # normal quantiles: special.ndtri is what stats.norm.ppf computes, without
+        # importing scipy.stats (a quarter of a second of every run)
+        sigma = np.log(q3 / q1) / (2 * special.ndtri(0.75))
         # stratified quantiles of the lognormal, in random order, scaled to the place
         probs = (np.arange(n) + 0.5) / n
-        sizes = median * np.exp(sigma * stats.norm.ppf(probs))
+        sizes = median * np.exp(sigma * special.ndtri(probs))
         sizes = rng.permutation(sizes)
         sizes = sizes * size / sizes.sum()
         # practice deprivation: practices in list order take quintiles in proportion to the

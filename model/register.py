@@ -41,7 +41,7 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from model.errors import RegisterError, cut
 
@@ -337,7 +337,7 @@ class Parameter:
 
 
 def _z(level: float) -> float:
-    return float(stats.norm.ppf(0.5 + level / 2.0))
+    return float(special.ndtri(0.5 + level / 2.0))  # the normal quantile (stats.norm.ppf)
 
 
 #: rounds of redrawing out-of-range values before the last resort (moving them inside)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 import simpy
 
-from model import crn, years
+from model import _kernels, crn, years
 from model.demand import DemandModel, Events, risk_code
 from model.dynamics import PopulationPlan
 from model.effects import DayEffects
@@ -144,6 +144,10 @@ class World:
     #: per-person behaviour modifiers set by levers, by name (``MODIFIERS``), aligned with
     #: ``pop``; absent means none (the baseline)
     modifiers: dict[str, np.ndarray] = field(default_factory=dict)
+    #: (person ids, their buckets) of the population ``index_of`` last looked in
+    _id_buckets: tuple[np.ndarray, tuple[np.ndarray, int] | None] | None = field(
+        default=None, repr=False
+    )
 
     @property
     def seed(self) -> int:
@@ -362,10 +366,31 @@ class World:
     def index_of(self, person_id: np.ndarray) -> np.ndarray:
         """Positions of person ids in this year's population (-1 if gone)."""
         ids = self.pop.person_id
+        index = self._id_index()
+        if index is not None:  # the same positions, searched within buckets of ids
+            starts, shift = index
+            query = np.asarray(person_id)
+            found = _kernels.find_sorted(ids, starts, shift, query.reshape(-1))
+            return found.reshape(query.shape)
         pos = np.searchsorted(ids, person_id)
         pos = np.minimum(pos, ids.size - 1)
         found = ids[pos] == person_id
         return np.where(found, pos, -1)
+
+    def _id_index(self) -> tuple[np.ndarray, int] | None:
+        """Where each bucket of ids starts in this year's (sorted) ids, with the bucket
+        width ``2**shift`` (buckets about a quarter to a half of the people: a few kilobytes
+        per thousand people), or None for negative ids."""
+        ids = self.pop.person_id
+        cached = self._id_buckets
+        if cached is not None and cached[0] is ids:
+            return cached[1]
+        index = None
+        if ids.size and int(ids[0]) >= 0:
+            shift = max((2 * int(ids[-1])) // ids.size, 1).bit_length()
+            index = (_kernels.bucket_starts(ids, shift), shift)
+        self._id_buckets = (ids, index)
+        return index
 
 
 #: what services publish to subscribers (``World.publish``): an attended GP appointment, a

@@ -299,3 +299,47 @@ def test_compiled_ageing_of_conditions_is_the_numpy_one(register) -> None:  # ty
             dynamics.new_extra_conditions_numpy(model, aged, extra),
         )
         assert dynamics.new_conditions(model, aged, ltc).sum() > ltc.sum()  # some are gained
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_points=st.integers(3, 60), even=st.booleans())
+def test_compiled_interp_is_numpys(seed: int, n_points: int, even: bool) -> None:
+    """``_kernels.interp`` gives ``np.interp``'s numbers: inside, outside and at the points,
+    for float64 and float32 values and NaN, on even and uneven points."""
+    rng = np.random.default_rng(seed)
+    if even:
+        xp = np.linspace(-rng.uniform(0.5, 6), rng.uniform(0.5, 6), n_points)
+    else:
+        xp = np.unique(np.cumsum(rng.uniform(1e-3, 2.0, n_points)) - rng.uniform(0, 10))
+    fp = np.cumsum(rng.standard_normal(xp.size)) * 10.0 ** rng.integers(-3, 4)
+    x = rng.uniform(xp[0] - 1.0, xp[-1] + 1.0, 4_000)
+    x[: xp.size] = xp
+    x[xp.size : xp.size + 3] = (np.nan, np.inf, -np.inf)
+    for values in (x, x.astype(np.float32)):
+        np.testing.assert_array_equal(_kernels.interp(values, xp, fp), np.interp(values, xp, fp))
+
+
+def test_compiled_interp_on_the_model_grids() -> None:
+    """The grids interpolated at a million people: gamma quantiles of normal scores."""
+    from model.demand import _gamma_quantile_table
+
+    rng = np.random.default_rng(9)
+    for shape in (0.4, 1.3, 6.0):
+        z, q = _gamma_quantile_table(shape)
+        x = rng.standard_normal(300_000) * 2.5
+        np.testing.assert_array_equal(_kernels.interp(x, z, q), np.interp(x, z, q))
+
+
+def test_poisson_inverse_in_place_is_the_split_inversion() -> None:
+    """Small rates inverted where they sit (numpy's exp of the whole array), large ones
+    apart: the same counts as inverting the two groups separately."""
+    rng = np.random.default_rng(21)
+    for n in (1, 7, 8, 9, 100, 4_097, 100_003):
+        rate = np.where(rng.random(n) < 0.1, rng.uniform(12.0, 80.0, n), rng.gamma(1.0, 3.0, n))
+        u = rng.random(n)
+        large = rate > crn._SMALL_RATE
+        split = np.zeros(n, dtype=np.int32)
+        split[~large] = crn._poisson_inverse_small(rate[~large], u[~large])
+        split[large] = crn._poisson_inverse_large(rate[large], u[large])
+        np.testing.assert_array_equal(crn.poisson_inverse(rate, u), split)
+        np.testing.assert_array_equal(np.exp(-rate)[~large], np.exp(-rate[~large]))

@@ -177,3 +177,21 @@ def test_risk_codes_cover_the_table_and_are_distinct_per_combination(
     ]
     combos = np.unique(np.stack([np.asarray(c, dtype=np.int64) for c in cols], axis=1), axis=0)
     assert np.unique(code).size == combos.shape[0]
+
+
+def test_compiled_rates_are_the_numpy_rates(register, small_population) -> None:  # type: ignore[no-untyped-def]
+    """``DemandModel.rates`` (one compiled pass) gives numpy's numbers for every stream,
+    with the propensities and risk codes computed inside or passed in."""
+    from model.demand import SERVICES, DemandModel, risk_code
+
+    model = DemandModel.build(register, small_population)
+    code = risk_code(register, small_population)
+    for service in SERVICES:
+        prop = model.propensity(service, small_population)
+        np.testing.assert_array_equal(
+            model.rates(service, small_population, prop, code),
+            model.rates_numpy(service, small_population, prop, code),
+        )
+        np.testing.assert_array_equal(
+            model.rates(service, small_population), model.rates_numpy(service, small_population)
+        )

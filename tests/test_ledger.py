@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import RecordingEngine
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.errors import CarescaleError
 from model.ledger import (
@@ -422,3 +424,85 @@ def test_entrants_have_only_the_part_of_the_year_after_they_arrive(
             assert (ev.day >= entry[ev.person]).all()
             n_events += int(np.isin(ev.person, joined).sum())
         assert n_events > 0
+
+
+# ----------------------------------------------------------------------------- compiled tallies
+
+
+def test_compiled_tallies_count_what_numpy_bincounts_count() -> None:
+    """The ledger's compiled histogram adds (``model._ledger_kernels``) against the numpy
+    cells they replace, and cells out of range are refused."""
+    from model import _ledger_kernels as lk
+    from model.ledger import BOOKINGS, WAIT_BANDS
+    from model.strata import (
+        N_BRIDGES,
+        N_CODES,
+        N_EXTRA,
+        N_IMD,
+        N_SEGMENTS,
+        N_STRATA,
+        imd_and_segment,
+    )
+
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, N_CODES, 20_000).astype(np.int32)
+    by_stratum, by_bridges = np.zeros(N_STRATA, np.int64), np.zeros(N_BRIDGES, np.int64)
+    lk.add_codes(codes, by_stratum, by_bridges)
+    np.testing.assert_array_equal(by_stratum, np.bincount(codes // N_EXTRA, minlength=N_STRATA))
+    np.testing.assert_array_equal(by_bridges, np.bincount(codes % N_BRIDGES, minlength=N_BRIDGES))
+    labels = 9
+    keys = rng.integers(0, labels, codes.size) * N_CODES + codes
+    by_stratum = np.zeros(labels * N_STRATA, np.int64)
+    by_bridges = np.zeros(labels * N_BRIDGES, np.int64)
+    lk.add_keys(keys, labels, by_stratum, by_bridges)
+    code, person = keys // N_CODES, keys % N_CODES
+    np.testing.assert_array_equal(
+        by_stratum, np.bincount(code * N_STRATA + person // N_EXTRA, minlength=by_stratum.size)
+    )
+    np.testing.assert_array_equal(
+        by_bridges, np.bincount(code * N_BRIDGES + person % N_BRIDGES, minlength=by_bridges.size)
+    )
+    size = len(BOOKINGS) * N_SEGMENTS * N_IMD * len(WAIT_BANDS)
+    band = rng.integers(0, len(WAIT_BANDS), codes.size)
+    for booking in (None, rng.integers(0, len(BOOKINGS), codes.size)):
+        counts = np.zeros(size, np.int64)
+        lk.add_waits(codes, booking, band, len(WAIT_BANDS), counts)
+        imd, seg = imd_and_segment(codes)
+        kind = 0 if booking is None else booking
+        cells = ((kind * N_SEGMENTS + seg) * N_IMD + imd) * len(WAIT_BANDS) + band
+        np.testing.assert_array_equal(counts, np.bincount(cells, minlength=size))
+    with pytest.raises(ValueError, match="person codes"):
+        lk.add_codes(np.array([N_CODES]), np.zeros(N_STRATA, np.int64), by_bridges)
+    with pytest.raises(ValueError, match="ledger keys"):
+        lk.add_keys(np.array([labels * N_CODES]), labels, by_stratum, by_bridges)
+    with pytest.raises(ValueError, match="wait cells"):
+        lk.add_waits(np.array([0]), np.array([len(BOOKINGS)]), np.array([0]), 6, counts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 3000), spread=st.integers(0, 400))
+def test_waits_counted_by_day_give_numpys_mean_and_centile(seed: int, n: int, spread: int) -> None:
+    """The waits table's mean and 90th centile from counts by day are the numbers
+    ``np.mean`` and ``np.quantile`` give for the waits themselves."""
+    from model.ledger import _WaitDays, quantile_of_counts
+
+    rng = np.random.default_rng(seed)
+    waits = rng.integers(0, spread + 1, n).astype(float)
+    days = _WaitDays()
+    for part in np.array_split(waits, 3):
+        days.add(part)
+    served, mean, p90 = days.summary()
+    assert served == n
+    assert mean == float(waits.mean())
+    assert p90 == float(np.quantile(waits, 0.9))
+    values, counts = np.unique(waits, return_counts=True)
+    for q in (0.0, 0.1, 0.5, 0.75, 0.9, 0.99, 1.0):
+        assert quantile_of_counts(values, counts, q) == float(np.quantile(waits, q))
+
+
+def test_waits_must_be_whole_days() -> None:
+    from model.ledger import _WaitDays
+
+    for bad in ([1.5], [-1.0], [np.nan]):
+        with pytest.raises(ValueError, match="whole numbers of days"):
+            _WaitDays().add(np.array(bad))

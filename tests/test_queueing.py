@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 import simpy
 from helpers import gp_capacity
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.scenario import Scenario
 from model.services.acute import OUTPATIENT_KEY
@@ -268,3 +270,29 @@ def test_daily_capacity_carries_fractions_so_the_total_is_exact(per_day: float) 
     offered = per_day * np.arange(1, slots.size + 1)
     assert np.all(given <= offered + 1e-6)
     assert np.all(given >= offered - 1 - 1e-6)
+
+
+@settings(max_examples=50, deadline=None)
+@given(ops=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3000)), max_size=60))
+def test_fifo_keeps_the_order_of_a_list(ops: list[tuple[int, int]]) -> None:
+    """The queue's buffer (room at both ends) holds what a plain list would."""
+    q, ref, next_row = FifoQueue(), [], 0
+    for op, n in ops:
+        if op == 0:  # join at the back
+            rows = list(range(next_row, next_row + n))
+            next_row += n
+            q.add(np.array(rows, dtype=np.int32))
+            ref += rows
+        elif op == 1:  # back at the head
+            rows = list(range(next_row, next_row + n))
+            next_row += n
+            q.add_front(np.array(rows, dtype=np.int64))
+            ref = rows + ref
+        elif op == 2:
+            assert q.serve(n).tolist() == ref[:n]
+            ref = ref[n:]
+        else:
+            mask = np.arange(len(ref)) % (n % 5 + 2) == 0
+            assert q.drop(mask).tolist() == [r for r, m in zip(ref, mask, strict=True) if m]
+            ref = [r for r, m in zip(ref, mask, strict=True) if not m]
+        assert q.pending.tolist() == ref and len(q) == len(ref)

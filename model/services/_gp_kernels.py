@@ -1,11 +1,18 @@
-"""Compiled loops of general-practice booking (numba), bit for bit the vectorised arithmetic.
+"""Compiled loops of general practice (numba), bit for bit the vectorised arithmetic.
 
 ``book`` is ``greedy_book`` done as one sequential pass per call instead of sorts, cumulative
 sums and a ``searchsorted`` over every request. It reproduces the vectorised version's
 floating-point operations in the same order (the global cumulative sums of free minutes and
 of durations, the start ``first[best] + (before[j] - before[best])`` of each request), so the
-bookings are identical, not merely equal up to rounding. ``add_minutes`` is ``np.add.at`` on
-the booked minutes, adding in the order given (as ``np.add.at`` does).
+bookings are identical, not merely equal up to rounding. ``attend_day`` is a day of
+appointments read from the diary (``gp_diary``): who is alive, the wait, DNA and the tallies,
+with the decisions of the numpy expressions in its docstring (``tests/test_gp_kernels.py``
+checks both against numpy references).
+
+Loops that read per-person arrays at random positions (the people of the day's requests)
+read them first in a loop of loads only, then compute: loads in a tight loop overlap,
+whereas amid the hashing and branching each waits for memory in turn (several times slower
+at a million people).
 
 Compiled once per machine and cached beside this file (``cache=True``); where that folder is
 not writable numba uses its user-wide cache.
@@ -13,10 +20,13 @@ not writable numba uses its user-wide cache.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numba
 import numpy as np
+
+from model.services import gp_diary
 
 
 def _start_of(free: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
@@ -47,17 +57,24 @@ def _start_ahead(
     start = np.empty(n_diaries * n_days + 1, dtype=np.float64)
     start[0] = 0.0
     acc = 0.0
+    first = first_col % ring
+    at = 1
     for i in range(n_diaries):
+        col = first  # the ring column of day t, (first_col + t) % ring, without a division
         for t in range(n_days):
             cap = day_cap[i] * (1.0 if working[t] else 0.0)
-            f = cap - booked[i, (first_col + t) % ring]
+            f = cap - booked[i, col]
+            col += 1
+            if col == ring:
+                col = 0
             if not f > 0.0:  # np.maximum(f, 0.0) (no NaN here)
                 f = 0.0
-            if i == 0 and t == 0:
+            if at == 1:
                 acc = f
             else:
                 acc = acc + f
-            start[i * n_days + t + 1] = acc
+            start[at] = acc
+            at += 1
     return start
 
 
@@ -69,9 +86,14 @@ def _book_start(
     n_diaries: int,
     n_days: int,
     out: np.ndarray,
+    monotone: bool,
 ) -> None:  # pragma: no cover - compiled
+    """Each request's day (column) or -1, from the cumulative free minutes ``start``
+    (``monotone``: known non-decreasing, as the free minutes of the ring are never
+    negative)."""
     n = diary.shape[0]
     total = n_diaries * n_days
+    cur = 0
     # order = np.lexsort((earliest, diary)): stable counting sorts, earliest then diary
     e_max = 0
     for j in range(n):
@@ -133,6 +155,21 @@ def _book_start(
         # them (start[d * n_days] <= s; a cell found beyond them fails s < end_of_diary)
         lo = d * n_days
         hi = (d + 1) * n_days + 1
+        if monotone and start[lo] <= s:
+            # the last cell of the diary starting at or before s, stepped to from the
+            # previous request's (s moves little from one request of a diary to the next):
+            # with ``start`` non-decreasing, the binary search's answer
+            if new_group:
+                cur = lo
+            while cur > lo and start[cur] > s:
+                cur -= 1
+            while cur + 1 < hi and start[cur + 1] <= s:
+                cur += 1
+            if s < end_of_diary and cur < hi - 1:
+                out[j] = cur - lo
+            else:
+                out[j] = -1
+            continue
         if start[lo] > s:
             lo = 0
             hi = total + 1
@@ -162,7 +199,7 @@ def _book(
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     start = _start_of_jit(free)
-    _book_start_jit(diary, earliest, minutes, start, free.shape[0], free.shape[1], out)
+    _book_start_jit(diary, earliest, minutes, start, free.shape[0], free.shape[1], out, False)
 
 
 def _book_ahead(
@@ -176,19 +213,12 @@ def _book_ahead(
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     start = _start_ahead_jit(day_cap, working, booked, first_col)
-    _book_start_jit(diary, earliest, minutes, start, day_cap.shape[0], working.shape[0], out)
-
-
-def _add_minutes(
-    booked: np.ndarray, diary: np.ndarray, column: np.ndarray, minutes: np.ndarray
-) -> None:  # pragma: no cover - compiled
-    for j in range(diary.shape[0]):
-        booked[diary[j], column[j]] += minutes[j]
+    n_days = working.shape[0]
+    _book_start_jit(diary, earliest, minutes, start, day_cap.shape[0], n_days, out, True)
 
 
 _book_jit: Any = numba.njit(cache=True, nogil=True)(_book)
 _book_ahead_jit: Any = numba.njit(cache=True, nogil=True)(_book_ahead)
-_add_minutes_jit: Any = numba.njit(cache=True, nogil=True)(_add_minutes)
 
 #: the largest earliest day booked with the counting sort; beyond it, ``np.lexsort`` order
 _MAX_EARLIEST = 1 << 20
@@ -255,20 +285,6 @@ def book_ahead(
     return out
 
 
-def add_minutes(
-    booked: np.ndarray, diary: np.ndarray, column: np.ndarray, minutes: np.ndarray
-) -> None:
-    """``np.add.at(booked, (diary, column), minutes)``, in the order given."""
-    if diary.shape[0] == 0:
-        return
-    _add_minutes_jit(
-        booked,
-        np.ascontiguousarray(diary, dtype=np.int64),
-        np.ascontiguousarray(column, dtype=np.int64),
-        np.ascontiguousarray(minutes, dtype=np.float64),
-    )
-
-
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -291,36 +307,46 @@ def _decide(
     lead: np.ndarray,
     diary: np.ndarray,
     mode: np.ndarray,
+    pid: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    # each person's hash base and (practice, segment) side by side, so that a request reads
-    # one place in memory for its person (requests come in order of day, not of person)
+    # each person's id and (practice, segment) side by side, so that a request reads one
+    # place in memory for its person (requests come in order of day, not of person)
     n_people = ids.shape[0]
-    packed = np.empty((n_people, 2), dtype=np.uint64)
+    packed = np.empty((n_people, 2), dtype=np.int64)
     for p in range(n_people):
-        packed[p, 0] = np.uint64(ids[p]) * _GOLDEN + key
-        packed[p, 1] = np.uint64(practice_of[p]) * np.uint64(256) + np.uint64(segment[p])
-    for i in range(person.shape[0]):
-        p = person[i]
-        # crn.event_uniforms16: one SplitMix64 hash of (key, person id, event number)
-        z = packed[p, 0] + np.uint64(k[i]) * _M2
-        z ^= z >> np.uint64(30)
-        z *= _M1
-        z ^= z >> np.uint64(27)
-        z *= _M2
-        z ^= z >> np.uint64(31)
-        w_kind = np.int64(z & _LOW16)
-        w_mode = np.int64((z >> np.uint64(16)) & _LOW16)
-        w_role = np.int64((z >> np.uint64(32)) & _LOW16)
-        w_lead = np.int64(z >> np.uint64(48))
-        if same_day_tab[w_kind]:
-            kind[i] = 0
-            lead[i] = 0
-        else:
-            kind[i] = 1
-            lead[i] = lead_tab[w_lead]
-        meta = packed[p, 1]
-        diary[i] = np.int64(meta >> np.uint64(8)) * n_roles + role_tab[w_role]
-        mode[i] = mode_tab[np.int64(meta & np.uint64(255)), w_mode]
+        packed[p, 0] = ids[p]
+        packed[p, 1] = np.int64(practice_of[p]) * 256 + np.int64(segment[p])
+    n = person.shape[0]
+    block = 4096
+    meta = np.empty(block, dtype=np.int64)
+    for start in range(0, n, block):
+        end = min(n, start + block)
+        # the block's people first, in a loop of loads only (see the module docstring)
+        for i in range(start, end):
+            p = person[i]
+            pid[i] = packed[p, 0]
+            meta[i - start] = packed[p, 1]
+        for i in range(start, end):
+            # crn.event_uniforms16: one SplitMix64 hash of (key, person id, event number)
+            z = np.uint64(pid[i]) * _GOLDEN + key + np.uint64(k[i]) * _M2
+            z ^= z >> np.uint64(30)
+            z *= _M1
+            z ^= z >> np.uint64(27)
+            z *= _M2
+            z ^= z >> np.uint64(31)
+            w_kind = np.int64(z & _LOW16)
+            w_mode = np.int64((z >> np.uint64(16)) & _LOW16)
+            w_role = np.int64((z >> np.uint64(32)) & _LOW16)
+            w_lead = np.int64(z >> np.uint64(48))
+            if same_day_tab[w_kind]:
+                kind[i] = 0
+                lead[i] = 0
+            else:
+                kind[i] = 1
+                lead[i] = lead_tab[w_lead]
+            m = meta[i - start]
+            diary[i] = (m >> 8) * n_roles + role_tab[w_role]
+            mode[i] = mode_tab[m & 255, w_mode]
 
 
 _decide_jit: Any = numba.njit(cache=True, nogil=True)(_decide)
@@ -340,8 +366,8 @@ def decide(
     practice_of: np.ndarray,
     n_roles: int,
     tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Kind (0 same-day, 1 pre-booked), lead, diary and mode of each request.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Kind (0 same-day, 1 pre-booked), lead, diary, mode and person id of each request.
 
     ``tables`` give the decision for each value of the 16-bit uniform (``U16``): same-day
     (bool), mode by (segment, value), role and pre-booked lead; they are computed with the
@@ -352,7 +378,10 @@ def decide(
     lead = np.empty(n, dtype=np.int16)
     diary = np.empty(n, dtype=np.int32)
     mode = np.empty(n, dtype=np.int8)
+    pid = np.empty(n, dtype=np.int64)
     same_day_tab, mode_tab, role_tab, lead_tab = tables
+    if int(np.max(lead_tab)) > 127 or int(np.max(role_tab)) > 127:
+        raise ValueError("leads and roles must fit the compiled pass's 8-bit tables")
     if n:
         _decide_jit(
             np.uint64(key),
@@ -364,205 +393,15 @@ def decide(
             n_roles,
             np.ascontiguousarray(same_day_tab, dtype=np.bool_),
             np.ascontiguousarray(mode_tab, dtype=np.int8),
-            np.ascontiguousarray(role_tab, dtype=np.int32),
-            np.ascontiguousarray(lead_tab, dtype=np.int16),
+            np.ascontiguousarray(role_tab, dtype=np.int8),
+            np.ascontiguousarray(lead_tab, dtype=np.int8),
             kind,
             lead,
             diary,
             mode,
+            pid,
         )
-    return kind, lead, diary, mode
-
-
-def _attend(
-    key: np.uint64,
-    pid: np.ndarray,
-    idx: np.ndarray,
-    k: np.ndarray,
-    attempt: np.ndarray,
-    booked_on: np.ndarray,
-    today: int,
-    edges: np.ndarray,
-    level_at_entry: np.ndarray,
-    level: np.ndarray,
-    rr_pair: np.ndarray,
-    rr_wait: np.ndarray,
-    rate: float,
-    mean: float,
-    max_attempts: int,
-    wait: np.ndarray,
-    band: np.ndarray,
-    dna: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    to_unit = 2.0**-53
-    for i in range(idx.shape[0]):
-        p = idx[i]
-        w = today - booked_on[i]
-        wait[i] = w
-        b = 0
-        for edge in edges:  # searchsorted(edges, w, side="right")
-            if edge <= w:
-                b += 1
-        band[i] = b
-        # crn.uniforms(key, person id, k * max_attempts + attempt)
-        index = np.int64(k[i]) * max_attempts + np.int64(attempt[i])
-        z = np.uint64(pid[i]) * _GOLDEN + np.uint64(index) * _M2 + key
-        z ^= z >> np.uint64(30)
-        z *= _M1
-        z ^= z >> np.uint64(27)
-        z *= _M2
-        z ^= z >> np.uint64(31)
-        u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
-        rr = rr_pair[level_at_entry[p] - 1, level[p] - 1]
-        dna[i] = u < rate * rr_wait[b] * rr / mean
-
-
-_attend_jit: Any = numba.njit(cache=True, nogil=True)(_attend)
-
-
-def attend(
-    key: np.uint64,
-    pid: np.ndarray,
-    idx: np.ndarray,
-    k: np.ndarray,
-    attempt: np.ndarray,
-    booked_on: np.ndarray,
-    today: int,
-    edges: np.ndarray,
-    level_at_entry: np.ndarray,
-    level: np.ndarray,
-    rr_pair: np.ndarray,
-    rr_wait: np.ndarray,
-    rate: float,
-    mean: float,
-    max_attempts: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Wait (days), wait band and DNA of each appointment of today (person ids ``pid``,
-    positions ``idx`` in the population).
-
-    The DNA uniform is ``crn.uniforms(key, person id, k * max_attempts + attempt)`` and the
-    probability ``rate * rr_wait[band] * rr_pair[entry level, level] / mean``, computed in
-    that order, so the decisions are those of the numpy expressions.
-    """
-    n = idx.shape[0]
-    wait = np.empty(n, dtype=np.int64)
-    band = np.empty(n, dtype=np.int64)
-    dna = np.empty(n, dtype=np.bool_)
-    if n:
-        _attend_jit(
-            np.uint64(key),
-            np.ascontiguousarray(pid, dtype=np.int64),
-            np.ascontiguousarray(idx),
-            np.ascontiguousarray(k),
-            np.ascontiguousarray(attempt),
-            np.ascontiguousarray(booked_on, dtype=np.int64),
-            int(today),
-            np.ascontiguousarray(edges, dtype=np.int64),
-            np.ascontiguousarray(level_at_entry),
-            np.ascontiguousarray(level),
-            np.ascontiguousarray(rr_pair, dtype=np.float64),
-            np.ascontiguousarray(rr_wait, dtype=np.float64),
-            float(rate),
-            float(mean),
-            int(max_attempts),
-            wait,
-            band,
-            dna,
-        )
-    return wait, band, dna
-
-
-def _tally(
-    diary: np.ndarray,
-    mode: np.ndarray,
-    dna: np.ndarray,
-    wait: np.ndarray,
-    strata_of: np.ndarray,
-    idx: np.ndarray,
-    n_roles: int,
-    n_strata: int,
-    horizon: int,
-    by_practice: np.ndarray,
-    wait_hist: np.ndarray,
-    strata: np.ndarray,
-    keys: np.ndarray,
-) -> int:  # pragma: no cover - compiled
-    n = diary.shape[0]
-    seen = 0
-    missed = n
-    for i in range(n):
-        practice = diary[i] // n_roles
-        code = np.int64(mode[i]) * n_roles + diary[i] % n_roles
-        stratum = strata_of[idx[i]]
-        strata[i] = stratum
-        missing = 1 if dna[i] else 0
-        by_practice[missing, practice, code] += 1
-        w = wait[i]
-        wait_hist[practice, w if w < horizon else horizon] += 1
-        # ledger keys code * n_strata + stratum: attended from the front, missed from the back
-        if dna[i]:
-            missed -= 1
-            keys[missed] = code * n_strata + stratum
-        else:
-            keys[seen] = code * n_strata + stratum
-            seen += 1
-    return seen
-
-
-_tally_jit: Any = numba.njit(cache=True, nogil=True)(_tally)
-
-
-def tally(
-    diary: np.ndarray,
-    mode: np.ndarray,
-    dna: np.ndarray,
-    wait: np.ndarray,
-    strata_of: np.ndarray,
-    idx: np.ndarray,
-    n_roles: int,
-    n_strata: int,
-    horizon: int,
-    by_practice: np.ndarray,
-    wait_hist: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Count today's appointments into ``by_practice`` (attended / DNA, practice, code) and
-    ``wait_hist`` (practice, wait capped at ``horizon``), in place; return the people's
-    strata and the ledger keys (code * n_strata + stratum) of the attended and the missed,
-    each in the order of the appointments."""
-    n = diary.shape[0]
-    strata = np.empty(n, dtype=strata_of.dtype)
-    keys = np.empty(n, dtype=np.int64)
-    seen = int(
-        _tally_jit(
-            np.ascontiguousarray(diary),
-            np.ascontiguousarray(mode),
-            np.ascontiguousarray(dna),
-            np.ascontiguousarray(wait, dtype=np.int64),
-            strata_of,
-            np.ascontiguousarray(idx),
-            n_roles,
-            n_strata,
-            horizon,
-            by_practice,
-            wait_hist,
-            strata,
-            keys,
-        )
-    )
-    # the missed were filled from the back: reverse them into appointment order
-    return strata, keys[:seen], keys[seen:][::-1].copy()
-
-
-def _alive_rows(
-    death_day: np.ndarray, idx: np.ndarray, day0: int, absolute_day: int, out: np.ndarray
-) -> int:  # pragma: no cover - compiled
-    n = 0
-    for i in range(idx.shape[0]):
-        death = np.int64(death_day[idx[i]])
-        if death < 0 or day0 + death > absolute_day:
-            out[n] = i
-            n += 1
-    return n
+    return kind, lead, diary, mode, pid
 
 
 def _durations(
@@ -572,39 +411,7 @@ def _durations(
         out[i] = minutes[diary[i] % n_roles, mode[i]]
 
 
-def _uniforms(
-    key: np.uint64,
-    pid: np.ndarray,
-    index: np.ndarray,
-    stride: int,
-    out: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    to_unit = 2.0**-53
-    for i in range(pid.shape[0]):
-        base = np.uint64(pid[i]) * _GOLDEN + key
-        for j in range(out.shape[0]):
-            z = base + np.uint64(index[i] * stride + j) * _M2
-            z ^= z >> np.uint64(30)
-            z *= _M1
-            z ^= z >> np.uint64(27)
-            z *= _M2
-            z ^= z >> np.uint64(31)
-            out[j, i] = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
-
-
-_alive_rows_jit: Any = numba.njit(cache=True, nogil=True)(_alive_rows)
 _durations_jit: Any = numba.njit(cache=True, nogil=True)(_durations)
-_uniforms_jit: Any = numba.njit(cache=True, nogil=True)(_uniforms)
-
-
-def alive_rows(death_day: np.ndarray, idx: np.ndarray, day0: int, absolute_day: int) -> np.ndarray:
-    """Positions of the people ``idx`` alive on ``absolute_day`` (death day of the year < 0,
-    or ``day0 + death day > absolute_day``), in order."""
-    out = np.empty(idx.shape[0], dtype=np.int64)
-    if idx.shape[0] == 0:
-        return out
-    n = _alive_rows_jit(death_day, np.ascontiguousarray(idx), int(day0), int(absolute_day), out)
-    return out[:n]
 
 
 def durations(diary: np.ndarray, mode: np.ndarray, minutes: np.ndarray, n_roles: int) -> np.ndarray:
@@ -621,17 +428,600 @@ def durations(diary: np.ndarray, mode: np.ndarray, minutes: np.ndarray, n_roles:
     return out
 
 
-def uniforms(
-    key: np.uint64, pid: np.ndarray, index: np.ndarray, stride: int, count: int
-) -> np.ndarray:
-    """``crn.uniforms(key, pid, index * stride + j)`` for ``j < count``: (count, n)."""
-    out = np.empty((count, pid.shape[0]), dtype=np.float64)
-    if pid.shape[0]:
-        _uniforms_jit(
+#: roles per practice (a constant, so that the compiled passes divide by it cheaply)
+N_ROLES = gp_diary.N_ROLES
+
+
+def _split(
+    death_day: np.ndarray,
+    idx: np.ndarray,
+    kind: np.ndarray,
+    day0: int,
+    absolute_day: int,
+    same: np.ndarray,
+    pre: np.ndarray,
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    n_same = 0
+    n_pre = 0
+    for i in range(idx.shape[0]):
+        death = np.int64(death_day[idx[i]])
+        if death < 0 or day0 + death > absolute_day:  # alive (as ``_alive_rows``)
+            if kind[i] == 0:
+                same[n_same] = i
+                n_same += 1
+            else:
+                pre[n_pre] = i
+                n_pre += 1
+    return n_same, n_pre
+
+
+_split_jit: Any = numba.njit(cache=True, nogil=True)(_split)
+
+
+def split(
+    death_day: np.ndarray, idx: np.ndarray, kind: np.ndarray, day0: int, absolute_day: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the requests ``idx`` of people alive on ``absolute_day`` (as ``alive_rows``),
+    same-day ones (``kind`` 0) and pre-booked ones apart, each in order."""
+    n = idx.shape[0]
+    same = np.empty(n, dtype=np.int64)
+    pre = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return same, pre
+    n_same, n_pre = _split_jit(
+        death_day,
+        np.ascontiguousarray(idx),
+        np.ascontiguousarray(kind),
+        int(day0),
+        int(absolute_day),
+        same,
+        pre,
+    )
+    return same[:n_same], pre[:n_pre]
+
+
+def _attend_day(
+    links: Any,
+    store: Any,
+    s: int,
+    today: int,
+    day0: int,
+    death_day: np.ndarray,
+    key: np.uint64,
+    stride: int,
+    edges: np.ndarray,
+    level_at_entry: np.ndarray,
+    level: np.ndarray,
+    rr_pair: np.ndarray,
+    rr_wait: np.ndarray,
+    rate: float,
+    mean: float,
+    dna_multiplier: np.ndarray,
+    strata_of: np.ndarray,
+    n_strata: int,
+    horizon: int,
+    minutes: np.ndarray,
+    by_practice: np.ndarray,
+    wait_hist: np.ndarray,
+    keys: np.ndarray,
+    wait_out: np.ndarray,
+    strata_out: np.ndarray,
+    booking_out: np.ndarray,
+    band_out: np.ndarray,
+    people: np.ndarray,
+    durations: np.ndarray,
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """Alive, wait, DNA and tallies of one diary day (see ``attend_day``); the day's chunks
+    are then released."""
+    chunk_next, chunk_fill, head = links[0], links[1], links[2]
+    s_idx, s_id, s_k, s_kind, _lead, s_diary, s_mode, s_attempt, s_booked = store
+    n = keys.shape[0]
+    # first the people's values, in a loop of loads only: reads of per-person arrays at
+    # random positions overlap there, and would wait on each other amid the arithmetic
+    g_death = np.empty(n, dtype=np.int64)
+    g_entry = np.empty(n, dtype=np.int64)
+    g_level = np.empty(n, dtype=np.int64)
+    g_stratum = np.empty(n, dtype=np.int64)
+    j = 0
+    c = head[s]
+    while c >= 0:
+        base = c * gp_diary.CHUNK
+        for q in range(chunk_fill[c]):
+            p = s_idx[base + q]
+            g_death[j] = death_day[p]
+            g_entry[j] = level_at_entry[p]
+            g_level[j] = level[p]
+            g_stratum[j] = strata_of[p]
+            j += 1
+        c = chunk_next[c]
+    to_unit = 2.0**-53
+    use_multiplier = dna_multiplier.shape[0] > 0
+    alive = 0
+    seen = 0
+    missed = n
+    j = 0
+    c = head[s]
+    while c >= 0:
+        base = c * gp_diary.CHUNK
+        for q in range(chunk_fill[c]):
+            r = base + q
+            g = j
+            j += 1
+            death = g_death[g]
+            if not (death < 0 or day0 + death > today):
+                continue  # died before the appointment: leaves the diary uncounted
+            p = s_idx[r]
+            w = today - np.int64(s_booked[r])
+            b = 0
+            for edge in edges:  # searchsorted(edges, w, side="right")
+                if edge <= w:
+                    b += 1
+            # crn.uniforms(key, person id, k * stride + attempt)
+            index = np.int64(s_k[r]) * stride + np.int64(s_attempt[r])
+            z = np.uint64(s_id[r]) * _GOLDEN + np.uint64(index) * _M2 + key
+            z ^= z >> np.uint64(30)
+            z *= _M1
+            z ^= z >> np.uint64(27)
+            z *= _M2
+            z ^= z >> np.uint64(31)
+            u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+            rr = rr_pair[g_entry[g] - 1, g_level[g] - 1]
+            prob = rate * rr_wait[b] * rr / mean
+            if use_multiplier:  # a lever's per-person multiplier (none in the baseline)
+                prob = prob * dna_multiplier[p]
+            dna = u < prob
+            dia = np.int64(s_diary[r])
+            practice = dia // N_ROLES
+            role = dia - practice * N_ROLES
+            mode = np.int64(s_mode[r])
+            code = mode * N_ROLES + role
+            stratum = g_stratum[g]
+            by_practice[1 if dna else 0, practice, code] += 1
+            wait_hist[practice, w if w < horizon else horizon] += 1
+            # ledger keys code * n_strata + stratum and the people: attended from the
+            # front, missed from the back
+            if dna:
+                missed -= 1
+                keys[missed] = code * n_strata + stratum
+                people[missed] = p
+            else:
+                keys[seen] = code * n_strata + stratum
+                people[seen] = p
+                seen += 1
+            wait_out[alive] = w
+            strata_out[alive] = stratum
+            booking_out[alive] = np.int64(s_kind[r]) + 1
+            band_out[alive] = b
+            durations[alive] = minutes[role, mode]
+            alive += 1
+        c = chunk_next[c]
+    gp_diary._release_jit(links, s)
+    return alive, seen
+
+
+_attend_day_jit: Any = numba.njit(cache=True, nogil=True)(_attend_day)
+
+
+@dataclass
+class AttendedDay:
+    """What ``attend_day`` found: the ledger keys of attended and missed appointments,
+    each alive appointment's wait (days), person code, booking (kind + 1) and wait band
+    (in booking order), the people (positions) who attended and who missed, aligned with
+    the keys, and the minutes used (summed as numpy sums them)."""
+
+    seen_keys: np.ndarray
+    missed_keys: np.ndarray
+    wait: np.ndarray
+    strata: np.ndarray
+    booking: np.ndarray
+    band: np.ndarray
+    seen: np.ndarray
+    missed: np.ndarray
+    used: float
+
+
+def attend_day(
+    diary: gp_diary.Diary,
+    today: int,
+    day0: int,
+    death_day: np.ndarray,
+    key: np.uint64,
+    stride: int,
+    edges: np.ndarray,
+    level_at_entry: np.ndarray,
+    level: np.ndarray,
+    rr_pair: np.ndarray,
+    rr_wait: np.ndarray,
+    rate: float,
+    mean: float,
+    dna_multiplier: np.ndarray | None,
+    strata_of: np.ndarray,
+    n_strata: int,
+    horizon: int,
+    minutes: np.ndarray,
+    by_practice: np.ndarray,
+    wait_hist: np.ndarray,
+) -> AttendedDay:
+    """The appointments of ``today`` (absolute day) in ``diary`` happen; the day is then
+    released from the diary.
+
+    For each appointment in booking order, of a person alive on ``today`` (death day of the
+    year ``< 0`` or ``day0 + death day > today``): the wait ``today - booked_on``, its band
+    ``searchsorted(edges, wait, side="right")``, and DNA when the uniform
+    ``crn.uniforms(key, person id, k * stride + attempt)`` is below ``rate *
+    rr_wait[band] * rr_pair[entry level - 1, level - 1] / mean`` (times
+    ``dna_multiplier[person]`` when a lever gives one), computed in that order, so the
+    decisions are those of the numpy expressions. ``by_practice`` (attended / DNA, practice,
+    code) and ``wait_hist`` (practice, wait capped at ``horizon``) are counted in place; the
+    ledger keys are ``code * n_strata + person code`` with ``code = mode * N_ROLES + role``;
+    the minutes used are ``minutes[role, mode]`` of the alive appointments, summed with
+    numpy's pairwise summation.
+    """
+    s = diary.slot(today)
+    n = diary.count(today)
+    keys = np.empty(n, dtype=np.int64)
+    wait = np.empty(n, dtype=np.float64)
+    strata = np.empty(n, dtype=strata_of.dtype)
+    booking = np.empty(n, dtype=np.int64)
+    band = np.empty(n, dtype=np.int64)
+    people = np.empty(n, dtype=np.int32)
+    durations = np.empty(n, dtype=np.float64)
+    alive = n_seen = 0
+    if n:
+        multiplier = np.empty(0) if dna_multiplier is None else dna_multiplier
+        alive, n_seen = _attend_day_jit(
+            diary.links,
+            diary.store,
+            s,
+            int(today),
+            int(day0),
+            death_day,
             np.uint64(key),
-            np.ascontiguousarray(pid, dtype=np.int64),
-            np.ascontiguousarray(index, dtype=np.int64),
             int(stride),
-            out,
+            np.ascontiguousarray(edges, dtype=np.int64),
+            level_at_entry,
+            level,
+            np.ascontiguousarray(rr_pair, dtype=np.float64),
+            np.ascontiguousarray(rr_wait, dtype=np.float64),
+            float(rate),
+            float(mean),
+            np.ascontiguousarray(multiplier, dtype=np.float64),
+            strata_of,
+            int(n_strata),
+            int(horizon),
+            np.ascontiguousarray(minutes, dtype=np.float64),
+            by_practice,
+            wait_hist,
+            keys,
+            wait,
+            strata,
+            booking,
+            band,
+            people,
+            durations,
         )
-    return out
+    return AttendedDay(
+        seen_keys=keys[:n_seen],
+        missed_keys=keys[n - (alive - n_seen) :],
+        wait=wait[:alive],
+        strata=strata[:alive],
+        booking=booking[:alive],
+        band=band[:alive],
+        seen=people[:n_seen],
+        missed=people[n - (alive - n_seen) :],
+        used=gp_diary.pairwise_sum(durations[:alive]),
+    )
+
+
+def _offer_and_draw(
+    idx: np.ndarray,
+    pid: np.ndarray,
+    k: np.ndarray,
+    attempt: np.ndarray,
+    lead: np.ndarray,
+    diary: np.ndarray,
+    mode: np.ndarray,
+    from_lead: bool,
+    today: int,
+    next_working: np.ndarray,
+    segment: np.ndarray,
+    key: np.uint64,
+    stride: int,
+    slots: int,
+    minutes: np.ndarray,
+    day_cap: np.ndarray,
+    working: np.ndarray,
+    booked: np.ndarray,
+    first_col: int,
+    offered: np.ndarray,
+    want: np.ndarray,
+    seg: np.ndarray,
+    u: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    n = idx.shape[0]
+    first_day = today + 1
+    earliest = np.empty(n, dtype=np.int64)
+    durations = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        w = next_working[today + np.int64(lead[i])] if from_lead else first_day
+        want[i] = w
+        e = w - first_day
+        earliest[i] = e if e > 0 else 0  # np.maximum(want - first_day, 0)
+        dia = np.int64(diary[i])
+        if earliest[i] > _MAX_EARLIEST or dia < 0 or dia >= day_cap.shape[0]:
+            return -1
+        durations[i] = minutes[dia % N_ROLES, mode[i]]
+    for i in range(n):  # loads only (see the module docstring)
+        seg[i] = segment[idx[i]]
+    col = np.empty(n, dtype=np.int64)
+    _book_ahead_jit(diary, earliest, durations, day_cap, working, booked, first_col, col)
+    to_unit = 2.0**-53
+    for i in range(n):
+        offered[i] = first_day + col[i] if col[i] >= 0 else -1
+        # crn.uniforms(key, person id, (k * stride + attempt) * slots + j)
+        index = np.int64(k[i]) * stride + np.int64(attempt[i])
+        base = np.uint64(pid[i]) * _GOLDEN + key
+        for j in range(u.shape[0]):
+            z = base + np.uint64(index * slots + j) * _M2
+            z ^= z >> np.uint64(30)
+            z *= _M1
+            z ^= z >> np.uint64(27)
+            z *= _M2
+            z ^= z >> np.uint64(31)
+            u[j, i] = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+    return 0
+
+
+_offer_and_draw_jit: Any = numba.njit(cache=True, nogil=True)(_offer_and_draw)
+
+
+def offer_and_draw(
+    req: dict[str, np.ndarray],
+    from_lead: bool,
+    today: int,
+    next_working: np.ndarray,
+    segment: np.ndarray,
+    key: np.uint64,
+    stride: int,
+    slots: int,
+    draws: int,
+    minutes: np.ndarray,
+    day_cap: np.ndarray,
+    working: np.ndarray,
+    booked: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The advance time offered to each request and the uniforms its decisions take.
+
+    Each request wants the day ``next_working[today + lead]`` (``from_lead``) or tomorrow,
+    ``today + 1``, and is offered the first free advance time on or after it: ``book_ahead``
+    into the ring ``booked`` from tomorrow's column, with ``day_cap`` the advance minutes of
+    a working day by diary and ``working`` the days ahead; the offer is an absolute day, or
+    -1. Returns (offered, wanted day, the person's segment, ``draws`` uniforms per request:
+    ``crn.uniforms(key, person id, (k * stride + attempt) * slots + j)`` for ``j < draws``),
+    each as the numpy expressions it replaces give it.
+    """
+    n = req["idx"].shape[0]
+    offered = np.empty(n, dtype=np.int64)
+    want = np.empty(n, dtype=np.int64)
+    seg = np.empty(n, dtype=segment.dtype)
+    u = np.empty((draws, n), dtype=np.float64)
+    if n == 0:
+        return offered, want, seg, u
+    first_day = today + 1
+    status = _offer_and_draw_jit(
+        np.ascontiguousarray(req["idx"]),
+        np.ascontiguousarray(req["id"], dtype=np.int64),
+        np.ascontiguousarray(req["k"]),
+        np.ascontiguousarray(req["attempt"]),
+        np.ascontiguousarray(req["lead"]),
+        np.ascontiguousarray(req["diary"]),
+        np.ascontiguousarray(req["mode"]),
+        bool(from_lead),
+        int(today),
+        next_working,
+        segment,
+        np.uint64(key),
+        int(stride),
+        int(slots),
+        np.ascontiguousarray(minutes, dtype=np.float64),
+        np.ascontiguousarray(day_cap, dtype=np.float64),
+        np.ascontiguousarray(working, dtype=np.bool_),
+        booked,
+        first_day % booked.shape[1],
+        offered,
+        want,
+        seg,
+        u,
+    )
+    if status < 0:
+        raise ValueError("earliest days must be in 0..2**20 and diaries rows of the capacity")
+    return offered, want, seg, u
+
+
+def _book_today(
+    links: Any,
+    store: Any,
+    req: Any,
+    minutes_today: np.ndarray,
+    booked: np.ndarray,
+    ring: int,
+    minutes: np.ndarray,
+    today: int,
+    failed: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    diary, mode = req[5], req[6]
+    n = diary.shape[0]
+    n_diaries = minutes_today.shape[0]
+    durations = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        dia = np.int64(diary[i])
+        if dia < 0 or dia >= n_diaries:
+            return -1
+        durations[i] = minutes[dia % N_ROLES, mode[i]]
+    # np.maximum(minutes_today - booked[:, ring], 0.0), a one-day diary of free minutes
+    free = np.empty((n_diaries, 1), dtype=np.float64)
+    for d in range(n_diaries):
+        f = minutes_today[d] - booked[d, ring]
+        free[d, 0] = f if (f >= 0.0 or np.isnan(f)) else 0.0
+    col = np.empty(n, dtype=np.int64)
+    start = _start_of_jit(free)
+    _book_start_jit(diary, np.zeros(n, dtype=np.int64), durations, start, n_diaries, 1, col, False)
+    served = np.empty(n, dtype=np.int64)
+    n_served = 0
+    n_failed = 0
+    for i in range(n):
+        if col[i] == 0:
+            served[n_served] = i
+            n_served += 1
+        else:
+            failed[n_failed] = i
+            n_failed += 1
+    day = np.full(n_served, today, dtype=np.int64)
+    if gp_diary._append_jit(links, store, req, served[:n_served], day, day, minutes, booked) < 0:
+        return -1
+    return n_failed
+
+
+_book_today_jit: Any = numba.njit(cache=True, nogil=True)(_book_today)
+
+
+def book_today(
+    diary: gp_diary.Diary,
+    req: dict[str, np.ndarray],
+    minutes_today: np.ndarray,
+    booked: np.ndarray,
+    ring: int,
+    minutes: np.ndarray,
+    today: int,
+) -> np.ndarray:
+    """Same-day requests take today's free minutes: ``greedy_book`` into the one-day diary
+    ``np.maximum(minutes_today - booked[:, ring], 0)``; those booked go into the diary on
+    ``today`` (booked today, in order, their minutes into ``booked``). Returns the rows of
+    those not booked."""
+    n = req["idx"].shape[0]
+    failed = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return failed
+    diary.reserve(n)
+    n_failed = _book_today_jit(
+        diary.links,
+        diary.store,
+        gp_diary.request_columns(req),
+        np.ascontiguousarray(minutes_today, dtype=np.float64),
+        booked,
+        int(ring),
+        np.ascontiguousarray(minutes, dtype=np.float64),
+        int(today),
+        failed,
+    )
+    if n_failed < 0:
+        raise ValueError("diaries must be rows of the capacity, and days within the horizon")
+    return failed[:n_failed]
+
+
+#: how a request ended after its offer (``settle``)
+BOOKED, RETRY, GAVE_UP, TO_AE = 0, 1, 2, 3
+
+
+def _settle(
+    links: Any,
+    store: Any,
+    req: Any,
+    offered: np.ndarray,
+    reference: np.ndarray,
+    tolerance: np.ndarray,
+    today: int,
+    u_retry: np.ndarray,
+    u_spill: np.ndarray,
+    seg: np.ndarray,
+    retry_share: np.ndarray,
+    spill_share: np.ndarray,
+    last_attempt: int,
+    minutes: np.ndarray,
+    booked: np.ndarray,
+    outcome: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    n = offered.shape[0]
+    attempt = req[7]
+    same_day = u_retry.shape[0] > 0
+    rows = np.empty(n, dtype=np.int64)
+    n_booked = 0
+    for i in range(n):
+        # (offered >= 0) & (offered - reference <= tolerance)
+        if offered[i] >= 0 and np.float64(offered[i] - reference[i]) <= tolerance[i]:
+            outcome[i] = BOOKED
+            rows[n_booked] = i
+            n_booked += 1
+        elif not same_day:
+            outcome[i] = GAVE_UP
+        elif u_retry[i] < retry_share[seg[i]] and attempt[i] < last_attempt:
+            outcome[i] = RETRY
+        elif u_spill[i] < spill_share[seg[i]]:
+            outcome[i] = TO_AE
+        else:
+            outcome[i] = GAVE_UP
+    day = np.empty(n_booked, dtype=np.int64)
+    for j in range(n_booked):
+        day[j] = offered[rows[j]]
+    booked_on = np.full(n_booked, today, dtype=np.int64)
+    return gp_diary._append_jit(links, store, req, rows[:n_booked], day, booked_on, minutes, booked)
+
+
+_settle_jit: Any = numba.njit(cache=True, nogil=True)(_settle)
+
+
+def settle(
+    diary: gp_diary.Diary,
+    req: dict[str, np.ndarray],
+    offered: np.ndarray,
+    reference: np.ndarray,
+    tolerance: np.ndarray,
+    today: int,
+    minutes: np.ndarray,
+    booked: np.ndarray,
+    same_day: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int] | None,
+) -> np.ndarray:
+    """How each offered request ends (``BOOKED``, ``RETRY``, ``GAVE_UP``, ``TO_AE``).
+
+    A request takes its offer when ``offered >= 0`` and ``offered - reference <=
+    tolerance`` (days); it is then booked into the diary on the offered day (booked
+    ``today``, in order). Otherwise a pre-booked request gives up; a same-day one
+    (``same_day``: its retry and A&E uniforms, the person's segment, the shares by segment
+    and the number of attempts allowed) retries when ``u_retry < retry_share[segment]``
+    and attempts remain, else goes to A&E when ``u_spill < spill_share[segment]``, else
+    gives up: the expressions of the numpy version, in its order.
+    """
+    n = offered.shape[0]
+    outcome = np.empty(n, dtype=np.int8)
+    if n == 0:
+        return outcome
+    if same_day is None:
+        empty = np.empty(0, dtype=np.float64)
+        u_retry, u_spill, seg = empty, empty, np.zeros(0, dtype=np.int8)
+        retry_share = spill_share = empty
+        last = 0
+    else:
+        u_retry, u_spill, seg, retry_share, spill_share, attempts = same_day
+        last = attempts - 1
+    diary.reserve(n)
+    done = _settle_jit(
+        diary.links,
+        diary.store,
+        gp_diary.request_columns(req),
+        np.ascontiguousarray(offered, dtype=np.int64),
+        np.ascontiguousarray(reference, dtype=np.int64),
+        np.ascontiguousarray(tolerance, dtype=np.float64),
+        int(today),
+        np.ascontiguousarray(u_retry, dtype=np.float64),
+        np.ascontiguousarray(u_spill, dtype=np.float64),
+        np.ascontiguousarray(seg),
+        np.ascontiguousarray(retry_share, dtype=np.float64),
+        np.ascontiguousarray(spill_share, dtype=np.float64),
+        int(last),
+        np.ascontiguousarray(minutes, dtype=np.float64),
+        booked,
+        outcome,
+    )
+    if done < 0:
+        raise RuntimeError("GP diary: a day beyond the horizon was booked")
+    return outcome

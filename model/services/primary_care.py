@@ -36,8 +36,6 @@ of the vectorised numpy version (``greedy_book_vectorised``), so both book alike
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
@@ -46,6 +44,7 @@ from model.ledger import WAIT_BAND_EDGES, unit_cost
 from model.population import SEGMENTS
 from model.practices import Practices
 from model.services import _gp_kernels
+from model.services.gp_diary import Diary
 from model.services.protocol import ServiceYear
 from model.strata import N_CODES
 from model.world import DAYS_PER_YEAR, World
@@ -127,21 +126,6 @@ def greedy_book_vectorised(
     return out
 
 
-@dataclass
-class _Booked:
-    """Appointments booked for one future day (struct of arrays, appended as they come)."""
-
-    parts: list[dict[str, np.ndarray]] = field(default_factory=list)
-
-    def add(self, cols: dict[str, np.ndarray]) -> None:
-        self.parts.append(cols)
-
-    def take(self) -> dict[str, np.ndarray]:
-        if not self.parts:
-            return {}
-        return {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
-
-
 class PrimaryCareService:
     """The practices of the place: diaries, booking, attendance, give-ups and spill to A&E.
 
@@ -204,8 +188,15 @@ class PrimaryCareService:
         marks = np.where(self.working, days, last)
         self.next_working = np.minimum.accumulate(marks[::-1])[::-1]
         self.booked_minutes = np.zeros((self.n_diaries, self.horizon))  # ring by absolute day
-        self.diary: dict[int, _Booked] = {}
+        self.diary = Diary(self.horizon)
+        # requests not yet handled: those carried from last year (``waiting``), then this
+        # year's made on the days since the last working day (rows ``_handled`` to
+        # ``_made`` of ``new``, in the order of the year's events)
         self.waiting: dict[str, np.ndarray] = _empty_requests()
+        self.new: dict[str, np.ndarray] = _empty_requests()
+        self.new_day_starts = np.zeros(DAYS_PER_YEAR + 1, dtype=np.int64)
+        self._handled = 0
+        self._made = 0
         self.retries: dict[int, dict[str, np.ndarray]] = {}
         self.seeded = False
         self._minutes_today = np.zeros(self.n_diaries)
@@ -231,6 +222,7 @@ class PrimaryCareService:
         events = world.events["gp"]
         self.new = self._requests(world, events.person, events.k, "gp.decisions")
         self.new_day_starts = np.searchsorted(events.day, np.arange(DAYS_PER_YEAR + 1))
+        self._handled = self._made = 0
         self._reset()
         if not self.seeded:
             self._seed_diary(world)
@@ -246,7 +238,7 @@ class PrimaryCareService:
         (``_decision_tables``) in one compiled pass.
         """
         pop = world.pop
-        kind, lead, diary, mode = _gp_kernels.decide(
+        kind, lead, diary, mode, pid = _gp_kernels.decide(
             world.key(purpose),
             pop.person_id,
             person,
@@ -259,7 +251,7 @@ class PrimaryCareService:
         return {
             # person and event number share the events' buffers (never written in place)
             "idx": person.astype(np.int32, copy=False),
-            "id": pop.person_id[person],
+            "id": pid,
             "k": k.astype(np.int32, copy=False),
             "kind": kind,
             "lead": lead,
@@ -309,12 +301,12 @@ class PrimaryCareService:
         req, want, made = _select(req, keep), self.next_working[want[keep]], made[keep]
         self._minutes_today = self._day_minutes(world)
         offered = self._offer(req, world.day0 - 1, want)
-        ok = offered >= 0
-        self._commit(_select(req, ok), offered[ok], made[ok])
+        ok = np.flatnonzero(offered >= 0)
+        self._book(req, ok, offered[ok], made[ok])
 
     def end_year(self, world: World) -> ServiceYear:
         """Appointments booked for next year, capacity (minutes), the practice table."""
-        booked_ahead = sum(sum(part["idx"].size for part in b.parts) for b in self.diary.values())
+        booked_ahead = self.diary.size
         return ServiceYear(
             backlogs={SERVICE: booked_ahead},
             capacity={SERVICE: (self.offered, self.used)},
@@ -323,27 +315,25 @@ class PrimaryCareService:
 
     def carry_people(self, world: World, old_ids: np.ndarray) -> None:
         """Re-index the people in diaries, retries and weekend requests; the dead leave."""
+        self._hold_unhandled(world)
+        self.diary.remap(world.index_of(old_ids[self.diary.records("idx")]))
+        for day, part in list(self.retries.items()):
+            self.retries[day] = _carried(world, old_ids, part)
+        self.waiting = _carried(world, old_ids, self.waiting)
 
-        # every diary part, retry and waiting request looked up at once
-        parts = [part for booked in self.diary.values() for part in booked.parts]
-        retry_days = list(self.retries)
-        parts += [self.retries[day] for day in retry_days] + [self.waiting]
-        ends = np.cumsum([part["idx"].size for part in parts])
-        found = world.index_of(old_ids[np.concatenate([part["idx"] for part in parts])])
-        carried = []
-        for part, a, b in zip(parts, [0, *ends[:-1].tolist()], ends.tolist(), strict=True):
-            if a == b:
-                carried.append(part)
-                continue
-            new = found[a:b]
-            kept = _select(part, new >= 0)
-            kept["idx"] = new[new >= 0].astype(np.int32)
-            carried.append(kept)
-        at = 0
-        for booked in self.diary.values():
-            booked.parts, at = carried[at : at + len(booked.parts)], at + len(booked.parts)
-        self.retries = {day: carried[at + i] for i, day in enumerate(retry_days)}
-        self.waiting = carried[-1]
+    def _hold_unhandled(self, world: World) -> None:
+        """Move this year's requests not yet handled (made at a weekend) to ``waiting``,
+        less those levers' effects withdraw (``model.effects``)."""
+        a, b = self._handled, self._made
+        if b > a:
+            part = {k: v[a:b] for k, v in self.new.items()}
+            if world.effects.active("gp"):
+                day = world.events["gp"].day[a:b]
+                keep = world.keep_events("gp", part["idx"], part["k"], day)
+                if keep is not None:
+                    part = _select(part, keep)
+            self.waiting = _concat(self.waiting, part)
+        self._handled = self._made
 
     # ---------------------------------------------------------------- capacity
     def _day_minutes(self, world: World) -> np.ndarray:
@@ -364,27 +354,18 @@ class PrimaryCareService:
         self, req: dict[str, np.ndarray], absolute_day: np.ndarray, booked_on: np.ndarray
     ) -> None:
         """Put requests into the diary on their appointment days."""
-        if absolute_day.size == 0:
-            return
-        _gp_kernels.add_minutes(
-            self.booked_minutes, req["diary"], absolute_day % self.horizon, self._durations(req)
-        )
-        span = int(absolute_day.max() - absolute_day.min())
-        if span == 0:  # one day (same-day bookings): already in order
-            self.diary.setdefault(int(absolute_day[0]), _Booked()).add(
-                {**req, "booked_on": booked_on}
-            )
-            return
-        if span < np.iinfo(np.int16).max:  # a stable radix sort of 16-bit offsets
-            offset = (absolute_day - absolute_day.min()).astype(np.int16)
-            order = np.argsort(offset, kind="stable")
-        else:
-            order = np.argsort(absolute_day, kind="stable")
-        days = absolute_day[order]
-        cols = {**{k: v[order] for k, v in req.items()}, "booked_on": booked_on[order]}
-        cuts = (np.flatnonzero(days[1:] != days[:-1]) + 1).tolist()
-        for a, b in zip([0, *cuts], [*cuts, days.size], strict=True):
-            self.diary.setdefault(int(days[a]), _Booked()).add({k: v[a:b] for k, v in cols.items()})
+        self._book(req, np.arange(absolute_day.size), absolute_day, booked_on)
+
+    def _book(
+        self,
+        req: dict[str, np.ndarray],
+        rows: np.ndarray,
+        absolute_day: np.ndarray,
+        booked_on: np.ndarray,
+    ) -> None:
+        """Put requests ``rows`` into the diary on their appointment days (in this order),
+        and their minutes into the booked minutes of those days."""
+        self.diary.append(req, rows, absolute_day, booked_on, self.minutes, self.booked_minutes)
 
     def _offer(self, req: dict[str, np.ndarray], today: int, earliest: np.ndarray) -> np.ndarray:
         """The first free advance time on or after ``earliest`` (absolute day), or -1.
@@ -413,11 +394,13 @@ class PrimaryCareService:
         """One day of every practice."""
         absolute = world.day0 + day
         self.today = day  # relative day (for what the service publishes)
-        a, b = self.new_day_starts[day], self.new_day_starts[day + 1]
-        today = {k: v[a:b] for k, v in self.new.items()}
-        if world.effects.active("gp"):  # levers' effects from a day on (model.effects)
-            today = self._effects(world, today, day)
-        self.waiting = _concat(self.waiting, today)
+        self._made = int(self.new_day_starts[day + 1])  # today's requests wait with the rest
+        if world.effects.active("gp"):  # levers' top-up requests (model.effects)
+            extra = world.extra_events("gp", day)
+            if extra is not None:
+                person, k = extra
+                top_up = self._requests(world, person, k, "gp.decisions")
+                self.waiting = _concat(self.waiting, top_up)
         if not self.working[absolute]:
             return
         self._minutes_today = self._day_minutes(world)
@@ -426,26 +409,18 @@ class PrimaryCareService:
         self.offered_by_practice += self._minutes_today.reshape(-1, len(ROLES)).sum(axis=1)
         # 1. the appointments booked for today happen
         self._attend(world, absolute)
-        # 2. the day's requests (weekend ones are made today) and same-day retries due today
+        # 2. the day's requests (weekend ones are made today) and same-day retries due today,
+        # of the people still alive
+        self._hold_unhandled(world)
         req = _concat(self.waiting, self.retries.pop(absolute, _empty_requests()))
         self.waiting = _empty_requests()
-        req = _alive(world, req, absolute)
         if req["idx"].size:
-            same = req["kind"] == 0
-            self._same_day(world, _select(req, same), absolute, ring)
-            self._pre_booked(world, _select(req, ~same), absolute)
+            same, pre = _gp_kernels.split(
+                world.death_day, req["idx"], req["kind"], world.day0, absolute
+            )
+            self._same_day(world, _take(req, same), absolute, ring)
+            self._pre_booked(world, _take(req, pre), absolute)
         self.booked_minutes[:, ring] = 0.0  # the day is over: its column serves day + horizon
-
-    def _effects(self, world: World, req: dict[str, np.ndarray], day: int) -> dict[str, np.ndarray]:
-        """The day's requests after levers' thinning, with their top-up requests."""
-        keep = world.keep_events("gp", req["idx"], req["k"], day)
-        if keep is not None:
-            req = _select(req, keep)
-        extra = world.extra_events("gp", day)
-        if extra is not None:
-            person, k = extra
-            req = _concat(req, self._requests(world, person, k, "gp.decisions"))
-        return req
 
     def _same_day(self, world: World, req: dict[str, np.ndarray], today: int, ring: int) -> None:
         n = req["idx"].size
@@ -454,39 +429,38 @@ class PrimaryCareService:
         self.attempts += n
         strata = world.strata
         world.ledger.count("gp_booking_attempt", strata[req["idx"]], mode="same_day")
-        free_today = np.maximum(self._minutes_today - self.booked_minutes[:, ring], 0.0)
-        col = greedy_book(
-            req["diary"], np.zeros(n, dtype=np.int64), self._durations(req), free_today[:, None]
+        # today's free minutes, first come first served; those booked are seen today
+        failed_rows = _gp_kernels.book_today(
+            self.diary, req, self._minutes_today, self.booked_minutes, ring, self.minutes, today
         )
-        got = col == 0
-        served = _select(req, got)
-        today_arr = np.full(served["idx"].size, today, dtype=np.int64)
-        self._commit(served, today_arr, today_arr)
         self._attend(world, today)  # seen today
-        failed = _select(req, ~got)
-        if not failed["idx"].size:
+        if not failed_rows.size:
             return
-        # the earliest time offered from tomorrow on, taken within the person's tolerance
-        offered = self._offer(failed, today, np.full(failed["idx"].size, today + 1))
-        idx = failed["idx"]
-        seg = world.pop.segment[idx]
-        u_tol, u_retry, u_spill = self._attempt_uniforms(world, failed)
-        tolerance = -np.log(u_tol) * self.tolerance_days[seg]
-        accept = (offered >= 0) & (offered - today <= tolerance)
-        self._commit(
-            _select(failed, accept), _pick(offered, accept), np.full(int(accept.sum()), today)
+        failed = _take(req, failed_rows)
+        # the earliest time offered from tomorrow on, taken within the person's tolerance;
+        # otherwise retry, A&E or give up
+        offered, _, seg, (u_tol, u_retry, u_spill) = self._offer_and_draw(
+            world, failed, today, False, 3
         )
-        rest = ~accept
+        tolerance = -np.log(u_tol) * self.tolerance_days[seg]
+        outcome = _gp_kernels.settle(
+            self.diary,
+            failed,
+            offered,
+            np.full(offered.size, today),
+            tolerance,
+            today,
+            self.minutes,
+            self.booked_minutes,
+            (u_retry, u_spill, seg, self.retry_share, self.spill_share, self.max_attempts),
+        )
+        rest = outcome != _gp_kernels.BOOKED
         self.failed += int(rest.sum())
         world.ledger.count(
-            "gp_booking_attempt_unsuccessful", strata[_pick(idx, rest)], mode="same_day"
+            "gp_booking_attempt_unsuccessful", strata[_pick(failed["idx"], rest)], mode="same_day"
         )
-        retry = (
-            rest & (u_retry < self.retry_share[seg]) & (failed["attempt"] < self.max_attempts - 1)
-        )
-        left = rest & ~retry
-        spill = left & (u_spill < self.spill_share[seg])
-        self._give_up(world, failed, left & ~spill, spill)
+        self._give_up(world, failed, outcome == _gp_kernels.GAVE_UP, outcome == _gp_kernels.TO_AE)
+        retry = outcome == _gp_kernels.RETRY
         if retry.any():
             again = _select(failed, retry)
             again["attempt"] = (again["attempt"] + 1).astype(np.int8)
@@ -502,32 +476,44 @@ class PrimaryCareService:
         idx = req["idx"]
         strata = world.strata
         world.ledger.count("gp_booking_attempt", strata[idx], mode="pre_booked")
-        # the day wanted, or the first working day after it if it falls on a weekend
-        want = self.next_working[today + req["lead"].astype(np.int64)]
-        offered = self._offer(req, today, want)
-        seg = world.pop.segment[idx]
-        (u_tol,) = self._attempt_uniforms(world, req, 1)
+        # the day wanted, or the first working day after it if it falls on a weekend, and
+        # the first free advance time on or after it
+        offered, want, seg, (u_tol,) = self._offer_and_draw(world, req, today, True, 1)
         tolerance = -np.log(u_tol) * self.prebook_tolerance_days[seg]
-        accept = (offered >= 0) & (offered - want <= tolerance)
-        self._commit(
-            _select(req, accept), _pick(offered, accept), np.full(int(accept.sum()), today)
+        booked = self.booked_minutes
+        outcome = _gp_kernels.settle(
+            self.diary, req, offered, want, tolerance, today, self.minutes, booked, None
         )
-        unmet = ~accept
+        unmet = outcome != _gp_kernels.BOOKED
         self.failed += int(unmet.sum())
         world.ledger.count(
             "gp_booking_attempt_unsuccessful", strata[_pick(idx, unmet)], mode="pre_booked"
         )
         self._give_up(world, req, unmet, np.zeros(n, dtype=bool))
 
-    def _attempt_uniforms(
-        self, world: World, req: dict[str, np.ndarray], count: int = 3
-    ) -> tuple[np.ndarray, ...]:
-        """Three uniforms per (request, attempt): tolerance, retry and A&E (the first
-        ``count`` of them)."""
-        # crn.uniforms(key, person id, (k * ATTEMPT_STRIDE + attempt) * 3 + j), compiled
-        index = req["k"].astype(np.int64) * ATTEMPT_STRIDE + req["attempt"]
-        u = _gp_kernels.uniforms(world.key("gp.attempt"), req["id"], index, 3, count)
-        return tuple(u)
+    def _offer_and_draw(
+        self, world: World, req: dict[str, np.ndarray], today: int, from_lead: bool, draws: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The advance time offered to each request (from the day it wants, or tomorrow),
+        the day wanted, the person's segment, and ``draws`` uniforms per (request, attempt):
+        tolerance, retry and A&E (``_gp_kernels.offer_and_draw``, one compiled pass)."""
+        first_day = today + 1
+        # crn.uniforms(key, person id, (k * ATTEMPT_STRIDE + attempt) * 3 + j), j < draws
+        return _gp_kernels.offer_and_draw(
+            req,
+            from_lead,
+            today,
+            self.next_working,
+            world.pop.segment,
+            world.key("gp.attempt"),
+            ATTEMPT_STRIDE,
+            3,
+            draws,
+            self.minutes,
+            self._minutes_today * self.advance_share,
+            self.working[first_day : first_day + self.horizon - 1],
+            self.booked_minutes,
+        )
 
     def _give_up(
         self, world: World, req: dict[str, np.ndarray], unmet: np.ndarray, spill: np.ndarray
@@ -547,27 +533,21 @@ class PrimaryCareService:
             )
 
     def _attend(self, world: World, today: int) -> None:
-        """Appointments booked for today happen (or are missed)."""
-        booked = self.diary.pop(today, None)
-        if booked is None:
-            return
-        req = booked.take()
-        # people who died before their appointment leave the diary
-        req = _alive(world, req, today)
-        idx = req["idx"]
-        if not idx.size:
+        """Appointments booked for today happen (or are missed); people who died before
+        their appointment leave the diary uncounted."""
+        if self.diary.slot(today) < 0:
             return
         pop = world.pop
-        # wait, its band and DNA in one compiled pass (the expressions of the docstring of
-        # ``_gp_kernels.attend``: the same decisions as numpy's)
-        wait, band, dna = _gp_kernels.attend(
-            world.key("gp.dna"),
-            req["id"],
-            idx,
-            req["k"],
-            req["attempt"],
-            req["booked_on"],
+        # alive, wait, its band, DNA, the tallies by practice and the ledger's keys in one
+        # compiled pass over the day's appointments (the expressions of the docstring of
+        # ``_gp_kernels.attend_day``: the same decisions as numpy's)
+        day = _gp_kernels.attend_day(
+            self.diary,
             today,
+            world.day0,
+            world.death_day,
+            world.key("gp.dna"),
+            ATTEMPT_STRIDE,
             WAIT_BAND_EDGES,
             pop.pam_level_at_entry,
             pop.pam_level,
@@ -575,35 +555,26 @@ class PrimaryCareService:
             self.dna_rr_wait,
             self.dna_rate,
             self.dna_rr_mean,
-            ATTEMPT_STRIDE,
-        )
-        # by practice, wait by practice, and the ledger's keys, in one compiled pass
-        strata, seen, missed = _gp_kernels.tally(
-            req["diary"],
-            req["mode"],
-            dna,
-            wait,
+            world.modifier("gp_dna"),  # levers' per-person multipliers (None: none)
             world.strata,
-            idx,
-            len(ROLES),
             N_CODES,
             self.horizon,
+            self.minutes,
             self.by_practice,
             self.wait_hist,
         )
+        if day.wait.size == 0:
+            return
         ledger = world.ledger
         if ledger.spend is None and not world.listened("gp_consultation"):
-            ledger.count_keys(SERVICE, seen, LABELS)
-            ledger.count_keys("gp_appointment_dna", missed, LABELS)
+            ledger.count_keys(SERVICE, day.seen_keys, LABELS)
+            ledger.count_keys("gp_appointment_dna", day.missed_keys, LABELS)
         else:  # levers: whose the appointments are (per-person spend, referrals)
-            dna_b = dna.astype(bool)
-            ledger.count_keys(SERVICE, seen, LABELS, idx[~dna_b])
-            ledger.count_keys("gp_appointment_dna", missed, LABELS, idx[dna_b])
-            world.publish("gp_consultation", idx[~dna_b], today - world.day0)
-        ledger.waits(
-            SERVICE, wait.astype(float), strata, req["kind"].astype(np.int64) + 1, band=band
-        )
-        self.used += float(self._durations(req).sum())
+            ledger.count_keys(SERVICE, day.seen_keys, LABELS, day.seen)
+            ledger.count_keys("gp_appointment_dna", day.missed_keys, LABELS, day.missed)
+            world.publish("gp_consultation", day.seen, today - world.day0)
+        ledger.waits(SERVICE, day.wait, day.strata, day.booking, band=day.band)
+        self.used += day.used
 
     # ---------------------------------------------------------------- tables
     def _practice_table(self, world: World) -> pd.DataFrame:
@@ -652,7 +623,7 @@ def _empty_requests() -> dict[str, np.ndarray]:
         "k": np.empty(0, np.int32),
         "kind": np.empty(0, np.int8),
         "lead": np.empty(0, np.int16),
-        "diary": np.empty(0, np.int64),
+        "diary": np.empty(0, np.int32),
         "mode": np.empty(0, np.int8),
         "attempt": np.empty(0, np.int8),
     }
@@ -677,12 +648,20 @@ def _pick(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return values.take(np.flatnonzero(mask))
 
 
-def _alive(world: World, req: dict[str, np.ndarray], absolute_day: int) -> dict[str, np.ndarray]:
-    """The requests of people still alive on ``absolute_day`` (this year's death days)."""
-    rows = _gp_kernels.alive_rows(world.death_day, req["idx"], world.day0, absolute_day)
-    if rows.size == req["idx"].size:
-        return req
+def _take(req: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
     return {k: v.take(rows) for k, v in req.items()}
+
+
+def _carried(
+    world: World, old_ids: np.ndarray, req: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Requests re-indexed into the new population, those of people who left dropped."""
+    if not req["idx"].size:
+        return req
+    new = world.index_of(old_ids[req["idx"]])
+    kept = _take(req, np.flatnonzero(new >= 0))
+    kept["idx"] = new[new >= 0].astype(np.int32)
+    return kept
 
 
 __all__ = ["PrimaryCareService", "greedy_book", "greedy_book_vectorised"]
