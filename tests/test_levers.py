@@ -293,16 +293,26 @@ class _Behaviour:
         ("ae_conversion", "ae_to_admission", None),
         ("length_of_stay", "bed_day", None),
         ("social_care_conversion", "social_care_support_started", None),
+        ("gp_dna", "gp_appointment_dna", None),
+        ("gp_patience", "gp_appointment", None),
+        ("gp_online_preference", "gp_appointment", "online"),
     ],
 )
 def test_behaviour_modifiers_move_their_outcome_both_ways(modifier, service, mode) -> None:
+    def total(tables) -> float:
+        act = tables["activity"]
+        act = act[act["service"] == service]
+        if mode is not None:
+            act = act[act["mode"] == mode]
+        return float(act["count"].sum())
+
     s = load_scenario(BASELINE).with_run(population=N, years=1)
-    base = _total(run_one(s, 0), service)
-    low = _total(run_one(s, 0, levers=[_Behaviour(modifier, 0.5)]), service)
-    high = _total(run_one(s, 0, levers=[_Behaviour(modifier, 1.5)]), service)
+    base = total(run_one(s, 0))
+    low = total(run_one(s, 0, levers=[_Behaviour(modifier, 0.5)]))
+    high = total(run_one(s, 0, levers=[_Behaviour(modifier, 1.5)]))
     assert low < base < high
     # a multiplier of 1 changes nothing
-    assert _total(run_one(s, 0, levers=[_Behaviour(modifier, 1.0)]), service) == base
+    assert total(run_one(s, 0, levers=[_Behaviour(modifier, 1.0)])) == base
 
 
 def test_phb_evidence_modes_differ_in_the_direction_the_evidence_says(tmp_path: Path) -> None:

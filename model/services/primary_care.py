@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from model import crn
 from model.demand import causal_rr, draw_events
 from model.ledger import WAIT_BAND_EDGES, unit_cost
 from model.population import SEGMENTS
@@ -248,6 +249,9 @@ class PrimaryCareService:
             len(ROLES),
             self._decision_tables(),
         )
+        shift = world.modifier("gp_online_preference")
+        if shift is not None:  # levers move people's channel (model.world.MODIFIERS)
+            mode = self._shift_modes(world, person, pid, k, mode, shift[person])
         return {
             # person and event number share the events' buffers (never written in place)
             "idx": person.astype(np.int32, copy=False),
@@ -422,6 +426,44 @@ class PrimaryCareService:
             self._pre_booked(world, _take(req, pre), absolute)
         self.booked_minutes[:, ring] = 0.0  # the day is over: its column serves day + horizon
 
+    def _shift_modes(
+        self,
+        world: World,
+        person: np.ndarray,
+        pid: np.ndarray,
+        k: np.ndarray,
+        mode: np.ndarray,
+        factor: np.ndarray,
+    ) -> np.ndarray:
+        """Requests' modes with the online share of each person's segment times ``factor``.
+
+        More online (factor > 1): a request not made online turns online with probability
+        ``(factor - 1) p / (1 - p)`` (``p`` the segment's online preference), so the online
+        share becomes ``p x factor`` (at most 1). Less online: an online request turns face to
+        face or telephone (in their preferred proportions) with probability ``1 - factor``.
+        Keyed uniforms per request, so the shift is paired across scenarios.
+        """
+        changed = np.flatnonzero(factor != 1.0)
+        if not changed.size:
+            return mode
+        mode = mode.copy()
+        online = MODES.index("online")
+        f = factor[changed]
+        seg = world.pop.segment[person[changed]]
+        pref = self.preference[seg]  # (requests, modes)
+        p_on = pref[:, online]
+        u = crn.uniforms(world.key("gp.mode_shift"), pid[changed], k[changed])
+        cur = mode[changed]
+        q_up = np.minimum((f - 1.0) * p_on / np.maximum(1.0 - p_on, 1e-12), 1.0)
+        up = (f > 1.0) & (cur != online) & (u < q_up)
+        down = (f < 1.0) & (cur == online) & (u < 1.0 - f)
+        offline = np.maximum(pref[:, 0] + pref[:, 1], 1e-12)
+        u2 = crn.uniforms(world.key("gp.mode_shift_to"), pid[changed], k[changed])
+        to = np.where(u2 < pref[:, 0] / offline, 0, 1).astype(mode.dtype)
+        cur = np.where(up, online, np.where(down, to, cur)).astype(mode.dtype)
+        mode[changed] = cur
+        return mode
+
     def _same_day(self, world: World, req: dict[str, np.ndarray], today: int, ring: int) -> None:
         n = req["idx"].size
         if not n:
@@ -443,6 +485,9 @@ class PrimaryCareService:
             world, failed, today, False, 3
         )
         tolerance = -np.log(u_tol) * self.tolerance_days[seg]
+        patience = world.modifier("gp_patience")
+        if patience is not None:  # levers' per-person multipliers on the time tolerated
+            tolerance = tolerance * patience[failed["idx"]]
         outcome = _gp_kernels.settle(
             self.diary,
             failed,
@@ -480,6 +525,9 @@ class PrimaryCareService:
         # the first free advance time on or after it
         offered, want, seg, (u_tol,) = self._offer_and_draw(world, req, today, True, 1)
         tolerance = -np.log(u_tol) * self.prebook_tolerance_days[seg]
+        patience = world.modifier("gp_patience")
+        if patience is not None:
+            tolerance = tolerance * patience[idx]
         booked = self.booked_minutes
         outcome = _gp_kernels.settle(
             self.diary, req, offered, want, tolerance, today, self.minutes, booked, None
