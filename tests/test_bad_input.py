@@ -787,6 +787,13 @@ CASES += [
         "before_after",
     ),
     lever(
+        "offer-unknown",
+        "[levers.tailored_access]\noffer.vulnerable_concerned = \"chatbot\"\n",
+        "offer.vulnerable_concerned",
+        "chatbot",
+        "named_contact",
+    ),
+    lever(
         "target-key",
         '[levers.phb]\ntarget.segmnets = ["vulnerable_concerned"]\n',
         "target.segmnets",

@@ -385,3 +385,46 @@ def test_day_effects_reach_every_service_both_ways(stream: str, service: str) ->
     more = measure(run_one(s, 0, levers=[_FromDay(2.0, (stream,))]))
     assert fewer < base < more
     assert measure(run_one(s, 0, levers=[_FromDay(1.0, (stream,))])) == base
+
+
+def _online_share(tables, segment: str, years: tuple[int, ...]) -> float:
+    act = tables["activity"]
+    act = act[
+        (act["service"] == "gp_appointment")
+        & (act["segment"] == segment)
+        & (act["year"].isin(years))
+    ]
+    online = act.loc[act["mode"] == "online", "count"].sum()
+    return float(online / act["count"].sum())
+
+
+def test_tailored_access_shifts_the_mode_mix_of_its_segments_only(baseline) -> None:
+    s = load_scenario(ROOT / "scenarios" / "tailored_access.toml").with_run(
+        population=N, years=YEARS
+    )
+    tables = run_one(s, 0)
+    years = (2024, 2025)
+    base = _online_share(baseline, "independent_engaged", years)
+    # the shipped scenario's promise: at least 20 % more online among the independent &
+    # engaged over the first two years
+    assert _online_share(tables, "independent_engaged", years) >= 1.2 * base
+    # no one else's channel moves (shared capacity may move their counts, not their modes)
+    for segment in ("worried_engaged", "traditional_concerned", "vulnerable_concerned"):
+        assert _online_share(tables, segment, years) == pytest.approx(
+            _online_share(baseline, segment, years), abs=0.01
+        )
+
+    # the named contact halves missed appointments of those who take it up (half of the
+    # vulnerable & concerned, from a day in the first three months): about a quarter fewer
+    def dna(t) -> float:
+        act = t["activity"]
+        return float(
+            act[
+                (act["service"] == "gp_appointment_dna")
+                & (act["segment"] == "vulnerable_concerned")
+            ]["count"].sum()
+        )
+
+    assert dna(tables) < 0.9 * dna(baseline)
+    lever = tables["lever_activity"]
+    assert (lever["cost_gbp"] > 0).all()

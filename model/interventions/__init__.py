@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from model.errors import ScenarioError, show
-from model.interventions import link_workers, phb
+from model.interventions import link_workers, phb, tailored_access
 from model.interventions.base import (
     DEFAULT_EVIDENCE,
     EVIDENCE_MODES,
@@ -41,6 +41,7 @@ class Entry:
 LEVERS: Mapping[str, Entry] = {
     "link_workers": Entry(link_workers.LinkWorkers, link_workers.KEYS, link_workers.staffing),
     "phb": Entry(phb.PersonalHealthBudgets, phb.KEYS),
+    "tailored_access": Entry(tailored_access.TailoredAccess, tailored_access.KEYS),
 }
 
 

@@ -70,6 +70,8 @@ ACTIVITIES: Mapping[str, Activity] = {
     "link_worker_session": _LEVER_PRIMARY,
     "social_prescribing_activity": Activity("lever", "voluntary_sector"),
     "phb_admin": Activity("lever", "community_health"),
+    "tailored_access_platform": _LEVER_PRIMARY,
+    "tailored_access_contact": _LEVER_PRIMARY,
     # what personal health budget holders buy instead of commissioned services
     "phb_personal_purchase": Activity("community", "person"),
 }
