@@ -232,19 +232,7 @@ def _simulate_into(out: Path, scenario: Any, args: argparse.Namespace) -> Any:
             f"{_first_year(run)}, {run.replications} replication(s), seed {run.seed}, "
             f"{args.workers} worker(s)"
         )
-        for name, lever in scenario.resolved()["levers"].items():
-            staff = ""
-            if "fte_represented" in lever:
-                staff = (
-                    f", {'/'.join(f'{f:g}' for f in lever['fte_represented'])} FTE for "
-                    f"{run.represented:,} people = effective "
-                    f"{'/'.join(f'{f:.3g}' for f in lever['effective_fte_simulated'])} FTE "
-                    "in the simulated sample"
-                )
-            print(
-                f"  lever {name}: from {lever['start_year']}, evidence {lever['evidence']}, "
-                f"target {lever['target']}{staff}"
-            )
+        _print_levers(scenario)
         total = run.years * run.replications
         with _progress_bar(total, "simulating", not args.no_progress) as bar:
             output = run_scenario(scenario, workers=args.workers, progress=bar.update)
@@ -257,6 +245,24 @@ def _first_year(run: RunSettings) -> str:
     from model.years import year_label
 
     return year_label(run.start_year, run.year_starts)
+
+
+def _print_levers(scenario: Any, label: str = "") -> None:
+    """One line per lever: start, evidence, target and (staffed levers) effective FTE."""
+    run = scenario.run
+    for name, lever in scenario.resolved()["levers"].items():
+        staff = ""
+        if "fte_represented" in lever:
+            staff = (
+                f", {'/'.join(f'{f:g}' for f in lever['fte_represented'])} FTE for "
+                f"{run.represented:,} people = effective "
+                f"{'/'.join(f'{f:.3g}' for f in lever['effective_fte_simulated'])} FTE "
+                "in the simulated sample"
+            )
+        print(
+            f"  {label}lever {name}: from {lever['start_year']}, evidence {lever['evidence']}, "
+            f"target {lever['target']}{staff}"
+        )
 
 
 def _standing_for(run: RunSettings) -> str:
@@ -352,6 +358,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                 f"{run.years} years from {run.start_year}, {run.replications} replication(s), "
                 f"seed {run.seed} (common random numbers), {args.workers} worker(s)"
             )
+            for arm in arms:
+                _print_levers(arm.scenario, f"{arm.name}: ")
             total = run.years * run.replications * (1 + len(arms))
             with _progress_bar(total, "simulating", not args.no_progress) as bar:
                 result = run_comparison(
