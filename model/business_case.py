@@ -222,7 +222,12 @@ def differences(baseline: pd.DataFrame, scenario: pd.DataFrame, name: str) -> pd
 def scale_lever_activity(levers: pd.DataFrame, scale: float) -> pd.DataFrame:
     """lever_activity for the represented population (every count and cost x ``scale``)."""
     out = levers.copy()
-    numeric = [c for c in LEVER_ACTIVITY_COLUMNS if c not in ("lever", "replication", "year")]
+    # every count and cost (levers may add their own columns); staff FTE are already given
+    # for the represented population
+    keep = ("lever", "replication", "year", "fte", "financial_year")
+    numeric = [
+        c for c in out.columns if c not in keep and pd.api.types.is_numeric_dtype(out[c])
+    ]
     out[numeric] = out[numeric].astype("float64") * scale
     return out
 

@@ -185,11 +185,19 @@ class Engine:
     def _end_year(self) -> None:
         w = self.world
         year = merge_years([service.end_year(w) for service in self.services.values()])
-        records = [
-            {"lever": lever.name, **hook(w)}
-            for lever in w.levers
-            if (hook := getattr(lever, "year_record", None)) is not None
-        ]
+        records = []
+        reached: list[np.ndarray] = []
+        for lever in w.levers:
+            hook = getattr(lever, "year_record", None)
+            if hook is None:
+                continue
+            ids = lever.reached_ids() if hasattr(lever, "reached_ids") else np.empty(0)
+            reached.append(ids)
+            records.append({"lever": lever.name, **hook(w), "reached": float(ids.size)})
+        if len(records) > 1:
+            # people reached by several levers count once ("any lever")
+            every = np.unique(np.concatenate(reached)) if reached else np.empty(0)
+            records.append({"lever": "any", "reached": float(every.size)})
         if records:
             year.tables["lever_activity"] = pd.DataFrame(records)
         w.ledger.end_year(year.backlogs, year.capacity, year.mean_occupied_beds, year.tables)

@@ -788,7 +788,7 @@ CASES += [
     ),
     lever(
         "offer-unknown",
-        "[levers.tailored_access]\noffer.vulnerable_concerned = \"chatbot\"\n",
+        '[levers.tailored_access]\noffer.vulnerable_concerned = "chatbot"\n',
         "offer.vulnerable_concerned",
         "chatbot",
         "named_contact",

@@ -428,3 +428,15 @@ def test_tailored_access_shifts_the_mode_mix_of_its_segments_only(baseline) -> N
     assert dna(tables) < 0.9 * dna(baseline)
     lever = tables["lever_activity"]
     assert (lever["cost_gbp"] > 0).all()
+
+
+def test_people_reached_by_several_levers_count_once(tmp_path: Path) -> None:
+    body = (
+        "[levers.link_workers]\nfte = 18\n[levers.phb]\nuptake = 1.0\n"
+        '[levers.tailored_access]\noffer.worried_engaged = "named_contact"'
+    )
+    lever = run_one(scenario(tmp_path, body, "combined", years=1), 0)["lever_activity"]
+    each = lever[lever["lever"] != "any"]["reached"].sum()
+    anyone = float(lever.loc[lever["lever"] == "any", "reached"].iloc[0])
+    # the union: no more than the sum, no fewer than the largest, and some people overlap
+    assert lever[lever["lever"] != "any"]["reached"].max() <= anyone < each

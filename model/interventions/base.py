@@ -250,6 +250,12 @@ class LeverBase:
             0.0,
         )
 
+    def reached_ids(self) -> np.ndarray:
+        """Ids of everyone the lever has reached so far (started support, holds a budget,
+        took up an offer); levers override it. Used to count people reached by several
+        levers once."""
+        return np.empty(0, np.int64)
+
     def year_record(self, world: World) -> dict[str, float]:
         """The year's throughput (then counting starts afresh)."""
         rec, self.rec = self.rec, self.empty_record()

@@ -136,6 +136,8 @@ class LinkWorkers(LeverBase):
         self.session_strata: list[np.ndarray] = []
         self.started_strata: list[np.ndarray] = []
         self.referrals = 0
+        #: everyone who has started support (sorted ids)
+        self.started_ids = np.empty(0, np.int64)
         #: today's referrals who take it up: (ids, positions), joining the list at day's end
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         world.subscribe("gp_consultation", self._from_gp)
@@ -230,6 +232,7 @@ class LinkWorkers(LeverBase):
             self.session_strata.append(self._strata(world, ids))
         if cl.today_started.size:
             self.started_strata.append(self._strata(world, cl.today_started))
+            self.started_ids = np.union1d(self.started_ids, cl.today_started)
         for ids, _ in cl.completions[before:]:
             self._complete(world, ids, day)
         del cl.completions[:]
@@ -291,6 +294,9 @@ class LinkWorkers(LeverBase):
         if np.all(m == 1.0):
             return None
         return m
+
+    def reached_ids(self) -> np.ndarray:
+        return self.started_ids
 
     # ---------------------------------------------------------------- records
     def year_record(self, world: World) -> dict[str, float]:

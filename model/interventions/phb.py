@@ -178,6 +178,9 @@ class PersonalHealthBudgets(LeverBase):
                         w.set_effect(self.name, stream, pos, day, factor)
             yield env.timeout(1)
 
+    def reached_ids(self) -> np.ndarray:
+        return self.ids
+
     # ---------------------------------------------------------------- records
     def year_record(self, world: World) -> dict[str, float]:
         rows, pos = self._holders(world)

@@ -170,6 +170,9 @@ class TailoredAccess(LeverBase):
             if np.any(factor != 1.0):
                 world.set_effect(self.name, stream, pos, day, factor)
 
+    def reached_ids(self) -> np.ndarray:
+        return self.ids
+
     # ---------------------------------------------------------------- records
     def year_record(self, world: World) -> dict[str, float]:
         pos = world.index_of(self.ids)
