@@ -400,9 +400,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from model.report import build_report, parse_formats
+    from model.report import build_report, check_inputs, parse_formats
 
     formats = parse_formats(args.format)
+    check_inputs(args.results_dir, args.out, args.overwrite)
     print(f"carescale {__version__}: report of {args.results_dir} ({', '.join(formats)})")
     folder = build_report(args.results_dir, formats, args.out, args.overwrite)
     written = [f"report.{f}" for f in formats]

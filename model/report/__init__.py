@@ -65,6 +65,16 @@ def check_report_target(results_dir: Path, out: Path, overwrite: bool) -> Path:
     return check_target(out, overwrite)
 
 
+def check_inputs(results_dir: Path, out: Path | str | None, overwrite: bool) -> Path:
+    """Check the results folder and the report folder before any work; returns the report
+    folder (default ``RESULTS_DIR/report``)."""
+    from model.report.content import refuse_foreign
+
+    refuse_foreign(results_dir)
+    target = Path(out) if out is not None else results_dir / REPORT_FOLDER
+    return check_report_target(results_dir, target, overwrite)
+
+
 def _png_svg(fig: Any) -> tuple[bytes, bytes]:
     png, svg = io.BytesIO(), io.BytesIO()
     fig.savefig(png, format="png", dpi=110, metadata={"Software": None})
@@ -84,12 +94,10 @@ def build_report(
     output folder is new, or an earlier report with ``overwrite``), then draws and writes
     under a staging folder that is renamed into place only when every file is written.
     """
-    from model.report.content import compare_content, load, refuse_foreign, run_content
+    from model.report.content import compare_content, load, run_content
 
     results_dir = Path(results_dir)
-    refuse_foreign(results_dir)
-    target = Path(out) if out is not None else results_dir / REPORT_FOLDER
-    check_report_target(results_dir, target, overwrite)
+    target = check_inputs(results_dir, out, overwrite)
     formats = [f for f in FORMATS if f in formats]
     results = load(results_dir)
     title, lead, sections = (
@@ -140,4 +148,11 @@ def build_report(
             return stage.commit(manifest, SCHEMA_VERSION)
 
 
-__all__ = ["FORMATS", "REPORT_FOLDER", "SCHEMA_VERSION", "build_report", "parse_formats"]
+__all__ = [
+    "FORMATS",
+    "REPORT_FOLDER",
+    "SCHEMA_VERSION",
+    "build_report",
+    "check_inputs",
+    "parse_formats",
+]

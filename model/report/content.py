@@ -135,7 +135,10 @@ class Results:
         py = self.baseline.tables["person_years"]
         if bc.FINANCIAL_YEAR in py.columns:
             pairs = py[["year", bc.FINANCIAL_YEAR]].drop_duplicates()
-            return {int(y): str(f) for y, f in zip(pairs["year"], pairs[bc.FINANCIAL_YEAR])}
+            return {
+                int(y): str(f)
+                for y, f in zip(pairs["year"], pairs[bc.FINANCIAL_YEAR], strict=False)
+            }
         return {int(y): str(int(y)) for y in py["year"].unique()}
 
 
@@ -565,7 +568,10 @@ def _appendix(results: Results) -> Section:
     for name, run in results.runs.items():
         file = run.manifest.get("scenario", {}).get("file", "")
         section.blocks.append(
-            (f"Scenario {name} as run ({file}, every 'extends' applied)", _scenario_block(run.manifest))
+            (
+                f"Scenario {name} as run ({file}, every 'extends' applied)",
+                _scenario_block(run.manifest),
+            )
         )
     params = parameters_table(results)
     section.tables.append(params)
@@ -602,10 +608,18 @@ def run_content(results: Results) -> tuple[str, list[str], list[Section]]:
         "contacts, ...).",
         page=False,
     )
-    by_setting = activity.frame.groupby(
-        ["setting", "year", *(["financial year"] if "financial year" in activity.frame else [])],
-        observed=True,
-    )["cost (GBP)"].sum().reset_index()
+    by_setting = (
+        activity.frame.groupby(
+            [
+                "setting",
+                "year",
+                *(["financial year"] if "financial year" in activity.frame else []),
+            ],
+            observed=True,
+        )["cost (GBP)"]
+        .sum()
+        .reset_index()
+    )
     setting_cost = Table(
         "cost by setting", "Cost by setting and year (GBP, mean)", by_setting, page=True
     )
@@ -637,7 +651,13 @@ def run_content(results: Results) -> tuple[str, list[str], list[Section]]:
         sections.append(
             Section(
                 "Levers: throughput",
-                tables=[Table("levers", "Lever throughput by year (mean)", _lever_throughput(lever, [], run.scale))],
+                tables=[
+                    Table(
+                        "levers",
+                        "Lever throughput by year (mean)",
+                        _lever_throughput(lever, [], run.scale),
+                    )
+                ],
                 figures=["lever_throughput"],
             )
         )
@@ -788,7 +808,9 @@ def _compare_equity(results: Results) -> pd.DataFrame:
                 row: dict[str, Any] = {"scenario": name, "dimension": label, "group": group}
                 row.update(with_interval("person-years", entry["person_years"]))
                 row.update(with_interval("lever cost (GBP)", entry["lever_cost_gbp"]))
-                row.update(with_interval("change in care cost (GBP)", entry["care_cost_change_gbp"]))
+                row.update(
+                    with_interval("change in care cost (GBP)", entry["care_cost_change_gbp"])
+                )
                 for key, service_label in (
                     ("change_emergency_admissions", "emergency admissions"),
                     ("change_gp_appointments", "GP appointments"),
@@ -797,9 +819,7 @@ def _compare_equity(results: Results) -> pd.DataFrame:
                     est = entry.get(f"{key}_per_1000_person_years")
                     if est is not None:
                         row.update(
-                            with_interval(
-                                f"change in {service_label} per 1,000 person-years", est
-                            )
+                            with_interval(f"change in {service_label} per 1,000 person-years", est)
                         )
                 rows.append(row)
     return pd.DataFrame(rows)

@@ -105,7 +105,9 @@ def cost_shift_waterfall(results: Results) -> Any:
     """Per scenario: lever cost, then the change in care cost of each payer, ending at the
     net change in total cost (GBP, totals over all years, means)."""
     names = results.scenarios
-    fig, axes = plt.subplots(1, len(names), figsize=(max(6.5, 5.5 * len(names)), 4.4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(names), figsize=(max(6.5, 5.5 * len(names)), 4.4), squeeze=False
+    )
     for ax, name in zip(axes.flat, names, strict=True):
         case = results.summary["scenarios"][name]
         steps = [("lever cost", float(case["measures"]["lever_cost_gbp"]["mean"] or 0.0))]
@@ -113,13 +115,15 @@ def cost_shift_waterfall(results: Results) -> Any:
             steps.append((payer.replace("_", " "), float(est["mean"] or 0.0)))
         total = sum(v for _, v in steps)
         start = 0.0
-        for i, (label, value) in enumerate(steps):
+        for i, (_label, value) in enumerate(steps):
             ax.bar(i, _millions(value), bottom=_millions(start), color=RISE if value > 0 else FALL)
             start += value
         ax.bar(len(steps), _millions(total), color=TOTAL)
         ax.axhline(0, color="black", linewidth=0.7)
         ax.set_xticks(range(len(steps) + 1))
-        ax.set_xticklabels([s for s, _ in steps] + ["net change"], rotation=30, ha="right", fontsize="small")
+        ax.set_xticklabels(
+            [s for s, _ in steps] + ["net change"], rotation=30, ha="right", fontsize="small"
+        )
         ax.set_ylabel("GBP million")
         ax.set_title(f"{name}: who pays (red) and who saves (green)", fontsize="small")
     fig.tight_layout()
@@ -133,7 +137,9 @@ def equity_compare(results: Results) -> Any:
     names = results.scenarios
     width = 0.8 / max(2 * len(names), 1)
     for ax, (dim, title) in zip(
-        axes.flat, (("imd_quintile", "IMD quintile (1 = most deprived)"), ("segment", "segment")), strict=True
+        axes.flat,
+        (("imd_quintile", "IMD quintile (1 = most deprived)"), ("segment", "segment")),
+        strict=True,
     ):
         groups: list[str] = []
         for j, name in enumerate(names):
@@ -143,10 +149,24 @@ def equity_compare(results: Results) -> Any:
             for k, (key, label) in enumerate(
                 (("lever_cost_gbp", "lever cost"), ("care_cost_change_gbp", "change in care cost"))
             ):
-                py = np.array([entries[g]["person_years"]["mean"] or np.nan for g in groups], dtype=float)
+                py = np.array(
+                    [entries[g]["person_years"]["mean"] or np.nan for g in groups], dtype=float
+                )
                 mean = np.array([entries[g][key]["mean"] or 0.0 for g in groups], dtype=float)
-                low = np.array([np.nan if entries[g][key]["low"] is None else entries[g][key]["low"] for g in groups], dtype=float)
-                high = np.array([np.nan if entries[g][key]["high"] is None else entries[g][key]["high"] for g in groups], dtype=float)
+                low = np.array(
+                    [
+                        np.nan if entries[g][key]["low"] is None else entries[g][key]["low"]
+                        for g in groups
+                    ],
+                    dtype=float,
+                )
+                high = np.array(
+                    [
+                        np.nan if entries[g][key]["high"] is None else entries[g][key]["high"]
+                        for g in groups
+                    ],
+                    dtype=float,
+                )
                 per = 1000.0 / py
                 offset = (2 * j + k - (2 * len(names) - 1) / 2) * width
                 err = None if np.isnan(low).all() else [(mean - low) * per, (high - mean) * per]
@@ -161,12 +181,16 @@ def equity_compare(results: Results) -> Any:
                     label=f"{name}: {label}",
                 )
         ax.set_xticks(np.arange(len(groups)))
-        ax.set_xticklabels([g.replace("_", " ") for g in groups], rotation=20, ha="right", fontsize="small")
+        ax.set_xticklabels(
+            [g.replace("_", " ") for g in groups], rotation=20, ha="right", fontsize="small"
+        )
         ax.axhline(0, color="black", linewidth=0.7)
         ax.set_title(f"by {title}", fontsize="small")
         ax.set_ylabel("GBP per 1,000 person-years")
     axes.flat[0].legend(fontsize="x-small")
-    fig.suptitle("Change in cost by deprivation and segment, totals over all years", fontsize="medium")
+    fig.suptitle(
+        "Change in cost by deprivation and segment, totals over all years", fontsize="medium"
+    )
     fig.tight_layout()
     return fig
 
@@ -182,19 +206,34 @@ def equity_run(results: Results) -> Any:
         (("imd_quintile", "IMD quintile (1 = most deprived)"), ("segment", "segment"))
     ):
         years = (
-            py.assign(g=py[dim].astype(str)).groupby(["g", "replication"])["person_years"].sum().unstack()
+            py.assign(g=py[dim].astype(str))
+            .groupby(["g", "replication"])["person_years"]
+            .sum()
+            .unstack()
         ).reindex(columns=reps, fill_value=0.0)
         groups = list(years.index)
         for row, (what, label) in enumerate(
-            (("cost", "cost of care per person-year (GBP)"), ("gp", "GP appointments per 1,000 person-years"))
+            (
+                ("cost", "cost of care per person-year (GBP)"),
+                ("gp", "GP appointments per 1,000 person-years"),
+            )
         ):
             rows = act if what == "cost" else act[act["service"].astype(str) == "gp_appointment"]
             value = "cost_gbp" if what == "cost" else "count"
             num = (
-                rows.assign(g=rows[dim].astype(str)).groupby(["g", "replication"])[value].sum().unstack()
-            ).reindex(index=groups, columns=reps, fill_value=0.0).fillna(0.0)
+                (
+                    rows.assign(g=rows[dim].astype(str))
+                    .groupby(["g", "replication"])[value]
+                    .sum()
+                    .unstack()
+                )
+                .reindex(index=groups, columns=reps, fill_value=0.0)
+                .fillna(0.0)
+            )
             factor = 1.0 if what == "cost" else 1000.0
-            est = [estimate(num.loc[g].to_numpy() / years.loc[g].to_numpy() * factor) for g in groups]
+            est = [
+                estimate(num.loc[g].to_numpy() / years.loc[g].to_numpy() * factor) for g in groups
+            ]
             mean = np.array([e["mean"] for e in est], dtype=float)
             low = np.array([np.nan if e["low"] is None else e["low"] for e in est], dtype=float)
             high = np.array([np.nan if e["high"] is None else e["high"] for e in est], dtype=float)
@@ -202,7 +241,9 @@ def equity_run(results: Results) -> Any:
             ax = axes[row, col]
             ax.bar(range(len(groups)), mean, yerr=err, capsize=3, color=_colour(row))
             ax.set_xticks(range(len(groups)))
-            ax.set_xticklabels([g.replace("_", " ") for g in groups], rotation=20, ha="right", fontsize="small")
+            ax.set_xticklabels(
+                [g.replace("_", " ") for g in groups], rotation=20, ha="right", fontsize="small"
+            )
             ax.set_ylabel(label, fontsize="small")
             ax.set_title(f"by {title}", fontsize="small")
     fig.tight_layout()
@@ -263,10 +304,15 @@ def lever_throughput(results: Results) -> Any:
     if not pairs:
         return None
     labels = results.year_labels()
-    fig, axes = plt.subplots(1, len(pairs), figsize=(max(6.5, 5.5 * len(pairs)), 4.2), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(pairs), figsize=(max(6.5, 5.5 * len(pairs)), 4.2), squeeze=False
+    )
     for ax, (name, lever, rows) in zip(axes.flat, pairs, strict=True):
         reps = max(rows["replication"].nunique(), 1)
-        by_year = rows.groupby("year")[["referred", "started", "completed", "waiting_at_year_end"]].sum() / reps
+        by_year = (
+            rows.groupby("year")[["referred", "started", "completed", "waiting_at_year_end"]].sum()
+            / reps
+        )
         years = list(by_year.index)
         x = np.asarray(years, dtype=float)
         for k, col in enumerate(("referred", "started", "completed")):
@@ -280,7 +326,9 @@ def lever_throughput(results: Results) -> Any:
         ax.set_title(f"{name}: {lever.replace('_', ' ')}", fontsize="small")
         handles = ax.get_legend_handles_labels()
         extra = ax2.get_legend_handles_labels()
-        ax.legend(handles[0] + extra[0], handles[1] + extra[1], fontsize="x-small", loc="upper left")
+        ax.legend(
+            handles[0] + extra[0], handles[1] + extra[1], fontsize="x-small", loc="upper left"
+        )
     fig.suptitle("Lever throughput and waiting list (mean across replications)", fontsize="medium")
     fig.tight_layout()
     return fig
@@ -303,7 +351,15 @@ def waiting_list(results: Results) -> Any:
             reps = max(len(run.replications), 1)
             by_year = w.groupby("year")["backlog_end"].sum() / reps * run.scale
             colour = BASELINE_COLOUR if i == 0 else _colour(i - 1)
-            ax.plot(by_year.index, by_year.to_numpy(), "--" if i == 0 else "-", marker="o", color=colour, label=name, markersize=4)
+            ax.plot(
+                by_year.index,
+                by_year.to_numpy(),
+                "--" if i == 0 else "-",
+                marker="o",
+                color=colour,
+                label=name,
+                markersize=4,
+            )
         ax.set_title(service.replace("_", " "), fontsize="small")
         _year_ticks(ax, results.baseline.years, labels)
         ax.tick_params(labelsize="x-small")
@@ -331,44 +387,39 @@ def wait_distribution(results: Results) -> Any:
     services = list(volume.index[:6])
     if not services:
         return None
-    series: list[tuple[str, Callable[[str], pd.Series], str]] = []
+    # (label, the wait_distribution rows it stands for, colour)
+    series: list[tuple[str, pd.DataFrame, str]] = []
     if results.kind == "compare":
         for i, (name, run) in enumerate(results.runs.items()):
-            wd = run.tables["wait_distribution"]
-            series.append(
-                (
-                    name,
-                    lambda s, wd=wd: _band_shares(wd[wd["service"].astype(str) == s]),
-                    BASELINE_COLOUR if i == 0 else _colour(i - 1),
-                )
-            )
+            colour = BASELINE_COLOUR if i == 0 else _colour(i - 1)
+            series.append((name, run.tables["wait_distribution"], colour))
     else:
         labels = results.year_labels()
         years = results.baseline.years
         for i, year in enumerate(sorted({years[0], years[-1]})):
-            series.append(
-                (
-                    labels.get(year, str(year)),
-                    lambda s, y=year: _band_shares(
-                        base[(base["service"].astype(str) == s) & (base["year"] == y)]
-                    ),
-                    BASELINE_COLOUR if i == 0 else _colour(0),
-                )
-            )
+            colour = BASELINE_COLOUR if i == 0 else _colour(0)
+            series.append((labels.get(year, str(year)), base[base["year"] == year], colour))
     cols = 3
     rows_n = int(np.ceil(len(services) / cols))
     fig, axes = plt.subplots(rows_n, cols, figsize=(11, 2.8 * rows_n + 0.6), squeeze=False)
     width = 0.8 / len(series)
     x = np.arange(len(WAIT_BANDS), dtype=float)
     for ax, service in zip(axes.flat, services, strict=False):
-        for k, (label, shares, colour) in enumerate(series):
-            ax.bar(x + (k - (len(series) - 1) / 2) * width, shares(service) * 100, width, color=colour, label=label)
+        for k, (label, rows, colour) in enumerate(series):
+            shares = _band_shares(rows[rows["service"].astype(str) == service])
+            ax.bar(
+                x + (k - (len(series) - 1) / 2) * width,
+                shares * 100,
+                width,
+                color=colour,
+                label=label,
+            )
         ax.set_xticks(x)
         ax.set_xticklabels(WAIT_BANDS, fontsize="x-small")
         ax.set_title(service.replace("_", " "), fontsize="small")
         ax.set_ylabel("% of people served", fontsize="x-small")
         ax.set_xlabel("wait (days)", fontsize="x-small")
-    for ax in list(axes.flat)[len(services):]:
+    for ax in list(axes.flat)[len(services) :]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize="x-small")
     what = "baseline against scenario" if results.kind == "compare" else "first against last year"

@@ -35,6 +35,8 @@ def _decimals(column: str, unit: str = "") -> str:
         return ".0%"
     if unit == "year" or column == "year":
         return "d"
+    if "gbp" in text and "per 1,000" not in text:
+        return ",.0f"
     if "per 1,000" in text or "(days)" in text or "qaly" in text:
         return ",.1f"
     return ",.0f"
@@ -122,7 +124,9 @@ def _html_table(table: Table) -> str:
     rows = []
     for record in frame.itertuples(index=False):
         cells = "".join(
-            f'<td class="n">{html.escape(v)}</td>' if _is_number_text(v) else f"<td>{html.escape(v)}</td>"
+            f'<td class="n">{html.escape(v)}</td>'
+            if _is_number_text(v)
+            else f"<td>{html.escape(v)}</td>"
             for v in map(str, record)
         )
         rows.append(f"<tr>{cells}</tr>")
@@ -154,10 +158,7 @@ def write_html(
         f"<h1>{html.escape(title)}</h1>",
         *(f"<p>{html.escape(p)}</p>" for p in lead),
         "<nav><ol>",
-        *(
-            f'<li><a href="#{_anchor(s.title)}">{html.escape(s.title)}</a></li>'
-            for s in sections
-        ),
+        *(f'<li><a href="#{_anchor(s.title)}">{html.escape(s.title)}</a></li>' for s in sections),
         "</ol></nav>",
     ]
     for i, section in enumerate(sections):
@@ -197,7 +198,9 @@ def _md_table(table: Table) -> str:
         lines += [f"*{table.note}*", ""]
     lines.append("| " + " | ".join(_md_cell(c) for c in cols) + " |")
     aligns = [
-        "---:" if len(frame) and all(_is_number_text(str(v)) or not str(v) for v in frame[c]) else "---"
+        "---:"
+        if len(frame) and all(_is_number_text(str(v)) or not str(v) for v in frame[c])
+        else "---"
         for c in frame.columns
     ]
     lines.append("| " + " | ".join(aligns) + " |")
@@ -302,7 +305,9 @@ def write_xlsx(path: Path, tables: Sequence[Table], title: str) -> None:
             longest = max([len(col) * 0.8, *(len(str(v)) for v in frame[col].head(200))], default=8)
             ws.column_dimensions[get_column_letter(j)].width = max(9.0, min(60.0, longest + 2))
         ws.row_dimensions[3].height = 32
-        ws.freeze_panes = "B4" if cols and cols[0] in ("scenario", "run", "key", "quantity") else "A4"
+        ws.freeze_panes = (
+            "B4" if cols and cols[0] in ("scenario", "run", "key", "quantity") else "A4"
+        )
         if len(frame):
             ws.auto_filter.ref = f"A3:{get_column_letter(len(cols))}{3 + len(frame)}"
     wb.save(path)
