@@ -38,6 +38,14 @@ def _colour(i: int) -> str:
     return SCENARIO_COLOURS[i % len(SCENARIO_COLOURS)]
 
 
+def _style(results: Results, i: int) -> tuple[str, str]:
+    """Colour and line style of run ``i``: a comparison's baseline grey and dashed, its
+    scenarios in colour; a single run in colour."""
+    if results.kind == "compare" and i == 0:
+        return BASELINE_COLOUR, "--"
+    return _colour(i - 1 if results.kind == "compare" else 0), "-"
+
+
 def _year_ticks(ax: Any, years: list[int], labels: Mapping[int, str]) -> None:
     ax.set_xticks(years)
     ax.set_xticklabels([labels.get(y, str(y)) for y in years], fontsize="small")
@@ -77,8 +85,7 @@ def demand_by_setting(results: Results) -> Any:
             mean = np.array([e["mean"] for e in est], dtype=float)
             low = np.array([np.nan if e["low"] is None else e["low"] for e in est], dtype=float)
             high = np.array([np.nan if e["high"] is None else e["high"] for e in est], dtype=float)
-            colour = BASELINE_COLOUR if i == 0 else _colour(i - 1)
-            style = "--" if i == 0 else "-"
+            colour, style = _style(results, i)
             x = np.asarray(years, dtype=float) + (0.04 * i if len(years) == 1 else 0.0)
             ax.plot(x, mean, style, marker="o", color=colour, label=name, markersize=4)
             if len(years) > 1:
@@ -345,16 +352,18 @@ def waiting_list(results: Results) -> Any:
     rows_n = int(np.ceil(n / cols))
     fig, axes = plt.subplots(rows_n, cols, figsize=(11, 2.6 * rows_n + 0.6), squeeze=False)
     for ax, service in zip(axes.flat, services, strict=False):
+        top = 0.0
         for i, (name, run) in enumerate(results.runs.items()):
             w = run.tables["waits"]
             w = w[w["service"].astype(str) == service]
             reps = max(len(run.replications), 1)
             by_year = w.groupby("year")["backlog_end"].sum() / reps * run.scale
-            colour = BASELINE_COLOUR if i == 0 else _colour(i - 1)
+            colour, style = _style(results, i)
+            top = max(top, float(by_year.max()) if len(by_year) else 0.0)
             ax.plot(
                 by_year.index,
                 by_year.to_numpy(),
-                "--" if i == 0 else "-",
+                style,
                 marker="o",
                 color=colour,
                 label=name,
@@ -363,7 +372,7 @@ def waiting_list(results: Results) -> Any:
         ax.set_title(service.replace("_", " "), fontsize="small")
         _year_ticks(ax, results.baseline.years, labels)
         ax.tick_params(labelsize="x-small")
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, max(top * 1.12, 1.0))
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize="x-small")
@@ -391,8 +400,7 @@ def wait_distribution(results: Results) -> Any:
     series: list[tuple[str, pd.DataFrame, str]] = []
     if results.kind == "compare":
         for i, (name, run) in enumerate(results.runs.items()):
-            colour = BASELINE_COLOUR if i == 0 else _colour(i - 1)
-            series.append((name, run.tables["wait_distribution"], colour))
+            series.append((name, run.tables["wait_distribution"], _style(results, i)[0]))
     else:
         labels = results.year_labels()
         years = results.baseline.years
