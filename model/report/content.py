@@ -590,7 +590,7 @@ def run_content(results: Results) -> tuple[str, list[str], list[Section]]:
     title = f"carescale run: {run.name}"
     lead = [
         f"Scenario {run.name!r} ({m.get('scenario', {}).get('file', '')}): "
-        f"{m.get('scenario', {}).get('description', '')}",
+        f"{str(m.get('scenario', {}).get('description', '')).rstrip('.')}.",
         f"{int(m.get('population', 0)):,} simulated people standing for "
         f"{int(m.get('represents', m.get('population', 0))):,}, {len(run.years)} year(s) "
         f"({span}), {len(reps)} replication(s), seed {m.get('seed')}. Every count and cost "
@@ -838,9 +838,11 @@ def compare_content(results: Results) -> tuple[str, list[str], list[Section]]:
     described = []
     for name in [base, *names]:
         sc = results.runs[name].manifest.get("scenario", {})
-        described.append(f"{name!r} ({sc.get('file', '')}): {sc.get('description', '')}")
+        described.append(
+            f"{name!r} ({sc.get('file', '')}): {str(sc.get('description', '')).rstrip('.')}"
+        )
     lead = [
-        "Runs: " + "; ".join(described),
+        "Runs: " + "; ".join(described) + ".",
         f"{int(s['population']):,} simulated people standing for {int(s['represents']):,}, "
         f"{len(years)} year(s) ({span}), {s['replications']} paired replications with common "
         f"random numbers, seed {s['seed']}. Every figure is scenario minus baseline for the "

@@ -29,6 +29,8 @@ SHEET_CHARS = 31
 def _decimals(column: str, unit: str = "") -> str:
     """A format for a number in column ``column`` (or of ``unit`` in a summary row)."""
     text = f"{column} {unit}".lower()
+    if column == "value":  # register values and manifest fields: any magnitude
+        return ".6g"
     if unit in ("ratio",) or "ratio" in column:
         return ",.2f"
     if unit == "share" or "share" in text or "utilisation" in text:
@@ -248,6 +250,7 @@ def _excel_format(column: str, unit: str = "") -> str:
         "d": "0",
         ",.1f": "#,##0.0",
         ",.0f": "#,##0",
+        ".6g": "General",
     }[fmt]
 
 
