@@ -101,7 +101,8 @@ def test_html_is_self_contained_and_embeds_its_figures(folders: dict[str, Any], 
     assert not re.search(r"<link\b", text, re.IGNORECASE)
     assert not re.search(r"<script\b[^>]*\bsrc=", text, re.IGNORECASE)
     assert not re.search(r"<img\b[^>]*src=\"(?!data:image/png;base64,)", text, re.IGNORECASE)
-    assert "http://" not in text and "https://" not in text
+    assert not re.search(r"url\(\s*['\"]?https?:", text, re.IGNORECASE)  # no CSS fetches
+    assert not re.search(r"\bsrc=\"https?:", text, re.IGNORECASE)
     manifest = json.loads((folders[kind] / "report" / "manifest.json").read_text())
     assert text.count('<img src="data:image/png;base64,') == len(manifest["figures"])
     assert "@media print" in text
