@@ -307,7 +307,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"\nwrote {out}/ in {output.manifest['wall_seconds']:.1f} s "
         f"(manifest.json and .parquet tables {tables}; see docs/schema.md)"
     )
+    print(_report_hint(out))
     return EXIT_OK
+
+
+def _report_hint(out: Path) -> str:
+    """The exact command that turns the folder just written into a report."""
+    import shlex
+
+    return f"report: carescale report {shlex.quote(str(out))}"
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -395,6 +403,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         "comparison/differences.parquet, levers.parquet, summary.json; see "
         "docs/business-case.md)"
     )
+    print(_report_hint(out))
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from model.report import build_report, check_inputs, parse_formats
+
+    formats = parse_formats(args.format)
+    check_inputs(args.results_dir, args.out, args.overwrite)
+    print(f"carescale {__version__}: report of {args.results_dir} ({', '.join(formats)})")
+    folder = build_report(args.results_dir, formats, args.out, args.overwrite)
+    written = [f"report.{f}" for f in formats]
+    print(f"wrote {folder}/ ({', '.join(written)}, figures/; open {folder / written[0]})")
     return EXIT_OK
 
 
@@ -866,6 +887,38 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
     cp.add_argument("--no-progress", action="store_true", help="no progress bar")
     cp.set_defaults(func=_cmd_compare)
+
+    rp = sub.add_parser(
+        "report",
+        help="turn a run or compare folder into a report: a self-contained HTML page, "
+        "Markdown and an Excel workbook, with figures",
+    )
+    rp.add_argument(
+        "results_dir",
+        type=Path,
+        metavar="RESULTS_DIR",
+        help="a folder written by carescale run or carescale compare",
+    )
+    rp.add_argument(
+        "--format",
+        default="html,md,xlsx",
+        metavar="LIST",
+        help="formats to write, separated by commas: html, md, xlsx (default all three); "
+        "figures (PNG and SVG) are always written",
+    )
+    rp.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the report folder itself (default RESULTS_DIR/report); its parent must exist",
+    )
+    rp.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier report (never any other folder)",
+    )
+    rp.set_defaults(func=_cmd_report)
     return parser
 
 

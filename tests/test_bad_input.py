@@ -802,6 +802,87 @@ CASES += [
 ]
 
 
+def report_manifest(kind: str) -> str:
+    """A complete carescale manifest of ``kind`` listing no files."""
+    return json.dumps(
+        {"tool": "carescale", "kind": kind, "schema_version": 1, "complete": True, "files": []}
+    )
+
+
+CASES += [
+    case(
+        "report-foreign-folder",
+        "report",
+        "mine",
+        must=("mine", "not a carescale run or compare folder"),
+        files={"mine/thesis.docx": "three years of work"},
+    ),
+    case("report-missing-folder", "report", "nowhere", must=("nowhere", "not a folder")),
+    case(
+        "report-a-report-folder",
+        "report",
+        "res/report",
+        must=("res/report", "report", "not a run or compare folder"),
+        files={
+            "res/manifest.json": report_manifest("run"),
+            "res/report/manifest.json": report_manifest("report"),
+        },
+    ),
+    case(
+        "report-format",
+        "report",
+        "res",
+        "--format",
+        "html,pdf",
+        must=("--format", "html,pdf", "html, md, xlsx"),
+        files={"res/manifest.json": report_manifest("run")},
+    ),
+    case(
+        "report-second-without-overwrite",
+        "report",
+        "res",
+        must=("res/report", "already exists", "--overwrite"),
+        files={
+            "res/manifest.json": report_manifest("run"),
+            "res/report/manifest.json": report_manifest("report"),
+        },
+    ),
+    case(
+        "report-overwrite-user-folder",
+        "report",
+        "res",
+        "--out",
+        "reports",
+        "--overwrite",
+        must=("reports", ("manifest", "did not write", "not a carescale")),
+        files={"res/manifest.json": report_manifest("run")},
+    ),
+    case(
+        "report-overwrite-a-run-folder",
+        "report",
+        "res",
+        "--out",
+        "other",
+        "--overwrite",
+        must=("other", "only an earlier report"),
+        files={
+            "res/manifest.json": report_manifest("run"),
+            "other/manifest.json": report_manifest("run"),
+        },
+    ),
+    case(
+        "report-out-is-the-results",
+        "report",
+        "res",
+        "--out",
+        "res",
+        "--overwrite",
+        must=("res", "never replaces its results"),
+        files={"res/manifest.json": report_manifest("run")},
+    ),
+]
+
+
 # ----------------------------------------------------------------------------- the set-up
 
 

@@ -168,7 +168,8 @@ def test_terminal_summary_has_the_five_headline_numbers(comparison: dict[str, An
         assert " to " in row, row  # an interval for each scenario
     assert "stochastic (Monte Carlo) only" in text
     assert "gp_plus" in text and "same" in text
-    assert lines[-1].startswith(f"wrote {comparison['out']}/")
+    assert lines[-2].startswith(f"wrote {comparison['out']}/")
+    assert lines[-1] == f"report: carescale report {comparison['out']}"
 
 
 def test_results_do_not_depend_on_the_workers(comparison: dict[str, Any]) -> None:
