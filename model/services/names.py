@@ -70,6 +70,8 @@ ACTIVITIES: Mapping[str, Activity] = {
     "link_worker_session": _LEVER_PRIMARY,
     "social_prescribing_activity": Activity("lever", "voluntary_sector"),
     "phb_admin": Activity("lever", "community_health"),
+    "health_coaching_session": _LEVER_PRIMARY,
+    "care_coordination_contact": _LEVER_PRIMARY,
     # what personal health budget holders buy instead of commissioned services
     "phb_personal_purchase": Activity("community", "person"),
 }
