@@ -122,7 +122,9 @@ def test_coaching_moves_demand_only_through_the_causal_share(tmp_path: Path) -> 
 
 def test_coaching_effect_direction_follows_the_evidence_mode(tmp_path: Path) -> None:
     base = run_one(scenario(tmp_path, causal(1.0), "base"), 0)
-    before = run_one(scenario(tmp_path, COACHING + '\nevidence = "before_after"\n' + causal(1.0)), 0)
+    before = run_one(
+        scenario(tmp_path, COACHING + '\nevidence = "before_after"\n' + causal(1.0)), 0
+    )
     controlled = run_one(
         scenario(tmp_path, COACHING + '\nevidence = "controlled"\n' + causal(1.0), "c"), 0
     )
@@ -164,3 +166,37 @@ def test_care_coordination_effect_direction_follows_the_evidence_mode(
     assert d_before < -0.1 * base * 0.05
     assert d_controlled == 0
     assert before["lever_activity"]["cost_gbp"].sum() > 0
+
+
+def test_evaluate_shows_a_naive_fall_and_a_zero_paired_effect_at_zero_effect(
+    tmp_path: Path,
+) -> None:
+    from model.evaluate import evaluate
+
+    body = "[levers.care_coordination]\neffect_scale = 0\nfte = 100000"
+    s = scenario(tmp_path, body, "zero")
+    table = evaluate(s, "care_coordination", top=5, population=3_000, replications=2)
+    rows = table.set_index("measure")
+    naive, paired = rows.loc["naive_before_after"], rows.loc["paired_effect"]
+    # the top users of year 1 use less in year 2 with a lever that does nothing ...
+    assert naive["change_per_person"] < 0 and naive["change_high"] < 0
+    # ... and the paired comparison shows exactly no effect, for every person
+    assert paired["change_per_person"] == 0
+    assert paired["change_low"] == 0 and paired["change_high"] == 0
+    assert naive["enrolled"] == naive["people"] == pytest.approx(0.05 * 3_000, rel=0.05)
+
+
+def test_evaluate_refuses_a_lever_it_cannot_enrol_and_a_lever_not_in_the_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from model.cli import main
+
+    path = tmp_path / "lw.toml"
+    path.write_text(
+        f'[scenario]\nname = "lw"\nextends = "{BASELINE}"\n[levers.link_workers]\nfte = 2\n'
+    )
+    assert main(["evaluate", str(path), "--lever", "link_workers"]) == 2
+    assert "cannot enrol a given list of people" in capsys.readouterr().err
+    assert main(["evaluate", str(path), "--lever", "care_coordination"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a lever of this scenario" in err and "Traceback" not in err

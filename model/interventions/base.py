@@ -169,6 +169,8 @@ class LeverBase:
     prefix = ""
     #: whom the lever targets when the scenario gives no ``target.*`` rule (None: everyone)
     default_rule: Rule | None = None
+    #: whether ``enrol_exactly`` enrols the listed people directly (``carescale evaluate``)
+    direct_enrolment = False
 
     def __init__(self, settings: LeverSettings, world: World) -> None:
         self.settings = settings

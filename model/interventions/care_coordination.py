@@ -77,6 +77,7 @@ class CareCoordination(LeverBase):
 
     name = NAME
     default_rule = DEFAULT_TARGET
+    direct_enrolment = True
 
     def __init__(self, settings: LeverSettings, world: World) -> None:
         super().__init__(settings, world)

@@ -78,6 +78,7 @@ class HealthCoaching(LeverBase):
 
     name = NAME
     default_rule = DEFAULT_TARGET
+    direct_enrolment = True
 
     def __init__(self, settings: LeverSettings, world: World) -> None:
         super().__init__(settings, world)
