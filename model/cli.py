@@ -406,12 +406,13 @@ def _percent(text: str) -> float:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from model.evaluate import evaluate
+    from model.evaluate import arms, evaluate
     from model.scenario import load_scenario
     from model.textable import to_markdown, to_text
 
     _checked_out_file(args.out, "--out", args.overwrite, EVALUATE_SIGNATURE, ".csv")
     scenario = load_scenario(args.scenario)
+    arms(scenario, args.lever, args.population, args.seed)  # refuses a bad lever before work
     people = args.population if args.population is not None else scenario.run.population
     print(
         f"carescale {__version__}: evaluate lever {show(args.lever)} of {show(scenario.name)}: "
