@@ -412,6 +412,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     _checked_out_file(args.out, "--out", args.overwrite, EVALUATE_SIGNATURE, ".csv")
     scenario = load_scenario(args.scenario)
+    if args.evidence is not None:
+        scenario = scenario.with_evidence(args.evidence)
     arms(scenario, args.lever, args.population, args.seed)  # refuses a bad lever before work
     people = args.population if args.population is not None else scenario.run.population
     print(
@@ -958,6 +960,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="R",
         default=3,
         help="paired replications, each with its own cohort, 1 to 100 (default 3)",
+    )
+    ev.add_argument(
+        "--evidence",
+        choices=["before_after", "controlled"],
+        default=None,
+        help="the prior of the lever's effects (default: the scenario's own setting)",
     )
     ev.add_argument(
         "--out", type=Path, default=None, metavar="FILE.csv", help="also write the table as CSV"

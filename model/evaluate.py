@@ -11,8 +11,8 @@ evaluation and the one a microsimulation can do instead, side by side:
    attendances) in each year;
 2. pick the top ``top`` % of the first year's population by their first-year use (ties broken
    by a keyed uniform), keeping those alive at the start of year 2: the cohort;
-3. run the scenario again with only the named lever, starting in year 2 and aimed at exactly
-   the cohort (``LeverBase.enrol_exactly``: no referral or uptake step; the lever's own
+3. run the scenario again with only the named lever, starting on the first day of year 2
+   (no ramp-up) and aimed at exactly the cohort (``LeverBase.enrol_exactly``: no referral or uptake step; the lever's own
    capacity still applies), with the same seed and replication: common random numbers, so
    the two runs differ only by what the lever does;
 4. report, for the cohort, the **naive** change (year 2 with the lever - year 1, what a
@@ -99,7 +99,10 @@ def arms(
             f"{scenario.path}: --lever {show(lever)} cannot enrol a given list of people (it "
             f"works through referrals or eligibility); evaluate works with {direct}."
         )
-    settings = replace(scenario.levers[lever], start_year=scenario.run.start_year + 1)
+    # the whole cohort from the first day of year 2: no ramp-up
+    settings = replace(
+        scenario.levers[lever], start_year=scenario.run.start_year + 1, ramp_up_months=0.0
+    )
     base = replace(scenario, levers={})
     with_lever = replace(scenario, levers={lever: settings})
     changes = {"population": population, "seed": seed, "years": YEARS, "replications": 1}
