@@ -12,9 +12,9 @@ evaluation and the one a microsimulation can do instead, side by side:
 2. pick the top ``top`` % of the first year's population by their first-year use (ties broken
    by a keyed uniform), keeping those alive at the start of year 2: the cohort;
 3. run the scenario again with only the named lever, starting on the first day of year 2
-   (no ramp-up) and aimed at exactly the cohort (``LeverBase.enrol_exactly``: no referral or uptake step; the lever's own
-   capacity still applies), with the same seed and replication: common random numbers, so
-   the two runs differ only by what the lever does;
+   (no ramp-up) and aimed at exactly the cohort (``LeverBase.enrol_exactly``: no referral or
+   uptake step; the lever's own capacity still applies), with the same seed and replication:
+   common random numbers, so the two runs differ only by what the lever does;
 4. report, for the cohort, the **naive** change (year 2 with the lever - year 1, what a
    before/after evaluation reports) and the **paired** effect (year 2 with the lever - year 2
    without it, for the same people).
