@@ -45,6 +45,7 @@ class ActivationGains:
         self.factor: dict[str, np.ndarray] = {}
         #: levels actually added this year per gain (capped at level 4), for undoing them
         self.applied = np.empty(0, np.int8)
+        self.calls = 0
         self.gained = 0  # people who rose at least one level (this year)
         self.lost = 0  # gains that ended (this year)
 
@@ -82,7 +83,8 @@ class ActivationGains:
             return
         person, pid, old, new = person[moved], pid[moved], old[moved], new[moved]
         absolute = world.day0 + day
-        u = crn.uniforms(self.key, pid)
+        self.calls += 1  # a person who gains again draws a new duration
+        u = crn.uniforms(self.key, pid, np.full(pid.size, self.calls, np.int64))
         length = np.ceil(-np.log1p(-u) * self.duration_days).astype(np.int64)
         self._change(world, person, new, day)
         self.ids = np.concatenate([self.ids, pid])

@@ -6,8 +6,8 @@ emergency-admission risk (pre-lever rates; ``model.targeting``). Each year from
 ``start_year`` the people newly targeted are offered it once; those who take it up (fixed,
 keyed propensity below ``uptake``) join the caseload while it has places (FTE x
 ``caseload_per_fte`` people at once; when places are short, in the order of their keyed
-propensity), on a keyed day spread over the ramp-up (in the first year) or over the year
-(later years). They stay enrolled until they die.
+propensity, and the others are offered again the next year), on a keyed day spread over the
+ramp-up (in the first year) or over the year (later years). They stay enrolled until they die.
 
 From the enrolment day an enrolled person has ``contacts_per_person_year`` planning contacts a
 year (throughput and cost attribution), their unplanned admissions change by the effect of the
@@ -124,18 +124,20 @@ class CareCoordination(LeverBase):
         ids = pop.person_id[new]
         if not ids.size:
             return
-        self.offered = np.union1d(self.offered, ids)
         self.rec["referred"] += ids.size
-        ids = ids[self.takes_up(ids)]
+        takes = self.takes_up(ids)
+        self.offered = np.union1d(self.offered, ids[~takes])  # declined: not offered again
+        ids = ids[takes]
         # places: staff x caseload, less the people still enrolled
         enrolled_alive = int((world.index_of(self.ids) >= 0).sum()) if self.ids.size else 0
         places = int(np.floor(self.fte_in_year(world.year) * self.caseload_per_fte + 1e-9))
         free = max(places - enrolled_alive, 0)
-        if ids.size > free:
+        if ids.size > free:  # the others are offered again next year
             order = np.argsort(self.propensity(ids), kind="stable")
             ids = np.sort(ids[order[:free]])
         if not ids.size:
             return
+        self.offered = np.union1d(self.offered, ids)
         first = max(self.start_day, world.day0)
         if world.day0 <= self.start_day:
             span = min(self.ramp_days, year_end - first) if self.ramp_days > 0 else 1

@@ -180,7 +180,9 @@ class HealthCoaching(LeverBase):
         person = np.sort(where[where >= 0])
         if not person.size:
             return
-        u = crn.uniforms(self.key("activation_gain"), world.pop.person_id[person])
+        # keyed by person and day: a person coached again draws afresh
+        pid = world.pop.person_id[person]
+        u = crn.uniforms(self.key("activation_gain"), pid, np.full(pid.size, world.day0 + day))
         levels = (u < self.share_one).astype(np.int8) + (u < self.share_two).astype(np.int8)
         self.gains.gain(world, person, levels, day)
 
