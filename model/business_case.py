@@ -225,9 +225,7 @@ def scale_lever_activity(levers: pd.DataFrame, scale: float) -> pd.DataFrame:
     # every count and cost (levers may add their own columns); staff FTE are already given
     # for the represented population
     keep = ("lever", "replication", "year", "fte", "financial_year")
-    numeric = [
-        c for c in out.columns if c not in keep and pd.api.types.is_numeric_dtype(out[c])
-    ]
+    numeric = [c for c in out.columns if c not in keep and pd.api.types.is_numeric_dtype(out[c])]
     out[numeric] = out[numeric].astype("float64") * scale
     return out
 

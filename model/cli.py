@@ -44,6 +44,8 @@ MAX_VALIDATION_REPLICATIONS = 100
 MARKDOWN_SIGNATURE = "# Parameters and sources"
 #: first field of the checks CSV: `--out --overwrite` replaces only such a file
 CSV_SIGNATURE = "key,"
+#: the first line carescale writes in an evaluate CSV (``--overwrite`` replaces only such files)
+EVALUATE_SIGNATURE = "measure,"
 
 
 class Terminated(BaseException):
@@ -416,6 +418,63 @@ def _cmd_report(args: argparse.Namespace) -> int:
     folder = build_report(args.results_dir, formats, args.out, args.overwrite)
     written = [f"report.{f}" for f in formats]
     print(f"wrote {folder}/ ({', '.join(written)}, figures/; open {folder / written[0]})")
+    return EXIT_OK
+
+
+def _percent(text: str) -> float:
+    """An argparse type: a percentage above 0 and at most 100."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{show(text)} is not a number; allowed above 0 to 100"
+        ) from None
+    if not (0 < value <= 100):
+        raise argparse.ArgumentTypeError(f"{show(text)} is out of range; allowed above 0 to 100")
+    return value
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from model.evaluate import arms, evaluate
+    from model.scenario import load_scenario
+    from model.textable import to_markdown, to_text
+
+    _checked_out_file(args.out, "--out", args.overwrite, EVALUATE_SIGNATURE, ".csv")
+    scenario = load_scenario(args.scenario)
+    if args.evidence is not None:
+        scenario = scenario.with_evidence(args.evidence)
+    arms(scenario, args.lever, args.population, args.seed)  # refuses a bad lever before work
+    people = args.population if args.population is not None else scenario.run.population
+    print(
+        f"carescale {__version__}: evaluate lever {show(args.lever)} of {show(scenario.name)}: "
+        f"the top {args.top:g} % of year-1 users of {args.service} ({people:,} people, seed "
+        f"{args.seed if args.seed is not None else scenario.run.seed}, "
+        f"{args.replications} replication(s)), enrolled from the start of year 2"
+    )
+    table = evaluate(
+        scenario,
+        args.lever,
+        top=args.top,
+        service=args.service,
+        population=args.population,
+        seed=args.seed,
+        replications=args.replications,
+    )
+    shown = table.drop(columns=["interval", "service"])
+    shown.columns = [str(c) for c in shown.columns]
+    text = to_markdown(shown, ",.3f") if args.format == "markdown" else to_text(shown, ",.3f")
+    print()
+    print(text)
+    naive, paired = table.iloc[0], table.iloc[1]
+    print(
+        f"\nnaive before/after: {naive['change_percent']:+.1f} % ({naive['change_low']:+.3f} to "
+        f"{naive['change_high']:+.3f} per person); paired effect of the lever: "
+        f"{paired['change_percent']:+.1f} % ({paired['change_low']:+.3f} to "
+        f"{paired['change_high']:+.3f} per person). Intervals: {table['interval'].iloc[0]}.\n"
+        "The difference is regression to the mean: people picked for high use in year 1 use "
+        "less in year 2 with or without the lever (docs/levers.md)."
+    )
+    _write_csv(table, args.out)
     return EXIT_OK
 
 
@@ -919,6 +978,65 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace an earlier report (never any other folder)",
     )
     rp.set_defaults(func=_cmd_report)
+    ev = sub.add_parser(
+        "evaluate",
+        help="the regression-to-the-mean trap: the naive before/after change of the top users "
+        "enrolled in a lever beside the paired true effect",
+    )
+    ev.add_argument("scenario", type=Path, help="scenario file that declares the lever")
+    ev.add_argument(
+        "--lever", required=True, metavar="NAME", help="the lever of the scenario to evaluate"
+    )
+    ev.add_argument(
+        "--top",
+        type=_percent,
+        default=5.0,
+        metavar="PCT",
+        help="percentage of the first year's population, the highest users, to enrol (default 5)",
+    )
+    ev.add_argument(
+        "--service",
+        choices=["gp_appointment", "ae_attendance"],
+        default="gp_appointment",
+        help="the service whose use selects and measures the cohort (default gp_appointment)",
+    )
+    ev.add_argument(
+        "--population",
+        type=people,
+        default=None,
+        metavar="N",
+        help=f"{pop_help} (default: the scenario's)",
+    )
+    ev.add_argument(
+        "--seed",
+        type=seed,
+        default=None,
+        metavar="S",
+        help=f"{seed_help} (default: the scenario's)",
+    )
+    ev.add_argument(
+        "--replications",
+        type=_whole(1, 100),
+        metavar="R",
+        default=3,
+        help="paired replications, each with its own cohort, 1 to 100 (default 3)",
+    )
+    ev.add_argument(
+        "--evidence",
+        choices=["before_after", "controlled"],
+        default=None,
+        help="the prior of the lever's effects (default: the scenario's own setting)",
+    )
+    ev.add_argument(
+        "--out", type=Path, default=None, metavar="FILE.csv", help="also write the table as CSV"
+    )
+    ev.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the --out file if carescale wrote it (never any other file)",
+    )
+    ev.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
+    ev.set_defaults(func=_cmd_evaluate)
     return parser
 
 

@@ -799,6 +799,55 @@ CASES += [
         "target.segmnets",
         "segments",
     ),
+    lever(
+        "coaching-key",
+        "[levers.health_coaching]\ncaseload_per_fte = 100\n",
+        "levers.health_coaching.caseload_per_fte",
+        "caseload_per_fte_year",
+    ),
+    lever(
+        "coordination-key",
+        "[levers.care_coordination]\ncaseload_per_fte_year = 100\n",
+        "levers.care_coordination.caseload_per_fte_year",
+        "caseload_per_fte",
+    ),
+    lever(
+        "coaching-share",
+        "[levers.health_coaching]\neffect_scale = -1\n",
+        "levers.health_coaching.effect_scale",
+        "-1",
+        "0 to 10",
+    ),
+]
+
+CASES += [
+    case(
+        "evaluate-lever-not-in-scenario",
+        "evaluate",
+        "scenarios/link_workers.toml",
+        "--lever",
+        "care_coordination",
+        must=("link_workers.toml", "care_coordination", "link_workers"),
+    ),
+    case(
+        "evaluate-lever-cannot-enrol",
+        "evaluate",
+        "scenarios/link_workers.toml",
+        "--lever",
+        "link_workers",
+        must=("link_workers", "health_coaching"),
+    ),
+    case("evaluate-top-0", "evaluate", BASE, "--lever", "x", "--top", "0", must=("--top", "'0'")),
+    case(
+        "evaluate-service",
+        "evaluate",
+        BASE,
+        "--lever",
+        "x",
+        "--service",
+        "bed_day",
+        must=("--service", "bed_day", "gp_appointment"),
+    ),
 ]
 
 
@@ -974,6 +1023,7 @@ def test_the_table_is_large_and_covers_every_command() -> None:
     assert commands >= {
         "run",
         "compare",
+        "evaluate",
         "check",
         "parameters",
         ("validate", "population"),

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from model.errors import ScenarioError, show
-from model.interventions import link_workers, phb, tailored_access
+from model.interventions import (
+    care_coordination,
+    health_coaching,
+    link_workers,
+    phb,
+    tailored_access,
+)
 from model.interventions.base import (
     DEFAULT_EVIDENCE,
     EVIDENCE_MODES,
@@ -42,6 +48,12 @@ LEVERS: Mapping[str, Entry] = {
     "link_workers": Entry(link_workers.LinkWorkers, link_workers.KEYS, link_workers.staffing),
     "phb": Entry(phb.PersonalHealthBudgets, phb.KEYS),
     "tailored_access": Entry(tailored_access.TailoredAccess, tailored_access.KEYS),
+    "health_coaching": Entry(
+        health_coaching.HealthCoaching, health_coaching.KEYS, health_coaching.staffing
+    ),
+    "care_coordination": Entry(
+        care_coordination.CareCoordination, care_coordination.KEYS, care_coordination.staffing
+    ),
 }
 
 

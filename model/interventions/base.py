@@ -167,6 +167,10 @@ class LeverBase:
     name = "lever"
     #: register prefix of the lever's defaults (``levers.<name>.``)
     prefix = ""
+    #: whom the lever targets when the scenario gives no ``target.*`` rule (None: everyone)
+    default_rule: Rule | None = None
+    #: whether ``enrol_exactly`` enrols the listed people directly (``carescale evaluate``)
+    direct_enrolment = False
 
     def __init__(self, settings: LeverSettings, world: World) -> None:
         self.settings = settings
@@ -177,6 +181,20 @@ class LeverBase:
         self.start_day = (settings.start_year - run.start_year) * DAYS_PER_YEAR
         self.ramp_days = round(settings.ramp_up_months * DAYS_PER_YEAR / 12.0)
         self.rec = self.empty_record()
+        #: a targeting override (``carescale evaluate``): when set, the lever is aimed at
+        #: exactly these person ids (sorted), enrolled at its start without referral or uptake
+        self.enrol_ids: np.ndarray | None = None
+
+    @property
+    def rule(self) -> Rule:
+        """The lever's target rule: the scenario's, else the lever's default."""
+        if self.settings.target == Rule() and self.default_rule is not None:
+            return self.default_rule
+        return self.settings.target
+
+    def enrol_exactly(self, person_id: np.ndarray) -> None:
+        """Aim the lever at exactly these people (``carescale evaluate``)."""
+        self.enrol_ids = np.unique(np.asarray(person_id, dtype=np.int64))
 
     # ---------------------------------------------------------------- settings
     def param(self, key: str) -> float:
@@ -215,10 +233,19 @@ class LeverBase:
         """Each person's fixed uptake propensity for this lever (independent of others)."""
         return crn.uniforms(self.key("uptake"), person_id)
 
+    def takes_up(self, person_id: np.ndarray) -> np.ndarray:
+        """Who of these people takes the lever up (everyone under ``enrol_exactly``)."""
+        if self.enrol_ids is not None:
+            return np.ones(np.asarray(person_id).shape, dtype=bool)
+        return self.propensity(person_id) < self.uptake
+
     def targeted(self) -> np.ndarray:
-        """Mask over ``world.pop`` of the people the lever's rule targets (pre-lever rates)."""
+        """Mask over ``world.pop`` of the people the lever's rule targets (pre-lever rates),
+        or exactly the people of ``enrol_exactly``."""
         w = self.world
-        rule = self.settings.target
+        if self.enrol_ids is not None:
+            return np.isin(w.pop.person_id, self.enrol_ids)
+        rule = self.rule
         rates = world_rates(w) if rule.top_percent is not None else None
         return select(rule, w.pop, w.register, rates)
 

@@ -72,6 +72,8 @@ ACTIVITIES: Mapping[str, Activity] = {
     "phb_admin": Activity("lever", "community_health"),
     "tailored_access_platform": _LEVER_PRIMARY,
     "tailored_access_contact": _LEVER_PRIMARY,
+    "health_coaching_session": _LEVER_PRIMARY,
+    "care_coordination_contact": _LEVER_PRIMARY,
     # what personal health budget holders buy instead of commissioned services
     "phb_personal_purchase": Activity("community", "person"),
 }
