@@ -440,3 +440,35 @@ def test_people_reached_by_several_levers_count_once(tmp_path: Path) -> None:
     anyone = float(lever.loc[lever["lever"] == "any", "reached"].iloc[0])
     # the union: no more than the sum, no fewer than the largest, and some people overlap
     assert lever[lever["lever"] != "any"]["reached"].max() <= anyone < each
+
+
+def test_link_workers_demand_effect_is_the_published_total_counted_once(tmp_path: Path) -> None:
+    """In the year after support the completers' GP rate is the baseline's x (1 + effect x
+    decay): resolving their social needs moves the rate through the relative risks, and the
+    lever nets that out rather than counting it twice."""
+    body = (
+        '[levers.link_workers]\nfte = 40\nuptake = 1.0\nevidence = "before_after"\n'
+        "social_need_resolved_share = 1.0\nreferral_per_gp_consultation = 0.2"
+    )
+    s = scenario(tmp_path, body, "lw", years=2)
+    base = load_scenario(BASELINE).with_run(population=N, years=2)
+    lever_engine, base_engine = Engine(s, 0), Engine(base, 0)
+    for engine in (lever_engine, base_engine):
+        engine.run()
+    w, b = lever_engine.world, base_engine.world
+    lw = w.levers[0]
+    # the completers of the first year, alive in the second: their second-year rates
+    first = lw.done_ids[lw.done_day < 365]
+    pos_w, pos_b = w.index_of(first), b.index_of(first)
+    ok = (pos_w >= 0) & (pos_b >= 0)
+    assert ok.sum() > 20
+    pw, pb = pos_w[ok], pos_b[ok]
+    ratio = w.rates("gp")[pw] / b.rates("gp")[pb]
+    years = (365 + 365 / 2 - lw.done_day[np.isin(lw.done_ids, first[ok])]) / 365
+    expected = 1.0 + lw.effects["gp"] * 0.5 ** (years / lw.half_life)
+    # exact where resolving the needs moved nothing else; fewer needs also lower anxiety and
+    # raise activation in the yearly drift (segment, PAM level): second-order paths, not netted
+    same = (w.pop.segment[pw] == b.pop.segment[pb]) & (w.pop.pam_level[pw] == b.pop.pam_level[pb])
+    assert same.mean() > 0.6
+    np.testing.assert_allclose(ratio[same], expected[same], rtol=1e-9)
+    assert np.mean(ratio) == pytest.approx(np.mean(expected), rel=0.1)

@@ -130,7 +130,8 @@ class LinkWorkers(LeverBase):
         # people who completed support: id -> completion day and netting ratios by stream
         self.done_ids = np.empty(0, np.int64)
         self.done_day = np.empty(0, np.int64)
-        self.done_ratio = {s: np.empty(0) for s in OUTCOMES}
+        #: their social needs before support (bits in the order of ``SOCIAL_NEEDS``)
+        self.done_needs = np.empty(0, np.int8)
         self.eligible = np.zeros(0, dtype=bool)
         self.self_day = np.empty(0, np.int64)
         self.session_strata: list[np.ndarray] = []
@@ -250,27 +251,37 @@ class LinkWorkers(LeverBase):
             return
         pop = world.pop
         pid = pop.person_id[person]
-        before = risk_code(world.register, _subset(pop, person))
+        needs = _need_bits(pop, person)
         u_need = crn.uniforms(self.key("need_resolved"), pid)
         resolved = person[u_need < self.resolved_share]
         for need in SOCIAL_NEEDS:
             getattr(pop, need)[resolved] = 0
+        # one PAM level gained, until the next year's drift resets the level from the
+        # person's latent activation (the demand effect below is the published total)
         u_gain = crn.uniforms(self.key("activation_gain"), pid)
         gain = person[(u_gain < self.gain_share) & (pop.pam_level[person] < 4)]
         pop.pam_level[gain] += 1
         if resolved.size or gain.size:
             world.risk_code = None  # the relative-risk codes are recomputed when next needed
-        after = risk_code(world.register, _subset(pop, person))
         seg = self.segment_multiplier[pop.segment[person]]
         absolute = world.day0 + day
         for stream in OUTCOMES:
-            ratio = self.tables[stream][after] / self.tables[stream][before]
             factor = np.maximum(1.0 + self.effects[stream] * seg, 0.0)
             if np.any(factor != 1.0):
                 world.set_effect(self.name, stream, person, day, factor)
-            self.done_ratio[stream] = np.concatenate([self.done_ratio[stream], ratio])
-        self.done_ids = np.concatenate([self.done_ids, pid])
-        self.done_day = np.concatenate([self.done_day, np.full(pid.size, absolute)])
+        # a person completing again keeps the needs they had before their first support
+        again = np.isin(pid, self.done_ids)
+        if again.any():
+            where_done = np.searchsorted(self.done_ids, pid[again])
+            self.done_day[where_done] = absolute
+        fresh = ~again
+        ids = np.concatenate([self.done_ids, pid[fresh]])
+        order = np.argsort(ids)
+        self.done_ids = ids[order]
+        self.done_day = np.concatenate(
+            [self.done_day, np.full(int(fresh.sum()), absolute, np.int64)]
+        )[order]
+        self.done_needs = np.concatenate([self.done_needs, needs[fresh]])[order]
         self.rec["qaly_gain"] += self.qaly * pid.size
 
     # ---------------------------------------------------------------- yearly effect
@@ -286,11 +297,21 @@ class LinkWorkers(LeverBase):
         mid_year = world.day0 + DAYS_PER_YEAR / 2
         years = (mid_year - self.done_day[alive]) / DAYS_PER_YEAR
         decay = 0.5 ** (years / self.half_life) if self.half_life > 0 else 0.0
-        seg = self.segment_multiplier[pop.segment[pos[alive]]]
+        where = pos[alive]
+        seg = self.segment_multiplier[pop.segment[where]]
         total = np.maximum(1.0 + effect * seg * decay, 0.0)
-        # the changed needs and activation already move this year's rates: net them out
+        # the resolved needs already move this year's rates through their relative risk: net
+        # it out, so that the demand effect is the published total (counted once). Fewer
+        # needs also lower anxiety and raise activation in the yearly drift, which can move a
+        # person's segment or PAM level; those second-order paths are not netted out.
+        reg = world.register
+        table = self.tables[service]
+        now = table[risk_code(reg, _subset(pop, where))]
+        bits = self.done_needs[alive]
+        restored = {n: ((bits >> j) & 1).astype(bool) for j, n in enumerate(SOCIAL_NEEDS)}
+        without = table[risk_code(reg, _subset(pop, where, restored))]
         m = np.ones(pop.size)
-        m[pos[alive]] = total / self.done_ratio[service][alive]
+        m[where] = total * without / now
         if np.all(m == 1.0):
             return None
         return m
@@ -340,12 +361,17 @@ class _Rows:
     """The people at positions ``person`` of a population, read lazily attribute by
     attribute (only what the relative-risk codes need is gathered)."""
 
-    def __init__(self, pop: Any, person: np.ndarray) -> None:
+    def __init__(
+        self, pop: Any, person: np.ndarray, overrides: dict[str, np.ndarray] | None = None
+    ) -> None:
         self._pop = pop
         self._person = person
+        self._overrides = overrides or {}
         self.size = int(person.size)
 
     def __getattr__(self, name: str) -> Any:
+        if name in self._overrides:
+            return self._overrides[name]
         attr = getattr(type(self._pop), name, None)
         if isinstance(attr, property) and attr.fget is not None:
             return attr.fget(self)  # computed from the subset's own arrays
@@ -355,9 +381,18 @@ class _Rows:
         return value
 
 
-def _subset(pop: Any, person: np.ndarray) -> Any:
-    """The people at positions ``person``, as a population of their own (for risk codes)."""
-    return _Rows(pop, person)
+def _need_bits(pop: Any, person: np.ndarray) -> np.ndarray:
+    """Each person's social needs as bits (in the order of ``SOCIAL_NEEDS``)."""
+    bits = np.zeros(person.size, np.int8)
+    for j, need in enumerate(SOCIAL_NEEDS):
+        bits |= (np.asarray(getattr(pop, need))[person].astype(np.int8) & 1) << j
+    return bits
+
+
+def _subset(pop: Any, person: np.ndarray, overrides: dict[str, np.ndarray] | None = None) -> Any:
+    """The people at positions ``person``, as a population of their own (for risk codes),
+    with some attributes replaced by ``overrides``."""
+    return _Rows(pop, person, overrides)
 
 
 __all__ = ["KEYS", "LinkWorkers"]
