@@ -518,10 +518,10 @@ def _attend_day(
     n = keys.shape[0]
     # first the people's values, in a loop of loads only: reads of per-person arrays at
     # random positions overlap there, and would wait on each other amid the arithmetic
-    g_death = np.empty(n, dtype=np.int64)
-    g_entry = np.empty(n, dtype=np.int64)
-    g_level = np.empty(n, dtype=np.int64)
-    g_stratum = np.empty(n, dtype=np.int64)
+    g_death = np.empty(n, dtype=np.int32)
+    g_entry = np.empty(n, dtype=np.int8)
+    g_level = np.empty(n, dtype=np.int8)
+    g_stratum = np.empty(n, dtype=np.int32)
     j = 0
     c = head[s]
     while c >= 0:
@@ -660,10 +660,10 @@ def attend_day(
     s = diary.slot(today)
     n = diary.count(today)
     keys = np.empty(n, dtype=np.int64)
-    wait = np.empty(n, dtype=np.float64)
+    wait = np.empty(n, dtype=np.int32)
     strata = np.empty(n, dtype=strata_of.dtype)
-    booking = np.empty(n, dtype=np.int64)
-    band = np.empty(n, dtype=np.int64)
+    booking = np.empty(n, dtype=np.int8)
+    band = np.empty(n, dtype=np.int8)
     people = np.empty(n, dtype=np.int32)
     durations = np.empty(n, dtype=np.float64)
     alive = n_seen = 0
