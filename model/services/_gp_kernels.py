@@ -5,9 +5,12 @@ sums and a ``searchsorted`` over every request. It reproduces the vectorised ver
 floating-point operations in the same order (the global cumulative sums of free minutes and
 of durations, the start ``first[best] + (before[j] - before[best])`` of each request), so the
 bookings are identical, not merely equal up to rounding. ``attend_day`` is a day of
-appointments read from the diary (``gp_diary``): who is alive, the wait, DNA and the tallies,
-with the decisions of the numpy expressions in its docstring (``tests/test_gp_kernels.py``
-checks both against numpy references).
+appointments read from the diary (``gp_diary``): who is alive, the wait, DNA and the tallies;
+``book_today``, ``offer_and_draw`` and ``settle`` are same-day booking, the advance offers
+with their uniforms, and how each offer ends; ``decide`` is the requests' decisions at the
+year start. Each makes the decisions of the numpy expressions in its docstring
+(``tests/test_gp_kernels.py`` and ``tests/test_booking.py`` check them against numpy
+references).
 
 Loops that read per-person arrays at random positions (the people of the day's requests)
 read them first in a loop of loads only, then compute: loads in a tight loop overlap,
@@ -668,7 +671,7 @@ def attend_day(
     durations = np.empty(n, dtype=np.float64)
     alive = n_seen = 0
     if n:
-        multiplier = np.empty(0) if dna_multiplier is None else dna_multiplier
+        multiplier = _optional(dna_multiplier)
         alive, n_seen = _attend_day_jit(
             diary.links,
             diary.store,
@@ -685,7 +688,7 @@ def attend_day(
             np.ascontiguousarray(rr_wait, dtype=np.float64),
             float(rate),
             float(mean),
-            np.ascontiguousarray(multiplier, dtype=np.float64),
+            multiplier,
             strata_of,
             int(n_strata),
             int(horizon),
@@ -936,14 +939,18 @@ def _settle(
     seg: np.ndarray,
     retry_share: np.ndarray,
     spill_share: np.ndarray,
+    retry_multiplier: np.ndarray,
+    spill_multiplier: np.ndarray,
     last_attempt: int,
     minutes: np.ndarray,
     booked: np.ndarray,
     outcome: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
     n = offered.shape[0]
-    attempt = req[7]
+    idx, attempt = req[0], req[7]
     same_day = u_retry.shape[0] > 0
+    by_person_retry = retry_multiplier.shape[0] > 0
+    by_person_spill = spill_multiplier.shape[0] > 0
     rows = np.empty(n, dtype=np.int64)
     n_booked = 0
     for i in range(n):
@@ -954,12 +961,20 @@ def _settle(
             n_booked += 1
         elif not same_day:
             outcome[i] = GAVE_UP
-        elif u_retry[i] < retry_share[seg[i]] and attempt[i] < last_attempt:
-            outcome[i] = RETRY
-        elif u_spill[i] < spill_share[seg[i]]:
-            outcome[i] = TO_AE
         else:
-            outcome[i] = GAVE_UP
+            # levers' per-person multipliers on the shares (none in the baseline)
+            retry = retry_share[seg[i]]
+            if by_person_retry:
+                retry = retry * retry_multiplier[idx[i]]
+            spill = spill_share[seg[i]]
+            if by_person_spill:
+                spill = spill * spill_multiplier[idx[i]]
+            if u_retry[i] < retry and attempt[i] < last_attempt:
+                outcome[i] = RETRY
+            elif u_spill[i] < spill:
+                outcome[i] = TO_AE
+            else:
+                outcome[i] = GAVE_UP
     day = np.empty(n_booked, dtype=np.int64)
     for j in range(n_booked):
         day[j] = offered[rows[j]]
@@ -980,6 +995,8 @@ def settle(
     minutes: np.ndarray,
     booked: np.ndarray,
     same_day: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int] | None,
+    retry_multiplier: np.ndarray | None = None,
+    spill_multiplier: np.ndarray | None = None,
 ) -> np.ndarray:
     """How each offered request ends (``BOOKED``, ``RETRY``, ``GAVE_UP``, ``TO_AE``).
 
@@ -989,7 +1006,8 @@ def settle(
     (``same_day``: its retry and A&E uniforms, the person's segment, the shares by segment
     and the number of attempts allowed) retries when ``u_retry < retry_share[segment]``
     and attempts remain, else goes to A&E when ``u_spill < spill_share[segment]``, else
-    gives up: the expressions of the numpy version, in its order.
+    gives up: the expressions of the numpy version, in its order. A lever may give
+    per-person multipliers of the two shares (aligned with the population; None: none).
     """
     n = offered.shape[0]
     outcome = np.empty(n, dtype=np.int8)
@@ -1017,6 +1035,8 @@ def settle(
         np.ascontiguousarray(seg),
         np.ascontiguousarray(retry_share, dtype=np.float64),
         np.ascontiguousarray(spill_share, dtype=np.float64),
+        _optional(retry_multiplier),
+        _optional(spill_multiplier),
         int(last),
         np.ascontiguousarray(minutes, dtype=np.float64),
         booked,
@@ -1025,3 +1045,10 @@ def settle(
     if done < 0:
         raise RuntimeError("GP diary: a day beyond the horizon was booked")
     return outcome
+
+
+def _optional(values: np.ndarray | None) -> np.ndarray:
+    """A lever's per-person values as float64, or an empty array for none."""
+    if values is None:
+        return np.empty(0, dtype=np.float64)
+    return np.ascontiguousarray(values, dtype=np.float64)

@@ -32,6 +32,18 @@ positions ``s_j = max(f_j, s_{j-1} + d_{j-1})`` in each diary's cumulative free 
 running maximum: ``s = cummax(f - D) + D`` with ``D`` the durations booked before. It is
 computed in one compiled sequential pass (``_gp_kernels``) with the floating-point operations
 of the vectorised numpy version (``greedy_book_vectorised``), so both book alike.
+
+The diary is a ring of chunked record lists, one slot per day ahead (``gp_diary``). A day
+runs as a few compiled passes (``_gp_kernels``: the day's attendance, same-day booking, the
+offers with their uniforms, the settling of offers), each tested against the numpy
+expressions it replaces (``tests/test_gp_kernels.py``), with the boundaries ``_attend``,
+``_same_day``, ``_pre_booked`` and ``_give_up`` kept. Where levers' per-person modifiers go
+(arrays aligned with the population; None in the baseline): the DNA probability
+(``attend_day``'s ``dna_multiplier``), the retry and A&E shares of same-day give-ups
+(``settle``'s ``retry_multiplier`` and ``spill_multiplier``), the tolerance (the numpy
+``tolerance`` line in ``_same_day`` and ``_pre_booked``), and the choice of mode (the mode
+tables of ``_decide``). ``attend_day`` returns who attended and who missed (positions,
+aligned with the ledger keys) for per-person spend and for subscribers.
 """
 
 from __future__ import annotations
