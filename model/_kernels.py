@@ -51,6 +51,7 @@ def _expand_days(
     person: np.ndarray,
     k: np.ndarray,
     day: np.ndarray,
+    slot: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
     n_days = np.uint32(days)
     per_day = np.zeros(days + 1, dtype=np.int64)
@@ -79,12 +80,15 @@ def _expand_days(
     for p in range(counts.shape[0]):
         for j in range(counts[p]):
             kept_day = day_of[e]
-            e += 1
             if kept_day >= 0:
                 at = per_day[kept_day]
                 per_day[kept_day] += 1
                 person[at] = p
                 k[at] = j
+                slot[e] = at
+            else:
+                slot[e] = -1
+            e += 1
     # the days in order (per_day now holds each day's end), written in one sweep
     at = 0
     for t in range(days):
@@ -119,10 +123,11 @@ def expand_days(
     days: int,
     cut: np.ndarray,
     start: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Events of ``counts`` per person with days from ``crn.event_days``, those before
     ``start`` or on or after ``cut`` (per person) dropped, stably sorted by day: (person
-    int32, k int32, day int16).
+    int32, k int32, day int16), and the slot of each event as generated (person by person,
+    event number by event number) in that order (int32, -1 for a dropped event).
     """
     if start is None:
         start = np.zeros(counts.shape[0], dtype=np.int64)
@@ -132,6 +137,7 @@ def expand_days(
     person = np.empty(total, dtype=np.int32)
     k = np.empty(total, dtype=np.int32)
     day = np.empty(total, dtype=np.int16)
+    slot = np.empty(total, dtype=np.int32)
     kept = _expand_days_jit(
         counts,
         np.ascontiguousarray(person_id, dtype=np.int64),
@@ -143,9 +149,10 @@ def expand_days(
         person,
         k,
         day,
+        slot,
     )
     # events after death (about 1 % of people die in a year) leave unused room at the end
-    return person[:kept], k[:kept], day[:kept]
+    return person[:kept], k[:kept], day[:kept], slot
 
 
 def _practice_of(

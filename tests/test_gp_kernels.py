@@ -413,3 +413,34 @@ def test_settling_offers_is_the_numpy_decision(
     ref.append(req, rows, offered[rows], np.full(rows.size, today))
     np.testing.assert_array_equal(booked, ref.booked)
     assert_same_days(diary, ref)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), people=st.integers(1, 3000))
+def test_deciding_person_by_person_is_deciding_in_day_order(seed: int, people: int) -> None:
+    """The year's requests decided walking the events as drawn (person by person) get the
+    decisions of walking them in day order, events cut at death or arrival included."""
+    from model.demand import draw_events
+
+    rng = np.random.default_rng(seed)
+    ids = np.sort(rng.choice(10**6, people, replace=False)).astype(np.int64)
+    end = np.where(rng.random(people) < 0.2, rng.integers(0, 365, people), 365)
+    start = np.where(rng.random(people) < 0.1, rng.integers(0, 365, people), 0)
+    events = draw_events(
+        rng.gamma(1.0, 5.0, people), end, ids, np.uint64(3), np.uint64(4), start_days=start
+    )
+    segment = rng.integers(0, 4, people).astype(np.int8)
+    practice = rng.integers(0, 9, people).astype(np.int32)
+    words = 1 << 16
+    tables = (
+        rng.random(words) < 0.4,
+        rng.integers(0, 3, (4, words)).astype(np.int8),
+        rng.integers(0, N_ROLES, words).astype(np.int32),
+        rng.integers(1, 57, words).astype(np.int16),
+    )
+    key = np.uint64(rng.integers(0, 2**63))
+    args = (key, ids, events.person, events.k, segment, practice, N_ROLES, tables)
+    assert events.counts is not None and events.slot is not None
+    walked = _gp_kernels.decide(*args, (events.counts, events.slot))
+    for a, b in zip(walked, _gp_kernels.decide(*args), strict=True):
+        np.testing.assert_array_equal(a, b)

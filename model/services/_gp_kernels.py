@@ -352,7 +352,64 @@ def _decide(
             mode[i] = mode_tab[m & 255, w_mode]
 
 
+def _decide_by_person(
+    key: np.uint64,
+    ids: np.ndarray,
+    counts: np.ndarray,
+    slot: np.ndarray,
+    segment: np.ndarray,
+    practice_of: np.ndarray,
+    n_roles: int,
+    same_day_tab: np.ndarray,
+    mode_tab: np.ndarray,
+    role_tab: np.ndarray,
+    lead_tab: np.ndarray,
+    kind: np.ndarray,
+    lead: np.ndarray,
+    diary: np.ndarray,
+    mode: np.ndarray,
+    pid: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    # ``_decide`` walking the events person by person (event number j = k), as they were
+    # generated: each person's values are read in order, the decisions written to each
+    # event's slot in day order
+    e = 0
+    for p in range(counts.shape[0]):
+        c = counts[p]
+        if c == 0:
+            continue
+        person_id = ids[p]
+        base = np.uint64(person_id) * _GOLDEN + key
+        practice = np.int64(practice_of[p]) * n_roles
+        seg = np.int64(segment[p])
+        for j in range(c):
+            i = slot[e]
+            e += 1
+            if i < 0:
+                continue
+            z = base + np.uint64(j) * _M2
+            z ^= z >> np.uint64(30)
+            z *= _M1
+            z ^= z >> np.uint64(27)
+            z *= _M2
+            z ^= z >> np.uint64(31)
+            w_kind = np.int64(z & _LOW16)
+            w_mode = np.int64((z >> np.uint64(16)) & _LOW16)
+            w_role = np.int64((z >> np.uint64(32)) & _LOW16)
+            w_lead = np.int64(z >> np.uint64(48))
+            if same_day_tab[w_kind]:
+                kind[i] = 0
+                lead[i] = 0
+            else:
+                kind[i] = 1
+                lead[i] = lead_tab[w_lead]
+            diary[i] = practice + role_tab[w_role]
+            mode[i] = mode_tab[seg, w_mode]
+            pid[i] = person_id
+
+
 _decide_jit: Any = numba.njit(cache=True, nogil=True)(_decide)
+_decide_by_person_jit: Any = numba.njit(cache=True, nogil=True)(_decide_by_person)
 
 #: every value a 16-bit uniform of ``crn.event_uniforms16`` takes, in word order
 U16 = ((np.arange(1 << 16, dtype=np.float32) + np.float32(0.5)) * np.float32(1.0 / 65536.0)).astype(
@@ -369,12 +426,16 @@ def decide(
     practice_of: np.ndarray,
     n_roles: int,
     tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    by_person: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Kind (0 same-day, 1 pre-booked), lead, diary, mode and person id of each request.
 
     ``tables`` give the decision for each value of the 16-bit uniform (``U16``): same-day
     (bool), mode by (segment, value), role and pre-booked lead; they are computed with the
     very expressions applied to the uniforms, so looking them up is the same decision.
+    With ``by_person`` (the events' ``counts`` and ``slot``, ``demand.Events``) the requests
+    are walked person by person, as they were drawn, which reads the people's values in
+    order: the same decisions (tested).
     """
     n = person.shape[0]
     kind = np.empty(n, dtype=np.int8)
@@ -385,7 +446,30 @@ def decide(
     same_day_tab, mode_tab, role_tab, lead_tab = tables
     if int(np.max(lead_tab)) > 127 or int(np.max(role_tab)) > 127:
         raise ValueError("leads and roles must fit the compiled pass's 8-bit tables")
-    if n:
+    tabs = (
+        np.ascontiguousarray(same_day_tab, dtype=np.bool_),
+        np.ascontiguousarray(mode_tab, dtype=np.int8),
+        np.ascontiguousarray(role_tab, dtype=np.int8),
+        np.ascontiguousarray(lead_tab, dtype=np.int8),
+    )
+    if n and by_person is not None:
+        counts, slot = by_person
+        _decide_by_person_jit(
+            np.uint64(key),
+            np.ascontiguousarray(ids, dtype=np.int64),
+            np.ascontiguousarray(counts),
+            np.ascontiguousarray(slot),
+            np.ascontiguousarray(segment),
+            np.ascontiguousarray(practice_of),
+            n_roles,
+            *tabs,
+            kind,
+            lead,
+            diary,
+            mode,
+            pid,
+        )
+    elif n:
         _decide_jit(
             np.uint64(key),
             np.ascontiguousarray(ids, dtype=np.int64),
@@ -394,10 +478,7 @@ def decide(
             np.ascontiguousarray(segment),
             np.ascontiguousarray(practice_of),
             n_roles,
-            np.ascontiguousarray(same_day_tab, dtype=np.bool_),
-            np.ascontiguousarray(mode_tab, dtype=np.int8),
-            np.ascontiguousarray(role_tab, dtype=np.int8),
-            np.ascontiguousarray(lead_tab, dtype=np.int8),
+            *tabs,
             kind,
             lead,
             diary,

@@ -51,7 +51,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model.demand import causal_rr, draw_events
+from model.demand import Events, causal_rr, draw_events
 from model.ledger import WAIT_BAND_EDGES, unit_cost
 from model.population import SEGMENTS
 from model.practices import Practices
@@ -231,7 +231,9 @@ class PrimaryCareService:
         self.practice_of = self.practices.of(pop.person_id, pop.imd)
         self.list_size = np.bincount(self.practice_of, minlength=self.practices.n)
         events = world.events["gp"]
-        self.new = self._requests(world, events.person, events.k, "gp.decisions")
+        self.new = self._requests(
+            world, events.person, events.k, "gp.decisions", _drawn_order(events)
+        )
         self.new_day_starts = np.searchsorted(events.day, np.arange(DAYS_PER_YEAR + 1))
         self._handled = self._made = 0
         self._reset()
@@ -240,13 +242,19 @@ class PrimaryCareService:
             self.seeded = True
 
     def _requests(
-        self, world: World, person: np.ndarray, k: np.ndarray, purpose: str
+        self,
+        world: World,
+        person: np.ndarray,
+        k: np.ndarray,
+        purpose: str,
+        by_person: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
         """Requests of ``person`` (positions) with their kind, lead, diary and mode.
 
         The four decisions use the four 16-bit uniforms of one hash per request
         (``crn.event_uniforms16``), looked up in tables of every uniform's decision
-        (``_decision_tables``) in one compiled pass.
+        (``_decision_tables``) in one compiled pass; with ``by_person`` (the events'
+        ``counts`` and ``slot``) walking the requests person by person, as drawn.
         """
         pop = world.pop
         kind, lead, diary, mode, pid = _gp_kernels.decide(
@@ -258,6 +266,7 @@ class PrimaryCareService:
             self.practice_of,
             len(ROLES),
             self._decision_tables(),
+            by_person,
         )
         return {
             # person and event number share the events' buffers (never written in place)
@@ -305,7 +314,7 @@ class PrimaryCareService:
             world.key("gp.warmup.day"),
             days_per_year=weeks,
         )
-        req = self._requests(world, ev.person, ev.k, "gp.warmup.decisions")
+        req = self._requests(world, ev.person, ev.k, "gp.warmup.decisions", _drawn_order(ev))
         made = world.day0 - weeks + ev.day.astype(np.int64)  # days -weeks .. -1
         want = made + req["lead"]
         keep = (req["kind"] == 1) & (want >= world.day0)
@@ -634,6 +643,13 @@ def _concat(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.
 def _pick(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``values[mask]`` by positions (faster than a boolean mask)."""
     return values.take(np.flatnonzero(mask))
+
+
+def _drawn_order(events: Events) -> tuple[np.ndarray, np.ndarray] | None:
+    """The events' order as drawn (``counts``, ``slot``), if they still have it."""
+    if events.counts is None or events.slot is None:
+        return None
+    return events.counts, events.slot
 
 
 def _take(req: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
