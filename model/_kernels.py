@@ -531,3 +531,65 @@ def interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
     if x.size:
         _interp_jit(np.ascontiguousarray(x).reshape(-1), xp, fp, out.reshape(-1))
     return out
+
+
+def _row_counts(flags: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    for i in range(flags.shape[0]):
+        c = 0
+        for j in range(flags.shape[1]):
+            if flags[i, j]:
+                c += 1
+        out[i] = c
+
+
+def _broad_counts(
+    ltc: np.ndarray,
+    extra: np.ndarray,
+    qof: np.ndarray,
+    mood_column: int,
+    mood_bit: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    for i in range(ltc.shape[0]):
+        c = 0
+        for q in qof:
+            if ltc[i, q]:
+                c += 1
+        bits = np.int64(extra[i])
+        if ltc[i, mood_column] or (bits & mood_bit) != 0:
+            c += 1
+        others = bits & (0xFFFFFFFF ^ mood_bit)  # the other bits of the list, counted
+        while others:
+            others &= others - 1
+            c += 1
+        out[i] = c
+
+
+_row_counts_jit: Any = numba.njit(cache=True, nogil=True)(_row_counts)
+_broad_counts_jit: Any = numba.njit(cache=True, nogil=True)(_broad_counts)
+
+
+def row_counts(flags: np.ndarray) -> np.ndarray:
+    """``flags.sum(axis=1, dtype=np.int8)`` of a 2-D bool array, in one compiled pass."""
+    out = np.empty(flags.shape[0], dtype=np.int8)
+    if flags.shape[0]:
+        _row_counts_jit(np.ascontiguousarray(flags, dtype=np.bool_), out)
+    return out
+
+
+def broad_counts(
+    ltc: np.ndarray, extra: np.ndarray, qof: np.ndarray, mood_column: int, mood_bit: int
+) -> np.ndarray:
+    """Per person: the true ``ltc`` columns ``qof``, one more if ``ltc[:, mood_column]``
+    or the ``mood_bit`` of ``extra``, and the other set bits of ``extra`` (int8)."""
+    out = np.empty(ltc.shape[0], dtype=np.int8)
+    if ltc.shape[0]:
+        _broad_counts_jit(
+            np.ascontiguousarray(ltc, dtype=np.bool_),
+            np.ascontiguousarray(extra, dtype=np.uint32),
+            np.asarray(qof, dtype=np.int64),
+            int(mood_column),
+            int(mood_bit),
+            out,
+        )
+    return out
