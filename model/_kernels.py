@@ -593,3 +593,36 @@ def broad_counts(
             out,
         )
     return out
+
+
+def _indexed_uniforms(
+    person_id: np.ndarray, index: np.ndarray, key: np.uint64, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    to_unit = 2.0**-53
+    one_index = index.shape[0] == 1
+    for i in range(person_id.shape[0]):
+        j = index[0] if one_index else index[i]
+        z = np.uint64(person_id[i]) * _GOLDEN + np.uint64(j) * _M2 + key
+        z ^= z >> np.uint64(30)
+        z *= _M1
+        z ^= z >> np.uint64(27)
+        z *= _M2
+        z ^= z >> np.uint64(31)
+        out[i] = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+
+
+_indexed_uniforms_jit: Any = numba.njit(cache=True, nogil=True)(_indexed_uniforms)
+
+
+def indexed_uniforms(key: np.uint64, person_id: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``crn.uniforms(key, person_id, index)`` for 1-D integer ``person_id`` and an index
+    per person (or one for all), as one compiled pass."""
+    out = np.empty(person_id.shape[0], dtype=np.float64)
+    if person_id.shape[0]:
+        _indexed_uniforms_jit(
+            np.ascontiguousarray(person_id, dtype=np.int64),
+            np.ascontiguousarray(index, dtype=np.int64).reshape(-1),
+            np.uint64(key),
+            out,
+        )
+    return out
