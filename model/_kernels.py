@@ -51,6 +51,7 @@ def _expand_days(
     person: np.ndarray,
     k: np.ndarray,
     day: np.ndarray,
+    slot: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
     n_days = np.uint32(days)
     per_day = np.zeros(days + 1, dtype=np.int64)
@@ -79,12 +80,15 @@ def _expand_days(
     for p in range(counts.shape[0]):
         for j in range(counts[p]):
             kept_day = day_of[e]
-            e += 1
             if kept_day >= 0:
                 at = per_day[kept_day]
                 per_day[kept_day] += 1
                 person[at] = p
                 k[at] = j
+                slot[e] = at
+            else:
+                slot[e] = -1
+            e += 1
     # the days in order (per_day now holds each day's end), written in one sweep
     at = 0
     for t in range(days):
@@ -119,10 +123,11 @@ def expand_days(
     days: int,
     cut: np.ndarray,
     start: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Events of ``counts`` per person with days from ``crn.event_days``, those before
     ``start`` or on or after ``cut`` (per person) dropped, stably sorted by day: (person
-    int32, k int32, day int16).
+    int32, k int32, day int16), and the slot of each event as generated (person by person,
+    event number by event number) in that order (int32, -1 for a dropped event).
     """
     if start is None:
         start = np.zeros(counts.shape[0], dtype=np.int64)
@@ -132,6 +137,7 @@ def expand_days(
     person = np.empty(total, dtype=np.int32)
     k = np.empty(total, dtype=np.int32)
     day = np.empty(total, dtype=np.int16)
+    slot = np.empty(total, dtype=np.int32)
     kept = _expand_days_jit(
         counts,
         np.ascontiguousarray(person_id, dtype=np.int64),
@@ -143,9 +149,10 @@ def expand_days(
         person,
         k,
         day,
+        slot,
     )
     # events after death (about 1 % of people die in a year) leave unused room at the end
-    return person[:kept], k[:kept], day[:kept]
+    return person[:kept], k[:kept], day[:kept], slot
 
 
 def _practice_of(
@@ -523,4 +530,99 @@ def interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
     out = np.empty(x.shape, dtype=np.float64)
     if x.size:
         _interp_jit(np.ascontiguousarray(x).reshape(-1), xp, fp, out.reshape(-1))
+    return out
+
+
+def _row_counts(flags: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    for i in range(flags.shape[0]):
+        c = 0
+        for j in range(flags.shape[1]):
+            if flags[i, j]:
+                c += 1
+        out[i] = c
+
+
+def _broad_counts(
+    ltc: np.ndarray,
+    extra: np.ndarray,
+    qof: np.ndarray,
+    mood_column: int,
+    mood_bit: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    for i in range(ltc.shape[0]):
+        c = 0
+        for q in qof:
+            if ltc[i, q]:
+                c += 1
+        bits = np.int64(extra[i])
+        if ltc[i, mood_column] or (bits & mood_bit) != 0:
+            c += 1
+        others = bits & (0xFFFFFFFF ^ mood_bit)  # the other bits of the list, counted
+        while others:
+            others &= others - 1
+            c += 1
+        out[i] = c
+
+
+_row_counts_jit: Any = numba.njit(cache=True, nogil=True)(_row_counts)
+_broad_counts_jit: Any = numba.njit(cache=True, nogil=True)(_broad_counts)
+
+
+def row_counts(flags: np.ndarray) -> np.ndarray:
+    """``flags.sum(axis=1, dtype=np.int8)`` of a 2-D bool array, in one compiled pass."""
+    out = np.empty(flags.shape[0], dtype=np.int8)
+    if flags.shape[0]:
+        _row_counts_jit(np.ascontiguousarray(flags, dtype=np.bool_), out)
+    return out
+
+
+def broad_counts(
+    ltc: np.ndarray, extra: np.ndarray, qof: np.ndarray, mood_column: int, mood_bit: int
+) -> np.ndarray:
+    """Per person: the true ``ltc`` columns ``qof``, one more if ``ltc[:, mood_column]``
+    or the ``mood_bit`` of ``extra``, and the other set bits of ``extra`` (int8)."""
+    out = np.empty(ltc.shape[0], dtype=np.int8)
+    if ltc.shape[0]:
+        _broad_counts_jit(
+            np.ascontiguousarray(ltc, dtype=np.bool_),
+            np.ascontiguousarray(extra, dtype=np.uint32),
+            np.asarray(qof, dtype=np.int64),
+            int(mood_column),
+            int(mood_bit),
+            out,
+        )
+    return out
+
+
+def _indexed_uniforms(
+    person_id: np.ndarray, index: np.ndarray, key: np.uint64, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    to_unit = 2.0**-53
+    one_index = index.shape[0] == 1
+    for i in range(person_id.shape[0]):
+        j = index[0] if one_index else index[i]
+        z = np.uint64(person_id[i]) * _GOLDEN + np.uint64(j) * _M2 + key
+        z ^= z >> np.uint64(30)
+        z *= _M1
+        z ^= z >> np.uint64(27)
+        z *= _M2
+        z ^= z >> np.uint64(31)
+        out[i] = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+
+
+_indexed_uniforms_jit: Any = numba.njit(cache=True, nogil=True)(_indexed_uniforms)
+
+
+def indexed_uniforms(key: np.uint64, person_id: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``crn.uniforms(key, person_id, index)`` for 1-D integer ``person_id`` and an index
+    per person (or one for all), as one compiled pass."""
+    out = np.empty(person_id.shape[0], dtype=np.float64)
+    if person_id.shape[0]:
+        _indexed_uniforms_jit(
+            np.ascontiguousarray(person_id, dtype=np.int64),
+            np.ascontiguousarray(index, dtype=np.int64).reshape(-1),
+            np.uint64(key),
+            out,
+        )
     return out

@@ -109,7 +109,7 @@ def add_waits(
 def _add_days(waits: np.ndarray, counts: np.ndarray) -> int:  # pragma: no cover - compiled
     size = counts.shape[0]
     for i in range(waits.shape[0]):
-        w = waits[i]
+        w = np.float64(waits[i])
         if not (w >= 0.0 and w < size) or w != np.floor(w):
             return -1
     for i in range(waits.shape[0]):
@@ -125,4 +125,6 @@ def add_days(waits: np.ndarray, counts: np.ndarray) -> bool:
     is not a whole number of days from 0 to ``counts.size - 1``."""
     if not waits.shape[0]:
         return True
-    return bool(_add_days_jit(np.ascontiguousarray(waits, dtype=np.float64), counts) == 0)
+    if waits.dtype.kind not in "iu":
+        waits = waits.astype(np.float64, copy=False)
+    return bool(_add_days_jit(np.ascontiguousarray(waits), counts) == 0)

@@ -272,10 +272,36 @@ def _standing_for(run: RunSettings) -> str:
     return "" if run.represented == run.population else f" standing for {run.represented:,}"
 
 
+#: glibc's mallopt parameters: the size from which a block gets its own mapping, and the
+#: free memory at the top of the heap kept for reuse rather than returned to the system
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory() -> bool:
+    """Let this process reuse the memory it frees (glibc only; False elsewhere).
+
+    A run allocates and frees arrays of tens of megabytes every simulated year; by default
+    glibc returns each to the system and the next is faulted in afresh (about a tenth of a
+    run's time at a million people, all system time). Blocks up to 32 MB (glibc's largest
+    mapping threshold) now come from the heap, and freed heap memory up to 1 GB is kept:
+    the peak memory is about the same, the results are the same.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from model import kpi
     from model.outputs import RESULTS_ROOT, check_target, default_folder
     from model.scenario import load_scenario
+
+    keep_freed_memory()
 
     scenario = load_scenario(args.scenario).with_run(
         population=args.population,

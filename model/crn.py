@@ -67,6 +67,21 @@ def uniforms(k: np.uint64, person_id: np.ndarray, index: np.ndarray | int = 0) -
     uint64 arithmetic); the top 53 bits, offset by half a step, give a double strictly
     inside (0, 1).
     """
+    ids = np.asarray(person_id)
+    idx = np.asarray(index)
+    if (
+        ids.ndim == 1
+        and ids.dtype.kind in "iu"
+        and idx.dtype.kind in "iu"
+        and (idx.ndim == 0 or idx.shape == ids.shape)
+    ):
+        # one compiled pass, the same arithmetic (``uniforms_numpy``)
+        return _kernels.indexed_uniforms(k, ids, idx)
+    return uniforms_numpy(k, person_id, index)
+
+
+def uniforms_numpy(k: np.uint64, person_id: np.ndarray, index: np.ndarray | int = 0) -> np.ndarray:
+    """``uniforms`` in numpy (the reference its compiled pass is tested against)."""
     with np.errstate(over="ignore"):
         z = np.asarray(person_id).astype(np.uint64) * _GOLDEN
         if np.ndim(index) or index:

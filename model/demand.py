@@ -322,6 +322,12 @@ class Events:
     k: np.ndarray  # event number within the person (for keyed uniforms)
     day: np.ndarray  # day of the year 0..364
     ids: np.ndarray  # the year's person ids (the population's array, not a copy)
+    #: events drawn per person before the cut at death or arrival, and the position of each
+    #: of them (person by person, event number by event number) in the arrays above (-1:
+    #: dropped), for a service that walks the events person by person at its year start
+    #: (reading people in order); the engine drops them after the services' year start
+    counts: np.ndarray | None = None
+    slot: np.ndarray | None = None
 
     @property
     def person_id(self) -> np.ndarray:
@@ -381,10 +387,10 @@ def draw_events(
     # crn.expand, crn.event_days, the cut at death and a stable sort by day in one compiled
     # pass (``draw_events_numpy`` is the same in numpy)
     cut = np.minimum(exposure_days, days_per_year)
-    person, k, day = _kernels.expand_days(
+    person, k, day, slot = _kernels.expand_days(
         n_full, person_id, key_day, days_per_year, cut, start_days
     )
-    return Events(person=person, k=k, day=day, ids=person_id)
+    return Events(person=person, k=k, day=day, ids=person_id, counts=n_full, slot=slot)
 
 
 def draw_events_numpy(

@@ -176,6 +176,8 @@ class Engine:
         }
         for service in self.services.values():
             service.start_year(w)
+        for events in w.events.values():  # the order as drawn served the year start only
+            events.counts = events.slot = None
 
     def prepare_first_year(self) -> None:
         """The first year's people, deaths, exposure and demand, as a run starts them."""

@@ -569,7 +569,7 @@ class Ledger:
             days = self._year.waits.get(service)
             if days is None:
                 days = self._year.waits[service] = _WaitDays()
-            days.add(np.asarray(wait_days, dtype=np.float64))
+            days.add(np.asarray(wait_days))
             tally = self._year.wait_cells.get(service)
             if tally is None:
                 size = len(BOOKINGS) * N_SEGMENTS * N_IMD * len(WAIT_BANDS)

@@ -311,7 +311,7 @@ class Population:
     @property
     def ltc_count(self) -> np.ndarray:
         """Number of QOF conditions per person."""
-        return np.asarray(self.ltc.sum(axis=1, dtype=np.int8))
+        return _kernels.row_counts(self.ltc)  # ltc.sum(axis=1, dtype=np.int8), compiled
 
     @property
     def broad_ltc_count(self) -> np.ndarray:
@@ -536,6 +536,7 @@ def has_bit(bits: np.ndarray, j: int) -> np.ndarray:
 
 
 _ANXIETY_BIT = np.uint32(1 << EXTRA_CONDITIONS.index("anxiety"))
+_BROAD_QOF_COLUMNS = np.array([CONDITIONS.index(c) for c in BROAD_QOF], dtype=np.int64)
 
 
 def broad_count(ltc: np.ndarray, ltc_extra: np.ndarray) -> np.ndarray:
@@ -544,6 +545,15 @@ def broad_count(ltc: np.ndarray, ltc_extra: np.ndarray) -> np.ndarray:
     The QOF registers on the list count one each; depression or anxiety counts once; every
     other bit of ``ltc_extra`` counts one.
     """
+    if ltc.ndim == 2 and ltc_extra.ndim == 1:  # one compiled pass (``broad_count_numpy``)
+        return _kernels.broad_counts(
+            ltc, ltc_extra, _BROAD_QOF_COLUMNS, CONDITIONS.index("depression"), int(_ANXIETY_BIT)
+        )
+    return broad_count_numpy(ltc, ltc_extra)
+
+
+def broad_count_numpy(ltc: np.ndarray, ltc_extra: np.ndarray) -> np.ndarray:
+    """``broad_count`` in numpy (the reference its compiled pass is tested against)."""
     qof = ltc[:, [CONDITIONS.index(c) for c in BROAD_QOF]].sum(axis=1, dtype=np.int8)
     mood = ltc[:, CONDITIONS.index("depression")] | ((ltc_extra & _ANXIETY_BIT) > 0)
     others = np.bitwise_count(ltc_extra & ~_ANXIETY_BIT).astype(np.int8)

@@ -343,3 +343,17 @@ def test_poisson_inverse_in_place_is_the_split_inversion() -> None:
         split[large] = crn._poisson_inverse_large(rate[large], u[large])
         np.testing.assert_array_equal(crn.poisson_inverse(rate, u), split)
         np.testing.assert_array_equal(np.exp(-rate)[~large], np.exp(-rate[~large]))
+
+
+def test_compiled_uniforms_are_the_numpy_uniforms() -> None:
+    """``crn.uniforms`` (one compiled pass for a vector of people) against its numpy
+    arithmetic, for the index types the model passes."""
+    rng = np.random.default_rng(8)
+    key = crn.key(3, 1, "test.indexed")
+    ids = rng.permutation(10**7)[:50_000].astype(np.int64)
+    for people in (ids, ids.astype(np.int32), ids.astype(np.uint64), ids[:0]):
+        for index in (0, 7, rng.integers(0, 10**6, people.size), np.int64(3)):
+            got = crn.uniforms(key, people, index)
+            np.testing.assert_array_equal(got, crn.uniforms_numpy(key, people, index))
+    grid = ids[:600].reshape(20, 30)  # not a vector: numpy
+    np.testing.assert_array_equal(crn.uniforms(key, grid, 2), crn.uniforms_numpy(key, grid, 2))

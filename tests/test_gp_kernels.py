@@ -8,7 +8,10 @@ boundary, and chunks reused as days pass and the ring wraps. A day's attendance
 (``attend_day``) must make the decisions of the numpy expressions it replaces: the people
 alive that day, the wait and its band (``np.searchsorted``), DNA from ``crn.uniforms`` and
 ``rate * rr_wait[band] * rr_pair[entry, level] / mean``, the tallies (``np.add.at``), the
-ledger keys and the minutes used summed as ``np.sum`` sums them.
+ledger keys and the minutes used summed as ``np.sum`` sums them. Same-day booking, the
+advance offers with their uniforms, how offers end, and the year's request decisions are
+checked the same way, with levers' per-person multipliers and without; so is the lookup of
+people by id (``World.index_of``).
 """
 
 from __future__ import annotations
@@ -311,9 +314,9 @@ def test_request_decisions_look_up_the_words_of_one_hash(seed: int, n: int) -> N
 
 
 def test_positions_by_id_are_those_a_search_finds(baseline_scenario) -> None:  # type: ignore[no-untyped-def]
-    """``World.index_of`` looks positions up in a table by id; it must find what a binary
-    search of the sorted ids finds, for ids present, gone, negative or beyond the largest,
-    and search when ids are too sparse for a table."""
+    """``World.index_of`` searches within buckets of the sorted ids; it must find what a
+    binary search of all the ids finds, for ids present, gone, negative or beyond the
+    largest, with ids dense or sparse."""
     import dataclasses
 
     from model.engine import Engine
@@ -326,8 +329,8 @@ def test_positions_by_id_are_those_a_search_finds(baseline_scenario) -> None:  #
         return np.where(ids[pos] == query, pos, -1)
 
     for ids in (
-        np.sort(rng.choice(5_000, 3_000, replace=False)),  # dense: a table
-        np.sort(rng.choice(10**9, 3_000, replace=False)),  # sparse: a search
+        np.sort(rng.choice(5_000, 3_000, replace=False)),  # dense: small buckets
+        np.sort(rng.choice(10**9, 3_000, replace=False)),  # sparse: wide buckets
     ):
         w.pop = dataclasses.replace(w.pop, person_id=ids.astype(np.int64))
         query = np.concatenate([ids[rng.integers(0, ids.size, 500)], rng.integers(-5, 10**9, 500)])
@@ -363,8 +366,15 @@ def test_same_day_booking_is_the_numpy_booking(seed: int, n: int) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 600), same_day=st.booleans())
-def test_settling_offers_is_the_numpy_decision(seed: int, n: int, same_day: bool) -> None:
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(0, 600),
+    same_day=st.booleans(),
+    lever=st.booleans(),
+)
+def test_settling_offers_is_the_numpy_decision(
+    seed: int, n: int, same_day: bool, lever: bool
+) -> None:
     rng = np.random.default_rng(seed)
     n_diaries, horizon, today = 4 * N_ROLES, 30, 700
     req = requests(rng, n, 300, n_diaries)
@@ -376,16 +386,21 @@ def test_settling_offers_is_the_numpy_decision(seed: int, n: int, same_day: bool
     booked = np.zeros((n_diaries, horizon))
     diary = Diary(horizon, chunks=1)
     extra = (u_retry, u_spill, seg, retry_share, spill_share, attempts) if same_day else None
+    # a lever's per-person multipliers of the retry and A&E shares, or none
+    m_retry, m_spill = (rng.uniform(0, 2, 300), rng.uniform(0, 2, 300)) if lever else (None, None)
     outcome = _gp_kernels.settle(
-        diary, req, offered, reference, tolerance, today, MINUTES, booked, extra
+        diary, req, offered, reference, tolerance, today, MINUTES, booked, extra, m_retry, m_spill
     )
     # the numpy version
     accept = (offered >= 0) & (offered - reference <= tolerance)
     rest = ~accept
     if same_day:
-        retry = rest & (u_retry < retry_share[seg]) & (req["attempt"] < attempts - 1)
+        p_retry, p_spill = retry_share[seg], spill_share[seg]
+        if lever:
+            p_retry, p_spill = p_retry * m_retry[req["idx"]], p_spill * m_spill[req["idx"]]
+        retry = rest & (u_retry < p_retry) & (req["attempt"] < attempts - 1)
         left = rest & ~retry
-        spill = left & (u_spill < spill_share[seg])
+        spill = left & (u_spill < p_spill)
     else:
         retry = spill = np.zeros(n, dtype=bool)
     gave_up = rest & ~retry & ~spill
@@ -398,3 +413,34 @@ def test_settling_offers_is_the_numpy_decision(seed: int, n: int, same_day: bool
     ref.append(req, rows, offered[rows], np.full(rows.size, today))
     np.testing.assert_array_equal(booked, ref.booked)
     assert_same_days(diary, ref)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), people=st.integers(1, 3000))
+def test_deciding_person_by_person_is_deciding_in_day_order(seed: int, people: int) -> None:
+    """The year's requests decided walking the events as drawn (person by person) get the
+    decisions of walking them in day order, events cut at death or arrival included."""
+    from model.demand import draw_events
+
+    rng = np.random.default_rng(seed)
+    ids = np.sort(rng.choice(10**6, people, replace=False)).astype(np.int64)
+    end = np.where(rng.random(people) < 0.2, rng.integers(0, 365, people), 365)
+    start = np.where(rng.random(people) < 0.1, rng.integers(0, 365, people), 0)
+    events = draw_events(
+        rng.gamma(1.0, 5.0, people), end, ids, np.uint64(3), np.uint64(4), start_days=start
+    )
+    segment = rng.integers(0, 4, people).astype(np.int8)
+    practice = rng.integers(0, 9, people).astype(np.int32)
+    words = 1 << 16
+    tables = (
+        rng.random(words) < 0.4,
+        rng.integers(0, 3, (4, words)).astype(np.int8),
+        rng.integers(0, N_ROLES, words).astype(np.int32),
+        rng.integers(1, 57, words).astype(np.int16),
+    )
+    key = np.uint64(rng.integers(0, 2**63))
+    args = (key, ids, events.person, events.k, segment, practice, N_ROLES, tables)
+    assert events.counts is not None and events.slot is not None
+    walked = _gp_kernels.decide(*args, (events.counts, events.slot))
+    for a, b in zip(walked, _gp_kernels.decide(*args), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -219,3 +219,18 @@ def test_bridges_table_reconciles_with_activity_and_person_years(
         rtol=1e-9,
     )
     assert set(bridges["segment"].astype(str)) == set(BRIDGES_SEGMENTS)
+
+
+def test_compiled_counts_are_the_numpy_counts(small_population: Population) -> None:
+    """QOF and broad-list counts per person (compiled passes) against numpy's."""
+    from model.population import broad_count, broad_count_numpy
+
+    pop = small_population
+    np.testing.assert_array_equal(pop.ltc_count, pop.ltc.sum(axis=1, dtype=np.int8))
+    rng = np.random.default_rng(2)
+    ltc = rng.random(pop.ltc.shape) < 0.3
+    extra = rng.integers(0, 2**24, pop.size).astype(np.uint32)
+    for a, b in ((pop.ltc, pop.ltc_extra), (ltc, extra)):
+        got = broad_count(a, b)
+        assert got.dtype == np.int8
+        np.testing.assert_array_equal(got, broad_count_numpy(a, b))

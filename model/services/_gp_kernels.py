@@ -5,9 +5,12 @@ sums and a ``searchsorted`` over every request. It reproduces the vectorised ver
 floating-point operations in the same order (the global cumulative sums of free minutes and
 of durations, the start ``first[best] + (before[j] - before[best])`` of each request), so the
 bookings are identical, not merely equal up to rounding. ``attend_day`` is a day of
-appointments read from the diary (``gp_diary``): who is alive, the wait, DNA and the tallies,
-with the decisions of the numpy expressions in its docstring (``tests/test_gp_kernels.py``
-checks both against numpy references).
+appointments read from the diary (``gp_diary``): who is alive, the wait, DNA and the tallies;
+``book_today``, ``offer_and_draw`` and ``settle`` are same-day booking, the advance offers
+with their uniforms, and how each offer ends; ``decide`` is the requests' decisions at the
+year start. Each makes the decisions of the numpy expressions in its docstring
+(``tests/test_gp_kernels.py`` and ``tests/test_booking.py`` check them against numpy
+references).
 
 Loops that read per-person arrays at random positions (the people of the day's requests)
 read them first in a loop of loads only, then compute: loads in a tight loop overlap,
@@ -349,7 +352,64 @@ def _decide(
             mode[i] = mode_tab[m & 255, w_mode]
 
 
+def _decide_by_person(
+    key: np.uint64,
+    ids: np.ndarray,
+    counts: np.ndarray,
+    slot: np.ndarray,
+    segment: np.ndarray,
+    practice_of: np.ndarray,
+    n_roles: int,
+    same_day_tab: np.ndarray,
+    mode_tab: np.ndarray,
+    role_tab: np.ndarray,
+    lead_tab: np.ndarray,
+    kind: np.ndarray,
+    lead: np.ndarray,
+    diary: np.ndarray,
+    mode: np.ndarray,
+    pid: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    # ``_decide`` walking the events person by person (event number j = k), as they were
+    # generated: each person's values are read in order, the decisions written to each
+    # event's slot in day order
+    e = 0
+    for p in range(counts.shape[0]):
+        c = counts[p]
+        if c == 0:
+            continue
+        person_id = ids[p]
+        base = np.uint64(person_id) * _GOLDEN + key
+        practice = np.int64(practice_of[p]) * n_roles
+        seg = np.int64(segment[p])
+        for j in range(c):
+            i = slot[e]
+            e += 1
+            if i < 0:
+                continue
+            z = base + np.uint64(j) * _M2
+            z ^= z >> np.uint64(30)
+            z *= _M1
+            z ^= z >> np.uint64(27)
+            z *= _M2
+            z ^= z >> np.uint64(31)
+            w_kind = np.int64(z & _LOW16)
+            w_mode = np.int64((z >> np.uint64(16)) & _LOW16)
+            w_role = np.int64((z >> np.uint64(32)) & _LOW16)
+            w_lead = np.int64(z >> np.uint64(48))
+            if same_day_tab[w_kind]:
+                kind[i] = 0
+                lead[i] = 0
+            else:
+                kind[i] = 1
+                lead[i] = lead_tab[w_lead]
+            diary[i] = practice + role_tab[w_role]
+            mode[i] = mode_tab[seg, w_mode]
+            pid[i] = person_id
+
+
 _decide_jit: Any = numba.njit(cache=True, nogil=True)(_decide)
+_decide_by_person_jit: Any = numba.njit(cache=True, nogil=True)(_decide_by_person)
 
 #: every value a 16-bit uniform of ``crn.event_uniforms16`` takes, in word order
 U16 = ((np.arange(1 << 16, dtype=np.float32) + np.float32(0.5)) * np.float32(1.0 / 65536.0)).astype(
@@ -366,12 +426,16 @@ def decide(
     practice_of: np.ndarray,
     n_roles: int,
     tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    by_person: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Kind (0 same-day, 1 pre-booked), lead, diary, mode and person id of each request.
 
     ``tables`` give the decision for each value of the 16-bit uniform (``U16``): same-day
     (bool), mode by (segment, value), role and pre-booked lead; they are computed with the
     very expressions applied to the uniforms, so looking them up is the same decision.
+    With ``by_person`` (the events' ``counts`` and ``slot``, ``demand.Events``) the requests
+    are walked person by person, as they were drawn, which reads the people's values in
+    order: the same decisions (tested).
     """
     n = person.shape[0]
     kind = np.empty(n, dtype=np.int8)
@@ -382,7 +446,30 @@ def decide(
     same_day_tab, mode_tab, role_tab, lead_tab = tables
     if int(np.max(lead_tab)) > 127 or int(np.max(role_tab)) > 127:
         raise ValueError("leads and roles must fit the compiled pass's 8-bit tables")
-    if n:
+    tabs = (
+        np.ascontiguousarray(same_day_tab, dtype=np.bool_),
+        np.ascontiguousarray(mode_tab, dtype=np.int8),
+        np.ascontiguousarray(role_tab, dtype=np.int8),
+        np.ascontiguousarray(lead_tab, dtype=np.int8),
+    )
+    if n and by_person is not None:
+        counts, slot = by_person
+        _decide_by_person_jit(
+            np.uint64(key),
+            np.ascontiguousarray(ids, dtype=np.int64),
+            np.ascontiguousarray(counts),
+            np.ascontiguousarray(slot),
+            np.ascontiguousarray(segment),
+            np.ascontiguousarray(practice_of),
+            n_roles,
+            *tabs,
+            kind,
+            lead,
+            diary,
+            mode,
+            pid,
+        )
+    elif n:
         _decide_jit(
             np.uint64(key),
             np.ascontiguousarray(ids, dtype=np.int64),
@@ -391,10 +478,7 @@ def decide(
             np.ascontiguousarray(segment),
             np.ascontiguousarray(practice_of),
             n_roles,
-            np.ascontiguousarray(same_day_tab, dtype=np.bool_),
-            np.ascontiguousarray(mode_tab, dtype=np.int8),
-            np.ascontiguousarray(role_tab, dtype=np.int8),
-            np.ascontiguousarray(lead_tab, dtype=np.int8),
+            *tabs,
             kind,
             lead,
             diary,
@@ -518,10 +602,10 @@ def _attend_day(
     n = keys.shape[0]
     # first the people's values, in a loop of loads only: reads of per-person arrays at
     # random positions overlap there, and would wait on each other amid the arithmetic
-    g_death = np.empty(n, dtype=np.int64)
-    g_entry = np.empty(n, dtype=np.int64)
-    g_level = np.empty(n, dtype=np.int64)
-    g_stratum = np.empty(n, dtype=np.int64)
+    g_death = np.empty(n, dtype=np.int32)
+    g_entry = np.empty(n, dtype=np.int8)
+    g_level = np.empty(n, dtype=np.int8)
+    g_stratum = np.empty(n, dtype=np.int32)
     j = 0
     c = head[s]
     while c >= 0:
@@ -660,15 +744,15 @@ def attend_day(
     s = diary.slot(today)
     n = diary.count(today)
     keys = np.empty(n, dtype=np.int64)
-    wait = np.empty(n, dtype=np.float64)
+    wait = np.empty(n, dtype=np.int32)
     strata = np.empty(n, dtype=strata_of.dtype)
-    booking = np.empty(n, dtype=np.int64)
-    band = np.empty(n, dtype=np.int64)
+    booking = np.empty(n, dtype=np.int8)
+    band = np.empty(n, dtype=np.int8)
     people = np.empty(n, dtype=np.int32)
     durations = np.empty(n, dtype=np.float64)
     alive = n_seen = 0
     if n:
-        multiplier = np.empty(0) if dna_multiplier is None else dna_multiplier
+        multiplier = _optional(dna_multiplier)
         alive, n_seen = _attend_day_jit(
             diary.links,
             diary.store,
@@ -685,7 +769,7 @@ def attend_day(
             np.ascontiguousarray(rr_wait, dtype=np.float64),
             float(rate),
             float(mean),
-            np.ascontiguousarray(multiplier, dtype=np.float64),
+            multiplier,
             strata_of,
             int(n_strata),
             int(horizon),
@@ -936,14 +1020,18 @@ def _settle(
     seg: np.ndarray,
     retry_share: np.ndarray,
     spill_share: np.ndarray,
+    retry_multiplier: np.ndarray,
+    spill_multiplier: np.ndarray,
     last_attempt: int,
     minutes: np.ndarray,
     booked: np.ndarray,
     outcome: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
     n = offered.shape[0]
-    attempt = req[7]
+    idx, attempt = req[0], req[7]
     same_day = u_retry.shape[0] > 0
+    by_person_retry = retry_multiplier.shape[0] > 0
+    by_person_spill = spill_multiplier.shape[0] > 0
     rows = np.empty(n, dtype=np.int64)
     n_booked = 0
     for i in range(n):
@@ -954,12 +1042,20 @@ def _settle(
             n_booked += 1
         elif not same_day:
             outcome[i] = GAVE_UP
-        elif u_retry[i] < retry_share[seg[i]] and attempt[i] < last_attempt:
-            outcome[i] = RETRY
-        elif u_spill[i] < spill_share[seg[i]]:
-            outcome[i] = TO_AE
         else:
-            outcome[i] = GAVE_UP
+            # levers' per-person multipliers on the shares (none in the baseline)
+            retry = retry_share[seg[i]]
+            if by_person_retry:
+                retry = retry * retry_multiplier[idx[i]]
+            spill = spill_share[seg[i]]
+            if by_person_spill:
+                spill = spill * spill_multiplier[idx[i]]
+            if u_retry[i] < retry and attempt[i] < last_attempt:
+                outcome[i] = RETRY
+            elif u_spill[i] < spill:
+                outcome[i] = TO_AE
+            else:
+                outcome[i] = GAVE_UP
     day = np.empty(n_booked, dtype=np.int64)
     for j in range(n_booked):
         day[j] = offered[rows[j]]
@@ -980,6 +1076,8 @@ def settle(
     minutes: np.ndarray,
     booked: np.ndarray,
     same_day: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int] | None,
+    retry_multiplier: np.ndarray | None = None,
+    spill_multiplier: np.ndarray | None = None,
 ) -> np.ndarray:
     """How each offered request ends (``BOOKED``, ``RETRY``, ``GAVE_UP``, ``TO_AE``).
 
@@ -989,7 +1087,8 @@ def settle(
     (``same_day``: its retry and A&E uniforms, the person's segment, the shares by segment
     and the number of attempts allowed) retries when ``u_retry < retry_share[segment]``
     and attempts remain, else goes to A&E when ``u_spill < spill_share[segment]``, else
-    gives up: the expressions of the numpy version, in its order.
+    gives up: the expressions of the numpy version, in its order. A lever may give
+    per-person multipliers of the two shares (aligned with the population; None: none).
     """
     n = offered.shape[0]
     outcome = np.empty(n, dtype=np.int8)
@@ -1017,6 +1116,8 @@ def settle(
         np.ascontiguousarray(seg),
         np.ascontiguousarray(retry_share, dtype=np.float64),
         np.ascontiguousarray(spill_share, dtype=np.float64),
+        _optional(retry_multiplier),
+        _optional(spill_multiplier),
         int(last),
         np.ascontiguousarray(minutes, dtype=np.float64),
         booked,
@@ -1025,3 +1126,10 @@ def settle(
     if done < 0:
         raise RuntimeError("GP diary: a day beyond the horizon was booked")
     return outcome
+
+
+def _optional(values: np.ndarray | None) -> np.ndarray:
+    """A lever's per-person values as float64, or an empty array for none."""
+    if values is None:
+        return np.empty(0, dtype=np.float64)
+    return np.ascontiguousarray(values, dtype=np.float64)

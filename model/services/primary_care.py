@@ -32,6 +32,18 @@ positions ``s_j = max(f_j, s_{j-1} + d_{j-1})`` in each diary's cumulative free 
 running maximum: ``s = cummax(f - D) + D`` with ``D`` the durations booked before. It is
 computed in one compiled sequential pass (``_gp_kernels``) with the floating-point operations
 of the vectorised numpy version (``greedy_book_vectorised``), so both book alike.
+
+The diary is a ring of chunked record lists, one slot per day ahead (``gp_diary``). A day
+runs as a few compiled passes (``_gp_kernels``: the day's attendance, same-day booking, the
+offers with their uniforms, the settling of offers), each tested against the numpy
+expressions it replaces (``tests/test_gp_kernels.py``), with the boundaries ``_attend``,
+``_same_day``, ``_pre_booked`` and ``_give_up`` kept. Where levers' per-person modifiers go
+(arrays aligned with the population; None in the baseline): the DNA probability
+(``attend_day``'s ``dna_multiplier``), the retry and A&E shares of same-day give-ups
+(``settle``'s ``retry_multiplier`` and ``spill_multiplier``), the tolerance (the numpy
+``tolerance`` line in ``_same_day`` and ``_pre_booked``), and the choice of mode (the mode
+tables of ``_decide``). ``attend_day`` returns who attended and who missed (positions,
+aligned with the ledger keys) for per-person spend and for subscribers.
 """
 
 from __future__ import annotations
@@ -40,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from model import crn
-from model.demand import causal_rr, draw_events
+from model.demand import Events, causal_rr, draw_events
 from model.ledger import WAIT_BAND_EDGES, unit_cost
 from model.population import SEGMENTS
 from model.practices import Practices
@@ -221,7 +233,9 @@ class PrimaryCareService:
         self.practice_of = self.practices.of(pop.person_id, pop.imd)
         self.list_size = np.bincount(self.practice_of, minlength=self.practices.n)
         events = world.events["gp"]
-        self.new = self._requests(world, events.person, events.k, "gp.decisions")
+        self.new = self._requests(
+            world, events.person, events.k, "gp.decisions", _drawn_order(events)
+        )
         self.new_day_starts = np.searchsorted(events.day, np.arange(DAYS_PER_YEAR + 1))
         self._handled = self._made = 0
         self._reset()
@@ -230,13 +244,19 @@ class PrimaryCareService:
             self.seeded = True
 
     def _requests(
-        self, world: World, person: np.ndarray, k: np.ndarray, purpose: str
+        self,
+        world: World,
+        person: np.ndarray,
+        k: np.ndarray,
+        purpose: str,
+        by_person: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
         """Requests of ``person`` (positions) with their kind, lead, diary and mode.
 
         The four decisions use the four 16-bit uniforms of one hash per request
         (``crn.event_uniforms16``), looked up in tables of every uniform's decision
-        (``_decision_tables``) in one compiled pass.
+        (``_decision_tables``) in one compiled pass; with ``by_person`` (the events'
+        ``counts`` and ``slot``) walking the requests person by person, as drawn.
         """
         pop = world.pop
         kind, lead, diary, mode, pid = _gp_kernels.decide(
@@ -248,6 +268,7 @@ class PrimaryCareService:
             self.practice_of,
             len(ROLES),
             self._decision_tables(),
+            by_person,
         )
         shift = world.modifier("gp_online_preference")
         if shift is not None:  # levers move people's channel (model.world.MODIFIERS)
@@ -298,7 +319,7 @@ class PrimaryCareService:
             world.key("gp.warmup.day"),
             days_per_year=weeks,
         )
-        req = self._requests(world, ev.person, ev.k, "gp.warmup.decisions")
+        req = self._requests(world, ev.person, ev.k, "gp.warmup.decisions", _drawn_order(ev))
         made = world.day0 - weeks + ev.day.astype(np.int64)  # days -weeks .. -1
         want = made + req["lead"]
         keep = (req["kind"] == 1) & (want >= world.day0)
@@ -694,6 +715,13 @@ def _concat(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.
 def _pick(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``values[mask]`` by positions (faster than a boolean mask)."""
     return values.take(np.flatnonzero(mask))
+
+
+def _drawn_order(events: Events) -> tuple[np.ndarray, np.ndarray] | None:
+    """The events' order as drawn (``counts``, ``slot``), if they still have it."""
+    if events.counts is None or events.slot is None:
+        return None
+    return events.counts, events.slot
 
 
 def _take(req: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
