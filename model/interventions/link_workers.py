@@ -133,12 +133,13 @@ class LinkWorkers(LeverBase):
         #: their social needs before support (bits in the order of ``SOCIAL_NEEDS``)
         self.done_needs = np.empty(0, np.int8)
         self.eligible = np.zeros(0, dtype=bool)
-        self.self_day = np.empty(0, np.int64)
+        self.self_by_day: dict[int, np.ndarray] = {}
         self.session_strata: list[np.ndarray] = []
         self.started_strata: list[np.ndarray] = []
         self.referrals = 0
-        #: everyone who has started support (sorted ids)
-        self.started_ids = np.empty(0, np.int64)
+        #: ids of the people who started support, day by day (``reached_ids`` folds them)
+        self.started_log: list[np.ndarray] = []
+        self._started_ids = np.empty(0, np.int64)
         #: today's referrals who take it up: (ids, positions), joining the list at day's end
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         world.subscribe("gp_consultation", self._from_gp)
@@ -177,7 +178,16 @@ class LinkWorkers(LeverBase):
         day = (crn.uniforms(self.key("self_referral_day", None), pop.person_id) * 365).astype(
             np.int64
         )
-        self.self_day = np.where(refers, day, -1)
+        who = np.flatnonzero(refers)
+        order = np.argsort(day[who], kind="stable")
+        who, days = who[order], day[who][order]
+        cuts = np.flatnonzero(np.diff(days)) + 1
+        #: positions of this year's self-referrals by day
+        self.self_by_day = (
+            {int(d[0]): p for d, p in zip(np.split(days, cuts), np.split(who, cuts), strict=True)}
+            if who.size
+            else {}
+        )
 
     def _refer(self, world: World, person: np.ndarray, p: float, route: str, day: int) -> None:
         absolute = world.day0 + day
@@ -219,8 +229,9 @@ class LinkWorkers(LeverBase):
         absolute = world.day0 + day
         if absolute < self.start_day:
             return
-        if self.self_day.size == world.pop.size:
-            self._refer(world, np.flatnonzero(self.self_day == day), 1.0, "self", day)
+        today = self.self_by_day.get(day)
+        if today is not None:
+            self._refer(world, today, 1.0, "self", day)
         cl = self.caseload
         if self.pending:
             ids = np.concatenate([i for i, _ in self.pending])
@@ -228,12 +239,15 @@ class LinkWorkers(LeverBase):
             self.pending = []
             cl.refer(ids, self._units(world, ids, person), absolute)
         before = len(cl.completions)
-        cl.day(absolute, world.year, cl.dead_mask(world.pop.person_id, world.death_day, day))
+        pos = world.index_of(cl.person_id)
+        death = world.death_day[np.maximum(pos, 0)].astype(np.int64)
+        dead = (pos < 0) | ((death >= 0) & (death <= day))
+        cl.day(absolute, world.year, dead)
         for ids in cl.today_sessions:
             self.session_strata.append(self._strata(world, ids))
         if cl.today_started.size:
             self.started_strata.append(self._strata(world, cl.today_started))
-            self.started_ids = np.union1d(self.started_ids, cl.today_started)
+            self.started_log.append(cl.today_started)
         for ids, _ in cl.completions[before:]:
             self._complete(world, ids, day)
         del cl.completions[:]
@@ -270,10 +284,14 @@ class LinkWorkers(LeverBase):
             if np.any(factor != 1.0):
                 world.set_effect(self.name, stream, person, day, factor)
         # a person completing again keeps the needs they had before their first support
-        again = np.isin(pid, self.done_ids)
+        at = np.searchsorted(self.done_ids, pid)
+        again = (at < self.done_ids.size) & (
+            self.done_ids[np.minimum(at, max(self.done_ids.size - 1, 0))] == pid
+            if self.done_ids.size
+            else np.zeros(pid.size, dtype=bool)
+        )
         if again.any():
-            where_done = np.searchsorted(self.done_ids, pid[again])
-            self.done_day[where_done] = absolute
+            self.done_day[at[again]] = absolute
         fresh = ~again
         ids = np.concatenate([self.done_ids, pid[fresh]])
         order = np.argsort(ids)
@@ -317,7 +335,10 @@ class LinkWorkers(LeverBase):
         return m
 
     def reached_ids(self) -> np.ndarray:
-        return self.started_ids
+        if self.started_log:
+            self._started_ids = np.unique(np.concatenate([self._started_ids, *self.started_log]))
+            self.started_log = []
+        return self._started_ids
 
     # ---------------------------------------------------------------- records
     def year_record(self, world: World) -> dict[str, float]:
