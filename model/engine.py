@@ -98,7 +98,10 @@ class Engine:
             self.world.levers = list(build_levers(scenario.levers, self.world))
         #: the lever-free population mortality is normalised on (with levers only: without
         #: them it is the population itself)
-        self.reference = dynamics.MortalityReference.of(pop) if self.world.levers else None
+        # only levers that may change what mortality depends on (conditions, frailty) need
+        # it; for the others the population itself is the lever-free one for mortality
+        needs_reference = any(getattr(lv, "affects_mortality", True) for lv in self.world.levers)
+        self.reference = dynamics.MortalityReference.of(pop) if needs_reference else None
         self.births = 0
         self.newborn_ids = np.empty(0, dtype=np.int64)
         self.registry = registry

@@ -167,6 +167,11 @@ class LeverBase:
     name = "lever"
     #: register prefix of the lever's defaults (``levers.<name>.``)
     prefix = ""
+    #: whether the lever may change what mortality depends on (age, sex, deprivation,
+    #: frailty, conditions: ``model.dynamics.MortalityReference``); the engine then keeps a
+    #: lever-free reference population to normalise mortality on. None of the levers here
+    #: does (they change activation, social needs, behaviour and demand).
+    affects_mortality = False
     #: whom the lever targets when the scenario gives no ``target.*`` rule (None: everyone)
     default_rule: Rule | None = None
     #: whether ``enrol_exactly`` enrols the listed people directly (``carescale evaluate``)
