@@ -236,13 +236,15 @@ def test_the_day_splits_the_living_by_kind(seed: int, n: int) -> None:
     rng = np.random.default_rng(seed)
     people, day0, today = 300, 365, 400
     death = np.where(rng.random(people) < 0.3, rng.integers(0, 365, people), -1).astype(np.int16)
-    idx = rng.integers(0, people, n).astype(np.int32)
-    kind = rng.integers(0, 2, n).astype(np.int8)
-    same, pre = _gp_kernels.split(death, idx, kind, day0, today)
-    d = death[idx].astype(np.int64)
+    req = requests(rng, n, people, 3 * N_ROLES)
+    same, pre = _gp_kernels.split_requests(req, death, day0, today)
+    d = death[req["idx"]].astype(np.int64)
     alive = (d < 0) | (day0 + d > today)
-    np.testing.assert_array_equal(same, np.flatnonzero(alive & (kind == 0)))
-    np.testing.assert_array_equal(pre, np.flatnonzero(alive & (kind == 1)))
+    for got, rows in ((same, alive & (req["kind"] == 0)), (pre, alive & (req["kind"] == 1))):
+        assert list(got) == list(req)
+        for name, col in req.items():
+            assert got[name].dtype == col.dtype
+            np.testing.assert_array_equal(got[name], col[rows], err_msg=name)
 
 
 @settings(max_examples=40, deadline=None)

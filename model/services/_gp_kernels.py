@@ -516,54 +516,6 @@ def durations(diary: np.ndarray, mode: np.ndarray, minutes: np.ndarray, n_roles:
 N_ROLES = gp_diary.N_ROLES
 
 
-def _split(
-    death_day: np.ndarray,
-    idx: np.ndarray,
-    kind: np.ndarray,
-    day0: int,
-    absolute_day: int,
-    same: np.ndarray,
-    pre: np.ndarray,
-) -> tuple[int, int]:  # pragma: no cover - compiled
-    n_same = 0
-    n_pre = 0
-    for i in range(idx.shape[0]):
-        death = np.int64(death_day[idx[i]])
-        if death < 0 or day0 + death > absolute_day:  # alive (as ``_alive_rows``)
-            if kind[i] == 0:
-                same[n_same] = i
-                n_same += 1
-            else:
-                pre[n_pre] = i
-                n_pre += 1
-    return n_same, n_pre
-
-
-_split_jit: Any = numba.njit(cache=True, nogil=True)(_split)
-
-
-def split(
-    death_day: np.ndarray, idx: np.ndarray, kind: np.ndarray, day0: int, absolute_day: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of the requests ``idx`` of people alive on ``absolute_day`` (as ``alive_rows``),
-    same-day ones (``kind`` 0) and pre-booked ones apart, each in order."""
-    n = idx.shape[0]
-    same = np.empty(n, dtype=np.int64)
-    pre = np.empty(n, dtype=np.int64)
-    if n == 0:
-        return same, pre
-    n_same, n_pre = _split_jit(
-        death_day,
-        np.ascontiguousarray(idx),
-        np.ascontiguousarray(kind),
-        int(day0),
-        int(absolute_day),
-        same,
-        pre,
-    )
-    return same[:n_same], pre[:n_pre]
-
-
 def _attend_day(
     links: Any,
     store: Any,
@@ -1133,3 +1085,66 @@ def _optional(values: np.ndarray | None) -> np.ndarray:
     if values is None:
         return np.empty(0, dtype=np.float64)
     return np.ascontiguousarray(values, dtype=np.float64)
+
+
+def _split_columns(
+    req: Any,
+    death_day: np.ndarray,
+    day0: int,
+    absolute_day: int,
+    same: Any,
+    pre: Any,
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    idx, kind = req[0], req[3]
+    n = idx.shape[0]
+    # who is alive, in a loop of loads only (see the module docstring)
+    alive = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        death = np.int64(death_day[idx[i]])
+        alive[i] = death < 0 or day0 + death > absolute_day
+    n_same = 0
+    n_pre = 0
+    for i in range(n):
+        if not alive[i]:
+            continue
+        if kind[i] == 0:
+            j = n_same
+            n_same += 1
+            out = same
+        else:
+            j = n_pre
+            n_pre += 1
+            out = pre
+        out[0][j] = req[0][i]
+        out[1][j] = req[1][i]
+        out[2][j] = req[2][i]
+        out[3][j] = req[3][i]
+        out[4][j] = req[4][i]
+        out[5][j] = req[5][i]
+        out[6][j] = req[6][i]
+        out[7][j] = req[7][i]
+    return n_same, n_pre
+
+
+_split_columns_jit: Any = numba.njit(cache=True, nogil=True)(_split_columns)
+
+
+def split_requests(
+    req: dict[str, np.ndarray], death_day: np.ndarray, day0: int, absolute_day: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The requests of people alive on ``absolute_day`` (death day of the year < 0, or
+    ``day0 + death day > absolute_day``), same-day ones (``kind`` 0) and pre-booked ones
+    apart, each in order, as columns: a mask and ``take`` of every column, in one compiled
+    pass."""
+    cols = gp_diary.request_columns(req)
+    n = cols[0].shape[0]
+    same = tuple(np.empty(n, dtype=c.dtype) for c in cols)
+    pre = tuple(np.empty(n, dtype=c.dtype) for c in cols)
+    n_same = n_pre = 0
+    if n:
+        n_same, n_pre = _split_columns_jit(cols, death_day, int(day0), int(absolute_day), same, pre)
+    names = gp_diary.REQUEST_FIELDS
+    return (
+        {name: col[:n_same] for name, col in zip(names, same, strict=True)},
+        {name: col[:n_pre] for name, col in zip(names, pre, strict=True)},
+    )

@@ -440,11 +440,9 @@ class PrimaryCareService:
         req = _concat(self.waiting, self.retries.pop(absolute, _empty_requests()))
         self.waiting = _empty_requests()
         if req["idx"].size:
-            same, pre = _gp_kernels.split(
-                world.death_day, req["idx"], req["kind"], world.day0, absolute
-            )
-            self._same_day(world, _take(req, same), absolute, ring)
-            self._pre_booked(world, _take(req, pre), absolute)
+            same, pre = _gp_kernels.split_requests(req, world.death_day, world.day0, absolute)
+            self._same_day(world, same, absolute, ring)
+            self._pre_booked(world, pre, absolute)
         self.booked_minutes[:, ring] = 0.0  # the day is over: its column serves day + horizon
 
     def _shift_modes(
