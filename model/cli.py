@@ -382,6 +382,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from model.scenario import load_scenario
     from model.textable import to_markdown, to_text
 
+    tune_memory()
     baseline = load_scenario(args.baseline)
     scenarios = [load_scenario(path) for path in args.scenarios]
     arms = plan(baseline, scenarios, args.evidence)

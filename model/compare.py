@@ -185,6 +185,20 @@ def _scaled_person_years(person_years: pd.DataFrame, scale: float) -> pd.DataFra
     return out
 
 
+def _release_memory() -> None:
+    """Between runs: collect what the last run left and give freed memory back to the
+    system (glibc ``malloc_trim``), so that the next run's peak does not add to it."""
+    import gc
+
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def run_comparison(
     folder: Path,
     baseline: Scenario,
@@ -215,6 +229,7 @@ def run_comparison(
     del output, base_tables
     diffs, levers, summaries = [], [], {}
     for arm in arms:
+        _release_memory()
         output = run_scenario(arm.scenario, workers=workers, progress=progress)
         tables = _write_run(
             folder,
