@@ -254,6 +254,13 @@ class LeverBase:
         rates = world_rates(w) if rule.top_percent is not None else None
         return select(rule, w.pop, w.register, rates)
 
+    @staticmethod
+    def dead_by(world: World, ids: np.ndarray, day: int) -> np.ndarray:
+        """Per id: has the person died by relative ``day`` (or left in an earlier year)?"""
+        pos = world.index_of(ids)
+        death = world.death_day[np.maximum(pos, 0)].astype(np.int64)
+        return np.asarray((pos < 0) | ((death >= 0) & (death <= day)))
+
     def active_share(self, absolute_day: int) -> float:
         """Share of the lever running on an absolute day (0 before start, ramping up)."""
         if absolute_day < self.start_day:

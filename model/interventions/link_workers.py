@@ -239,10 +239,7 @@ class LinkWorkers(LeverBase):
             self.pending = []
             cl.refer(ids, self._units(world, ids, person), absolute)
         before = len(cl.completions)
-        pos = world.index_of(cl.person_id)
-        death = world.death_day[np.maximum(pos, 0)].astype(np.int64)
-        dead = (pos < 0) | ((death >= 0) & (death <= day))
-        cl.day(absolute, world.year, dead)
+        cl.day(absolute, world.year, self.dead_by(world, cl.person_id, day))
         for ids in cl.today_sessions:
             self.session_strata.append(self._strata(world, ids))
         if cl.today_started.size:
