@@ -472,3 +472,7 @@ def test_link_workers_demand_effect_is_the_published_total_counted_once(tmp_path
     assert same.mean() > 0.6
     np.testing.assert_allclose(ratio[same], expected[same], rtol=1e-9)
     assert np.mean(ratio) == pytest.approx(np.mean(expected), rel=0.1)
+    # a service with no registered effect does not move with the resolved needs either
+    social_w = w.rates("social_care_request")[pw][same]
+    social_b = b.rates("social_care_request")[pb][same]
+    np.testing.assert_allclose(social_w, social_b, rtol=1e-9)

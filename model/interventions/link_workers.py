@@ -301,8 +301,10 @@ class LinkWorkers(LeverBase):
 
     # ---------------------------------------------------------------- yearly effect
     def rate_multiplier(self, world: World, service: str) -> np.ndarray | None:
-        effect = self.effects.get(service)
-        if effect is None or not self.done_ids.size:
+        # streams with no registered effect are netted to no change: resolving a need moves
+        # no demand by itself (its relative risk is an association, not an effect)
+        effect = self.effects.get(service, 0.0)
+        if not self.done_ids.size:
             return None
         pop = world.pop
         pos = world.index_of(self.done_ids)
@@ -320,7 +322,9 @@ class LinkWorkers(LeverBase):
         # needs also lower anxiety and raise activation in the yearly drift, which can move a
         # person's segment or PAM level; those second-order paths are not netted out.
         reg = world.register
-        table = self.tables[service]
+        table = self.tables.get(service)
+        if table is None:
+            table = self.tables[service] = multiplier_table(reg, service)
         now = table[risk_code(reg, _subset(pop, where))]
         bits = self.done_needs[alive]
         restored = {n: ((bits >> j) & 1).astype(bool) for j, n in enumerate(SOCIAL_NEEDS)}
