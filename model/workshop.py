@@ -50,7 +50,10 @@ LINK_WORKER_RULES: Mapping[str, dict[str, Any]] = {
 PHB_RULES: Mapping[str, dict[str, Any]] = {
     "everyone with a right to one": {"phb_eligible": True},
     "right to one, aged 65+": {"phb_eligible": True, "min_age": 65},
-    "right to one, two most deprived IMD quintiles": {"phb_eligible": True, "imd_quintiles": [1, 2]},
+    "right to one, two most deprived IMD quintiles": {
+        "phb_eligible": True,
+        "imd_quintiles": [1, 2],
+    },
 }
 #: the settings a workshop run takes (``Workshop.defaults`` gives a starting set)
 SETTING_KEYS = (
@@ -236,12 +239,16 @@ class Workshop:
         if not self.last:
             raise ScenarioError("the workshop has not run yet; call run() first.")
         numbers = bc.headline(self.last["summary"])
-        return pd.DataFrame(
-            [
-                {"quantity": bc.HEADLINE[k], **{c: v[c] for c in ("mean", "low", "high")}}
-                for k, v in numbers.items()
-            ]
-        ).set_index("quantity").astype("float64")
+        return (
+            pd.DataFrame(
+                [
+                    {"quantity": bc.HEADLINE[k], **{c: v[c] for c in ("mean", "low", "high")}}
+                    for k, v in numbers.items()
+                ]
+            )
+            .set_index("quantity")
+            .astype("float64")
+        )
 
     def by_year(self) -> pd.DataFrame:
         """Lever cost, cashable saving and net change in cost by year of the last run
@@ -302,22 +309,32 @@ class Workshop:
 
         return {
             "link_worker_fte": w.FloatSlider(
-                value=d["link_worker_fte"], min=0, max=MAX_FTE, step=1,
+                value=d["link_worker_fte"],
+                min=0,
+                max=MAX_FTE,
+                step=1,
                 **opts(description="link-worker FTE", continuous_update=False),
             ),  # fmt: skip
             "link_worker_rule": w.Dropdown(
-                options=list(LINK_WORKER_RULES), value=d["link_worker_rule"],
+                options=list(LINK_WORKER_RULES),
+                value=d["link_worker_rule"],
                 **opts(description="link-worker targeting"),
             ),  # fmt: skip
             "phb_rule": w.Dropdown(
                 options=list(PHB_RULES), value=d["phb_rule"], **opts(description="PHB eligibility")
             ),
             "phb_uptake": w.FloatSlider(
-                value=d["phb_uptake"], min=0, max=1, step=0.01,
+                value=d["phb_uptake"],
+                min=0,
+                max=1,
+                step=0.01,
                 **opts(description="PHB uptake", continuous_update=False),
             ),  # fmt: skip
             "coaching_fte": w.FloatSlider(
-                value=d["coaching_fte"], min=0, max=MAX_FTE, step=1,
+                value=d["coaching_fte"],
+                min=0,
+                max=MAX_FTE,
+                step=1,
                 **opts(description="health-coaching FTE", continuous_update=False),
             ),  # fmt: skip
             "tailored_access": w.Checkbox(
@@ -327,7 +344,9 @@ class Workshop:
                 options=list(EVIDENCE_MODES), value=d["evidence"], **opts(description="evidence")
             ),
             "years": w.IntSlider(
-                value=d["years"], min=1, max=MAX_YEARS,
+                value=d["years"],
+                min=1,
+                max=MAX_YEARS,
                 **opts(description="horizon (years)", continuous_update=False),
             ),  # fmt: skip
         }
