@@ -314,12 +314,12 @@ class Workshop:
                 max=MAX_FTE,
                 step=1,
                 **opts(description="link-worker FTE", continuous_update=False),
-            ),  # fmt: skip
+            ),
             "link_worker_rule": w.Dropdown(
                 options=list(LINK_WORKER_RULES),
                 value=d["link_worker_rule"],
                 **opts(description="link-worker targeting"),
-            ),  # fmt: skip
+            ),
             "phb_rule": w.Dropdown(
                 options=list(PHB_RULES), value=d["phb_rule"], **opts(description="PHB eligibility")
             ),
@@ -329,14 +329,14 @@ class Workshop:
                 max=1,
                 step=0.01,
                 **opts(description="PHB uptake", continuous_update=False),
-            ),  # fmt: skip
+            ),
             "coaching_fte": w.FloatSlider(
                 value=d["coaching_fte"],
                 min=0,
                 max=MAX_FTE,
                 step=1,
                 **opts(description="health-coaching FTE", continuous_update=False),
-            ),  # fmt: skip
+            ),
             "tailored_access": w.Checkbox(
                 value=d["tailored_access"], **opts(description="tailored access")
             ),
@@ -348,7 +348,7 @@ class Workshop:
                 min=1,
                 max=MAX_YEARS,
                 **opts(description="horizon (years)", continuous_update=False),
-            ),  # fmt: skip
+            ),
         }
 
     def app(self) -> Any:
@@ -370,9 +370,9 @@ class Workshop:
                 except ScenarioError as exc:
                     status.value = f"<b>cannot run:</b> {exc}"
                     return
-                display(headline.style.format("{:,.0f}", na_rep="n/a"))
+                display(headline.style.format("{:,.0f}", na_rep="n/a"))  # type: ignore[no-untyped-call]
                 fig = self.figure()
-                display(fig)
+                display(fig)  # type: ignore[no-untyped-call]
                 import matplotlib.pyplot as plt
 
                 plt.close(fig)

@@ -63,7 +63,7 @@ def test_rules_reach_the_scenario(workshop: Workshop) -> None:
 
 
 def test_bad_setting_is_one_sentence(workshop: Workshop) -> None:
-    with pytest.raises(ScenarioError, match="'evidence' = .* is not allowed"):
+    with pytest.raises(ScenarioError, match=r"'evidence' = .* is not allowed"):
         workshop.scenario({"evidence": "anecdote"})
     with pytest.raises(ScenarioError, match="not known"):
         workshop.scenario({"fte": 3})
