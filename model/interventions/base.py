@@ -22,6 +22,7 @@ import simpy
 
 from model import crn
 from model.errors import ScenarioError, show
+from model.ledger import uprate
 from model.scenario import EVIDENCE_MODES
 from model.targeting import Rule, parse_rule, select, world_rates
 from model.world import DAYS_PER_YEAR, World
@@ -157,6 +158,22 @@ def parse_settings(
     )
 
 
+def staffing_of(name: str, settings: LeverSettings, register: Any, run: Any) -> dict[str, Any]:
+    """A staffed lever's FTE by year for the represented population (its ``fte``, else the
+    register's ``levers.<name>.fte_per_100000`` for the represented population) and the
+    effective FTE of the simulated sample (represented / scale)."""
+    if "fte" in settings.options:
+        value = settings.options["fte"]
+        represented = tuple(value) if isinstance(value, tuple) else (float(value),)
+    else:
+        per = register.scalar(f"levers.{name}.fte_per_100000")
+        represented = (per * run.represented / 100_000.0,)
+    return {
+        "fte_represented": [round(f, 6) for f in represented],
+        "effective_fte_simulated": [round(f / run.scale, 6) for f in represented],
+    }
+
+
 class LeverBase:
     """Common machinery of a lever in one replication (implements ``model.world.Lever``).
 
@@ -186,6 +203,8 @@ class LeverBase:
         self.start_day = (settings.start_year - run.start_year) * DAYS_PER_YEAR
         self.ramp_days = round(settings.ramp_up_months * DAYS_PER_YEAR / 12.0)
         self.rec = self.empty_record()
+        #: ids offered the lever so far (``offer_once``)
+        self.offered = np.empty(0, np.int64)
         #: a targeting override (``carescale evaluate``): when set, the lever is aimed at
         #: exactly these person ids (sorted), enrolled at its start without referral or uptake
         self.enrol_ids: np.ndarray | None = None
@@ -221,6 +240,21 @@ class LeverBase:
         return self.param(f"{outcome}_effect_{self.settings.evidence}")
 
     @property
+    def effect_scale(self) -> float:
+        """The scenario's ``effect_scale`` (1 when it gives none)."""
+        if "effect_scale" in self.settings.options:
+            return self.param("effect_scale")
+        return 1.0
+
+    def cost_per_fte_year(self) -> float:
+        """Staff cost per FTE-year: the scenario's, else the register's uprated from its
+        price year to the reporting prices."""
+        if "cost_per_fte_year" in self.settings.options:
+            return self.param("cost_per_fte_year")
+        key = f"levers.{self.name}.cost_per_fte_year"
+        return uprate(self.register, self.register.scalar(key), self.register[key].price_year)
+
+    @property
     def uptake(self) -> float:
         """Share of people offered the lever who take it up."""
         if self.settings.uptake is not None:
@@ -233,6 +267,39 @@ class LeverBase:
         w = self.world
         period = w.year if year is None else year
         return crn.key(w.seed, w.replication, f"lever.{self.name}.{purpose}", period)
+
+    def start_days(
+        self, world: World, ids: np.ndarray, ramp_only_in_start_year: bool = False
+    ) -> np.ndarray:
+        """A keyed start day (absolute) for each of ``ids`` enrolled this year: spread over
+        the ramp-up in the year the lever starts (over the rest of that year without one,
+        or on its first day if ``ramp_only_in_start_year``), over the year after it."""
+        year_end = world.day0 + DAYS_PER_YEAR
+        first = max(self.start_day, world.day0)
+        if world.day0 <= self.start_day and self.ramp_days > 0:
+            span = min(self.ramp_days, year_end - first)
+        elif world.day0 <= self.start_day and ramp_only_in_start_year:
+            span = 1
+        else:
+            span = year_end - first
+        u = crn.uniforms(self.key("start_day"), ids)
+        return np.asarray(first + np.minimum((u * span).astype(np.int64), span - 1))
+
+    def offer_once(self, world: World, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Offer the lever to the ``eligible`` people (mask over ``world.pop``) not offered
+        it before, once each; return the positions and ids of those who take it up (their
+        referrals and starts are recorded)."""
+        pop = world.pop
+        person = np.flatnonzero(eligible & ~np.isin(pop.person_id, self.offered))
+        if not person.size:
+            return person, pop.person_id[person]
+        ids = pop.person_id[person]
+        self.offered = np.union1d(self.offered, ids)
+        self.rec["referred"] += ids.size
+        takes = self.takes_up(ids)
+        person, ids = person[takes], ids[takes]
+        self.rec["started"] += ids.size
+        return person, ids
 
     def propensity(self, person_id: np.ndarray) -> np.ndarray:
         """Each person's fixed uptake propensity for this lever (independent of others)."""
@@ -325,4 +392,5 @@ __all__ = [
     "number",
     "number_or_list",
     "parse_settings",
+    "staffing_of",
 ]

@@ -33,8 +33,13 @@ import simpy
 
 from model import crn
 from model.interventions.activation import ActivationGains
-from model.interventions.base import LeverBase, LeverSettings, number, number_or_list
-from model.ledger import uprate
+from model.interventions.base import (
+    LeverBase,
+    LeverSettings,
+    number,
+    number_or_list,
+    staffing_of,
+)
 from model.targeting import Rule
 from model.world import DAYS_PER_YEAR, World
 
@@ -59,17 +64,7 @@ def staffing(settings: LeverSettings, register: Any, run: Any) -> dict[str, Any]
     """FTE by year for the represented population, the sample's effective FTE and the
     target rule in force."""
     target = settings.target if settings.target != Rule() else DEFAULT_TARGET
-    if "fte" in settings.options:
-        value = settings.options["fte"]
-        represented = tuple(value) if isinstance(value, tuple) else (float(value),)
-    else:
-        per = register.scalar(f"levers.{NAME}.fte_per_100000")
-        represented = (per * run.represented / 100_000.0,)
-    return {
-        "target": target.describe(),
-        "fte_represented": [round(f, 6) for f in represented],
-        "effective_fte_simulated": [round(f / run.scale, 6) for f in represented],
-    }
+    return {"target": target.describe(), **staffing_of(NAME, settings, register, run)}
 
 
 class CareCoordination(LeverBase):
@@ -84,15 +79,10 @@ class CareCoordination(LeverBase):
         reg = world.register
         staff = staffing(settings, reg, world.scenario.run)
         self.fte = tuple(staff["effective_fte_simulated"])
-        cost_key = f"levers.{NAME}.cost_per_fte_year"
-        self.cost_per_fte = (
-            self.param("cost_per_fte_year")
-            if "cost_per_fte_year" in settings.options
-            else uprate(reg, reg.scalar(cost_key), reg[cost_key].price_year)
-        )
+        self.cost_per_fte = self.cost_per_fte_year()
         self.caseload_per_fte = self.param("caseload_per_fte")
         self.contacts = self.param("contacts_per_person_year")
-        scale = self.param("effect_scale") if "effect_scale" in settings.options else 1.0
+        scale = self.effect_scale
         self.admission_factor = max(1.0 + self.effect("emergency_admission") * scale, 0.0)
         self.gain_share = min(self.param("activation_gain_share") * scale, 1.0)
         self.gains = ActivationGains(
@@ -104,7 +94,6 @@ class CareCoordination(LeverBase):
         #: enrolled people: id and enrolment day (absolute), sorted by id
         self.ids = np.empty(0, np.int64)
         self.start = np.empty(0, np.int64)
-        self.offered = np.empty(0, np.int64)
         self.eligible = np.zeros(0, dtype=bool)
 
     def fte_in_year(self, year: int) -> float:
@@ -138,13 +127,7 @@ class CareCoordination(LeverBase):
         if not ids.size:
             return
         self.offered = np.union1d(self.offered, ids)
-        first = max(self.start_day, world.day0)
-        if world.day0 <= self.start_day:
-            span = min(self.ramp_days, year_end - first) if self.ramp_days > 0 else 1
-        else:
-            span = year_end - first
-        u = crn.uniforms(self.key("start_day"), ids)
-        start = first + np.minimum((u * span).astype(np.int64), span - 1)
+        start = self.start_days(world, ids, ramp_only_in_start_year=True)
         self.ids = np.concatenate([self.ids, ids])
         self.start = np.concatenate([self.start, start])
         order = np.argsort(self.ids)

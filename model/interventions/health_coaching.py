@@ -31,8 +31,13 @@ import simpy
 
 from model import crn
 from model.interventions.activation import ActivationGains
-from model.interventions.base import LeverBase, LeverSettings, number, number_or_list
-from model.ledger import uprate
+from model.interventions.base import (
+    LeverBase,
+    LeverSettings,
+    number,
+    number_or_list,
+    staffing_of,
+)
 from model.services.caseload import CaseloadService, CaseloadSpec
 from model.targeting import Rule
 from model.world import Served, World
@@ -60,17 +65,7 @@ def staffing(settings: LeverSettings, register: Any, run: Any) -> dict[str, Any]
     """FTE by year for the represented population, the effective FTE of the sample and
     the target rule in force (the default one when the scenario gives none)."""
     target = settings.target if settings.target != Rule() else DEFAULT_TARGET
-    if "fte" in settings.options:
-        value = settings.options["fte"]
-        represented = tuple(value) if isinstance(value, tuple) else (float(value),)
-    else:
-        per = register.scalar(f"levers.{NAME}.fte_per_100000")
-        represented = (per * run.represented / 100_000.0,)
-    return {
-        "target": target.describe(),
-        "fte_represented": [round(f, 6) for f in represented],
-        "effective_fte_simulated": [round(f / run.scale, 6) for f in represented],
-    }
+    return {"target": target.describe(), **staffing_of(NAME, settings, register, run)}
 
 
 class HealthCoaching(LeverBase):
@@ -86,12 +81,7 @@ class HealthCoaching(LeverBase):
         staff = staffing(settings, reg, world.scenario.run)
         self.fte = tuple(staff["effective_fte_simulated"])
         sessions = reg.array(f"levers.{NAME}.sessions")
-        cost_key = f"levers.{NAME}.cost_per_fte_year"
-        cost = (
-            self.param("cost_per_fte_year")
-            if "cost_per_fte_year" in settings.options
-            else uprate(reg, reg.scalar(cost_key), reg[cost_key].price_year)
-        )
+        cost = self.cost_per_fte_year()
         self.spec = CaseloadSpec(
             name=self.name,
             fte_by_year=self.fte,
@@ -106,7 +96,7 @@ class HealthCoaching(LeverBase):
         )
         self.caseload = CaseloadService(self.spec, int(self.key("caseload")))
         self.p_gp = self.param("referral_per_gp_consultation")
-        scale = self.param("effect_scale") if "effect_scale" in settings.options else 1.0
+        scale = self.effect_scale
         mode = settings.evidence
         one = self.param(f"activation_one_level_share_{mode}") * scale
         two = self.param(f"activation_two_level_share_{mode}") * scale

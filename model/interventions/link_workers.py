@@ -34,8 +34,14 @@ import simpy
 
 from model import crn
 from model.demand import multiplier_table, risk_code
-from model.interventions.base import LeverBase, LeverSettings, choice, number, number_or_list
-from model.ledger import uprate
+from model.interventions.base import (
+    LeverBase,
+    LeverSettings,
+    choice,
+    number,
+    number_or_list,
+    staffing_of,
+)
 from model.population import SOCIAL_NEEDS
 from model.services.caseload import CaseloadService, CaseloadSpec
 from model.world import DAYS_PER_YEAR, Served, World
@@ -67,16 +73,7 @@ KEYS = {
 
 def staffing(settings: LeverSettings, register: Any, run: Any) -> dict[str, Any]:
     """FTE by year for the represented population and the effective FTE of the sample."""
-    if "fte" in settings.options:
-        value = settings.options["fte"]
-        represented = tuple(value) if isinstance(value, tuple) else (float(value),)
-    else:
-        per = register.scalar("levers.link_workers.fte_per_100000")
-        represented = (per * run.represented / 100_000.0,)
-    return {
-        "fte_represented": [round(f, 6) for f in represented],
-        "effective_fte_simulated": [round(f / run.scale, 6) for f in represented],
-    }
+    return staffing_of("link_workers", settings, register, run)
 
 
 class LinkWorkers(LeverBase):
@@ -94,12 +91,7 @@ class LinkWorkers(LeverBase):
         self.fte = tuple(staff["effective_fte_simulated"])
         self.fte_represented = tuple(staff["fte_represented"])
         sessions = reg.array("levers.link_workers.sessions")
-        cost_key = "levers.link_workers.cost_per_fte_year"
-        cost = (
-            self.param("cost_per_fte_year")
-            if "cost_per_fte_year" in settings.options
-            else uprate(reg, reg.scalar(cost_key), reg[cost_key].price_year)
-        )
+        cost = self.cost_per_fte_year()
         self.deploy = str(settings.options.get("deploy", "place"))
         self.spec = CaseloadSpec(
             name=self.name,
@@ -119,7 +111,7 @@ class LinkWorkers(LeverBase):
         self.p_ae = self.param("referral_per_ae_attendance")
         self.self_rate = self.param("self_referral_per_person_year")
         self.activity_cost = self.param("voluntary_activity_cost_per_person")
-        scale = self.param("effect_scale") if "effect_scale" in settings.options else 1.0
+        scale = self.effect_scale
         self.effects = {s: self.effect(o) * scale for s, o in OUTCOMES.items()}
         self.segment_multiplier = reg.array("levers.link_workers.segment_effect_multiplier")
         self.half_life = self.param("effect_half_life_years")

@@ -60,7 +60,7 @@ class PersonalHealthBudgets(LeverBase):
     def __init__(self, settings: LeverSettings, world: World) -> None:
         super().__init__(settings, world)
         reg = world.register
-        scale = self.param("effect_scale") if "effect_scale" in settings.options else 1.0
+        scale = self.effect_scale
         self.effects = {s: self.effect(o) * scale for s, o in OUTCOMES.items()}
         self.substitution = np.array(
             [
@@ -83,7 +83,6 @@ class PersonalHealthBudgets(LeverBase):
         self.start = np.empty(0, np.int64)
         self.delivery = np.empty(0, np.int8)
         self.budget = np.empty(0)
-        self.offered = np.empty(0, np.int64)  # ids already offered (each once)
 
     # ---------------------------------------------------------------- enrolment
     def on_year_start(self, world: World) -> None:
@@ -91,25 +90,10 @@ class PersonalHealthBudgets(LeverBase):
         year_end = world.day0 + DAYS_PER_YEAR
         if year_end <= self.start_day:
             return
-        eligible = phb_eligible(pop) & self.targeted()
-        new = eligible & ~np.isin(pop.person_id, self.offered)
-        person = np.flatnonzero(new)
-        if not person.size:
-            return
-        ids = pop.person_id[person]
-        self.offered = np.union1d(self.offered, ids)
-        self.rec["referred"] += ids.size
-        takes = self.propensity(ids) < self.uptake
-        person, ids = person[takes], ids[takes]
+        person, ids = self.offer_once(world, phb_eligible(pop) & self.targeted())
         if not ids.size:
             return
-        first = max(self.start_day, world.day0)
-        if world.day0 <= self.start_day and self.ramp_days > 0:
-            span = min(self.ramp_days, year_end - first)
-        else:
-            span = year_end - first
-        u = crn.uniforms(self.key("start_day"), ids)
-        start = first + np.minimum((u * span).astype(np.int64), span - 1)
+        start = self.start_days(world, ids)
         u_mode = crn.uniforms(self.key("delivery"), ids)
         delivery = np.searchsorted(self.delivery_cuts, u_mode, side="right").astype(np.int8)
         budget = self._budget(world, person)
@@ -120,7 +104,6 @@ class PersonalHealthBudgets(LeverBase):
         order = np.argsort(self.ids)
         self.ids, self.start = self.ids[order], self.start[order]
         self.delivery, self.budget = self.delivery[order], self.budget[order]
-        self.rec["started"] += ids.size
 
     def _budget(self, world: World, person: np.ndarray) -> np.ndarray:
         """The holders' spend on the replaced services over the previous 12 months (first

@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import simpy
 
-from model import crn
 from model.interventions.base import LeverBase, LeverSettings, fail, number
 from model.population import SEGMENTS
 from model.world import DAYS_PER_YEAR, World
@@ -75,7 +74,7 @@ class TailoredAccess(LeverBase):
         super().__init__(settings, world)
         offers = settings.options.get("offer", DEFAULT_OFFERS)
         self.offer_of_segment = np.array([OFFERS.index(offers[s]) for s in SEGMENTS], np.int8)
-        scale = self.param("effect_scale") if "effect_scale" in settings.options else 1.0
+        scale = self.effect_scale
         self.online_shift = self.param("online_shift")
         self.gp_effect = self.effect("gp") * scale
         self.dna_effect = self.effect("dna") * scale
@@ -87,7 +86,6 @@ class TailoredAccess(LeverBase):
         self.ids = np.empty(0, np.int64)
         self.offer = np.empty(0, np.int8)
         self.start = np.empty(0, np.int64)
-        self.offered_ids = np.empty(0, np.int64)
 
     # ---------------------------------------------------------------- enrolment
     def on_year_start(self, world: World) -> None:
@@ -96,29 +94,14 @@ class TailoredAccess(LeverBase):
         if year_end <= self.start_day:
             return
         offer = self.offer_of_segment[pop.segment]
-        new = (offer != NONE) & self.targeted() & ~np.isin(pop.person_id, self.offered_ids)
-        person = np.flatnonzero(new)
-        if not person.size:
-            return
-        ids = pop.person_id[person]
-        self.offered_ids = np.union1d(self.offered_ids, ids)
-        self.rec["referred"] += ids.size
-        takes = self.propensity(ids) < self.uptake
-        person, ids = person[takes], ids[takes]
+        person, ids = self.offer_once(world, (offer != NONE) & self.targeted())
         if not ids.size:
             return
-        first = max(self.start_day, world.day0)
-        if world.day0 <= self.start_day and self.ramp_days > 0:
-            span = min(self.ramp_days, year_end - first)
-        else:
-            span = year_end - first
-        u = crn.uniforms(self.key("start_day"), ids)
-        start = first + np.minimum((u * span).astype(np.int64), span - 1)
+        start = self.start_days(world, ids)
         order = np.argsort(np.concatenate([self.ids, ids]))
         self.ids = np.concatenate([self.ids, ids])[order]
         self.offer = np.concatenate([self.offer, offer[person]])[order]
         self.start = np.concatenate([self.start, start])[order]
-        self.rec["started"] += ids.size
 
     def _effects(self, offer: np.ndarray) -> dict[str, np.ndarray]:
         """Demand factors by stream for people with ``offer``."""
