@@ -46,6 +46,9 @@ MARKDOWN_SIGNATURE = "# Parameters and sources"
 CSV_SIGNATURE = "key,"
 #: the first line carescale writes in an evaluate CSV (``--overwrite`` replaces only such files)
 EVALUATE_SIGNATURE = "measure,"
+#: `carescale workshop`: people in the workshop population (default and bounds) and the port
+WORKSHOP_DEFAULT, WORKSHOP_MIN, WORKSHOP_MAX = 20_000, 500, 200_000
+WORKSHOP_PORT = 8866
 
 
 class Terminated(BaseException):
@@ -467,6 +470,59 @@ def _cmd_report(args: argparse.Namespace) -> int:
     written = [f"report.{f}" for f in formats]
     print(f"wrote {folder}/ ({', '.join(written)}, figures/; open {folder / written[0]})")
     return EXIT_OK
+
+
+def _cmd_workshop(args: argparse.Namespace) -> int:
+    import importlib.util
+    import socket
+    import subprocess
+
+    from model.workshop_app import NOTEBOOK, serve_command
+
+    missing = [m for m in ("voila", "ipywidgets") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CarescaleError(
+            f"carescale workshop needs {' and '.join(missing)}, which is not installed; "
+            'install the workshop extra: pip install -e ".[workshop]".'
+        )
+    if args.notebook is None and not NOTEBOOK.is_file():
+        raise CarescaleError(
+            f"the workshop notebook {NOTEBOOK} is not there (carescale workshop serves it from "
+            "a checkout of the repository); name one with --notebook FILE."
+        )
+    notebook = (args.notebook or NOTEBOOK).expanduser()
+    if notebook.suffix != ".ipynb" or not notebook.is_file():
+        raise CarescaleError(
+            f"--notebook {show(str(args.notebook))} is not a notebook file (.ipynb) that exists."
+        )
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", args.port))
+        except OSError:
+            raise CarescaleError(
+                f"--port {args.port} is in use on this computer; choose another port "
+                "(1024 to 65535)."
+            ) from None
+    command, env = serve_command(notebook.resolve(), args.port, args.population)
+    if args.open:
+        command.remove("--no-browser")
+    print(
+        f"carescale {__version__}: workshop app of {notebook} at http://127.0.0.1:{args.port}/ "
+        f"({args.population:,} people; the page shows once the first run is done; "
+        "Ctrl-C stops it)",
+        flush=True,
+    )
+    child = subprocess.Popen(command, env=env)
+    try:
+        return child.wait()
+    except (KeyboardInterrupt, Terminated):
+        child.terminate()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        print("carescale workshop: stopped", file=sys.stderr)
+        return EXIT_OK
 
 
 def _percent(text: str) -> float:
@@ -1026,6 +1082,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace an earlier report (never any other folder)",
     )
     rp.set_defaults(func=_cmd_report)
+    wp = sub.add_parser(
+        "workshop",
+        help="serve the what-if workshop (notebooks/02) as a web app on this computer (Voila)",
+    )
+    wp.add_argument(
+        "--population",
+        type=_whole(WORKSHOP_MIN, WORKSHOP_MAX, " people"),
+        default=WORKSHOP_DEFAULT,
+        metavar="N",
+        help=f"people in the workshop population (default {WORKSHOP_DEFAULT:,}; "
+        f"{WORKSHOP_MIN:,} to {WORKSHOP_MAX:,})",
+    )
+    wp.add_argument(
+        "--port",
+        type=_whole(1024, 65535, years=True),  # plain digits, as ports are written
+        default=WORKSHOP_PORT,
+        metavar="PORT",
+        help=f"port on 127.0.0.1 (default {WORKSHOP_PORT})",
+    )
+    wp.add_argument(
+        "--notebook",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the notebook to serve (default notebooks/02_what_if_workshop.ipynb)",
+    )
+    wp.add_argument("--open", action="store_true", help="open the page in the default browser")
+    wp.set_defaults(func=_cmd_workshop)
     ev = sub.add_parser(
         "evaluate",
         help="the regression-to-the-mean trap: the naive before/after change of the top users "

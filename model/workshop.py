@@ -66,6 +66,16 @@ SETTING_KEYS = (
     "evidence",
     "years",
 )
+#: the services the workshop's chart shows (activity names) and their labels
+KEY_SERVICES: Mapping[str, str] = {
+    "gp_appointment": "GP appointments",
+    "ae_attendance": "A&E attendances",
+    "emergency_admission": "emergency admissions",
+    "outpatient_attendance": "outpatient attendances",
+    "community_nursing_contact": "community nursing contacts",
+    "community_mental_health_contact": "community mental health contacts",
+    "social_care_new_request": "social care requests",
+}
 #: slider bounds (FTE for the represented population)
 MAX_FTE = 60.0
 MAX_YEARS = 10
@@ -146,12 +156,17 @@ class Workshop:
             replications=self.replications,
         )
 
-    def scenario(self, settings: Mapping[str, Any]) -> Scenario:
-        """The scenario the settings describe (levers with zero FTE or uptake are left out)."""
+    def settings_of(self, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The starting values with ``settings`` applied, checked."""
+        settings = dict(settings or {})
         _check(settings)
-        s = {**self.defaults(), **settings}
-        base = self._run_base(int(s["years"]))
-        start = base.run.start_year
+        return {**self.defaults(), **settings}
+
+    def levers_raw(self, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The ``[levers]`` table the settings describe, as a scenario file writes it (levers
+        with zero FTE or uptake are left out)."""
+        s = self.settings_of(settings)
+        start = self.baseline.run.start_year
         raw: dict[str, Any] = {"evidence": s["evidence"]}
         if s["link_worker_fte"] > 0:
             raw["link_workers"] = {
@@ -175,10 +190,44 @@ class Workshop:
             }
         if s["tailored_access"] and "tailored_access" in self._start:
             raw["tailored_access"] = {**self._start["tailored_access"], "start_year": start}
-        levers = parse_levers(raw, "workshop settings", start, base.run.years)
+        return raw
+
+    def scenario(self, settings: Mapping[str, Any] | None = None) -> Scenario:
+        """The scenario the settings describe, at the workshop's size."""
+        s = self.settings_of(settings)
+        base = self._run_base(int(s["years"]))
+        levers = parse_levers(
+            self.levers_raw(s), "workshop settings", base.run.start_year, base.run.years
+        )
         return replace(
             base, name=NAME, description="What-if workshop settings", path="", levers=levers
         )
+
+    def scenario_toml(self, settings: Mapping[str, Any] | None = None) -> str:
+        """The settings as a scenario file: save it in ``scenarios/`` beside ``baseline.toml``
+        (which it extends) and run it at full size with ``carescale compare``."""
+        import tomli_w
+
+        s = self.settings_of(settings)
+        document = {
+            "scenario": {
+                "name": NAME,
+                "description": "Levers agreed in a carescale what-if workshop.",
+                "extends": "baseline.toml",
+            },
+            "run": {"years": int(s["years"])},
+            "levers": self.levers_raw(s),
+        }
+        rules = ", ".join(f"{k} = {s[k]!r}" for k in SETTING_KEYS)
+        header = (
+            "# Exported from the carescale what-if workshop. Save this file in scenarios/ beside\n"
+            "# baseline.toml (which it extends) and run it at full size:\n"
+            f"#   carescale compare scenarios/baseline.toml scenarios/{NAME}.toml\n"
+            f"# The workshop ran it on {self.population:,} people"
+            f" ({self.replications} replication(s)); its settings were:\n"
+            f"#   {rules}\n"
+        )
+        return header + "\n" + tomli_w.dumps(document)
 
     # ------------------------------------------------------------------ running
 
@@ -206,7 +255,7 @@ class Workshop:
         """Run the scenario of ``settings`` against the (cached) baseline and return the
         five headline numbers (rows) with mean, low and high (for the represented
         population, 2023/24 prices; no interval with one replication)."""
-        s = {**self.defaults(), **(settings or {})}
+        s = self.settings_of(settings)
         scenario = self.scenario(s)
         base = self._baseline_for(int(s["years"]))
         scale = scenario.run.scale
@@ -250,6 +299,20 @@ class Workshop:
             .astype("float64")
         )
 
+    def headline_csv(self) -> str:
+        """The five headline numbers of the last run as CSV (quantity, mean, low, high; GBP
+        at 2023/24 prices and counts for the represented population; low and high are empty
+        with one replication), with the run's size and settings in the last columns."""
+        table = self.headline().reset_index()
+        scenario = self.last["scenario"]
+        table["people_simulated"] = scenario.run.population
+        table["people_represented"] = scenario.run.represented
+        table["years"] = scenario.run.years
+        table["replications"] = scenario.run.replications
+        table["settings"] = "; ".join(f"{k}={v}" for k, v in self.last["settings"].items())
+        text: str = table.to_csv(index=False, lineterminator="\n")
+        return text
+
     def by_year(self) -> pd.DataFrame:
         """Lever cost, cashable saving and net change in cost by year of the last run
         (means across replications)."""
@@ -262,37 +325,70 @@ class Workshop:
         ]
         return pd.DataFrame(rows).set_index("year")
 
-    def change_by_setting(self) -> pd.DataFrame:
-        """Change in activity (counts, represented population) by setting and year, mean
-        across replications, of the last run."""
-        d = self.last["differences"]
-        d = d[d["setting"].astype(str) != bc.LEVER_SETTING]
-        per_rep = d.groupby(["replication", "year", "setting"], observed=True)["delta_count"].sum()
-        return per_rep.groupby(level=["year", "setting"]).mean().unstack("setting").fillna(0.0)
+    def change_by_service(self) -> pd.DataFrame:
+        """For each of ``KEY_SERVICES``: the baseline's count over the horizon, the change
+        (scenario - baseline) and the change in percent of the baseline, for the represented
+        population, mean across replications, of the last run."""
+        years = int(self.last["settings"]["years"])
+        replications = self.last["scenario"].run.replications
+        base = self._baseline_for(years)["activity"]
+        diffs = self.last["differences"]
+        services = list(KEY_SERVICES)
+        baseline = (
+            base[base["service"].isin(services)].groupby("service")["count"].sum() / replications
+        )
+        change = (
+            diffs[diffs["service"].astype(str).isin(services)]
+            .assign(service=lambda d: d["service"].astype(str))
+            .groupby("service")["delta_count"]
+            .sum()
+            / replications
+        )
+        table = pd.DataFrame({"baseline": baseline, "change": change}).reindex(services)
+        table = table.fillna(0.0)
+        table["percent"] = (100 * table["change"] / table["baseline"]).where(
+            table["baseline"] > 0, 0.0
+        )
+        table.index = pd.Index([KEY_SERVICES[s] for s in services], name="service")
+        return table
 
     # ------------------------------------------------------------------ pictures
 
     def figure(self) -> Any:
-        """Two panels of the last run: change in activity by setting and year; lever cost
-        against cashable saving by year."""
+        """Two panels of the last run: the change over the horizon in key services, in
+        percent of the baseline with the count beside each bar; lever cost against cashable
+        saving by year."""
         import matplotlib
 
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
 
-        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-        change = self.change_by_setting()
-        change.plot(kind="bar", ax=left, width=0.8)
-        left.axhline(0, color="black", linewidth=0.8)
-        left.set_title("Change in activity by setting (scenario - baseline)")
-        left.set_ylabel("events a year")
-        left.legend(title="setting", fontsize="small")
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+        change = self.change_by_service().iloc[::-1]  # first service at the top
+        left.barh(change.index, change["percent"], color="#4c72b0")
+        left.axvline(0, color="black", linewidth=0.8)
+        reach = max(float(change["percent"].abs().max()), 0.5)
+        left.set_xlim(-reach * 1.6, reach * 1.6)
+        for y, (percent, count) in enumerate(zip(change["percent"], change["change"], strict=True)):
+            left.annotate(
+                f"{count:+,.0f}",
+                (percent, y),
+                xytext=(4 if percent >= 0 else -4, 0),
+                textcoords="offset points",
+                ha="left" if percent >= 0 else "right",
+                va="center",
+                fontsize="small",
+            )
+        left.set_title("Change over the horizon (scenario - baseline)")
+        left.set_xlabel("% of the baseline (bar); events (label)")
         years = self.by_year()
         money = years[["lever_cost_gbp", "cashable_saving_gbp"]] / 1e6
         money.plot(kind="bar", ax=right, width=0.8, color=["#c0392b", "#27ae60"])
-        right.set_title("Lever cost and cashable saving")
-        right.set_ylabel("GBP million (2023/24 prices)")
         right.legend(["lever cost", "cashable saving"], fontsize="small")
+        right.axhline(0, color="black", linewidth=0.8)
+        right.set_title("Lever cost and cashable saving by year")
+        right.set_ylabel("GBP million (2023/24 prices)")
+        right.set_xlabel("year")
         fig.tight_layout()
         return fig
 
@@ -352,36 +448,11 @@ class Workshop:
         }
 
     def app(self) -> Any:
-        """The controls, the five headline numbers and the charts; every change re-runs."""
-        import ipywidgets as w
-        from IPython.display import display
+        """The workshop app (``model.workshop_app``): the controls, a running indicator,
+        the five headline numbers, the charts, reset and export; every change re-runs."""
+        from model.workshop_app import WorkshopApp
 
-        controls = self.controls()
-        status = w.HTML()
-        out = w.Output()
-
-        def refresh(_change: Any = None) -> None:
-            status.value = "<b>running...</b>"
-            settings = {k: c.value for k, c in controls.items()}
-            with out:
-                out.clear_output(wait=True)
-                try:
-                    headline = self.run(settings)
-                except ScenarioError as exc:
-                    status.value = f"<b>cannot run:</b> {exc}"
-                    return
-                display(headline.style.format("{:,.0f}", na_rep="n/a"))  # type: ignore[no-untyped-call]
-                fig = self.figure()
-                display(fig)  # type: ignore[no-untyped-call]
-                import matplotlib.pyplot as plt
-
-                plt.close(fig)
-            status.value = "done"
-
-        for c in controls.values():
-            c.observe(refresh, names="value")
-        refresh()
-        return w.VBox([*controls.values(), status, out])
+        return WorkshopApp(self).widget
 
 
-__all__ = ["LINK_WORKER_RULES", "PHB_RULES", "SETTING_KEYS", "Workshop"]
+__all__ = ["KEY_SERVICES", "LINK_WORKER_RULES", "PHB_RULES", "SETTING_KEYS", "Workshop"]

@@ -850,6 +850,33 @@ CASES += [
     ),
 ]
 
+# ----------------------------------------------------------------------------- workshop
+CASES += [
+    case("workshop-port-low", "workshop", "--port", "80", must=("--port", "'80'", "1024")),
+    case("workshop-port-text", "workshop", "--port", "eight", must=("--port", "'eight'")),
+    case(
+        "workshop-population-small",
+        "workshop",
+        "--population",
+        "10",
+        must=("--population", "'10'", "500"),
+    ),
+    case(
+        "workshop-notebook-missing",
+        "workshop",
+        "--notebook",
+        "workshop.ipynb",
+        must=("--notebook", "workshop.ipynb", ".ipynb"),
+    ),
+    case(
+        "workshop-notebook-not-a-notebook",
+        "workshop",
+        "--notebook",
+        "notes.txt",
+        must=("--notebook", "notes.txt", ".ipynb"),
+    ),
+]
+
 
 def report_manifest(kind: str) -> str:
     """A complete carescale manifest of ``kind`` listing no files."""
@@ -948,6 +975,7 @@ WORK = (
     ("model.engine", "Engine.run"),
     ("model.population", "synthesise"),
     ("model.calibration", "calibrate_baseline"),
+    ("model.workshop_app", "serve_command"),
 )
 
 
@@ -1026,6 +1054,7 @@ def test_the_table_is_large_and_covers_every_command() -> None:
         "evaluate",
         "check",
         "parameters",
+        "workshop",
         ("validate", "population"),
         ("validate", "baseline"),
         ("calibrate", "baseline"),
