@@ -71,7 +71,7 @@ _STYLE = """
 .carescale-headline th:first-child, .carescale-headline td:first-child { text-align: left; }
 .carescale-headline tbody td.mean { font-weight: bold; }
 .carescale-chart { width: 100%; max-width: 1150px; }
-.carescale-exports a { margin-right: 1.5em; }
+.carescale-exports a { margin-right: 1.5em; color: #1a5fb4; text-decoration: underline; }
 </style>
 """
 
