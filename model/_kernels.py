@@ -98,7 +98,92 @@ def _expand_days(
     return kept
 
 
+def _poisson_sure_zero(
+    rate: np.ndarray, u: np.ndarray, limit: float, need: np.ndarray
+) -> int:  # pragma: no cover - compiled
+    """Rows whose count the summation inversion may make above 0: the rates up to
+    ``limit`` whose uniform is not below ``1 - rate - 1e-9``. Below it the count is 0
+    whatever the last bits of ``exp(-rate)``: ``exp(-r) >= 1 - r`` and numpy's ``exp`` is
+    within a few units in the last place (about 1e-16 of it), so ``u < exp(-rate)`` and the
+    summation stops at once. Returns how many rows ``need`` holds."""
+    n_need = 0
+    for i in range(rate.shape[0]):
+        r = rate[i]
+        if r > limit:  # left to the large-rate inversion
+            continue
+        if u[i] < (1.0 - r) - 1e-9:
+            continue
+        need[n_need] = i
+        n_need += 1
+    return n_need
+
+
+def _poisson_small_rows(
+    rate: np.ndarray,
+    u: np.ndarray,
+    rows: np.ndarray,
+    p0: np.ndarray,
+    max_k: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """``_poisson_small`` of the rows ``rows`` (``p0`` their ``exp(-rate)``, in row order)."""
+    for j in range(rows.shape[0]):
+        i = rows[j]
+        p = p0[j]
+        cdf = p
+        r = rate[i]
+        v = u[i]
+        k = 0
+        while v > cdf:
+            k += 1
+            p = p * r / k
+            cdf = cdf + p
+            if k > max_k:  # round-off guard, as in numpy
+                break
+        out[i] = k
+
+
+def _poisson_large(
+    rate: np.ndarray,
+    u: np.ndarray,
+    rows: np.ndarray,
+    start: np.ndarray,
+    pdtr: Any,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """``crn._poisson_inverse_large`` of the rows ``rows`` from their Cornish-Fisher starts:
+    each count moves up while ``pdtr(n, rate) < u`` and down while ``pdtr(n - 1, rate) >=
+    u``, at most 200 moves, as the numpy loop moves it (``pdtr`` is scipy's own, a pure
+    function, so a value already computed for the same arguments is reused)."""
+    for j in range(rows.shape[0]):
+        i = rows[j]
+        r = rate[i]
+        v = u[i]
+        m = start[j]
+        known = False  # whether c holds pdtr(m, r)
+        c = 0.0
+        for _ in range(200):
+            if not known:
+                c = pdtr(m, r, 0)
+            if c < v:  # CDF at m too small: move up (pdtr(m - 1) < v then: no move down)
+                m = m + 1.0
+                known = False
+                continue
+            if m > 0:
+                below = pdtr(m - 1.0, r, 0)
+                if below >= v:  # m - 1 already enough: move down
+                    m = m - 1.0
+                    c = below
+                    known = True
+                    continue
+            break
+        out[i] = np.int32(m)
+
+
 _poisson_small_jit: Any = numba.njit(cache=True, nogil=True)(_poisson_small)
+_poisson_sure_zero_jit: Any = numba.njit(cache=True, nogil=True)(_poisson_sure_zero)
+_poisson_small_rows_jit: Any = numba.njit(cache=True, nogil=True)(_poisson_small_rows)
+_poisson_large_jit: Any = numba.njit(cache=True, nogil=True)(_poisson_large)
 _expand_days_jit: Any = numba.njit(cache=True, nogil=True)(_expand_days)
 
 
@@ -113,6 +198,38 @@ def poisson_small(rate: np.ndarray, u: np.ndarray, max_k: int, limit: float = np
         p0 = np.exp(-rate)
         u = np.ascontiguousarray(u, dtype=np.float64)
         _poisson_small_jit(rate, u, p0, max_k, float(limit), out)
+    return out
+
+
+def poisson(
+    rate: np.ndarray, u: np.ndarray, max_k: int, limit: float, pdtr: Any, ndtri: Any
+) -> np.ndarray:
+    """``crn.poisson_inverse`` of a vector: the summation inversion of the rates up to
+    ``limit`` (``poisson_small``'s operations, from numpy's ``exp`` of only the rows that
+    may count above 0), then the Cornish-Fisher start and exact-CDF correction of the
+    larger rates (``crn._poisson_inverse_large``'s, with scipy's ``pdtr`` called from the
+    compiled loop and its ``ndtri`` as a ufunc). The counts are those of the numpy versions
+    (``tests/test_crn.py``)."""
+    rate = np.ascontiguousarray(rate, dtype=np.float64)
+    u = np.ascontiguousarray(u, dtype=np.float64)
+    n = rate.shape[0]
+    out = np.zeros(n, dtype=np.int32)
+    if not n:
+        return out
+    need = np.empty(n, dtype=np.int64)
+    n_need = _poisson_sure_zero_jit(rate, u, float(limit), need)
+    if n_need > n // 2:  # most rows: numpy's exp of the whole array is cheaper than a gather
+        _poisson_small_jit(rate, u, np.exp(-rate), max_k, float(limit), out)
+    elif n_need:
+        rows = need[:n_need]
+        # numpy's exp gives an element the same value wherever it sits (tested)
+        _poisson_small_rows_jit(rate, u, rows, np.exp(-rate.take(rows)), max_k, out)
+    large = np.flatnonzero(rate > limit)
+    if large.size:
+        r, v = rate.take(large), u.take(large)
+        z = ndtri(v)
+        start = np.maximum(np.floor(r + np.sqrt(r) * z + (z * z - 1.0) / 6.0), 0.0)
+        _poisson_large_jit(rate, u, large, start, pdtr, out)
     return out
 
 

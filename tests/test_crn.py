@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import special, stats
 
 from model import _kernels, crn
 from model.demand import draw_events, draw_events_numpy, paired_counts
@@ -357,3 +357,35 @@ def test_compiled_uniforms_are_the_numpy_uniforms() -> None:
             np.testing.assert_array_equal(got, crn.uniforms_numpy(key, people, index))
     grid = ids[:600].reshape(20, 30)  # not a vector: numpy
     np.testing.assert_array_equal(crn.uniforms(key, grid, 2), crn.uniforms_numpy(key, grid, 2))
+
+
+def test_compiled_poisson_inversion_is_the_numpy_one() -> None:
+    """The compiled inversion (summation from numpy's exp of the rows that may count above
+    0, and the large rates' exact-CDF correction with scipy's C ``pdtr``) gives the counts of
+    the numpy versions, including uniforms at the edge of the sure-zero bound and rates
+    around the switch to the large-rate inversion."""
+    rng = np.random.default_rng(33)
+    for n in (1, 5, 1_000, 200_003):
+        rate = np.concatenate(
+            [
+                rng.gamma(0.3, 0.1, n),  # mostly sure zeros
+                rng.gamma(1.0, 3.0, n),
+                rng.uniform(11.5, 12.5, n),
+                rng.uniform(12.0, 300.0, n // 5 + 1),
+                np.zeros(2),
+            ]
+        )
+        u = rng.random(rate.size)
+        u[:n] = np.clip(1.0 - rate[:n] - rng.uniform(-1e-8, 1e-8, n), 1e-300, 1.0 - 1e-16)
+        large = rate > crn._SMALL_RATE
+        expected = np.zeros(rate.size, dtype=np.int32)
+        expected[~large] = crn._poisson_inverse_small(rate[~large], u[~large])
+        expected[large] = crn._poisson_inverse_large(rate[large], u[large])
+        got = crn.poisson_inverse(rate, u)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+    # scipy's C function is its ufunc's
+    k = np.floor(rng.uniform(0, 200, 500))
+    m = rng.uniform(12.0, 150.0, 500)
+    out = np.array([crn._pdtr()(a, b, 0) for a, b in zip(k, m, strict=True)])
+    np.testing.assert_array_equal(out, special.pdtr(k, m))
