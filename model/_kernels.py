@@ -351,6 +351,11 @@ def keyed_uniforms(key: np.uint64, person_id: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- conditions
 
 
+#: 2.0 ** (exponent - 25) for the 32 exponents of a half-precision number (exact powers of
+#: two, as ``2.0 ** float(exponent - 25)`` gives them, without a call to ``pow``)
+_HALF_SCALE = np.array([2.0 ** float(e - 25) for e in range(32)], dtype=np.float64)
+
+
 def _half_to_double(h: np.uint16) -> float:  # pragma: no cover - compiled
     """An IEEE half-precision number (its 16 bits) as a double, exactly."""
     bits = np.int64(h)
@@ -363,7 +368,7 @@ def _half_to_double(h: np.uint16) -> float:  # pragma: no cover - compiled
     elif exponent == 31:
         value = np.inf if fraction == 0 else np.nan
     else:
-        value = float(1024 + fraction) * 2.0 ** float(exponent - 25)
+        value = float(1024 + fraction) * _HALF_SCALE[exponent]
     return -value if sign else value
 
 
@@ -382,9 +387,9 @@ def _liability_or(
     for i in range(cell.shape[0]):
         c = cell[i]
         f = np.float64(frailty[i])
-        for j in range(mean.shape[0]):
+        for j in range(mean.shape[1]):
             if not out[i, j]:
-                liability = mean[j, c] + lam[j] * f + scale[j] * np.float64(noise[i, j])
+                liability = mean[c, j] + lam[j] * f + scale[j] * np.float64(noise[i, j])
                 if liability > 0.0:
                     out[i, j] = True
 
@@ -401,11 +406,11 @@ def _liability_bits(
     for i in range(cell.shape[0]):
         c = cell[i]
         f = np.float64(frailty[i])
-        for j in range(mean.shape[0]):
+        for j in range(mean.shape[1]):
             bit = np.uint32(1) << np.uint32(j)
             if (out[i] & bit) == 0:
                 x = _half_jit(noise_bits[i, j])
-                liability = mean[j, c] + lam[j] * f + scale[j] * x
+                liability = mean[c, j] + lam[j] * f + scale[j] * x
                 if liability > 0.0:
                     out[i] |= bit
 
@@ -415,7 +420,10 @@ _liability_bits_jit: Any = numba.njit(cache=True, nogil=True)(_liability_bits)
 
 
 def _tables(calibrated: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    mean = np.stack([c.linear_predictor().reshape(-1) for c in calibrated]).astype(np.float64)
+    # the linear predictors by (cell, condition): a person's conditions side by side
+    mean = np.ascontiguousarray(
+        np.stack([c.linear_predictor().reshape(-1) for c in calibrated]).astype(np.float64).T
+    )
     lam = np.array([c.spec.loading for c in calibrated], dtype=np.float64)
     scale = np.array([np.sqrt(1.0 - c.spec.loading * c.spec.loading) for c in calibrated])
     return mean, lam, scale
@@ -651,12 +659,24 @@ def interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
 
 
 def _row_counts(flags: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    # ``flags`` as bytes: each true flag counts one, without a branch per flag
     for i in range(flags.shape[0]):
         c = 0
         for j in range(flags.shape[1]):
-            if flags[i, j]:
-                c += 1
+            c += flags[i, j] != 0
         out[i] = c
+
+
+def _popcount32(x: np.int64) -> np.int64:  # pragma: no cover - compiled
+    """Set bits of the low 32 bits of ``x`` (SWAR, no branch)."""
+    x = x & 0xFFFFFFFF
+    x = x - ((x >> 1) & 0x55555555)
+    x = (x & 0x33333333) + ((x >> 2) & 0x33333333)
+    x = (x + (x >> 4)) & 0x0F0F0F0F
+    return ((x * 0x01010101) & 0xFFFFFFFF) >> 24
+
+
+_popcount32_jit: Any = numba.njit(cache=True, nogil=True, inline="always")(_popcount32)
 
 
 def _broad_counts(
@@ -667,18 +687,15 @@ def _broad_counts(
     mood_bit: int,
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
+    # ``ltc`` as bytes: counts without a branch per flag or bit
+    keep = np.int64(0xFFFFFFFF ^ mood_bit)  # the other bits of the list, counted
     for i in range(ltc.shape[0]):
         c = 0
         for q in qof:
-            if ltc[i, q]:
-                c += 1
+            c += ltc[i, q] != 0
         bits = np.int64(extra[i])
-        if ltc[i, mood_column] or (bits & mood_bit) != 0:
-            c += 1
-        others = bits & (0xFFFFFFFF ^ mood_bit)  # the other bits of the list, counted
-        while others:
-            others &= others - 1
-            c += 1
+        c += (ltc[i, mood_column] != 0) | ((bits & mood_bit) != 0)
+        c += _popcount32_jit(bits & keep)
         out[i] = c
 
 
@@ -690,7 +707,7 @@ def row_counts(flags: np.ndarray) -> np.ndarray:
     """``flags.sum(axis=1, dtype=np.int8)`` of a 2-D bool array, in one compiled pass."""
     out = np.empty(flags.shape[0], dtype=np.int8)
     if flags.shape[0]:
-        _row_counts_jit(np.ascontiguousarray(flags, dtype=np.bool_), out)
+        _row_counts_jit(np.ascontiguousarray(flags, dtype=np.bool_).view(np.uint8), out)
     return out
 
 
@@ -702,7 +719,7 @@ def broad_counts(
     out = np.empty(ltc.shape[0], dtype=np.int8)
     if ltc.shape[0]:
         _broad_counts_jit(
-            np.ascontiguousarray(ltc, dtype=np.bool_),
+            np.ascontiguousarray(ltc, dtype=np.bool_).view(np.uint8),
             np.ascontiguousarray(extra, dtype=np.uint32),
             np.asarray(qof, dtype=np.int64),
             int(mood_column),
