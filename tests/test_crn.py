@@ -301,6 +301,18 @@ def test_compiled_ageing_of_conditions_is_the_numpy_one(register) -> None:  # ty
         assert dynamics.new_conditions(model, aged, ltc).sum() > ltc.sum()  # some are gained
 
 
+def test_compiled_half_precision_conversion_is_numpys() -> None:
+    """Every one of the 65,536 half-precision numbers read as numpy reads it (the
+    broad-list liability noise is held in float16)."""
+    import numba
+
+    convert = numba.njit(lambda h: _kernels._half_jit(h))
+    bits = np.arange(1 << 16, dtype=np.uint16)
+    got = np.array([convert(h) for h in bits])
+    want = bits.view(np.float16).astype(np.float64)
+    np.testing.assert_array_equal(got, want)  # NaN where numpy has NaN
+
+
 @settings(max_examples=100, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n_points=st.integers(3, 60), even=st.booleans())
 def test_compiled_interp_is_numpys(seed: int, n_points: int, even: bool) -> None:
