@@ -245,6 +245,14 @@ def test_the_day_splits_the_living_by_kind(seed: int, n: int) -> None:
         for name, col in req.items():
             assert got[name].dtype == col.dtype
             np.testing.assert_array_equal(got[name], col[rows], err_msg=name)
+    # with the person codes read in the same pass: the same split, and strata[idx] of each
+    strata = rng.integers(0, 50_000, people).astype(np.int32)
+    same_c, pre_c, same_codes, pre_codes = _gp_kernels.split_coded(req, death, day0, today, strata)
+    for got, split, codes in ((same_c, same, same_codes), (pre_c, pre, pre_codes)):
+        for name in req:
+            np.testing.assert_array_equal(got[name], split[name], err_msg=name)
+        assert codes.dtype == strata.dtype
+        np.testing.assert_array_equal(codes, strata[split["idx"]])
 
 
 @settings(max_examples=40, deadline=None)
