@@ -419,6 +419,94 @@ _liability_or_jit: Any = numba.njit(cache=True, nogil=True)(_liability_or)
 _liability_bits_jit: Any = numba.njit(cache=True, nogil=True)(_liability_bits)
 
 
+def _liability_draw(
+    table: np.ndarray,
+    lam: float,
+    scale: float,
+    cell: np.ndarray,
+    frailty: np.ndarray,
+    noise: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    for i in range(cell.shape[0]):
+        liability = table[cell[i]] + lam * np.float64(frailty[i]) + scale * np.float64(noise[i])
+        out[i] = liability > 0.0
+
+
+def _liability_bit(
+    table: np.ndarray,
+    lam: float,
+    scale: float,
+    cell: np.ndarray,
+    frailty: np.ndarray,
+    noise_bits: np.ndarray,
+    bit: np.uint32,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    for i in range(cell.shape[0]):
+        x = _half_jit(noise_bits[i])
+        liability = table[cell[i]] + lam * np.float64(frailty[i]) + scale * x
+        if liability > 0.0:
+            out[i] |= bit
+
+
+_liability_draw_jit: Any = numba.njit(cache=True, nogil=True)(_liability_draw)
+_liability_bit_jit: Any = numba.njit(cache=True, nogil=True)(_liability_bit)
+
+
+def liability_draw(
+    table: np.ndarray,
+    lam: float,
+    scale: float,
+    cell: np.ndarray,
+    frailty: np.ndarray,
+    noise: np.ndarray,
+) -> np.ndarray:
+    """``liability.draw``: ``table[cell] + lam * frailty + scale * noise > 0`` per person
+    (``table`` the flat linear predictor, ``scale`` numpy's ``sqrt(1 - lam * lam)``), in
+    numpy's order of operations and in float64, as numpy computes it for float64 frailty
+    and float64 or float32 noise; one compiled pass."""
+    out = np.empty(cell.shape[0], dtype=np.bool_)
+    if cell.shape[0]:
+        _liability_draw_jit(
+            np.ascontiguousarray(table, dtype=np.float64),
+            float(lam),
+            float(scale),
+            np.ascontiguousarray(cell, dtype=np.int64),
+            np.ascontiguousarray(frailty, dtype=np.float64),
+            noise,
+            out,
+        )
+    return out
+
+
+def liability_bit(
+    table: np.ndarray,
+    lam: float,
+    scale: float,
+    cell: np.ndarray,
+    frailty: np.ndarray,
+    noise: np.ndarray,
+    j: int,
+    bits: np.ndarray,
+) -> None:
+    """``bits |= liability_draw(...) << j`` in place, from float16 ``noise`` (widened to
+    float64 exactly, as ``astype`` does), in one compiled pass."""
+    if cell.shape[0]:
+        if noise.dtype != np.float16 or bits.dtype != np.uint32:
+            raise ValueError("float16 noise and a uint32 bitmask are required")
+        _liability_bit_jit(
+            np.ascontiguousarray(table, dtype=np.float64),
+            float(lam),
+            float(scale),
+            np.ascontiguousarray(cell, dtype=np.int64),
+            np.ascontiguousarray(frailty, dtype=np.float64),
+            noise.view(np.uint16),
+            np.uint32(1) << np.uint32(j),
+            bits,
+        )
+
+
 def _tables(calibrated: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # the linear predictors by (cell, condition): a person's conditions side by side
     mean = np.ascontiguousarray(

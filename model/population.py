@@ -662,6 +662,41 @@ def mental_illness(ltc: np.ndarray) -> np.ndarray:
     return np.asarray(ltc[:, [CONDITIONS.index(c) for c in _MENTAL]].any(axis=1))
 
 
+def _draw(cal: Calibrated, cell: np.ndarray, frailty: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """``liability.draw`` (its numpy arithmetic, in one compiled pass for float64 frailty
+    and float64 or float32 noise, the types ``synthesise`` draws)."""
+    if (
+        cell.ndim == 1
+        and frailty.dtype == np.float64
+        and noise.ndim == 1
+        and noise.dtype in (np.float64, np.float32)
+    ):
+        lam = cal.spec.loading
+        table = cal.linear_predictor().reshape(-1)
+        return _kernels.liability_draw(table, lam, np.sqrt(1.0 - lam * lam), cell, frailty, noise)
+    return liability.draw(cal, cell, frailty, noise)
+
+
+def _draw_bit(
+    cal: Calibrated,
+    cell: np.ndarray,
+    frailty: np.ndarray,
+    noise: np.ndarray,
+    j: int,
+    bits: np.ndarray,
+) -> None:
+    """``bits |= liability.draw(cal, cell, frailty, noise.astype(np.float64)) << j`` in
+    place (float16 ``noise``), in one compiled pass when ``_draw`` would be one."""
+    if cell.ndim == 1 and frailty.dtype == np.float64 and noise.dtype == np.float16:
+        lam = cal.spec.loading
+        table = cal.linear_predictor().reshape(-1)
+        root = np.sqrt(1.0 - lam * lam)
+        _kernels.liability_bit(table, lam, root, cell, frailty, noise, j, bits)
+        return
+    present = liability.draw(cal, cell, frailty, noise.astype(np.float64))
+    bits |= present.astype(np.uint32) << np.uint32(j)
+
+
 def synthesise(
     model: PopulationModel,
     age: np.ndarray,
@@ -699,18 +734,17 @@ def synthesise(
     ltc_noise = np.empty((n, len(CONDITIONS)), dtype=np.float32)
     for j, cal in enumerate(model.conditions):
         ltc_noise[:, j] = rng(f"population.ltc.{cal.spec.name}").standard_normal(n)
-        ltc[:, j] = liability.draw(cal, cell, frailty, ltc_noise[:, j])
+        ltc[:, j] = _draw(cal, cell, frailty, ltc_noise[:, j])
     ltc_extra = np.zeros(n, dtype=np.uint32)
     ltc_extra_noise = np.empty((n, len(EXTRA_CONDITIONS)), dtype=np.float16)
     for j, cal in enumerate(model.extra):
         draw_j: np.ndarray = rng(f"population.ltc.{cal.spec.name}").standard_normal(n)
         ltc_extra_noise[:, j] = draw_j
-        present = liability.draw(cal, cell, frailty, ltc_extra_noise[:, j].astype(np.float64))
-        ltc_extra |= present.astype(np.uint32) << np.uint32(j)
+        _draw_bit(cal, cell, frailty, ltc_extra_noise[:, j], j, ltc_extra)
     needs: dict[str, np.ndarray] = {}
     for cal in model.social:
         noise: np.ndarray = rng(f"population.social.{cal.spec.name}").standard_normal(n)
-        needs[cal.spec.name] = liability.draw(cal, cell, frailty, noise)
+        needs[cal.spec.name] = _draw(cal, cell, frailty, noise)
     ltc_count = ltc.sum(axis=1)
     mental = mental_illness(ltc)
     n_needs = np.zeros(n, dtype=np.int8)
@@ -744,9 +778,9 @@ def synthesise(
     segment = segment_from_latents(pam_latent, anxiety, segment_thresholds)
 
     chc_noise: np.ndarray = rng("population.eligibility.chc").standard_normal(n)
-    chc = liability.draw(model.chc, cell, frailty, chc_noise)
+    chc = _draw(model.chc, cell, frailty, chc_noise)
     wheel_noise: np.ndarray = rng("population.eligibility.wheelchair").standard_normal(n)
-    wheelchair = liability.draw(model.wheelchair, cell, frailty, wheel_noise)
+    wheelchair = _draw(model.wheelchair, cell, frailty, wheel_noise)
     s117_u = rng("population.eligibility.s117").random(n)
     s117 = ltc[:, CONDITIONS.index("smi")] & (s117_u < reg.scalar("social.s117_share_of_smi"))
 

@@ -301,6 +301,32 @@ def test_compiled_ageing_of_conditions_is_the_numpy_one(register) -> None:  # ty
         assert dynamics.new_conditions(model, aged, ltc).sum() > ltc.sum()  # some are gained
 
 
+def test_compiled_liability_draws_are_the_numpy_ones(register) -> None:  # type: ignore[no-untyped-def]
+    """The population build's liability draws in one compiled pass (float64 and float32
+    noise, and float16 noise into a bitmask) against ``liability.draw``."""
+    from model import liability
+    from model.population import DEFAULT_BASE_YEAR, PopulationModel, _draw, _draw_bit
+
+    model = PopulationModel.build(register, DEFAULT_BASE_YEAR)
+    rng = np.random.default_rng(12)
+    n = 50_000
+    cell = rng.integers(0, 2 * 101 * 5, n).astype(np.int64)
+    frailty = rng.standard_normal(n)
+    for cal in (*model.conditions[:4], *model.extra[:3], model.chc):
+        for noise in (rng.standard_normal(n), rng.standard_normal(n).astype(np.float32)):
+            got = _draw(cal, cell, frailty, noise)
+            np.testing.assert_array_equal(got, liability.draw(cal, cell, frailty, noise))
+        half = np.empty((n, 3), dtype=np.float16)
+        half[:, 1] = rng.standard_normal(n) * 3.0
+        bits = rng.integers(0, 2**20, n).astype(np.uint32)
+        want = bits | (
+            liability.draw(cal, cell, frailty, half[:, 1].astype(np.float64)).astype(np.uint32)
+            << np.uint32(5)
+        )
+        _draw_bit(cal, cell, frailty, half[:, 1], 5, bits)
+        np.testing.assert_array_equal(bits, want)
+
+
 def test_compiled_half_precision_conversion_is_numpys() -> None:
     """Every one of the 65,536 half-precision numbers read as numpy reads it (the
     broad-list liability noise is held in float16)."""
