@@ -419,6 +419,57 @@ _liability_or_jit: Any = numba.njit(cache=True, nogil=True)(_liability_or)
 _liability_bits_jit: Any = numba.njit(cache=True, nogil=True)(_liability_bits)
 
 
+def _double_to_half(bits: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """IEEE binary64 (as uint64 bits) to binary16 bits, rounded to nearest, ties to even:
+    numpy's conversion (``npy_doublebits_to_halfbits``), step for step."""
+    for i in range(bits.shape[0]):
+        d = np.uint64(bits[i])
+        h_sgn = np.uint16((d & np.uint64(0x8000000000000000)) >> np.uint64(48))
+        d_exp = d & np.uint64(0x7FF0000000000000)
+        if d_exp >= np.uint64(0x40F0000000000000):  # overflow, inf or NaN
+            if d_exp == np.uint64(0x7FF0000000000000):
+                d_sig = d & np.uint64(0x000FFFFFFFFFFFFF)
+                if d_sig != np.uint64(0):
+                    ret = np.uint16(np.uint64(0x7C00) + (d_sig >> np.uint64(42)))
+                    if ret == np.uint16(0x7C00):
+                        ret = np.uint16(ret + np.uint16(1))
+                    out[i] = np.uint16(h_sgn + ret)
+                else:
+                    out[i] = np.uint16(h_sgn + np.uint16(0x7C00))
+            else:
+                out[i] = np.uint16(h_sgn + np.uint16(0x7C00))
+            continue
+        if d_exp <= np.uint64(0x3F00000000000000):  # subnormal half or signed zero
+            if d_exp < np.uint64(0x3E60000000000000):
+                out[i] = h_sgn
+                continue
+            e = d_exp >> np.uint64(52)
+            d_sig = np.uint64(0x0010000000000000) + (d & np.uint64(0x000FFFFFFFFFFFFF))
+            d_sig = d_sig << (e - np.uint64(998))
+            if (d_sig & np.uint64(0x003FFFFFFFFFFFFF)) != np.uint64(0x0010000000000000):
+                d_sig = d_sig + np.uint64(0x0010000000000000)
+            out[i] = np.uint16(h_sgn + np.uint16(d_sig >> np.uint64(53)))
+            continue
+        h_exp = np.uint64((d_exp - np.uint64(0x3F00000000000000)) >> np.uint64(42))
+        d_sig = d & np.uint64(0x000FFFFFFFFFFFFF)
+        if (d_sig & np.uint64(0x000007FFFFFFFFFF)) != np.uint64(0x0000020000000000):
+            d_sig = d_sig + np.uint64(0x0000020000000000)
+        h_sig = (d_sig >> np.uint64(42)) + h_exp
+        out[i] = np.uint16(np.uint64(h_sgn) + h_sig)
+
+
+_double_to_half_jit: Any = numba.njit(cache=True, nogil=True)(_double_to_half)
+
+
+def to_half(values: np.ndarray, out: np.ndarray) -> None:
+    """``out[:] = values`` for float64 ``values`` and a float16 ``out`` (a column may be
+    strided): numpy's rounding, in one compiled pass."""
+    if values.dtype != np.float64 or out.dtype != np.float16 or values.shape != out.shape:
+        raise ValueError("float64 values and a float16 array of their shape are required")
+    if values.shape[0]:
+        _double_to_half_jit(np.ascontiguousarray(values).view(np.uint64), out.view(np.uint16))
+
+
 def _liability_draw(
     table: np.ndarray,
     lam: float,

@@ -739,7 +739,10 @@ def synthesise(
     ltc_extra_noise = np.empty((n, len(EXTRA_CONDITIONS)), dtype=np.float16)
     for j, cal in enumerate(model.extra):
         draw_j: np.ndarray = rng(f"population.ltc.{cal.spec.name}").standard_normal(n)
-        ltc_extra_noise[:, j] = draw_j
+        if draw_j.dtype == np.float64 and draw_j.ndim == 1:  # numpy's rounding, compiled
+            _kernels.to_half(draw_j, ltc_extra_noise[:, j])
+        else:
+            ltc_extra_noise[:, j] = draw_j
         _draw_bit(cal, cell, frailty, ltc_extra_noise[:, j], j, ltc_extra)
     needs: dict[str, np.ndarray] = {}
     for cal in model.social:

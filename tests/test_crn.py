@@ -327,6 +327,32 @@ def test_compiled_liability_draws_are_the_numpy_ones(register) -> None:  # type:
         np.testing.assert_array_equal(bits, want)
 
 
+def test_compiled_rounding_to_half_precision_is_numpys() -> None:
+    """float64 to float16 (the broad list's noise) as numpy rounds it: normals, ties between
+    neighbouring halves and their neighbours, subnormals, overflow, infinities, NaN and
+    random bit patterns, into a strided column."""
+    rng = np.random.default_rng(8)
+    halves = np.arange(0x7C00, dtype=np.uint16).view(np.float16).astype(np.float64)
+    ties = (halves[:-1] + halves[1:]) / 2
+    x = np.concatenate(
+        [
+            rng.standard_normal(100_000) * 10.0 ** rng.integers(-9, 6, 100_000),
+            ties,
+            -ties,
+            np.nextafter(ties, 0.0),
+            np.nextafter(ties, 1e6),
+            halves,
+            np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 65504.0, 65520.0, 1e-300]),
+            rng.integers(0, 2**64, 100_000, dtype=np.uint64).view(np.float64),
+        ]
+    )
+    with np.errstate(all="ignore"):
+        want = x.astype(np.float16)
+    out = np.zeros((x.size, 3), dtype=np.float16)
+    _kernels.to_half(x, out[:, 1])
+    np.testing.assert_array_equal(out[:, 1].view(np.uint16), want.view(np.uint16))
+
+
 def test_compiled_half_precision_conversion_is_numpys() -> None:
     """Every one of the 65,536 half-precision numbers read as numpy reads it (the
     broad-list liability noise is held in float16)."""
