@@ -410,3 +410,24 @@ def test_random_components_are_mutually_independent(
     off_diagonal = np.abs(corr[~np.eye(len(corr), dtype=bool)])
     # SE of a correlation between independent samples of 200,000 is 0.0022; 0.015 is ~7 SE
     assert off_diagonal.max() < 0.015
+
+
+def test_take_with_room_then_concat_is_take_then_concatenate(small_population: Population) -> None:
+    """Survivors taken with room for the entrants, then the entrants appended into it, give
+    the arrays of a plain take and concatenation; the room is claimed once only."""
+    from model import dynamics
+
+    pop = small_population
+    alive = np.random.default_rng(4).random(pop.size) < 0.97
+    new = dynamics.take(pop, np.arange(25))  # any 25 people stand for the entrants
+    plain = dynamics.concat(dynamics.take(pop, alive), new)
+    roomy = dynamics.take(pop, alive, room=25)
+    joined = dynamics.concat(roomy, new)
+    again = dynamics.concat(roomy, new)  # no room left: a fresh concatenation
+    for name, a in plain.arrays().items():
+        for other in (joined, again):
+            b = getattr(other, name)
+            assert b.dtype == a.dtype and b.shape == a.shape, name
+            np.testing.assert_array_equal(b, a, err_msg=name)
+    assert not np.shares_memory(joined.ltc_noise, again.ltc_noise)
+    assert np.shares_memory(joined.ltc_noise, roomy.ltc_noise)  # appended in place
