@@ -239,7 +239,9 @@ class PrimaryCareService:
         self.new = self._requests(
             world, events.person, events.k, "gp.decisions", _drawn_order(events)
         )
-        self.new_day_starts = np.searchsorted(events.day, np.arange(DAYS_PER_YEAR + 1))
+        # the days searched in the events' own dtype: no widened copy of millions of days
+        days = np.arange(DAYS_PER_YEAR + 1, dtype=events.day.dtype)
+        self.new_day_starts = np.searchsorted(events.day, days)
         self._handled = self._made = 0
         self._reset()
         if not self.seeded:
