@@ -127,6 +127,17 @@ def concat(first: Population, second: Population) -> Population:
 
 
 def _hazard_ratio(ltc_count: np.ndarray, hr_per_ltc: float) -> np.ndarray:
+    counts = np.asarray(ltc_count)
+    if counts.ndim == 1 and counts.dtype.kind in "iu" and counts.size and counts.min() >= 0:
+        # ``hr ** count`` for the few counts there are, looked up: numpy's power gives an
+        # element the same value wherever it sits (``_hazard_ratio_numpy``, tested)
+        table = np.power(hr_per_ltc, np.arange(int(counts.max()) + 1, dtype=np.float64))
+        return table.take(counts)
+    return _hazard_ratio_numpy(counts, hr_per_ltc)
+
+
+def _hazard_ratio_numpy(ltc_count: np.ndarray, hr_per_ltc: float) -> np.ndarray:
+    """``_hazard_ratio`` element by element (its reference)."""
     return np.power(hr_per_ltc, ltc_count.astype(np.float64))
 
 

@@ -431,3 +431,16 @@ def test_take_with_room_then_concat_is_take_then_concatenate(small_population: P
             np.testing.assert_array_equal(b, a, err_msg=name)
     assert not np.shares_memory(joined.ltc_noise, again.ltc_noise)
     assert np.shares_memory(joined.ltc_noise, roomy.ltc_noise)  # appended in place
+
+
+def test_hazard_ratios_looked_up_are_numpys_powers() -> None:
+    """``hr ** count`` from a table of the counts present: numpy's power of each element."""
+    from model import dynamics
+
+    rng = np.random.default_rng(6)
+    for hr in (1.0, 1.07, 1.2345678901, 2.5):
+        for n in (1, 7, 9, 100_003):
+            counts = rng.integers(0, 15, n).astype(np.int8)
+            np.testing.assert_array_equal(
+                dynamics._hazard_ratio(counts, hr), dynamics._hazard_ratio_numpy(counts, hr)
+            )
