@@ -419,6 +419,71 @@ _liability_or_jit: Any = numba.njit(cache=True, nogil=True)(_liability_or)
 _liability_bits_jit: Any = numba.njit(cache=True, nogil=True)(_liability_bits)
 
 
+def _pam_scores(
+    latent: np.ndarray,
+    cdf: np.ndarray,
+    thresholds: np.ndarray,
+    lower_cdf: np.ndarray,
+    upper_cdf: np.ndarray,
+    lower_score: np.ndarray,
+    upper_score: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    n_thresholds = thresholds.shape[0]
+    for i in range(latent.shape[0]):
+        x = np.float64(latent[i])
+        # searchsorted(thresholds, x, side="left"), NaN after everything as numpy sorts it
+        level = 0
+        if x != x:
+            level = n_thresholds
+        else:
+            for t in range(n_thresholds):
+                if thresholds[t] < x:
+                    level += 1
+        lo = lower_cdf[level]
+        span = upper_cdf[level] - lo
+        if not span >= 1e-12:  # np.maximum(span, 1e-12) (no NaN in the tables)
+            span = 1e-12
+        frac = (cdf[i] - lo) / span
+        if frac < 0.0:  # np.clip(frac, 0, 1), NaN kept
+            frac = 0.0
+        elif frac > 1.0:
+            frac = 1.0
+        score = lower_score[level] + frac * (upper_score[level] - lower_score[level])
+        # np.round(score, 1) is rint(score * 10) / 10; then float32
+        out[i] = np.float32(np.rint(score * 10.0) / 10.0)
+
+
+_pam_scores_jit: Any = numba.njit(cache=True, nogil=True)(_pam_scores)
+
+
+def pam_scores(
+    latent: np.ndarray,
+    cdf: np.ndarray,
+    thresholds: np.ndarray,
+    lower_cdf: np.ndarray,
+    upper_cdf: np.ndarray,
+    lower_score: np.ndarray,
+    upper_score: np.ndarray,
+) -> np.ndarray:
+    """``ActivationScale.score`` after its interpolation (``cdf``), in one compiled pass:
+    each person's level, the place of the CDF within the level's span, the score within
+    the level's cut-points, rounded to one decimal as ``np.round`` rounds, in float32."""
+    out = np.empty(latent.shape[0], dtype=np.float32)
+    if latent.shape[0]:
+        _pam_scores_jit(
+            np.ascontiguousarray(latent),
+            np.ascontiguousarray(cdf, dtype=np.float64),
+            np.ascontiguousarray(thresholds, dtype=np.float64),
+            np.ascontiguousarray(lower_cdf, dtype=np.float64),
+            np.ascontiguousarray(upper_cdf, dtype=np.float64),
+            np.ascontiguousarray(lower_score, dtype=np.float64),
+            np.ascontiguousarray(upper_score, dtype=np.float64),
+            out,
+        )
+    return out
+
+
 def _double_to_half(bits: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """IEEE binary64 (as uint64 bits) to binary16 bits, rounded to nearest, ties to even:
     numpy's conversion (``npy_doublebits_to_halfbits``), step for step."""

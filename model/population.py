@@ -234,7 +234,22 @@ class ActivationScale:
 
     def score(self, latent: np.ndarray) -> np.ndarray:
         """PAM score 0-100, monotone in the latent, within the level's cut-points."""
+        if latent.ndim != 1 or self.thresholds.ndim != 1:
+            return self.score_numpy(latent)
         cdf = _kernels.interp(latent, self.grid, self.cdf)  # np.interp, compiled
+        cut_cdf = np.interp(self.thresholds, self.grid, self.cdf)
+        lower_cdf = np.concatenate([[0.0], cut_cdf])
+        upper_cdf = np.concatenate([cut_cdf, [1.0]])
+        lower_score = np.concatenate([[0.0], self.cutpoints + 0.1])
+        upper_score = np.concatenate([self.cutpoints, [100.0]])
+        # the level, span, clip, score and rounding in one compiled pass (``score_numpy``)
+        return _kernels.pam_scores(
+            latent, cdf, self.thresholds, lower_cdf, upper_cdf, lower_score, upper_score
+        )
+
+    def score_numpy(self, latent: np.ndarray) -> np.ndarray:
+        """``score`` in numpy (the reference of its compiled pass)."""
+        cdf = np.interp(latent, self.grid, self.cdf)
         cut_cdf = np.interp(self.thresholds, self.grid, self.cdf)
         lower_cdf = np.concatenate([[0.0], cut_cdf])
         upper_cdf = np.concatenate([cut_cdf, [1.0]])

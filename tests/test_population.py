@@ -444,3 +444,26 @@ def test_hazard_ratios_looked_up_are_numpys_powers() -> None:
             np.testing.assert_array_equal(
                 dynamics._hazard_ratio(counts, hr), dynamics._hazard_ratio_numpy(counts, hr)
             )
+
+
+def test_compiled_pam_scores_are_the_numpy_scores(small_population: Population) -> None:
+    """PAM scores in one compiled pass against the numpy expressions: the population's
+    latents, values at and around the thresholds and grid ends, far out, and NaN."""
+    scale = small_population.activation_scale
+    rng = np.random.default_rng(3)
+    t = scale.thresholds
+    latent = np.concatenate(
+        [
+            small_population.pam_latent,
+            rng.normal(0.0, 3.0, 50_000).astype(np.float32),
+            t.astype(np.float32),
+            np.nextafter(t.astype(np.float32), np.float32(-np.inf)),
+            np.nextafter(t.astype(np.float32), np.float32(np.inf)),
+            np.array([-1e30, 1e30, np.nan, -np.inf, np.inf], dtype=np.float32),
+        ]
+    )
+    with np.errstate(invalid="ignore"):
+        want = scale.score_numpy(latent)
+        got = scale.score(latent)
+    assert got.dtype == want.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
