@@ -453,6 +453,43 @@ def activation_mean(
 ) -> np.ndarray:
     """Covariate part of latent activation (SD units); noise has SD 1."""
     r = register
+    coef = (
+        r.scalar("activation.age_per_decade"),
+        r.scalar("activation.deprivation"),
+        r.scalar("activation.per_ltc"),
+        r.scalar("activation.mental_illness"),
+        r.scalar("activation.frailty"),
+        r.scalar("activation.social_need"),
+    )
+    carer = r.scalar("activation.carer_age_for_children")
+    arrays = (age, imd, ltc_count, mental, frailty, social_needs)
+    if (
+        all(isinstance(v, float) for v in (*coef, carer))
+        and all(a.ndim == 1 and a.shape == age.shape for a in arrays)
+        and age.dtype.kind in "iu"
+        and imd.dtype.kind in "iu"
+        and ltc_count.dtype.kind in "iu"
+        and mental.dtype == np.bool_
+        and frailty.dtype in (np.float32, np.float64)
+        and social_needs.dtype.kind in "iu"
+    ):  # one compiled pass with numpy's types and order (``activation_mean_numpy``)
+        return _kernels.activation_mean(
+            age, imd, ltc_count, mental, frailty, social_needs, DEP_SCORE, carer, coef
+        )
+    return activation_mean_numpy(register, age, imd, ltc_count, mental, frailty, social_needs)
+
+
+def activation_mean_numpy(
+    register: Register,
+    age: np.ndarray,
+    imd: np.ndarray,
+    ltc_count: np.ndarray,
+    mental: np.ndarray,
+    frailty: np.ndarray,
+    social_needs: np.ndarray,
+) -> np.ndarray:
+    """``activation_mean`` in numpy (the reference of its compiled pass)."""
+    r = register
     # under-18s carry the activation of the adult who manages their care: use a carer's age
     adult_age = np.where(age < 18, r.scalar("activation.carer_age_for_children"), age)
     return (

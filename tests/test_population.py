@@ -467,3 +467,24 @@ def test_compiled_pam_scores_are_the_numpy_scores(small_population: Population) 
         got = scale.score(latent)
     assert got.dtype == want.dtype == np.float32
     np.testing.assert_array_equal(got, want)
+
+
+def test_compiled_activation_means_are_the_numpy_means(register: Register) -> None:
+    """The covariate part of activation in one compiled pass against numpy's expression,
+    with the types the model passes (float32 frailty in ageing, float64 in synthesis; int8
+    or int64 counts)."""
+    from model.population import activation_mean, activation_mean_numpy
+
+    rng = np.random.default_rng(10)
+    n = 100_000
+    age = rng.integers(0, 101, n).astype(np.int16)
+    imd = rng.integers(1, 6, n).astype(np.int8)
+    mental = rng.random(n) < 0.2
+    needs = rng.integers(0, 4, n).astype(np.int8)
+    for count_type in (np.int8, np.int64):
+        ltc = rng.integers(0, 9, n).astype(count_type)
+        for frailty in (rng.standard_normal(n), rng.standard_normal(n).astype(np.float32)):
+            args = (register, age, imd, ltc, mental, frailty, needs)
+            got = activation_mean(*args)
+            assert got.dtype == np.float64
+            np.testing.assert_array_equal(got, activation_mean_numpy(*args))
