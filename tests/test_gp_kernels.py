@@ -348,6 +348,31 @@ def test_positions_by_id_are_those_a_search_finds(baseline_scenario) -> None:  #
         np.testing.assert_array_equal(w.index_of(query[:0]), np.empty(0, np.int64))
 
 
+def test_positions_of_the_people_before_entrants_are_where_they_were(baseline_scenario) -> None:  # type: ignore[no-untyped-def]
+    """The ids of a population before entrants joined (a prefix of today's ids) are found at
+    their own positions without a search; any other query of the same length is searched."""
+    import dataclasses
+
+    from model.engine import Engine
+
+    w = Engine(baseline_scenario.with_run(population=3_000, years=1), 0).world
+    rng = np.random.default_rng(4)
+    ids = np.sort(rng.choice(10**6, 12_000, replace=False)).astype(np.int64)
+    w.pop = dataclasses.replace(w.pop, person_id=ids)
+
+    def searched(query: np.ndarray) -> np.ndarray:
+        pos = np.minimum(np.searchsorted(ids, query), ids.size - 1)
+        return np.where(ids[pos] == query, pos, -1)
+
+    prefix = ids[:10_000].copy()
+    np.testing.assert_array_equal(w.index_of(prefix), np.arange(10_000))
+    changed = prefix.copy()
+    changed[5_000] = ids[10_500]  # same ends, one id elsewhere
+    np.testing.assert_array_equal(w.index_of(changed), searched(changed))
+    gone = np.delete(prefix, 77)  # a survivor's population: positions move
+    np.testing.assert_array_equal(w.index_of(gone), searched(gone))
+
+
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 600))
 def test_same_day_booking_is_the_numpy_booking(seed: int, n: int) -> None:
