@@ -556,46 +556,105 @@ def pam_scores(
     return out
 
 
+def _half_bits(d: np.uint64) -> np.uint16:  # pragma: no cover - compiled
+    """IEEE binary64 (its bits) to binary16 bits, rounded to nearest, ties to even: numpy's
+    conversion (``npy_doublebits_to_halfbits``), step for step."""
+    h_sgn = np.uint16((d & np.uint64(0x8000000000000000)) >> np.uint64(48))
+    d_exp = d & np.uint64(0x7FF0000000000000)
+    if d_exp >= np.uint64(0x40F0000000000000):  # overflow, inf or NaN
+        if d_exp == np.uint64(0x7FF0000000000000):
+            d_sig = d & np.uint64(0x000FFFFFFFFFFFFF)
+            if d_sig != np.uint64(0):
+                ret = np.uint16(np.uint64(0x7C00) + (d_sig >> np.uint64(42)))
+                if ret == np.uint16(0x7C00):
+                    ret = np.uint16(ret + np.uint16(1))
+                return np.uint16(h_sgn + ret)
+        return np.uint16(h_sgn + np.uint16(0x7C00))
+    if d_exp <= np.uint64(0x3F00000000000000):  # subnormal half or signed zero
+        if d_exp < np.uint64(0x3E60000000000000):
+            return h_sgn
+        e = d_exp >> np.uint64(52)
+        d_sig = np.uint64(0x0010000000000000) + (d & np.uint64(0x000FFFFFFFFFFFFF))
+        d_sig = d_sig << (e - np.uint64(998))
+        if (d_sig & np.uint64(0x003FFFFFFFFFFFFF)) != np.uint64(0x0010000000000000):
+            d_sig = d_sig + np.uint64(0x0010000000000000)
+        return np.uint16(h_sgn + np.uint16(d_sig >> np.uint64(53)))
+    h_exp = np.uint64((d_exp - np.uint64(0x3F00000000000000)) >> np.uint64(42))
+    d_sig = d & np.uint64(0x000FFFFFFFFFFFFF)
+    if (d_sig & np.uint64(0x000007FFFFFFFFFF)) != np.uint64(0x0000020000000000):
+        d_sig = d_sig + np.uint64(0x0000020000000000)
+    h_sig = (d_sig >> np.uint64(42)) + h_exp
+    return np.uint16(np.uint64(h_sgn) + h_sig)
+
+
+_half_bits_jit: Any = numba.njit(cache=True, nogil=True, inline="always")(_half_bits)
+
+
 def _double_to_half(bits: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """IEEE binary64 (as uint64 bits) to binary16 bits, rounded to nearest, ties to even:
-    numpy's conversion (``npy_doublebits_to_halfbits``), step for step."""
+    """IEEE binary64 (as uint64 bits) to binary16 bits (``_half_bits``) element by element."""
     for i in range(bits.shape[0]):
-        d = np.uint64(bits[i])
-        h_sgn = np.uint16((d & np.uint64(0x8000000000000000)) >> np.uint64(48))
-        d_exp = d & np.uint64(0x7FF0000000000000)
-        if d_exp >= np.uint64(0x40F0000000000000):  # overflow, inf or NaN
-            if d_exp == np.uint64(0x7FF0000000000000):
-                d_sig = d & np.uint64(0x000FFFFFFFFFFFFF)
-                if d_sig != np.uint64(0):
-                    ret = np.uint16(np.uint64(0x7C00) + (d_sig >> np.uint64(42)))
-                    if ret == np.uint16(0x7C00):
-                        ret = np.uint16(ret + np.uint16(1))
-                    out[i] = np.uint16(h_sgn + ret)
-                else:
-                    out[i] = np.uint16(h_sgn + np.uint16(0x7C00))
-            else:
-                out[i] = np.uint16(h_sgn + np.uint16(0x7C00))
-            continue
-        if d_exp <= np.uint64(0x3F00000000000000):  # subnormal half or signed zero
-            if d_exp < np.uint64(0x3E60000000000000):
-                out[i] = h_sgn
-                continue
-            e = d_exp >> np.uint64(52)
-            d_sig = np.uint64(0x0010000000000000) + (d & np.uint64(0x000FFFFFFFFFFFFF))
-            d_sig = d_sig << (e - np.uint64(998))
-            if (d_sig & np.uint64(0x003FFFFFFFFFFFFF)) != np.uint64(0x0010000000000000):
-                d_sig = d_sig + np.uint64(0x0010000000000000)
-            out[i] = np.uint16(h_sgn + np.uint16(d_sig >> np.uint64(53)))
-            continue
-        h_exp = np.uint64((d_exp - np.uint64(0x3F00000000000000)) >> np.uint64(42))
-        d_sig = d & np.uint64(0x000FFFFFFFFFFFFF)
-        if (d_sig & np.uint64(0x000007FFFFFFFFFF)) != np.uint64(0x0000020000000000):
-            d_sig = d_sig + np.uint64(0x0000020000000000)
-        h_sig = (d_sig >> np.uint64(42)) + h_exp
-        out[i] = np.uint16(np.uint64(h_sgn) + h_sig)
+        out[i] = _half_bits_jit(np.uint64(bits[i]))
+
+
+def _half_noise_bit(
+    table: np.ndarray,
+    lam: float,
+    scale: float,
+    cell: np.ndarray,
+    frailty: np.ndarray,
+    draws: np.ndarray,
+    noise_bits: np.ndarray,
+    bit: np.uint32,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """``to_half`` of ``draws`` into the noise column and ``_liability_bit`` of the rounded
+    noise, in one pass (the column is not read back)."""
+    for i in range(cell.shape[0]):
+        h = _half_bits_jit(np.uint64(draws[i]))
+        noise_bits[i] = h
+        x = _half_jit(h)
+        liability = table[cell[i]] + lam * np.float64(frailty[i]) + scale * x
+        if liability > 0.0:
+            out[i] |= bit
+
+
+_half_noise_bit_jit: Any = numba.njit(cache=True, nogil=True)(_half_noise_bit)
 
 
 _double_to_half_jit: Any = numba.njit(cache=True, nogil=True)(_double_to_half)
+
+
+def half_noise_bit(
+    table: np.ndarray,
+    lam: float,
+    scale: float,
+    cell: np.ndarray,
+    frailty: np.ndarray,
+    draws: np.ndarray,
+    noise: np.ndarray,
+    j: int,
+    bits: np.ndarray,
+) -> None:
+    """``to_half(draws, noise)`` then ``liability_bit(..., noise, j, bits)`` in one pass."""
+    if (
+        draws.dtype != np.float64
+        or noise.dtype != np.float16
+        or bits.dtype != np.uint32
+        or draws.shape != noise.shape
+    ):
+        raise ValueError("float64 draws, a float16 column of their shape and uint32 bits")
+    if cell.shape[0]:
+        _half_noise_bit_jit(
+            np.ascontiguousarray(table, dtype=np.float64),
+            float(lam),
+            float(scale),
+            np.ascontiguousarray(cell, dtype=np.int64),
+            np.ascontiguousarray(frailty, dtype=np.float64),
+            np.ascontiguousarray(draws).view(np.uint64),
+            noise.view(np.uint16),
+            np.uint32(1) << np.uint32(j),
+            bits,
+        )
 
 
 def to_half(values: np.ndarray, out: np.ndarray) -> None:

@@ -791,11 +791,24 @@ def synthesise(
     ltc_extra_noise = np.empty((n, len(EXTRA_CONDITIONS)), dtype=np.float16)
     for j, cal in enumerate(model.extra):
         draw_j: np.ndarray = rng(f"population.ltc.{cal.spec.name}").standard_normal(n)
-        if draw_j.dtype == np.float64 and draw_j.ndim == 1:  # numpy's rounding, compiled
-            _kernels.to_half(draw_j, ltc_extra_noise[:, j])
+        if draw_j.dtype == np.float64 and draw_j.ndim == 1 and frailty.dtype == np.float64:
+            # rounded to float16 as numpy rounds it, and the condition drawn from the rounded
+            # noise, in one compiled pass (``_draw_bit`` of the column)
+            lam = cal.spec.loading
+            _kernels.half_noise_bit(
+                cal.linear_predictor().reshape(-1),
+                lam,
+                np.sqrt(1.0 - lam * lam),
+                cell,
+                frailty,
+                draw_j,
+                ltc_extra_noise[:, j],
+                j,
+                ltc_extra,
+            )
         else:
             ltc_extra_noise[:, j] = draw_j
-        _draw_bit(cal, cell, frailty, ltc_extra_noise[:, j], j, ltc_extra)
+            _draw_bit(cal, cell, frailty, ltc_extra_noise[:, j], j, ltc_extra)
     needs: dict[str, np.ndarray] = {}
     for cal in model.social:
         noise: np.ndarray = rng(f"population.social.{cal.spec.name}").standard_normal(n)

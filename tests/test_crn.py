@@ -325,6 +325,26 @@ def test_compiled_liability_draws_are_the_numpy_ones(register) -> None:  # type:
         )
         _draw_bit(cal, cell, frailty, half[:, 1], 5, bits)
         np.testing.assert_array_equal(bits, want)
+        # rounding the draws to float16 and drawing from the rounded noise in one pass
+        draws = rng.standard_normal(n) * 3.0
+        fused = np.zeros((n, 3), dtype=np.float16)
+        lam = cal.spec.loading
+        fused_bits = bits.copy()
+        _kernels.half_noise_bit(
+            cal.linear_predictor().reshape(-1),
+            lam,
+            np.sqrt(1.0 - lam * lam),
+            cell,
+            frailty,
+            draws,
+            fused[:, 2],
+            7,
+            fused_bits,
+        )
+        half[:, 2] = draws
+        _draw_bit(cal, cell, frailty, half[:, 2], 7, bits)
+        np.testing.assert_array_equal(fused[:, 2].view(np.uint16), half[:, 2].view(np.uint16))
+        np.testing.assert_array_equal(fused_bits, bits)
 
 
 def test_compiled_rounding_to_half_precision_is_numpys() -> None:
