@@ -491,6 +491,37 @@ def activation_mean(
     return out
 
 
+def _levels(
+    latent: np.ndarray, thresholds: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover
+    n_thresholds = thresholds.shape[0]
+    for i in range(latent.shape[0]):
+        x = np.float64(latent[i])
+        # 1 + searchsorted(thresholds, x, side="left"), NaN after everything as numpy sorts
+        level = 1
+        if x != x:
+            level += n_thresholds
+        else:
+            for t in range(n_thresholds):
+                if thresholds[t] < x:
+                    level += 1
+        out[i] = level
+
+
+_levels_jit: Any = numba.njit(cache=True, nogil=True)(_levels)
+
+
+def levels(latent: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """``(1 + np.searchsorted(thresholds, latent, side="left")).astype(np.int8)`` of a
+    vector, in one compiled pass (``thresholds`` sorted, fewer than 127)."""
+    out = np.empty(latent.shape[0], dtype=np.int8)
+    if latent.shape[0]:
+        _levels_jit(
+            np.ascontiguousarray(latent), np.ascontiguousarray(thresholds, dtype=np.float64), out
+        )
+    return out
+
+
 def _pam_scores(
     latent: np.ndarray,
     cdf: np.ndarray,

@@ -536,6 +536,20 @@ def _reference_sample(mask: np.ndarray, limit: int = 20_000) -> np.ndarray:
 
 def pam_level_from_latent(latent: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """PAM level 1-4 from latent activation and the three level thresholds."""
+    if (
+        latent.ndim == 1
+        and latent.dtype in (np.float32, np.float64)
+        and thresholds.ndim == 1
+        and thresholds.dtype == np.float64
+        and thresholds.size < 127
+        and bool(np.all(thresholds[:-1] <= thresholds[1:]))
+    ):  # one compiled pass, the same levels (``pam_level_from_latent_numpy``)
+        return _kernels.levels(latent, thresholds)
+    return pam_level_from_latent_numpy(latent, thresholds)
+
+
+def pam_level_from_latent_numpy(latent: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """``pam_level_from_latent`` in numpy (the reference of its compiled pass)."""
     return (1 + np.searchsorted(thresholds, latent, side="left")).astype(np.int8)
 
 

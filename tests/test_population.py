@@ -488,3 +488,26 @@ def test_compiled_activation_means_are_the_numpy_means(register: Register) -> No
             got = activation_mean(*args)
             assert got.dtype == np.float64
             np.testing.assert_array_equal(got, activation_mean_numpy(*args))
+
+
+def test_compiled_pam_levels_are_numpys(small_population: Population) -> None:
+    """PAM levels from the latent in one compiled pass, as numpy's search finds them:
+    float32 and float64 latents, at and beside the thresholds, far out and NaN."""
+    from model.population import pam_level_from_latent, pam_level_from_latent_numpy
+
+    t = small_population.activation_scale.thresholds
+    rng = np.random.default_rng(2)
+    for dtype in (np.float32, np.float64):
+        latent = np.concatenate(
+            [
+                small_population.pam_latent.astype(dtype),
+                rng.normal(0.0, 3.0, 20_000).astype(dtype),
+                t.astype(dtype),
+                np.nextafter(t.astype(dtype), dtype(-np.inf)),
+                np.nextafter(t.astype(dtype), dtype(np.inf)),
+                np.array([-np.inf, np.inf, np.nan], dtype=dtype),
+            ]
+        )
+        got = pam_level_from_latent(latent, t)
+        assert got.dtype == np.int8
+        np.testing.assert_array_equal(got, pam_level_from_latent_numpy(latent, t))
