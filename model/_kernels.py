@@ -98,7 +98,92 @@ def _expand_days(
     return kept
 
 
+def _poisson_sure_zero(
+    rate: np.ndarray, u: np.ndarray, limit: float, need: np.ndarray
+) -> int:  # pragma: no cover - compiled
+    """Rows whose count the summation inversion may make above 0: the rates up to
+    ``limit`` whose uniform is not below ``1 - rate - 1e-9``. Below it the count is 0
+    whatever the last bits of ``exp(-rate)``: ``exp(-r) >= 1 - r`` and numpy's ``exp`` is
+    within a few units in the last place (about 1e-16 of it), so ``u < exp(-rate)`` and the
+    summation stops at once. Returns how many rows ``need`` holds."""
+    n_need = 0
+    for i in range(rate.shape[0]):
+        r = rate[i]
+        if r > limit:  # left to the large-rate inversion
+            continue
+        if u[i] < (1.0 - r) - 1e-9:
+            continue
+        need[n_need] = i
+        n_need += 1
+    return n_need
+
+
+def _poisson_small_rows(
+    rate: np.ndarray,
+    u: np.ndarray,
+    rows: np.ndarray,
+    p0: np.ndarray,
+    max_k: int,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """``_poisson_small`` of the rows ``rows`` (``p0`` their ``exp(-rate)``, in row order)."""
+    for j in range(rows.shape[0]):
+        i = rows[j]
+        p = p0[j]
+        cdf = p
+        r = rate[i]
+        v = u[i]
+        k = 0
+        while v > cdf:
+            k += 1
+            p = p * r / k
+            cdf = cdf + p
+            if k > max_k:  # round-off guard, as in numpy
+                break
+        out[i] = k
+
+
+def _poisson_large(
+    rate: np.ndarray,
+    u: np.ndarray,
+    rows: np.ndarray,
+    start: np.ndarray,
+    pdtr: Any,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """``crn._poisson_inverse_large`` of the rows ``rows`` from their Cornish-Fisher starts:
+    each count moves up while ``pdtr(n, rate) < u`` and down while ``pdtr(n - 1, rate) >=
+    u``, at most 200 moves, as the numpy loop moves it (``pdtr`` is scipy's own, a pure
+    function, so a value already computed for the same arguments is reused)."""
+    for j in range(rows.shape[0]):
+        i = rows[j]
+        r = rate[i]
+        v = u[i]
+        m = start[j]
+        known = False  # whether c holds pdtr(m, r)
+        c = 0.0
+        for _ in range(200):
+            if not known:
+                c = pdtr(m, r, 0)
+            if c < v:  # CDF at m too small: move up (pdtr(m - 1) < v then: no move down)
+                m = m + 1.0
+                known = False
+                continue
+            if m > 0:
+                below = pdtr(m - 1.0, r, 0)
+                if below >= v:  # m - 1 already enough: move down
+                    m = m - 1.0
+                    c = below
+                    known = True
+                    continue
+            break
+        out[i] = np.int32(m)
+
+
 _poisson_small_jit: Any = numba.njit(cache=True, nogil=True)(_poisson_small)
+_poisson_sure_zero_jit: Any = numba.njit(cache=True, nogil=True)(_poisson_sure_zero)
+_poisson_small_rows_jit: Any = numba.njit(cache=True, nogil=True)(_poisson_small_rows)
+_poisson_large_jit: Any = numba.njit(cache=True, nogil=True)(_poisson_large)
 _expand_days_jit: Any = numba.njit(cache=True, nogil=True)(_expand_days)
 
 
@@ -113,6 +198,38 @@ def poisson_small(rate: np.ndarray, u: np.ndarray, max_k: int, limit: float = np
         p0 = np.exp(-rate)
         u = np.ascontiguousarray(u, dtype=np.float64)
         _poisson_small_jit(rate, u, p0, max_k, float(limit), out)
+    return out
+
+
+def poisson(
+    rate: np.ndarray, u: np.ndarray, max_k: int, limit: float, pdtr: Any, ndtri: Any
+) -> np.ndarray:
+    """``crn.poisson_inverse`` of a vector: the summation inversion of the rates up to
+    ``limit`` (``poisson_small``'s operations, from numpy's ``exp`` of only the rows that
+    may count above 0), then the Cornish-Fisher start and exact-CDF correction of the
+    larger rates (``crn._poisson_inverse_large``'s, with scipy's ``pdtr`` called from the
+    compiled loop and its ``ndtri`` as a ufunc). The counts are those of the numpy versions
+    (``tests/test_crn.py``)."""
+    rate = np.ascontiguousarray(rate, dtype=np.float64)
+    u = np.ascontiguousarray(u, dtype=np.float64)
+    n = rate.shape[0]
+    out = np.zeros(n, dtype=np.int32)
+    if not n:
+        return out
+    need = np.empty(n, dtype=np.int64)
+    n_need = _poisson_sure_zero_jit(rate, u, float(limit), need)
+    if n_need > n // 2:  # most rows: numpy's exp of the whole array is cheaper than a gather
+        _poisson_small_jit(rate, u, np.exp(-rate), max_k, float(limit), out)
+    elif n_need:
+        rows = need[:n_need]
+        # numpy's exp gives an element the same value wherever it sits (tested)
+        _poisson_small_rows_jit(rate, u, rows, np.exp(-rate.take(rows)), max_k, out)
+    large = np.flatnonzero(rate > limit)
+    if large.size:
+        r, v = rate.take(large), u.take(large)
+        z = ndtri(v)
+        start = np.maximum(np.floor(r + np.sqrt(r) * z + (z * z - 1.0) / 6.0), 0.0)
+        _poisson_large_jit(rate, u, large, start, pdtr, out)
     return out
 
 
@@ -234,6 +351,11 @@ def keyed_uniforms(key: np.uint64, person_id: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- conditions
 
 
+#: 2.0 ** (exponent - 25) for the 32 exponents of a half-precision number (exact powers of
+#: two, as ``2.0 ** float(exponent - 25)`` gives them, without a call to ``pow``)
+_HALF_SCALE = np.array([2.0 ** float(e - 25) for e in range(32)], dtype=np.float64)
+
+
 def _half_to_double(h: np.uint16) -> float:  # pragma: no cover - compiled
     """An IEEE half-precision number (its 16 bits) as a double, exactly."""
     bits = np.int64(h)
@@ -246,7 +368,7 @@ def _half_to_double(h: np.uint16) -> float:  # pragma: no cover - compiled
     elif exponent == 31:
         value = np.inf if fraction == 0 else np.nan
     else:
-        value = float(1024 + fraction) * 2.0 ** float(exponent - 25)
+        value = float(1024 + fraction) * _HALF_SCALE[exponent]
     return -value if sign else value
 
 
@@ -265,9 +387,9 @@ def _liability_or(
     for i in range(cell.shape[0]):
         c = cell[i]
         f = np.float64(frailty[i])
-        for j in range(mean.shape[0]):
+        for j in range(mean.shape[1]):
             if not out[i, j]:
-                liability = mean[j, c] + lam[j] * f + scale[j] * np.float64(noise[i, j])
+                liability = mean[c, j] + lam[j] * f + scale[j] * np.float64(noise[i, j])
                 if liability > 0.0:
                     out[i, j] = True
 
@@ -284,11 +406,11 @@ def _liability_bits(
     for i in range(cell.shape[0]):
         c = cell[i]
         f = np.float64(frailty[i])
-        for j in range(mean.shape[0]):
+        for j in range(mean.shape[1]):
             bit = np.uint32(1) << np.uint32(j)
             if (out[i] & bit) == 0:
                 x = _half_jit(noise_bits[i, j])
-                liability = mean[j, c] + lam[j] * f + scale[j] * x
+                liability = mean[c, j] + lam[j] * f + scale[j] * x
                 if liability > 0.0:
                     out[i] |= bit
 
@@ -297,8 +419,377 @@ _liability_or_jit: Any = numba.njit(cache=True, nogil=True)(_liability_or)
 _liability_bits_jit: Any = numba.njit(cache=True, nogil=True)(_liability_bits)
 
 
+def _activation_mean(
+    age: np.ndarray,
+    imd: np.ndarray,
+    ltc_count: np.ndarray,
+    mental: np.ndarray,
+    frailty: np.ndarray,
+    needs: np.ndarray,
+    dep: np.ndarray,
+    carer_age: float,
+    coef: np.ndarray,
+    frailty_f32: bool,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    per_decade, deprivation, per_ltc, mental_rr, frail, per_need = (
+        coef[0],
+        coef[1],
+        coef[2],
+        coef[3],
+        coef[4],
+        coef[5],
+    )
+    frail32 = np.float32(frail)
+    for i in range(age.shape[0]):
+        a = np.float64(age[i])
+        adult = carer_age if age[i] < 18 else a
+        s = per_decade * (adult - 50.0) / 10.0
+        s = s + deprivation * dep[np.int64(imd[i]) - 1]
+        s = s + per_ltc * np.float64(ltc_count[i])
+        s = s + mental_rr * (1.0 if mental[i] else 0.0)
+        if frailty_f32:  # a Python float times float32 is a float32 product in numpy
+            s = s + np.float64(frail32 * frailty[i])
+        else:
+            s = s + frail * np.float64(frailty[i])
+        s = s + per_need * np.float64(needs[i])
+        out[i] = s
+
+
+_activation_mean_jit: Any = numba.njit(cache=True, nogil=True)(_activation_mean)
+
+
+def activation_mean(
+    age: np.ndarray,
+    imd: np.ndarray,
+    ltc_count: np.ndarray,
+    mental: np.ndarray,
+    frailty: np.ndarray,
+    needs: np.ndarray,
+    dep: np.ndarray,
+    carer_age: float,
+    coef: tuple[float, float, float, float, float, float],
+) -> np.ndarray:
+    """``population.activation_mean``'s sum in one compiled pass, with numpy's types:
+    float64 throughout but for a float32 ``frailty``, whose product with its (Python float)
+    coefficient numpy takes in float32."""
+    out = np.empty(age.shape[0], dtype=np.float64)
+    if age.shape[0]:
+        _activation_mean_jit(
+            np.ascontiguousarray(age),
+            np.ascontiguousarray(imd),
+            np.ascontiguousarray(ltc_count),
+            np.ascontiguousarray(mental),
+            np.ascontiguousarray(frailty),
+            np.ascontiguousarray(needs),
+            np.ascontiguousarray(dep, dtype=np.float64),
+            float(carer_age),
+            np.array(coef, dtype=np.float64),
+            frailty.dtype == np.float32,
+            out,
+        )
+    return out
+
+
+def _levels(
+    latent: np.ndarray, thresholds: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover
+    n_thresholds = thresholds.shape[0]
+    for i in range(latent.shape[0]):
+        x = np.float64(latent[i])
+        # 1 + searchsorted(thresholds, x, side="left"), NaN after everything as numpy sorts
+        level = 1
+        if x != x:
+            level += n_thresholds
+        else:
+            for t in range(n_thresholds):
+                if thresholds[t] < x:
+                    level += 1
+        out[i] = level
+
+
+_levels_jit: Any = numba.njit(cache=True, nogil=True)(_levels)
+
+
+def levels(latent: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """``(1 + np.searchsorted(thresholds, latent, side="left")).astype(np.int8)`` of a
+    vector, in one compiled pass (``thresholds`` sorted, fewer than 127)."""
+    out = np.empty(latent.shape[0], dtype=np.int8)
+    if latent.shape[0]:
+        _levels_jit(
+            np.ascontiguousarray(latent), np.ascontiguousarray(thresholds, dtype=np.float64), out
+        )
+    return out
+
+
+def _pam_scores(
+    latent: np.ndarray,
+    cdf: np.ndarray,
+    thresholds: np.ndarray,
+    lower_cdf: np.ndarray,
+    upper_cdf: np.ndarray,
+    lower_score: np.ndarray,
+    upper_score: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    n_thresholds = thresholds.shape[0]
+    for i in range(latent.shape[0]):
+        x = np.float64(latent[i])
+        # searchsorted(thresholds, x, side="left"), NaN after everything as numpy sorts it
+        level = 0
+        if x != x:
+            level = n_thresholds
+        else:
+            for t in range(n_thresholds):
+                if thresholds[t] < x:
+                    level += 1
+        lo = lower_cdf[level]
+        span = upper_cdf[level] - lo
+        if not span >= 1e-12:  # np.maximum(span, 1e-12) (no NaN in the tables)
+            span = 1e-12
+        frac = (cdf[i] - lo) / span
+        if frac < 0.0:  # np.clip(frac, 0, 1), NaN kept
+            frac = 0.0
+        elif frac > 1.0:
+            frac = 1.0
+        score = lower_score[level] + frac * (upper_score[level] - lower_score[level])
+        # np.round(score, 1) is rint(score * 10) / 10; then float32
+        out[i] = np.float32(np.rint(score * 10.0) / 10.0)
+
+
+_pam_scores_jit: Any = numba.njit(cache=True, nogil=True)(_pam_scores)
+
+
+def pam_scores(
+    latent: np.ndarray,
+    cdf: np.ndarray,
+    thresholds: np.ndarray,
+    lower_cdf: np.ndarray,
+    upper_cdf: np.ndarray,
+    lower_score: np.ndarray,
+    upper_score: np.ndarray,
+) -> np.ndarray:
+    """``ActivationScale.score`` after its interpolation (``cdf``), in one compiled pass:
+    each person's level, the place of the CDF within the level's span, the score within
+    the level's cut-points, rounded to one decimal as ``np.round`` rounds, in float32."""
+    out = np.empty(latent.shape[0], dtype=np.float32)
+    if latent.shape[0]:
+        _pam_scores_jit(
+            np.ascontiguousarray(latent),
+            np.ascontiguousarray(cdf, dtype=np.float64),
+            np.ascontiguousarray(thresholds, dtype=np.float64),
+            np.ascontiguousarray(lower_cdf, dtype=np.float64),
+            np.ascontiguousarray(upper_cdf, dtype=np.float64),
+            np.ascontiguousarray(lower_score, dtype=np.float64),
+            np.ascontiguousarray(upper_score, dtype=np.float64),
+            out,
+        )
+    return out
+
+
+def _half_bits(d: np.uint64) -> np.uint16:  # pragma: no cover - compiled
+    """IEEE binary64 (its bits) to binary16 bits, rounded to nearest, ties to even: numpy's
+    conversion (``npy_doublebits_to_halfbits``), step for step."""
+    h_sgn = np.uint16((d & np.uint64(0x8000000000000000)) >> np.uint64(48))
+    d_exp = d & np.uint64(0x7FF0000000000000)
+    if d_exp >= np.uint64(0x40F0000000000000):  # overflow, inf or NaN
+        if d_exp == np.uint64(0x7FF0000000000000):
+            d_sig = d & np.uint64(0x000FFFFFFFFFFFFF)
+            if d_sig != np.uint64(0):
+                ret = np.uint16(np.uint64(0x7C00) + (d_sig >> np.uint64(42)))
+                if ret == np.uint16(0x7C00):
+                    ret = np.uint16(ret + np.uint16(1))
+                return np.uint16(h_sgn + ret)
+        return np.uint16(h_sgn + np.uint16(0x7C00))
+    if d_exp <= np.uint64(0x3F00000000000000):  # subnormal half or signed zero
+        if d_exp < np.uint64(0x3E60000000000000):
+            return h_sgn
+        e = d_exp >> np.uint64(52)
+        d_sig = np.uint64(0x0010000000000000) + (d & np.uint64(0x000FFFFFFFFFFFFF))
+        d_sig = d_sig << (e - np.uint64(998))
+        if (d_sig & np.uint64(0x003FFFFFFFFFFFFF)) != np.uint64(0x0010000000000000):
+            d_sig = d_sig + np.uint64(0x0010000000000000)
+        return np.uint16(h_sgn + np.uint16(d_sig >> np.uint64(53)))
+    h_exp = np.uint64((d_exp - np.uint64(0x3F00000000000000)) >> np.uint64(42))
+    d_sig = d & np.uint64(0x000FFFFFFFFFFFFF)
+    if (d_sig & np.uint64(0x000007FFFFFFFFFF)) != np.uint64(0x0000020000000000):
+        d_sig = d_sig + np.uint64(0x0000020000000000)
+    h_sig = (d_sig >> np.uint64(42)) + h_exp
+    return np.uint16(np.uint64(h_sgn) + h_sig)
+
+
+_half_bits_jit: Any = numba.njit(cache=True, nogil=True, inline="always")(_half_bits)
+
+
+def _double_to_half(bits: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """IEEE binary64 (as uint64 bits) to binary16 bits (``_half_bits``) element by element."""
+    for i in range(bits.shape[0]):
+        out[i] = _half_bits_jit(np.uint64(bits[i]))
+
+
+def _half_noise_bit(
+    table: np.ndarray,
+    lam: float,
+    scale: float,
+    cell: np.ndarray,
+    frailty: np.ndarray,
+    draws: np.ndarray,
+    noise_bits: np.ndarray,
+    bit: np.uint32,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """``to_half`` of ``draws`` into the noise column and ``_liability_bit`` of the rounded
+    noise, in one pass (the column is not read back)."""
+    for i in range(cell.shape[0]):
+        h = _half_bits_jit(np.uint64(draws[i]))
+        noise_bits[i] = h
+        x = _half_jit(h)
+        liability = table[cell[i]] + lam * np.float64(frailty[i]) + scale * x
+        if liability > 0.0:
+            out[i] |= bit
+
+
+_half_noise_bit_jit: Any = numba.njit(cache=True, nogil=True)(_half_noise_bit)
+
+
+_double_to_half_jit: Any = numba.njit(cache=True, nogil=True)(_double_to_half)
+
+
+def half_noise_bit(
+    table: np.ndarray,
+    lam: float,
+    scale: float,
+    cell: np.ndarray,
+    frailty: np.ndarray,
+    draws: np.ndarray,
+    noise: np.ndarray,
+    j: int,
+    bits: np.ndarray,
+) -> None:
+    """``to_half(draws, noise)`` then ``liability_bit(..., noise, j, bits)`` in one pass."""
+    if (
+        draws.dtype != np.float64
+        or noise.dtype != np.float16
+        or bits.dtype != np.uint32
+        or draws.shape != noise.shape
+    ):
+        raise ValueError("float64 draws, a float16 column of their shape and uint32 bits")
+    if cell.shape[0]:
+        _half_noise_bit_jit(
+            np.ascontiguousarray(table, dtype=np.float64),
+            float(lam),
+            float(scale),
+            np.ascontiguousarray(cell, dtype=np.int64),
+            np.ascontiguousarray(frailty, dtype=np.float64),
+            np.ascontiguousarray(draws).view(np.uint64),
+            noise.view(np.uint16),
+            np.uint32(1) << np.uint32(j),
+            bits,
+        )
+
+
+def to_half(values: np.ndarray, out: np.ndarray) -> None:
+    """``out[:] = values`` for float64 ``values`` and a float16 ``out`` (a column may be
+    strided): numpy's rounding, in one compiled pass."""
+    if values.dtype != np.float64 or out.dtype != np.float16 or values.shape != out.shape:
+        raise ValueError("float64 values and a float16 array of their shape are required")
+    if values.shape[0]:
+        _double_to_half_jit(np.ascontiguousarray(values).view(np.uint64), out.view(np.uint16))
+
+
+def _liability_draw(
+    table: np.ndarray,
+    lam: float,
+    scale: float,
+    cell: np.ndarray,
+    frailty: np.ndarray,
+    noise: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    for i in range(cell.shape[0]):
+        liability = table[cell[i]] + lam * np.float64(frailty[i]) + scale * np.float64(noise[i])
+        out[i] = liability > 0.0
+
+
+def _liability_bit(
+    table: np.ndarray,
+    lam: float,
+    scale: float,
+    cell: np.ndarray,
+    frailty: np.ndarray,
+    noise_bits: np.ndarray,
+    bit: np.uint32,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    for i in range(cell.shape[0]):
+        x = _half_jit(noise_bits[i])
+        liability = table[cell[i]] + lam * np.float64(frailty[i]) + scale * x
+        if liability > 0.0:
+            out[i] |= bit
+
+
+_liability_draw_jit: Any = numba.njit(cache=True, nogil=True)(_liability_draw)
+_liability_bit_jit: Any = numba.njit(cache=True, nogil=True)(_liability_bit)
+
+
+def liability_draw(
+    table: np.ndarray,
+    lam: float,
+    scale: float,
+    cell: np.ndarray,
+    frailty: np.ndarray,
+    noise: np.ndarray,
+) -> np.ndarray:
+    """``liability.draw``: ``table[cell] + lam * frailty + scale * noise > 0`` per person
+    (``table`` the flat linear predictor, ``scale`` numpy's ``sqrt(1 - lam * lam)``), in
+    numpy's order of operations and in float64, as numpy computes it for float64 frailty
+    and float64 or float32 noise; one compiled pass."""
+    out = np.empty(cell.shape[0], dtype=np.bool_)
+    if cell.shape[0]:
+        _liability_draw_jit(
+            np.ascontiguousarray(table, dtype=np.float64),
+            float(lam),
+            float(scale),
+            np.ascontiguousarray(cell, dtype=np.int64),
+            np.ascontiguousarray(frailty, dtype=np.float64),
+            noise,
+            out,
+        )
+    return out
+
+
+def liability_bit(
+    table: np.ndarray,
+    lam: float,
+    scale: float,
+    cell: np.ndarray,
+    frailty: np.ndarray,
+    noise: np.ndarray,
+    j: int,
+    bits: np.ndarray,
+) -> None:
+    """``bits |= liability_draw(...) << j`` in place, from float16 ``noise`` (widened to
+    float64 exactly, as ``astype`` does), in one compiled pass."""
+    if cell.shape[0]:
+        if noise.dtype != np.float16 or bits.dtype != np.uint32:
+            raise ValueError("float16 noise and a uint32 bitmask are required")
+        _liability_bit_jit(
+            np.ascontiguousarray(table, dtype=np.float64),
+            float(lam),
+            float(scale),
+            np.ascontiguousarray(cell, dtype=np.int64),
+            np.ascontiguousarray(frailty, dtype=np.float64),
+            noise.view(np.uint16),
+            np.uint32(1) << np.uint32(j),
+            bits,
+        )
+
+
 def _tables(calibrated: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    mean = np.stack([c.linear_predictor().reshape(-1) for c in calibrated]).astype(np.float64)
+    # the linear predictors by (cell, condition): a person's conditions side by side
+    mean = np.ascontiguousarray(
+        np.stack([c.linear_predictor().reshape(-1) for c in calibrated]).astype(np.float64).T
+    )
     lam = np.array([c.spec.loading for c in calibrated], dtype=np.float64)
     scale = np.array([np.sqrt(1.0 - c.spec.loading * c.spec.loading) for c in calibrated])
     return mean, lam, scale
@@ -534,12 +1025,24 @@ def interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
 
 
 def _row_counts(flags: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    # ``flags`` as bytes: each true flag counts one, without a branch per flag
     for i in range(flags.shape[0]):
         c = 0
         for j in range(flags.shape[1]):
-            if flags[i, j]:
-                c += 1
+            c += flags[i, j] != 0
         out[i] = c
+
+
+def _popcount32(x: np.int64) -> np.int64:  # pragma: no cover - compiled
+    """Set bits of the low 32 bits of ``x`` (SWAR, no branch)."""
+    x = x & 0xFFFFFFFF
+    x = x - ((x >> 1) & 0x55555555)
+    x = (x & 0x33333333) + ((x >> 2) & 0x33333333)
+    x = (x + (x >> 4)) & 0x0F0F0F0F
+    return ((x * 0x01010101) & 0xFFFFFFFF) >> 24
+
+
+_popcount32_jit: Any = numba.njit(cache=True, nogil=True, inline="always")(_popcount32)
 
 
 def _broad_counts(
@@ -550,18 +1053,15 @@ def _broad_counts(
     mood_bit: int,
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
+    # ``ltc`` as bytes: counts without a branch per flag or bit
+    keep = np.int64(0xFFFFFFFF ^ mood_bit)  # the other bits of the list, counted
     for i in range(ltc.shape[0]):
         c = 0
         for q in qof:
-            if ltc[i, q]:
-                c += 1
+            c += ltc[i, q] != 0
         bits = np.int64(extra[i])
-        if ltc[i, mood_column] or (bits & mood_bit) != 0:
-            c += 1
-        others = bits & (0xFFFFFFFF ^ mood_bit)  # the other bits of the list, counted
-        while others:
-            others &= others - 1
-            c += 1
+        c += (ltc[i, mood_column] != 0) | ((bits & mood_bit) != 0)
+        c += _popcount32_jit(bits & keep)
         out[i] = c
 
 
@@ -573,7 +1073,7 @@ def row_counts(flags: np.ndarray) -> np.ndarray:
     """``flags.sum(axis=1, dtype=np.int8)`` of a 2-D bool array, in one compiled pass."""
     out = np.empty(flags.shape[0], dtype=np.int8)
     if flags.shape[0]:
-        _row_counts_jit(np.ascontiguousarray(flags, dtype=np.bool_), out)
+        _row_counts_jit(np.ascontiguousarray(flags, dtype=np.bool_).view(np.uint8), out)
     return out
 
 
@@ -585,7 +1085,7 @@ def broad_counts(
     out = np.empty(ltc.shape[0], dtype=np.int8)
     if ltc.shape[0]:
         _broad_counts_jit(
-            np.ascontiguousarray(ltc, dtype=np.bool_),
+            np.ascontiguousarray(ltc, dtype=np.bool_).view(np.uint8),
             np.ascontiguousarray(extra, dtype=np.uint32),
             np.asarray(qof, dtype=np.int64),
             int(mood_column),

@@ -16,6 +16,7 @@ later draw shifts. Here every uniform is a pure function of
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 from scipy import special
@@ -152,12 +153,24 @@ def poisson_inverse(rate: np.ndarray, u: np.ndarray) -> np.ndarray:
         n[~large] = _poisson_small(rate[~large], u[~large])
         n[large] = _poisson_inverse_large(rate[large], u[large])
         return n
-    # the small rates in place (the compiled pass skips the large ones), then the large
-    n = _kernels.poisson_small(rate, u, int(20 * (_SMALL_RATE + 10)), _SMALL_RATE)
-    rows = np.flatnonzero(rate > _SMALL_RATE)
-    if rows.size:
-        n[rows] = _poisson_inverse_large(rate[rows], u[rows])
-    return n
+    # the small rates in place (the compiled pass skips the large ones), then the large,
+    # each in a compiled pass (the numpy versions' counts, tested)
+    return _kernels.poisson(
+        rate, u, int(20 * (_SMALL_RATE + 10)), _SMALL_RATE, _pdtr(), special.ndtri
+    )
+
+
+@functools.cache
+def _pdtr() -> Any:
+    """scipy's ``pdtr`` (the Poisson CDF ``special.pdtr`` computes) as a C function the
+    compiled loops can call: ``pdtr(k, rate, 0)``."""
+    import ctypes
+
+    from numba.extending import get_cython_function_address
+
+    address = get_cython_function_address("scipy.special.cython_special", "pdtr")
+    signature = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double, ctypes.c_double, ctypes.c_int)
+    return signature(address)
 
 
 def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

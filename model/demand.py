@@ -203,9 +203,20 @@ def _cell(pop: Population) -> np.ndarray:
     return age_band_index(pop.age) * 2 + pop.sex
 
 
-def normaliser(register: Register, service: str, pop: Population) -> np.ndarray:
-    """``Mbar``: mean multiplier by (age band, sex) in the base population, shape (36,)."""
-    m = multipliers(register, service, pop)
+def normaliser(
+    register: Register,
+    service: str,
+    pop: Population,
+    code: np.ndarray | None = None,
+    table: np.ndarray | None = None,
+) -> np.ndarray:
+    """``Mbar``: mean multiplier by (age band, sex) in the base population, shape (36,).
+
+    ``code`` and ``table`` may pass ``risk_code(register, pop)`` and ``multiplier_table(
+    register, service)`` already computed (the same numbers)."""
+    if table is None:
+        table = multiplier_table(register, service)
+    m = table[risk_code(register, pop) if code is None else code]
     cell = _cell(pop)
     n = 2 * N_AGE_BANDS
     total = np.bincount(cell, weights=m, minlength=n)
@@ -249,16 +260,17 @@ class DemandModel:
     def build(cls, register: Register, base: Population) -> DemandModel:
         """Profiles from the register, normalisers from the base population."""
         profiles, norms, scales, shapes, per_user, tables = {}, {}, {}, {}, {}, {}
+        code = risk_code(register, base)  # the base population's, once for every service
         for s in SERVICES:
             profiles[s] = age_sex_profile(register, s)
             if not np.all(np.isfinite(profiles[s])) or np.any(profiles[s] < 0):
                 raise CarescaleError(f"demand profile for '{s}' has missing or negative rates.")
-            norms[s] = normaliser(register, s, base)
+            tables[s] = multiplier_table(register, s)
+            norms[s] = normaliser(register, s, base, code, tables[s])
             scales[s] = register.scalar(f"demand.{s}.scale")
             shapes[s] = register.scalar(f"demand.{s}.overdispersion_shape")
             key = f"demand.{s}.events_per_user"
             per_user[s] = register.scalar(key) if key in register else None
-            tables[s] = multiplier_table(register, s)
         return cls(register, profiles, norms, scales, shapes, per_user, tables)
 
     def propensity(self, service: str, pop: Population) -> np.ndarray:

@@ -23,6 +23,7 @@ person's fate does not depend on anyone else's.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from functools import cache
@@ -49,11 +50,19 @@ LIFE_TABLE_PERIOD = "2021-2023"
 DAYS_PER_YEAR = 365
 
 
-def take(pop: Population, index: np.ndarray) -> Population:
+#: buffers made by ``take`` with room for the people ``concat`` appends (by ``id``; a weak
+#: reference to the buffer, so that a freed buffer's ``id`` reused is not taken for it);
+#: ``concat`` claims a buffer's room once
+_ROOM: dict[int, weakref.ref[np.ndarray]] = {}
+
+
+def take(pop: Population, index: np.ndarray, room: int = 0) -> Population:
     """The people at ``index`` (boolean mask or integer positions), in order.
 
     Every per-person array is taken (any array whose first axis is the population's size,
-    ``pam_level_at_entry`` included).
+    ``pam_level_at_entry`` included). With ``room``, each array is the first rows of a
+    buffer with ``room`` more rows, into which ``concat`` then appends that many people
+    without copying the others again (the same values either way).
     """
     index = np.asarray(index)
     # rows of 2-D arrays are copied much faster by positions than by a boolean mask
@@ -62,8 +71,41 @@ def take(pop: Population, index: np.ndarray) -> Population:
     for f in fields(pop):
         a = getattr(pop, f.name)
         if isinstance(a, np.ndarray) and a.shape[:1] == (pop.size,):
-            changes[f.name] = a.take(rows, axis=0) if a.ndim > 1 else a[index]
+            if room > 0:
+                m = rows.shape[0]
+                buffer = np.empty((m + room, *a.shape[1:]), dtype=a.dtype)
+                # positions within the array: "clip" only skips numpy's buffered bounds check
+                np.take(a, rows, axis=0, out=buffer[:m], mode="clip")
+                _ROOM[id(buffer)] = weakref.ref(buffer)
+                changes[f.name] = buffer[:m]
+            else:
+                changes[f.name] = a.take(rows, axis=0) if a.ndim > 1 else a[index]
     return replace(pop, **changes)
+
+
+def _append_in_room(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """``np.concatenate([a, b])`` written into the room ``take`` left after ``a``, or None
+    when ``a`` has no such room (or it was claimed already)."""
+    base = a.base
+    if not isinstance(base, np.ndarray):
+        return None
+    ref = _ROOM.get(id(base))
+    if ref is None or ref() is not base:
+        return None
+    n = a.shape[0]
+    if (
+        base.dtype != a.dtype
+        or b.dtype != a.dtype
+        or base.shape != (n + b.shape[0], *a.shape[1:])
+        or b.shape[1:] != a.shape[1:]
+        or not base.flags.c_contiguous
+        or not a.flags.c_contiguous
+        or a.ctypes.data != base.ctypes.data
+    ):
+        return None
+    del _ROOM[id(base)]
+    base[n:] = b
+    return base
 
 
 def concat(first: Population, second: Population) -> Population:
@@ -72,7 +114,12 @@ def concat(first: Population, second: Population) -> Population:
     for f in fields(first):
         a = getattr(first, f.name)
         if isinstance(a, np.ndarray) and a.shape[:1] == (first.size,):
-            changes[f.name] = np.concatenate([a, getattr(second, f.name)])
+            b = getattr(second, f.name)
+            joined = _append_in_room(a, b)
+            changes[f.name] = joined if joined is not None else np.concatenate([a, b])
+    # buffers whose room was not claimed keep no entry
+    for key in [k for k, ref in _ROOM.items() if ref() is None]:
+        del _ROOM[key]
     return replace(first, **changes)
 
 
@@ -80,6 +127,17 @@ def concat(first: Population, second: Population) -> Population:
 
 
 def _hazard_ratio(ltc_count: np.ndarray, hr_per_ltc: float) -> np.ndarray:
+    counts = np.asarray(ltc_count)
+    if counts.ndim == 1 and counts.dtype.kind in "iu" and counts.size and counts.min() >= 0:
+        # ``hr ** count`` for the few counts there are, looked up: numpy's power gives an
+        # element the same value wherever it sits (``_hazard_ratio_numpy``, tested)
+        table = np.power(hr_per_ltc, np.arange(int(counts.max()) + 1, dtype=np.float64))
+        return table.take(counts)
+    return _hazard_ratio_numpy(counts, hr_per_ltc)
+
+
+def _hazard_ratio_numpy(ltc_count: np.ndarray, hr_per_ltc: float) -> np.ndarray:
+    """``_hazard_ratio`` element by element (its reference)."""
     return np.power(hr_per_ltc, ltc_count.astype(np.float64))
 
 

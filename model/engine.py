@@ -216,7 +216,11 @@ class Engine:
         w = self.world
         old_ids = w.pop.person_id
         alive = w.death_day < 0
-        survivors = dynamics.take(w.pop, alive)
+        # the survivors' arrays keep room for this year's entrants (``_add_entrants``), so
+        # that they are copied once, not again when the entrants join
+        assert w.plan is not None
+        room = sum(w.plan.entrant_ids(year, kind).size for kind in dynamics.ENTRANT_KINDS)
+        survivors = dynamics.take(w.pop, alive, room=room)
         aged = dynamics.age_one_year(
             survivors,
             w.pop_model,

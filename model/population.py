@@ -234,7 +234,22 @@ class ActivationScale:
 
     def score(self, latent: np.ndarray) -> np.ndarray:
         """PAM score 0-100, monotone in the latent, within the level's cut-points."""
+        if latent.ndim != 1 or self.thresholds.ndim != 1:
+            return self.score_numpy(latent)
         cdf = _kernels.interp(latent, self.grid, self.cdf)  # np.interp, compiled
+        cut_cdf = np.interp(self.thresholds, self.grid, self.cdf)
+        lower_cdf = np.concatenate([[0.0], cut_cdf])
+        upper_cdf = np.concatenate([cut_cdf, [1.0]])
+        lower_score = np.concatenate([[0.0], self.cutpoints + 0.1])
+        upper_score = np.concatenate([self.cutpoints, [100.0]])
+        # the level, span, clip, score and rounding in one compiled pass (``score_numpy``)
+        return _kernels.pam_scores(
+            latent, cdf, self.thresholds, lower_cdf, upper_cdf, lower_score, upper_score
+        )
+
+    def score_numpy(self, latent: np.ndarray) -> np.ndarray:
+        """``score`` in numpy (the reference of its compiled pass)."""
+        cdf = np.interp(latent, self.grid, self.cdf)
         cut_cdf = np.interp(self.thresholds, self.grid, self.cdf)
         lower_cdf = np.concatenate([[0.0], cut_cdf])
         upper_cdf = np.concatenate([cut_cdf, [1.0]])
@@ -438,6 +453,43 @@ def activation_mean(
 ) -> np.ndarray:
     """Covariate part of latent activation (SD units); noise has SD 1."""
     r = register
+    coef = (
+        r.scalar("activation.age_per_decade"),
+        r.scalar("activation.deprivation"),
+        r.scalar("activation.per_ltc"),
+        r.scalar("activation.mental_illness"),
+        r.scalar("activation.frailty"),
+        r.scalar("activation.social_need"),
+    )
+    carer = r.scalar("activation.carer_age_for_children")
+    arrays = (age, imd, ltc_count, mental, frailty, social_needs)
+    if (
+        all(isinstance(v, float) for v in (*coef, carer))
+        and all(a.ndim == 1 and a.shape == age.shape for a in arrays)
+        and age.dtype.kind in "iu"
+        and imd.dtype.kind in "iu"
+        and ltc_count.dtype.kind in "iu"
+        and mental.dtype == np.bool_
+        and frailty.dtype in (np.float32, np.float64)
+        and social_needs.dtype.kind in "iu"
+    ):  # one compiled pass with numpy's types and order (``activation_mean_numpy``)
+        return _kernels.activation_mean(
+            age, imd, ltc_count, mental, frailty, social_needs, DEP_SCORE, carer, coef
+        )
+    return activation_mean_numpy(register, age, imd, ltc_count, mental, frailty, social_needs)
+
+
+def activation_mean_numpy(
+    register: Register,
+    age: np.ndarray,
+    imd: np.ndarray,
+    ltc_count: np.ndarray,
+    mental: np.ndarray,
+    frailty: np.ndarray,
+    social_needs: np.ndarray,
+) -> np.ndarray:
+    """``activation_mean`` in numpy (the reference of its compiled pass)."""
+    r = register
     # under-18s carry the activation of the adult who manages their care: use a carer's age
     adult_age = np.where(age < 18, r.scalar("activation.carer_age_for_children"), age)
     return (
@@ -484,6 +536,20 @@ def _reference_sample(mask: np.ndarray, limit: int = 20_000) -> np.ndarray:
 
 def pam_level_from_latent(latent: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """PAM level 1-4 from latent activation and the three level thresholds."""
+    if (
+        latent.ndim == 1
+        and latent.dtype in (np.float32, np.float64)
+        and thresholds.ndim == 1
+        and thresholds.dtype == np.float64
+        and thresholds.size < 127
+        and bool(np.all(thresholds[:-1] <= thresholds[1:]))
+    ):  # one compiled pass, the same levels (``pam_level_from_latent_numpy``)
+        return _kernels.levels(latent, thresholds)
+    return pam_level_from_latent_numpy(latent, thresholds)
+
+
+def pam_level_from_latent_numpy(latent: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """``pam_level_from_latent`` in numpy (the reference of its compiled pass)."""
     return (1 + np.searchsorted(thresholds, latent, side="left")).astype(np.int8)
 
 
@@ -662,6 +728,41 @@ def mental_illness(ltc: np.ndarray) -> np.ndarray:
     return np.asarray(ltc[:, [CONDITIONS.index(c) for c in _MENTAL]].any(axis=1))
 
 
+def _draw(cal: Calibrated, cell: np.ndarray, frailty: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """``liability.draw`` (its numpy arithmetic, in one compiled pass for float64 frailty
+    and float64 or float32 noise, the types ``synthesise`` draws)."""
+    if (
+        cell.ndim == 1
+        and frailty.dtype == np.float64
+        and noise.ndim == 1
+        and noise.dtype in (np.float64, np.float32)
+    ):
+        lam = cal.spec.loading
+        table = cal.linear_predictor().reshape(-1)
+        return _kernels.liability_draw(table, lam, np.sqrt(1.0 - lam * lam), cell, frailty, noise)
+    return liability.draw(cal, cell, frailty, noise)
+
+
+def _draw_bit(
+    cal: Calibrated,
+    cell: np.ndarray,
+    frailty: np.ndarray,
+    noise: np.ndarray,
+    j: int,
+    bits: np.ndarray,
+) -> None:
+    """``bits |= liability.draw(cal, cell, frailty, noise.astype(np.float64)) << j`` in
+    place (float16 ``noise``), in one compiled pass when ``_draw`` would be one."""
+    if cell.ndim == 1 and frailty.dtype == np.float64 and noise.dtype == np.float16:
+        lam = cal.spec.loading
+        table = cal.linear_predictor().reshape(-1)
+        root = np.sqrt(1.0 - lam * lam)
+        _kernels.liability_bit(table, lam, root, cell, frailty, noise, j, bits)
+        return
+    present = liability.draw(cal, cell, frailty, noise.astype(np.float64))
+    bits |= present.astype(np.uint32) << np.uint32(j)
+
+
 def synthesise(
     model: PopulationModel,
     age: np.ndarray,
@@ -699,18 +800,33 @@ def synthesise(
     ltc_noise = np.empty((n, len(CONDITIONS)), dtype=np.float32)
     for j, cal in enumerate(model.conditions):
         ltc_noise[:, j] = rng(f"population.ltc.{cal.spec.name}").standard_normal(n)
-        ltc[:, j] = liability.draw(cal, cell, frailty, ltc_noise[:, j])
+        ltc[:, j] = _draw(cal, cell, frailty, ltc_noise[:, j])
     ltc_extra = np.zeros(n, dtype=np.uint32)
     ltc_extra_noise = np.empty((n, len(EXTRA_CONDITIONS)), dtype=np.float16)
     for j, cal in enumerate(model.extra):
         draw_j: np.ndarray = rng(f"population.ltc.{cal.spec.name}").standard_normal(n)
-        ltc_extra_noise[:, j] = draw_j
-        present = liability.draw(cal, cell, frailty, ltc_extra_noise[:, j].astype(np.float64))
-        ltc_extra |= present.astype(np.uint32) << np.uint32(j)
+        if draw_j.dtype == np.float64 and draw_j.ndim == 1 and frailty.dtype == np.float64:
+            # rounded to float16 as numpy rounds it, and the condition drawn from the rounded
+            # noise, in one compiled pass (``_draw_bit`` of the column)
+            lam = cal.spec.loading
+            _kernels.half_noise_bit(
+                cal.linear_predictor().reshape(-1),
+                lam,
+                np.sqrt(1.0 - lam * lam),
+                cell,
+                frailty,
+                draw_j,
+                ltc_extra_noise[:, j],
+                j,
+                ltc_extra,
+            )
+        else:
+            ltc_extra_noise[:, j] = draw_j
+            _draw_bit(cal, cell, frailty, ltc_extra_noise[:, j], j, ltc_extra)
     needs: dict[str, np.ndarray] = {}
     for cal in model.social:
         noise: np.ndarray = rng(f"population.social.{cal.spec.name}").standard_normal(n)
-        needs[cal.spec.name] = liability.draw(cal, cell, frailty, noise)
+        needs[cal.spec.name] = _draw(cal, cell, frailty, noise)
     ltc_count = ltc.sum(axis=1)
     mental = mental_illness(ltc)
     n_needs = np.zeros(n, dtype=np.int8)
@@ -744,9 +860,9 @@ def synthesise(
     segment = segment_from_latents(pam_latent, anxiety, segment_thresholds)
 
     chc_noise: np.ndarray = rng("population.eligibility.chc").standard_normal(n)
-    chc = liability.draw(model.chc, cell, frailty, chc_noise)
+    chc = _draw(model.chc, cell, frailty, chc_noise)
     wheel_noise: np.ndarray = rng("population.eligibility.wheelchair").standard_normal(n)
-    wheelchair = liability.draw(model.wheelchair, cell, frailty, wheel_noise)
+    wheelchair = _draw(model.wheelchair, cell, frailty, wheel_noise)
     s117_u = rng("population.eligibility.s117").random(n)
     s117 = ltc[:, CONDITIONS.index("smi")] & (s117_u < reg.scalar("social.s117_share_of_smi"))
 

@@ -366,6 +366,18 @@ class World:
     def index_of(self, person_id: np.ndarray) -> np.ndarray:
         """Positions of person ids in this year's population (-1 if gone)."""
         ids = self.pop.person_id
+        query = np.asarray(person_id)
+        n = query.size
+        if (
+            query.ndim == 1
+            and n >= 4096
+            and n <= ids.size
+            and query.dtype == ids.dtype
+            and query[0] == ids[0]
+            and query[-1] == ids[n - 1]
+            and np.array_equal(query, ids[:n])
+        ):  # the ids of the people before entrants joined: still where they were
+            return np.arange(n, dtype=np.int64)
         index = self._id_index()
         if index is not None:  # the same positions, searched within buckets of ids
             starts, shift = index

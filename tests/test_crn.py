@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import special, stats
 
 from model import _kernels, crn
 from model.demand import draw_events, draw_events_numpy, paired_counts
@@ -301,6 +301,90 @@ def test_compiled_ageing_of_conditions_is_the_numpy_one(register) -> None:  # ty
         assert dynamics.new_conditions(model, aged, ltc).sum() > ltc.sum()  # some are gained
 
 
+def test_compiled_liability_draws_are_the_numpy_ones(register) -> None:  # type: ignore[no-untyped-def]
+    """The population build's liability draws in one compiled pass (float64 and float32
+    noise, and float16 noise into a bitmask) against ``liability.draw``."""
+    from model import liability
+    from model.population import DEFAULT_BASE_YEAR, PopulationModel, _draw, _draw_bit
+
+    model = PopulationModel.build(register, DEFAULT_BASE_YEAR)
+    rng = np.random.default_rng(12)
+    n = 50_000
+    cell = rng.integers(0, 2 * 101 * 5, n).astype(np.int64)
+    frailty = rng.standard_normal(n)
+    for cal in (*model.conditions[:4], *model.extra[:3], model.chc):
+        for noise in (rng.standard_normal(n), rng.standard_normal(n).astype(np.float32)):
+            got = _draw(cal, cell, frailty, noise)
+            np.testing.assert_array_equal(got, liability.draw(cal, cell, frailty, noise))
+        half = np.empty((n, 3), dtype=np.float16)
+        half[:, 1] = rng.standard_normal(n) * 3.0
+        bits = rng.integers(0, 2**20, n).astype(np.uint32)
+        want = bits | (
+            liability.draw(cal, cell, frailty, half[:, 1].astype(np.float64)).astype(np.uint32)
+            << np.uint32(5)
+        )
+        _draw_bit(cal, cell, frailty, half[:, 1], 5, bits)
+        np.testing.assert_array_equal(bits, want)
+        # rounding the draws to float16 and drawing from the rounded noise in one pass
+        draws = rng.standard_normal(n) * 3.0
+        fused = np.zeros((n, 3), dtype=np.float16)
+        lam = cal.spec.loading
+        fused_bits = bits.copy()
+        _kernels.half_noise_bit(
+            cal.linear_predictor().reshape(-1),
+            lam,
+            np.sqrt(1.0 - lam * lam),
+            cell,
+            frailty,
+            draws,
+            fused[:, 2],
+            7,
+            fused_bits,
+        )
+        half[:, 2] = draws
+        _draw_bit(cal, cell, frailty, half[:, 2], 7, bits)
+        np.testing.assert_array_equal(fused[:, 2].view(np.uint16), half[:, 2].view(np.uint16))
+        np.testing.assert_array_equal(fused_bits, bits)
+
+
+def test_compiled_rounding_to_half_precision_is_numpys() -> None:
+    """float64 to float16 (the broad list's noise) as numpy rounds it: normals, ties between
+    neighbouring halves and their neighbours, subnormals, overflow, infinities, NaN and
+    random bit patterns, into a strided column."""
+    rng = np.random.default_rng(8)
+    halves = np.arange(0x7C00, dtype=np.uint16).view(np.float16).astype(np.float64)
+    ties = (halves[:-1] + halves[1:]) / 2
+    x = np.concatenate(
+        [
+            rng.standard_normal(100_000) * 10.0 ** rng.integers(-9, 6, 100_000),
+            ties,
+            -ties,
+            np.nextafter(ties, 0.0),
+            np.nextafter(ties, 1e6),
+            halves,
+            np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 65504.0, 65520.0, 1e-300]),
+            rng.integers(0, 2**64, 100_000, dtype=np.uint64).view(np.float64),
+        ]
+    )
+    with np.errstate(all="ignore"):
+        want = x.astype(np.float16)
+    out = np.zeros((x.size, 3), dtype=np.float16)
+    _kernels.to_half(x, out[:, 1])
+    np.testing.assert_array_equal(out[:, 1].view(np.uint16), want.view(np.uint16))
+
+
+def test_compiled_half_precision_conversion_is_numpys() -> None:
+    """Every one of the 65,536 half-precision numbers read as numpy reads it (the
+    broad-list liability noise is held in float16)."""
+    import numba
+
+    convert = numba.njit(lambda h: _kernels._half_jit(h))
+    bits = np.arange(1 << 16, dtype=np.uint16)
+    got = np.array([convert(h) for h in bits])
+    want = bits.view(np.float16).astype(np.float64)
+    np.testing.assert_array_equal(got, want)  # NaN where numpy has NaN
+
+
 @settings(max_examples=100, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n_points=st.integers(3, 60), even=st.booleans())
 def test_compiled_interp_is_numpys(seed: int, n_points: int, even: bool) -> None:
@@ -357,3 +441,35 @@ def test_compiled_uniforms_are_the_numpy_uniforms() -> None:
             np.testing.assert_array_equal(got, crn.uniforms_numpy(key, people, index))
     grid = ids[:600].reshape(20, 30)  # not a vector: numpy
     np.testing.assert_array_equal(crn.uniforms(key, grid, 2), crn.uniforms_numpy(key, grid, 2))
+
+
+def test_compiled_poisson_inversion_is_the_numpy_one() -> None:
+    """The compiled inversion (summation from numpy's exp of the rows that may count above
+    0, and the large rates' exact-CDF correction with scipy's C ``pdtr``) gives the counts of
+    the numpy versions, including uniforms at the edge of the sure-zero bound and rates
+    around the switch to the large-rate inversion."""
+    rng = np.random.default_rng(33)
+    for n in (1, 5, 1_000, 200_003):
+        rate = np.concatenate(
+            [
+                rng.gamma(0.3, 0.1, n),  # mostly sure zeros
+                rng.gamma(1.0, 3.0, n),
+                rng.uniform(11.5, 12.5, n),
+                rng.uniform(12.0, 300.0, n // 5 + 1),
+                np.zeros(2),
+            ]
+        )
+        u = rng.random(rate.size)
+        u[:n] = np.clip(1.0 - rate[:n] - rng.uniform(-1e-8, 1e-8, n), 1e-300, 1.0 - 1e-16)
+        large = rate > crn._SMALL_RATE
+        expected = np.zeros(rate.size, dtype=np.int32)
+        expected[~large] = crn._poisson_inverse_small(rate[~large], u[~large])
+        expected[large] = crn._poisson_inverse_large(rate[large], u[large])
+        got = crn.poisson_inverse(rate, u)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+    # scipy's C function is its ufunc's
+    k = np.floor(rng.uniform(0, 200, 500))
+    m = rng.uniform(12.0, 150.0, 500)
+    out = np.array([crn._pdtr()(a, b, 0) for a, b in zip(k, m, strict=True)])
+    np.testing.assert_array_equal(out, special.pdtr(k, m))

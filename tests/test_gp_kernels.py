@@ -245,6 +245,14 @@ def test_the_day_splits_the_living_by_kind(seed: int, n: int) -> None:
         for name, col in req.items():
             assert got[name].dtype == col.dtype
             np.testing.assert_array_equal(got[name], col[rows], err_msg=name)
+    # with the person codes read in the same pass: the same split, and strata[idx] of each
+    strata = rng.integers(0, 50_000, people).astype(np.int32)
+    same_c, pre_c, same_codes, pre_codes = _gp_kernels.split_coded(req, death, day0, today, strata)
+    for got, split, codes in ((same_c, same, same_codes), (pre_c, pre, pre_codes)):
+        for name in req:
+            np.testing.assert_array_equal(got[name], split[name], err_msg=name)
+        assert codes.dtype == strata.dtype
+        np.testing.assert_array_equal(codes, strata[split["idx"]])
 
 
 @settings(max_examples=40, deadline=None)
@@ -338,6 +346,31 @@ def test_positions_by_id_are_those_a_search_finds(baseline_scenario) -> None:  #
         query = np.concatenate([ids[rng.integers(0, ids.size, 500)], rng.integers(-5, 10**9, 500)])
         np.testing.assert_array_equal(w.index_of(query), searched(ids, query))
         np.testing.assert_array_equal(w.index_of(query[:0]), np.empty(0, np.int64))
+
+
+def test_positions_of_the_people_before_entrants_are_where_they_were(baseline_scenario) -> None:  # type: ignore[no-untyped-def]
+    """The ids of a population before entrants joined (a prefix of today's ids) are found at
+    their own positions without a search; any other query of the same length is searched."""
+    import dataclasses
+
+    from model.engine import Engine
+
+    w = Engine(baseline_scenario.with_run(population=3_000, years=1), 0).world
+    rng = np.random.default_rng(4)
+    ids = np.sort(rng.choice(10**6, 12_000, replace=False)).astype(np.int64)
+    w.pop = dataclasses.replace(w.pop, person_id=ids)
+
+    def searched(query: np.ndarray) -> np.ndarray:
+        pos = np.minimum(np.searchsorted(ids, query), ids.size - 1)
+        return np.where(ids[pos] == query, pos, -1)
+
+    prefix = ids[:10_000].copy()
+    np.testing.assert_array_equal(w.index_of(prefix), np.arange(10_000))
+    changed = prefix.copy()
+    changed[5_000] = ids[10_500]  # same ends, one id elsewhere
+    np.testing.assert_array_equal(w.index_of(changed), searched(changed))
+    gone = np.delete(prefix, 77)  # a survivor's population: positions move
+    np.testing.assert_array_equal(w.index_of(gone), searched(gone))
 
 
 @settings(max_examples=40, deadline=None)

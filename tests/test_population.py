@@ -410,3 +410,104 @@ def test_random_components_are_mutually_independent(
     off_diagonal = np.abs(corr[~np.eye(len(corr), dtype=bool)])
     # SE of a correlation between independent samples of 200,000 is 0.0022; 0.015 is ~7 SE
     assert off_diagonal.max() < 0.015
+
+
+def test_take_with_room_then_concat_is_take_then_concatenate(small_population: Population) -> None:
+    """Survivors taken with room for the entrants, then the entrants appended into it, give
+    the arrays of a plain take and concatenation; the room is claimed once only."""
+    from model import dynamics
+
+    pop = small_population
+    alive = np.random.default_rng(4).random(pop.size) < 0.97
+    new = dynamics.take(pop, np.arange(25))  # any 25 people stand for the entrants
+    plain = dynamics.concat(dynamics.take(pop, alive), new)
+    roomy = dynamics.take(pop, alive, room=25)
+    joined = dynamics.concat(roomy, new)
+    again = dynamics.concat(roomy, new)  # no room left: a fresh concatenation
+    for name, a in plain.arrays().items():
+        for other in (joined, again):
+            b = getattr(other, name)
+            assert b.dtype == a.dtype and b.shape == a.shape, name
+            np.testing.assert_array_equal(b, a, err_msg=name)
+    assert not np.shares_memory(joined.ltc_noise, again.ltc_noise)
+    assert np.shares_memory(joined.ltc_noise, roomy.ltc_noise)  # appended in place
+
+
+def test_hazard_ratios_looked_up_are_numpys_powers() -> None:
+    """``hr ** count`` from a table of the counts present: numpy's power of each element."""
+    from model import dynamics
+
+    rng = np.random.default_rng(6)
+    for hr in (1.0, 1.07, 1.2345678901, 2.5):
+        for n in (1, 7, 9, 100_003):
+            counts = rng.integers(0, 15, n).astype(np.int8)
+            np.testing.assert_array_equal(
+                dynamics._hazard_ratio(counts, hr), dynamics._hazard_ratio_numpy(counts, hr)
+            )
+
+
+def test_compiled_pam_scores_are_the_numpy_scores(small_population: Population) -> None:
+    """PAM scores in one compiled pass against the numpy expressions: the population's
+    latents, values at and around the thresholds and grid ends, far out, and NaN."""
+    scale = small_population.activation_scale
+    rng = np.random.default_rng(3)
+    t = scale.thresholds
+    latent = np.concatenate(
+        [
+            small_population.pam_latent,
+            rng.normal(0.0, 3.0, 50_000).astype(np.float32),
+            t.astype(np.float32),
+            np.nextafter(t.astype(np.float32), np.float32(-np.inf)),
+            np.nextafter(t.astype(np.float32), np.float32(np.inf)),
+            np.array([-1e30, 1e30, np.nan, -np.inf, np.inf], dtype=np.float32),
+        ]
+    )
+    with np.errstate(invalid="ignore"):
+        want = scale.score_numpy(latent)
+        got = scale.score(latent)
+    assert got.dtype == want.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+
+
+def test_compiled_activation_means_are_the_numpy_means(register: Register) -> None:
+    """The covariate part of activation in one compiled pass against numpy's expression,
+    with the types the model passes (float32 frailty in ageing, float64 in synthesis; int8
+    or int64 counts)."""
+    from model.population import activation_mean, activation_mean_numpy
+
+    rng = np.random.default_rng(10)
+    n = 100_000
+    age = rng.integers(0, 101, n).astype(np.int16)
+    imd = rng.integers(1, 6, n).astype(np.int8)
+    mental = rng.random(n) < 0.2
+    needs = rng.integers(0, 4, n).astype(np.int8)
+    for count_type in (np.int8, np.int64):
+        ltc = rng.integers(0, 9, n).astype(count_type)
+        for frailty in (rng.standard_normal(n), rng.standard_normal(n).astype(np.float32)):
+            args = (register, age, imd, ltc, mental, frailty, needs)
+            got = activation_mean(*args)
+            assert got.dtype == np.float64
+            np.testing.assert_array_equal(got, activation_mean_numpy(*args))
+
+
+def test_compiled_pam_levels_are_numpys(small_population: Population) -> None:
+    """PAM levels from the latent in one compiled pass, as numpy's search finds them:
+    float32 and float64 latents, at and beside the thresholds, far out and NaN."""
+    from model.population import pam_level_from_latent, pam_level_from_latent_numpy
+
+    t = small_population.activation_scale.thresholds
+    rng = np.random.default_rng(2)
+    for dtype in (np.float32, np.float64):
+        latent = np.concatenate(
+            [
+                small_population.pam_latent.astype(dtype),
+                rng.normal(0.0, 3.0, 20_000).astype(dtype),
+                t.astype(dtype),
+                np.nextafter(t.astype(dtype), dtype(-np.inf)),
+                np.nextafter(t.astype(dtype), dtype(np.inf)),
+                np.array([-np.inf, np.inf, np.nan], dtype=dtype),
+            ]
+        )
+        got = pam_level_from_latent(latent, t)
+        assert got.dtype == np.int8
+        np.testing.assert_array_equal(got, pam_level_from_latent_numpy(latent, t))

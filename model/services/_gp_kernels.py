@@ -1092,28 +1092,42 @@ def _split_columns(
     death_day: np.ndarray,
     day0: int,
     absolute_day: int,
+    strata_of: np.ndarray,
     same: Any,
     pre: Any,
+    same_codes: np.ndarray,
+    pre_codes: np.ndarray,
 ) -> tuple[int, int]:  # pragma: no cover - compiled
     idx, kind = req[0], req[3]
     n = idx.shape[0]
-    # who is alive, in a loop of loads only (see the module docstring)
+    # who is alive and their person codes, in a loop of loads only (see the module docstring)
     alive = np.empty(n, dtype=np.bool_)
+    codes = np.empty(n, dtype=strata_of.dtype)
+    with_codes = strata_of.shape[0] > 0
     for i in range(n):
-        death = np.int64(death_day[idx[i]])
+        p = idx[i]
+        death = np.int64(death_day[p])
         alive[i] = death < 0 or day0 + death > absolute_day
+        if with_codes:
+            codes[i] = strata_of[p]
     n_same = 0
     n_pre = 0
     for i in range(n):
         if not alive[i]:
             continue
+        # ``out`` is bound last in each branch: bound before the codes' branch, the tuple
+        # of columns is reference-counted on every request (ten times slower)
         if kind[i] == 0:
             j = n_same
             n_same += 1
+            if with_codes:
+                same_codes[j] = codes[i]
             out = same
         else:
             j = n_pre
             n_pre += 1
+            if with_codes:
+                pre_codes[j] = codes[i]
             out = pre
         out[0][j] = req[0][i]
         out[1][j] = req[1][i]
@@ -1136,15 +1150,44 @@ def split_requests(
     ``day0 + death day > absolute_day``), same-day ones (``kind`` 0) and pre-booked ones
     apart, each in order, as columns: a mask and ``take`` of every column, in one compiled
     pass."""
+    same, pre, _, _ = split_coded(req, death_day, day0, absolute_day, None)
+    return same, pre
+
+
+def split_coded(
+    req: dict[str, np.ndarray],
+    death_day: np.ndarray,
+    day0: int,
+    absolute_day: int,
+    strata_of: np.ndarray | None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """``split_requests``, and the person codes ``strata_of[idx]`` of the same-day and of
+    the pre-booked requests (empty without ``strata_of``), read in the same pass."""
     cols = gp_diary.request_columns(req)
     n = cols[0].shape[0]
     same = tuple(np.empty(n, dtype=c.dtype) for c in cols)
     pre = tuple(np.empty(n, dtype=c.dtype) for c in cols)
+    table = np.empty(0, dtype=np.int32) if strata_of is None else strata_of
+    m = n if strata_of is not None else 0
+    same_codes = np.empty(m, dtype=table.dtype)
+    pre_codes = np.empty(m, dtype=table.dtype)
     n_same = n_pre = 0
     if n:
-        n_same, n_pre = _split_columns_jit(cols, death_day, int(day0), int(absolute_day), same, pre)
+        n_same, n_pre = _split_columns_jit(
+            cols,
+            death_day,
+            int(day0),
+            int(absolute_day),
+            table,
+            same,
+            pre,
+            same_codes,
+            pre_codes,
+        )
     names = gp_diary.REQUEST_FIELDS
     return (
         {name: col[:n_same] for name, col in zip(names, same, strict=True)},
         {name: col[:n_pre] for name, col in zip(names, pre, strict=True)},
+        same_codes[: n_same if m else 0],
+        pre_codes[: n_pre if m else 0],
     )

@@ -256,7 +256,8 @@ class AcuteService:
         ae = ev["ae"]
         ae_ids = ae.person_id
         self.ae_type1, self.ae_admit = self._ae_decisions(world, ae.person, ae_ids, ae.k, "direct")
-        self.ae_day_starts = np.searchsorted(ae.day, np.arange(366)).astype(np.int64)
+        days = np.arange(366, dtype=ae.day.dtype)  # no widened copy of the events' days
+        self.ae_day_starts = np.searchsorted(ae.day, days).astype(np.int64)
         direct = table_from_events(world, ev["emergency_direct"])
         direct.extra["los"] = self.los_emergency.draw(
             world, direct.person, ev["emergency_direct"].person_id, direct.k, "direct"

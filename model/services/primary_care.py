@@ -212,6 +212,9 @@ class PrimaryCareService:
         self._made = 0
         self.retries: dict[int, dict[str, np.ndarray]] = {}
         self.seeded = False
+        #: the person codes of the day's request columns, read as they were split (the
+        #: ``idx`` column they belong to, and the codes)
+        self._coded: list[tuple[np.ndarray, np.ndarray]] = []
         self._minutes_today = np.zeros(self.n_diaries)
         self._reset()
 
@@ -236,7 +239,9 @@ class PrimaryCareService:
         self.new = self._requests(
             world, events.person, events.k, "gp.decisions", _drawn_order(events)
         )
-        self.new_day_starts = np.searchsorted(events.day, np.arange(DAYS_PER_YEAR + 1))
+        # the days searched in the events' own dtype: no widened copy of millions of days
+        days = np.arange(DAYS_PER_YEAR + 1, dtype=events.day.dtype)
+        self.new_day_starts = np.searchsorted(events.day, days)
         self._handled = self._made = 0
         self._reset()
         if not self.seeded:
@@ -440,9 +445,13 @@ class PrimaryCareService:
         req = _concat(self.waiting, self.retries.pop(absolute, _empty_requests()))
         self.waiting = _empty_requests()
         if req["idx"].size:
-            same, pre = _gp_kernels.split_requests(req, world.death_day, world.day0, absolute)
+            same, pre, same_codes, pre_codes = _gp_kernels.split_coded(
+                req, world.death_day, world.day0, absolute, world.strata
+            )
+            self._coded = [(same["idx"], same_codes), (pre["idx"], pre_codes)]
             self._same_day(world, same, absolute, ring)
             self._pre_booked(world, pre, absolute)
+            self._coded = []
         self.booked_minutes[:, ring] = 0.0  # the day is over: its column serves day + horizon
 
     def _shift_modes(
@@ -483,13 +492,21 @@ class PrimaryCareService:
         mode[changed] = cur
         return mode
 
+    def _codes(self, world: World, idx: np.ndarray) -> np.ndarray:
+        """``world.strata[idx]``: the person codes of request positions ``idx``, as read
+        when the day's requests were split if ``idx`` is one of those columns."""
+        for known, codes in self._coded:
+            if known is idx:
+                return codes
+        return world.strata.take(idx)
+
     def _same_day(self, world: World, req: dict[str, np.ndarray], today: int, ring: int) -> None:
         n = req["idx"].size
         if not n:
             return
         self.attempts += n
-        strata = world.strata
-        world.ledger.count("gp_booking_attempt", strata[req["idx"]], mode="same_day")
+        codes = self._codes(world, req["idx"])
+        world.ledger.count("gp_booking_attempt", codes, mode="same_day")
         # today's free minutes, first come first served; those booked are seen today
         failed_rows = _gp_kernels.book_today(
             self.diary, req, self._minutes_today, self.booked_minutes, ring, self.minutes, today
@@ -498,6 +515,8 @@ class PrimaryCareService:
         if not failed_rows.size:
             return
         failed = _take(req, failed_rows)
+        failed_codes = codes.take(failed_rows)
+        self._coded.append((failed["idx"], failed_codes))
         # the earliest time offered from tomorrow on, taken within the person's tolerance;
         # otherwise retry, A&E or give up
         offered, _, seg, (u_tol, u_retry, u_spill) = self._offer_and_draw(
@@ -521,7 +540,7 @@ class PrimaryCareService:
         rest = outcome != _gp_kernels.BOOKED
         self.failed += int(rest.sum())
         world.ledger.count(
-            "gp_booking_attempt_unsuccessful", strata[_pick(failed["idx"], rest)], mode="same_day"
+            "gp_booking_attempt_unsuccessful", _pick(failed_codes, rest), mode="same_day"
         )
         self._give_up(world, failed, outcome == _gp_kernels.GAVE_UP, outcome == _gp_kernels.TO_AE)
         retry = outcome == _gp_kernels.RETRY
@@ -538,8 +557,8 @@ class PrimaryCareService:
             return
         self.attempts += n
         idx = req["idx"]
-        strata = world.strata
-        world.ledger.count("gp_booking_attempt", strata[idx], mode="pre_booked")
+        codes = self._codes(world, idx)
+        world.ledger.count("gp_booking_attempt", codes, mode="pre_booked")
         # the day wanted, or the first working day after it if it falls on a weekend, and
         # the first free advance time on or after it
         offered, want, seg, (u_tol,) = self._offer_and_draw(world, req, today, True, 1)
@@ -554,7 +573,7 @@ class PrimaryCareService:
         unmet = outcome != _gp_kernels.BOOKED
         self.failed += int(unmet.sum())
         world.ledger.count(
-            "gp_booking_attempt_unsuccessful", strata[_pick(idx, unmet)], mode="pre_booked"
+            "gp_booking_attempt_unsuccessful", _pick(codes, unmet), mode="pre_booked"
         )
         self._give_up(world, req, unmet, np.zeros(n, dtype=bool))
 
@@ -586,10 +605,10 @@ class PrimaryCareService:
         self, world: World, req: dict[str, np.ndarray], unmet: np.ndarray, spill: np.ndarray
     ) -> None:
         idx = req["idx"]
-        strata = world.strata
-        world.ledger.count("gp_request_abandoned", strata[_pick(idx, unmet)])
+        codes = self._codes(world, idx)
+        world.ledger.count("gp_request_abandoned", _pick(codes, unmet))
         spilled = np.flatnonzero(spill)
-        world.ledger.count("gp_spill_to_ae", strata[idx.take(spilled)])
+        world.ledger.count("gp_spill_to_ae", codes.take(spilled))
         if spilled.size:  # the hospital subscribes: they attend A&E the same day
             world.publish(
                 "gp_unmet_to_ae",
