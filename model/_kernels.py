@@ -20,24 +20,30 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
 
+def _poisson_count(r: float, v: float, p: float, max_k: int) -> int:  # pragma: no cover
+    """The count whose cumulative probability first reaches ``v``, summing from
+    ``p = exp(-r)`` (the products and sums of the numpy version, in its order)."""
+    cdf = p
+    k = 0
+    while v > cdf:
+        k += 1
+        p = p * r / k
+        cdf = cdf + p
+        if k > max_k:  # round-off guard, as in numpy
+            break
+    return k
+
+
+_poisson_count_jit: Any = numba.njit(cache=True, nogil=True, inline="always")(_poisson_count)
+
+
 def _poisson_small(
     rate: np.ndarray, u: np.ndarray, p0: np.ndarray, max_k: int, limit: float, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled
     for i in range(rate.shape[0]):
         if rate[i] > limit:  # left to the large-rate inversion
             continue
-        p = p0[i]
-        cdf = p
-        r = rate[i]
-        v = u[i]
-        k = 0
-        while v > cdf:
-            k += 1
-            p = p * r / k
-            cdf = cdf + p
-            if k > max_k:  # round-off guard, as in numpy
-                break
-        out[i] = k
+        out[i] = _poisson_count_jit(rate[i], u[i], p0[i], max_k)
 
 
 def _expand_days(
@@ -129,18 +135,7 @@ def _poisson_small_rows(
     """``_poisson_small`` of the rows ``rows`` (``p0`` their ``exp(-rate)``, in row order)."""
     for j in range(rows.shape[0]):
         i = rows[j]
-        p = p0[j]
-        cdf = p
-        r = rate[i]
-        v = u[i]
-        k = 0
-        while v > cdf:
-            k += 1
-            p = p * r / k
-            cdf = cdf + p
-            if k > max_k:  # round-off guard, as in numpy
-                break
-        out[i] = k
+        out[i] = _poisson_count_jit(rate[i], u[i], p0[j], max_k)
 
 
 def _poisson_large(
