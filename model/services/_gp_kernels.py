@@ -558,6 +558,8 @@ def _attend_day(
     g_entry = np.empty(n, dtype=np.int8)
     g_level = np.empty(n, dtype=np.int8)
     g_stratum = np.empty(n, dtype=np.int32)
+    use_multiplier = dna_multiplier.shape[0] > 0
+    g_mult = np.empty(n if use_multiplier else 0, dtype=np.float64)
     j = 0
     c = head[s]
     while c >= 0:
@@ -568,10 +570,11 @@ def _attend_day(
             g_entry[j] = level_at_entry[p]
             g_level[j] = level[p]
             g_stratum[j] = strata_of[p]
+            if use_multiplier:
+                g_mult[j] = dna_multiplier[p]
             j += 1
         c = chunk_next[c]
     to_unit = 2.0**-53
-    use_multiplier = dna_multiplier.shape[0] > 0
     alive = 0
     seen = 0
     missed = n
@@ -604,7 +607,7 @@ def _attend_day(
             rr = rr_pair[g_entry[g] - 1, g_level[g] - 1]
             prob = rate * rr_wait[b] * rr / mean
             if use_multiplier:  # a lever's per-person multiplier (none in the baseline)
-                prob = prob * dna_multiplier[p]
+                prob = prob * g_mult[g]
             dna = u < prob
             dia = np.int64(s_diary[r])
             practice = dia // N_ROLES
