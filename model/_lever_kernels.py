@@ -1,0 +1,85 @@
+"""Compiled passes of the levers (numba), giving exactly what their numpy code gave.
+
+``keep_events`` is ``DayEffects.keep``: for each event, lever by lever, the thinning test
+``day >= from day and factor < 1`` and then the keyed uniform ``crn.uniforms(thin key,
+person id, event number) < factor`` (the same SplitMix64 hash as ``crn.uniforms``); an event
+is kept when no lever thins it. Compiled once per machine and cached
+(``cache=True``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _keep_events(
+    person: np.ndarray,
+    k: np.ndarray,
+    day: np.ndarray,
+    from_day: np.ndarray,
+    factor: np.ndarray,
+    thin_key: np.ndarray,
+    person_id: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    to_unit = 2.0**-53
+    n_levers = thin_key.shape[0]
+    one_day = day.shape[0] == 1
+    for i in range(person.shape[0]):
+        p = person[i]
+        d = day[0] if one_day else day[i]
+        keep = True
+        for lever in range(n_levers):
+            f = factor[p, lever]
+            if d >= from_day[p, lever] and f < 1.0:
+                # crn.uniforms(thin key, person id, event number)
+                z = np.uint64(person_id[p]) * _GOLDEN + np.uint64(k[i]) * _M2 + thin_key[lever]
+                z ^= z >> np.uint64(30)
+                z *= _M1
+                z ^= z >> np.uint64(27)
+                z *= _M2
+                z ^= z >> np.uint64(31)
+                u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+                if not u < f:
+                    keep = False
+        out[i] = keep
+
+
+_keep_events_jit: Any = numba.njit(cache=True, nogil=True)(_keep_events)
+
+
+def keep_events(
+    person: np.ndarray,
+    k: np.ndarray,
+    day: np.ndarray,
+    from_day: np.ndarray,
+    factor: np.ndarray,
+    thin_key: np.ndarray,
+    person_id: np.ndarray,
+) -> np.ndarray:
+    """Which events survive the levers' thinning: ``person`` (positions) and ``k`` (event
+    numbers) are 1-D integer arrays of one length, ``day`` (relative) one per event or one
+    for all; ``from_day`` and ``factor`` are (people, levers), ``thin_key`` one per lever."""
+    out = np.empty(person.shape[0], dtype=np.bool_)
+    if person.shape[0]:
+        _keep_events_jit(
+            person,
+            k,
+            np.ascontiguousarray(day, dtype=np.int64).reshape(-1),
+            from_day,
+            factor,
+            thin_key,
+            np.ascontiguousarray(person_id, dtype=np.int64),
+            out,
+        )
+    return out
+
+
+__all__ = ["keep_events"]

@@ -1,0 +1,85 @@
+"""The levers' compiled passes (``model._lever_kernels``) against their numpy references.
+
+Each reference below is the numpy code the compiled pass replaced; the pass must give exactly
+the same values (not merely close ones), so that scenarios' tables do not move.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model import crn
+from model.effects import NEVER, DayEffects
+
+
+def _keep_numpy(
+    levers: list[tuple[np.ndarray, np.ndarray, np.uint64]],
+    person: np.ndarray,
+    k: np.ndarray,
+    day: np.ndarray | int,
+    person_id: np.ndarray,
+) -> np.ndarray:
+    """``DayEffects.keep`` as it was in numpy: lever by lever, thin with a keyed uniform."""
+    keep = np.ones(person.shape, dtype=bool)
+    day_arr = np.broadcast_to(np.asarray(day, dtype=np.int64), keep.shape)
+    for from_day, factor, thin_key in levers:
+        f = factor[person]
+        thin = (day_arr >= from_day[person]) & (f < 1.0)
+        if thin.any():
+            at = np.flatnonzero(thin)
+            u = crn.uniforms(thin_key, person_id[person[at]], np.asarray(k)[at])
+            keep[at] &= u < f[at]
+    return keep
+
+
+def _effects(size: int, rng: np.random.Generator) -> tuple[DayEffects, list]:
+    """Day effects of three levers on one stream, with some factors above 1 (top-ups)."""
+    eff = DayEffects()
+    person_id = np.arange(size, dtype=np.int64) * 7 + 3
+    reference = []
+    for n, lever in enumerate(("a", "b", "c")):
+        from_day = np.full(size, NEVER, dtype=np.int16)
+        factor = np.ones(size)
+        thin_key = crn.key(5, 0, f"test.{lever}.thin", 0)
+        for _ in range(3):  # later calls replace earlier ones for the same people
+            who = np.unique(rng.integers(0, size, size // 4))
+            start = int(rng.integers(0, 300))
+            f = rng.uniform(0.2, 1.3, who.size) if n != 1 else 0.6
+            eff.set(
+                lever,
+                "gp",
+                who,
+                start,
+                f,
+                size=size,
+                person_id=person_id,
+                end_day=np.full(size, 365),
+                rate=np.full(size, 4.0),
+                thin_key=thin_key,
+                top_up_key=crn.key(5, 0, f"test.{lever}.top_up", 0),
+                day0=0,
+            )
+            from_day[who] = start
+            factor[who] = f
+        reference.append((from_day, factor, thin_key))
+    return eff, [person_id, reference]
+
+
+def test_keep_is_the_numpy_thinning_lever_by_lever() -> None:
+    rng = np.random.default_rng(1)
+    size = 5_000
+    eff, (person_id, reference) = _effects(size, rng)
+    person = rng.integers(0, size, 40_000)
+    k = rng.integers(0, 50, person.size).astype(np.int32)
+    day = rng.integers(0, 365, person.size)
+    got = eff.keep("gp", person, k, day, person_id)
+    want = _keep_numpy(reference, person, k, day, person_id)
+    assert got is not None
+    np.testing.assert_array_equal(got, want)
+    assert 0.2 < got.mean() < 0.95  # both thinned and kept events are compared
+    # one day for every event
+    got = eff.keep("gp", person, k, 200, person_id)
+    np.testing.assert_array_equal(got, _keep_numpy(reference, person, k, 200, person_id))
+    for lever, (_, factor, _) in zip("abc", reference, strict=True):
+        np.testing.assert_array_equal(eff.factor("gp", lever), factor)
+    assert eff.keep("ae", person, k, day, person_id) is None  # no effect on the stream
