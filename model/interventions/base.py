@@ -328,6 +328,16 @@ class LeverBase:
         death = world.death_day[np.maximum(pos, 0)].astype(np.int64)
         return np.asarray((pos < 0) | ((death >= 0) & (death <= day)))
 
+    @classmethod
+    def dead_in(cls, world: World, caseload: Any, day: int) -> np.ndarray:
+        """Per row of a caseload (``model.services.caseload.CaseloadService``): has the
+        person of an open episode died by relative ``day``? (False for closed episodes:
+        the caseload only asks about open ones.)"""
+        rows = caseload.open_rows()
+        dead = np.zeros(caseload.size, dtype=bool)
+        dead[rows] = cls.dead_by(world, caseload.person_id[rows], day)
+        return dead
+
     def active_share(self, absolute_day: int) -> float:
         """Share of the lever running on an absolute day (0 before start, ramping up)."""
         if absolute_day < self.start_day:

@@ -156,7 +156,7 @@ class HealthCoaching(LeverBase):
             return
         cl = self.caseload
         before = len(cl.completions)
-        cl.day(absolute, world.year, self.dead_by(world, cl.person_id, day))
+        cl.day(absolute, world.year, self.dead_in(world, cl, day))
         for ids in cl.today_sessions:
             where = world.index_of(ids)
             self.session_strata.append(world.strata[where[where >= 0]])

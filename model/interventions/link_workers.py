@@ -231,7 +231,7 @@ class LinkWorkers(LeverBase):
             self.pending = []
             cl.refer(ids, self._units(world, ids, person), absolute)
         before = len(cl.completions)
-        cl.day(absolute, world.year, self.dead_by(world, cl.person_id, day))
+        cl.day(absolute, world.year, self.dead_in(world, cl, day))
         for ids in cl.today_sessions:
             self.session_strata.append(self._strata(world, ids))
         if cl.today_started.size:

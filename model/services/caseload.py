@@ -137,6 +137,35 @@ class CaseloadSpec:
         return self.caseload_per_fte_year * self.mean_episode_days / 365.0
 
 
+#: columns of a caseload's episode rows
+_COLUMNS = (
+    ("person_id", np.int64),
+    ("unit", np.int32),
+    ("referred", np.int64),
+    ("started", np.int64),
+    ("n_sessions", np.int16),
+    ("done", np.int16),
+    ("next_day", np.int64),
+    ("state", np.int8),
+    ("ref_no", np.int32),
+)
+
+
+class _Column:
+    """A column of a caseload's episode rows: a view of the rows in use."""
+
+    name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: CaseloadService, objtype: type | None = None) -> np.ndarray:
+        return obj._buf[self.name][: obj.size]
+
+    def __set__(self, obj: CaseloadService, value: np.ndarray) -> None:
+        raise AttributeError(f"caseload column {self.name!r} is written in place, not replaced")
+
+
 class CaseloadService:
     """A staffed caseload with a waiting list per deployment unit, served day by day.
 
@@ -161,23 +190,53 @@ class CaseloadService:
         self.key = np.uint64(key)
         n_units = len(spec.unit_fte_share)
         self.unit_share = np.asarray(spec.unit_fte_share, dtype=float)
-        self._cols: dict[str, list[np.ndarray]] = {}
-        self.person_id = np.empty(0, np.int64)
-        self.unit = np.empty(0, np.int32)
-        self.referred = np.empty(0, np.int64)
-        self.started = np.empty(0, np.int64)
-        self.n_sessions = np.empty(0, np.int16)
-        self.done = np.empty(0, np.int16)
-        self.next_day = np.empty(0, np.int64)
-        self.state = np.empty(0, np.int8)
-        self.ref_no = np.empty(0, np.int32)
-        #: people referred so far (sorted ids) and how many times each was referred
+        #: the episode rows (referral order) in buffers with room to grow: ``size`` rows
+        #: used, read through the column attributes (views of the used rows)
+        self._buf = {name: np.empty(16, dtype) for name, dtype in _COLUMNS}
+        self.size = 0
+        #: people referred so far (sorted ids), how many times each was referred, and
+        #: whether they have an open episode (waiting or in support) now
         self._seen_ids = np.empty(0, np.int64)
         self._seen_n = np.empty(0, np.int32)
+        self._seen_open = np.empty(0, dtype=bool)
         self.n_units = n_units
         #: (person id, absolute day) of each completed episode, appended as they happen
         self.completions: list[tuple[np.ndarray, int]] = []
         self.reset_year()
+
+    person_id = _Column()
+    unit = _Column()
+    referred = _Column()
+    started = _Column()
+    n_sessions = _Column()
+    done = _Column()
+    next_day = _Column()
+    state = _Column()
+    ref_no = _Column()
+
+    def open_rows(self) -> np.ndarray:
+        """Rows of the open episodes (waiting or in support)."""
+        return np.flatnonzero(self.state <= ACTIVE)
+
+    def _append(self, **columns: np.ndarray) -> None:
+        """Append rows (every column, one length), growing the buffers when full."""
+        n = next(iter(columns.values())).size
+        need = self.size + n
+        capacity = self._buf["state"].size
+        if need > capacity:
+            capacity = max(2 * capacity, need)
+            for name, old in self._buf.items():
+                grown = np.empty(capacity, old.dtype)
+                grown[: self.size] = old[: self.size]
+                self._buf[name] = grown
+        for name, values in columns.items():
+            self._buf[name][self.size : need] = values
+        self.size = need
+
+    def _close(self, rows: np.ndarray, state: int) -> None:
+        """Episodes ``rows`` end in ``state``: their people have no open episode now."""
+        self.state[rows] = state
+        self._seen_open[np.searchsorted(self._seen_ids, self.person_id[rows])] = False
 
     # ---------------------------------------------------------------- staffing
     def fte_on(self, absolute_day: int, year: int) -> float:
@@ -200,41 +259,45 @@ class CaseloadService:
         units = np.asarray(unit, dtype=np.int32)
         ids, first = np.unique(ids, return_index=True)
         units = units[first]
-        open_ = np.isin(self.state, (WAITING, ACTIVE))
-        new = ~np.isin(ids, self.person_id[open_])
-        ids, units = ids[new], units[new]
-        if not ids.size:
-            return 0
         # referral number of each person (0 for their first), from sorted arrays of the
-        # people referred before and their counts
+        # people referred before, their counts and whether an episode of theirs is open
         pos = np.searchsorted(self._seen_ids, ids)
         pos_c = np.minimum(pos, max(self._seen_ids.size - 1, 0))
         if self._seen_ids.size:
             seen = self._seen_ids[pos_c] == ids
-            ref_no = np.where(seen, self._seen_n[pos_c], 0).astype(np.int32)
-            self._seen_n[pos_c[seen]] += 1
+            new = ~(seen & self._seen_open[pos_c])
+            ids, units, seen, pos_c = ids[new], units[new], seen[new], pos_c[new]
         else:
             seen = np.zeros(ids.size, dtype=bool)
+        if not ids.size:
+            return 0
+        if self._seen_ids.size:
+            ref_no = np.where(seen, self._seen_n[pos_c], 0).astype(np.int32)
+            self._seen_n[pos_c[seen]] += 1
+            self._seen_open[pos_c[seen]] = True
+        else:
             ref_no = np.zeros(ids.size, dtype=np.int32)
         fresh = ids[~seen]
-        if fresh.size:
-            self._seen_ids = np.concatenate([self._seen_ids, fresh])
-            self._seen_n = np.concatenate([self._seen_n, np.ones(fresh.size, np.int32)])
-            order = np.argsort(self._seen_ids, kind="stable")
-            self._seen_ids, self._seen_n = self._seen_ids[order], self._seen_n[order]
+        if fresh.size:  # sorted and new: inserted in place, the arrays stay sorted
+            at = np.searchsorted(self._seen_ids, fresh)
+            self._seen_ids = np.insert(self._seen_ids, at, fresh)
+            self._seen_n = np.insert(self._seen_n, at, np.int32(1))
+            self._seen_open = np.insert(self._seen_open, at, True)
         n = ids.size
-        self.person_id = np.concatenate([self.person_id, ids])
-        self.unit = np.concatenate([self.unit, units])
-        self.referred = np.concatenate([self.referred, np.full(n, absolute_day, np.int64)])
-        self.started = np.concatenate([self.started, np.full(n, -1, np.int64)])
         lo, hi = self.spec.sessions
         u = _u(self.key, ids, ref_no, 0)
         sessions = lo + np.minimum((u * (hi - lo + 1)).astype(np.int16), hi - lo)
-        self.n_sessions = np.concatenate([self.n_sessions, sessions.astype(np.int16)])
-        self.done = np.concatenate([self.done, np.zeros(n, np.int16)])
-        self.next_day = np.concatenate([self.next_day, np.full(n, -1, np.int64)])
-        self.state = np.concatenate([self.state, np.full(n, WAITING, np.int8)])
-        self.ref_no = np.concatenate([self.ref_no, ref_no])
+        self._append(
+            person_id=ids,
+            unit=units,
+            referred=np.full(n, absolute_day, np.int64),
+            started=np.full(n, -1, np.int64),
+            n_sessions=sessions.astype(np.int16),
+            done=np.zeros(n, np.int16),
+            next_day=np.full(n, -1, np.int64),
+            state=np.full(n, WAITING, np.int8),
+            ref_no=ref_no,
+        )
         self.rec["referred"] += n
         return int(n)
 
@@ -251,11 +314,10 @@ class CaseloadService:
         self.today_started = np.empty(0, np.int64)
         self.rec["staff_cost_gbp"] += self.fte_on(absolute_day, year) * s.cost_per_fte_year / 365
         self.rec["fte_days"] += self.fte_on(absolute_day, year)
-        open_ = np.isin(self.state, (WAITING, ACTIVE))
-        gone = open_ & dead
-        if gone.any():
-            self.state[gone] = DIED
-            self.rec["died"] += int(gone.sum())
+        gone = np.flatnonzero((self.state <= ACTIVE) & dead)  # open (waiting or active)
+        if gone.size:
+            self._close(gone, DIED)
+            self.rec["died"] += int(gone.size)
         # sessions due today
         due = np.flatnonzero((self.state == ACTIVE) & (self.next_day == absolute_day))
         if due.size:
@@ -265,8 +327,8 @@ class CaseloadService:
             u = _u(self.key, self.person_id[due], self.ref_no[due], self.done[due].astype(np.int64))
             finished = self.done[due] >= self.n_sessions[due]
             drop = ~finished & (u < s.dropout_per_session)
-            self.state[due[finished]] = COMPLETED
-            self.state[due[drop]] = DROPPED
+            self._close(due[finished], COMPLETED)
+            self._close(due[drop], DROPPED)
             self.rec["completed"] += int(finished.sum())
             self.rec["dropped_out"] += int(drop.sum())
             if finished.any():
@@ -275,10 +337,10 @@ class CaseloadService:
             self.next_day[going] = absolute_day + round(s.days_between_sessions)
         # waiting too long: leave the list
         waiting = self.state == WAITING
-        too_long = waiting & (absolute_day - self.referred > s.max_wait_days)
-        if too_long.any():
-            self.state[too_long] = LEFT_WAITING
-            self.rec["left_waiting"] += int(too_long.sum())
+        too_long = np.flatnonzero(waiting & (absolute_day - self.referred > s.max_wait_days))
+        if too_long.size:
+            self._close(too_long, LEFT_WAITING)
+            self.rec["left_waiting"] += int(too_long.size)
         # free places take the longest waiting, unit by unit (rows are in referral order)
         places = self.fte_on(absolute_day, year) * s.places_per_fte * self.unit_share
         active = np.bincount(self.unit[self.state == ACTIVE], minlength=self.n_units)
@@ -302,7 +364,7 @@ class CaseloadService:
             self.today_sessions.append(self.person_id[take])
             self.today_started = self.person_id[take].copy()
             single = take[self.done[take] >= self.n_sessions[take]]
-            self.state[single] = COMPLETED
+            self._close(single, COMPLETED)
             self.rec["completed"] += int(single.size)
             if single.size:
                 self.completions.append((self.person_id[single].copy(), absolute_day))
@@ -347,19 +409,10 @@ class CaseloadService:
         r["fte"] = r.pop("fte_days") / 365.0
         r["waiting_at_year_end"] = float((self.state == WAITING).sum())
         r["in_support_at_year_end"] = float((self.state == ACTIVE).sum())
-        keep = np.isin(self.state, (WAITING, ACTIVE))
-        for name in (
-            "person_id",
-            "unit",
-            "referred",
-            "started",
-            "n_sessions",
-            "done",
-            "next_day",
-            "state",
-            "ref_no",
-        ):
-            setattr(self, name, getattr(self, name)[keep])
+        keep = self.open_rows()
+        for buf in self._buf.values():
+            buf[: keep.size] = buf[keep]
+        self.size = int(keep.size)
         self.reset_year()
         return r
 
