@@ -3,7 +3,9 @@
 ``keep_events`` is ``DayEffects.keep``: for each event, lever by lever, the thinning test
 ``day >= from day and factor < 1`` and then the keyed uniform ``crn.uniforms(thin key,
 person id, event number) < factor`` (the same SplitMix64 hash as ``crn.uniforms``); an event
-is kept when no lever thins it. Compiled once per machine and cached
+is kept when no lever thins it. ``add_at_float32`` is ``np.add.at(row, person, (amount *
+share).astype(np.float32))``: the same float32 value added to the same float32 cell, record
+by record in order, without the temporaries. Compiled once per machine and cached
 (``cache=True``).
 """
 
@@ -82,4 +84,28 @@ def keep_events(
     return out
 
 
-__all__ = ["keep_events"]
+def _add_at_float32(
+    row: np.ndarray, person: np.ndarray, amount: np.ndarray, share: float
+) -> None:  # pragma: no cover - compiled
+    one = amount.shape[0] == 1
+    for i in range(person.shape[0]):
+        a = amount[0] if one else amount[i]
+        row[person[i]] += np.float32(a * share)
+
+
+_add_at_float32_jit: Any = numba.njit(cache=True, nogil=True)(_add_at_float32)
+
+
+def add_at_float32(row: np.ndarray, person: np.ndarray, amount: np.ndarray, share: float) -> None:
+    """``np.add.at(row, person, (amount * share).astype(np.float32))`` on a float32 ``row``,
+    in place; ``amount`` (float64) one per record or one for all."""
+    if person.shape[0]:
+        _add_at_float32_jit(
+            row,
+            np.ascontiguousarray(person).reshape(-1),
+            np.ascontiguousarray(amount, dtype=np.float64).reshape(-1),
+            float(share),
+        )
+
+
+__all__ = ["add_at_float32", "keep_events"]

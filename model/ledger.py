@@ -398,6 +398,14 @@ class Ledger:
             self.spend.want_detail(detail)
         return self.spend
 
+    def _unit_cost(self, service: str, role: str, mode: str) -> float:
+        """``unit_cost`` of a (service, role, mode), looked up once per ledger."""
+        combo = (service, role, mode)
+        cost = self._unit_costs.get(combo)
+        if cost is None:
+            cost = self._unit_costs[combo] = unit_cost(self.register, service, role, mode)
+        return cost
+
     def _spend(
         self,
         service: str,
@@ -408,10 +416,7 @@ class Ledger:
     ) -> None:
         if self.spend is None or person is None:
             return
-        combo = (service, role, mode)
-        cost = self._unit_costs.get(combo)
-        if cost is None:
-            cost = self._unit_costs[combo] = unit_cost(self.register, service, role, mode)
+        cost = self._unit_cost(service, role, mode)
         if cost == 0.0:
             return
         amount: float | np.ndarray = cost if weight is None else cost * np.asarray(weight, float)
@@ -530,7 +535,7 @@ class Ledger:
             return
         assert self._year is not None
         if self.spend is not None and person is not None:
-            costs = np.array([unit_cost(self.register, service, r, m) for r, m in labels])
+            costs = np.array([self._unit_cost(service, r, m) for r, m in labels])
             amount = costs[keys // N_CODES]
             self.spend.add(
                 service, np.asarray(person), amount, payer_shares(self.register, service)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from model import crn
+from model._lever_kernels import add_at_float32
 from model.effects import NEVER, DayEffects
 
 
@@ -83,3 +84,15 @@ def test_keep_is_the_numpy_thinning_lever_by_lever() -> None:
     for lever, (_, factor, _) in zip("abc", reference, strict=True):
         np.testing.assert_array_equal(eff.factor("gp", lever), factor)
     assert eff.keep("ae", person, k, day, person_id) is None  # no effect on the stream
+
+
+def test_add_at_float32_is_numpy_add_at_record_by_record() -> None:
+    rng = np.random.default_rng(2)
+    person = rng.integers(0, 300, 20_000)  # many records per person: the order matters
+    amount = rng.lognormal(3.0, 2.0, person.size)
+    for share, values in ((0.37, amount), (1.0, amount), (0.5, np.asarray(123.456))):
+        want = rng.uniform(0, 1e4, 300).astype(np.float32)
+        got = want.copy()
+        np.add.at(want, person, (np.broadcast_to(values, person.shape) * share).astype(np.float32))
+        add_at_float32(got, person, values, share)
+        np.testing.assert_array_equal(got, want)
