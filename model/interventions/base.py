@@ -174,6 +174,14 @@ def staffing_of(name: str, settings: LeverSettings, register: Any, run: Any) -> 
     }
 
 
+def add_sorted(ids: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """``np.union1d(ids, new)`` of a sorted array of unique ids and sorted new ids none of
+    which it holds: the new ids inserted in place."""
+    if not new.size:
+        return ids
+    return np.insert(ids, np.searchsorted(ids, new), new)
+
+
 class LeverBase:
     """Common machinery of a lever in one replication (implements ``model.world.Lever``).
 
@@ -208,6 +216,8 @@ class LeverBase:
         #: a targeting override (``carescale evaluate``): when set, the lever is aimed at
         #: exactly these person ids (sorted), enrolled at its start without referral or uptake
         self.enrol_ids: np.ndarray | None = None
+        #: a ``start`` array and its rows grouped by start day (``starting_rows``)
+        self._start_groups: tuple[np.ndarray, dict[int, np.ndarray]] | None = None
 
     @property
     def rule(self) -> Rule:
@@ -290,16 +300,25 @@ class LeverBase:
         it before, once each; return the positions and ids of those who take it up (their
         referrals and starts are recorded)."""
         pop = world.pop
-        person = np.flatnonzero(eligible & ~np.isin(pop.person_id, self.offered))
+        person = np.flatnonzero(eligible & ~self.was_offered(world))
         if not person.size:
             return person, pop.person_id[person]
         ids = pop.person_id[person]
-        self.offered = np.union1d(self.offered, ids)
+        self.offered = add_sorted(self.offered, ids)
         self.rec["referred"] += ids.size
         takes = self.takes_up(ids)
         person, ids = person[takes], ids[takes]
         self.rec["started"] += ids.size
         return person, ids
+
+    def was_offered(self, world: World) -> np.ndarray:
+        """Mask over ``world.pop``: ``np.isin(pop.person_id, self.offered)``, found through
+        the world's id index."""
+        mask = np.zeros(world.pop.size, dtype=bool)
+        if self.offered.size:
+            pos = world.index_of(self.offered)
+            mask[pos[pos >= 0]] = True
+        return mask
 
     def propensity(self, person_id: np.ndarray) -> np.ndarray:
         """Each person's fixed uptake propensity for this lever (independent of others)."""
@@ -327,6 +346,24 @@ class LeverBase:
         pos = world.index_of(ids)
         death = world.death_day[np.maximum(pos, 0)].astype(np.int64)
         return np.asarray((pos < 0) | ((death >= 0) & (death <= day)))
+
+    def starting_rows(self, start: np.ndarray, absolute_day: int) -> np.ndarray:
+        """``np.flatnonzero(start == absolute_day)``: the rows of a lever's people starting
+        on a day. The rows are grouped by day once for each ``start`` array (levers replace
+        the array when they enrol people, never write into it)."""
+        cache = self._start_groups
+        if cache is None or cache[0] is not start:
+            order = np.argsort(start, kind="stable")
+            days = start[order]
+            cuts = np.flatnonzero(np.diff(days)) + 1
+            groups = {
+                int(d[0]): rows
+                for d, rows in zip(np.split(days, cuts), np.split(order, cuts), strict=True)
+                if d.size
+            }
+            cache = self._start_groups = (start, groups)
+        rows = cache[1].get(int(absolute_day))
+        return rows if rows is not None else np.empty(0, np.int64)
 
     @classmethod
     def dead_in(cls, world: World, caseload: Any, day: int) -> np.ndarray:
@@ -397,6 +434,7 @@ __all__ = [
     "EVIDENCE_MODES",
     "LeverBase",
     "LeverSettings",
+    "add_sorted",
     "choice",
     "fail",
     "number",

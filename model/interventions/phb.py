@@ -147,7 +147,7 @@ class PersonalHealthBudgets(LeverBase):
         while True:
             w = self.world
             today = int(env.now)
-            starting = np.flatnonzero(self.start == today)
+            starting = self.starting_rows(self.start, today)
             if starting.size:
                 pos = w.index_of(self.ids[starting])
                 ok = pos >= 0

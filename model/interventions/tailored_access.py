@@ -130,7 +130,7 @@ class TailoredAccess(LeverBase):
         while True:
             w = self.world
             today = int(env.now)
-            starting = np.flatnonzero(self.start == today)
+            starting = self.starting_rows(self.start, today)
             if starting.size:
                 self._begin(w, starting, today - w.day0)
             yield env.timeout(1)
