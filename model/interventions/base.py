@@ -31,6 +31,10 @@ from model.world import DAYS_PER_YEAR, World
 DEFAULT_EVIDENCE = "controlled"
 COMMON_KEYS = ("start_year", "ramp_up_months", "uptake", "evidence", "target")
 
+#: ``dead_in``: the first dead day of people gone in an earlier year, and of survivors
+_GONE = np.int64(-(1 << 40))
+_NEVER_DIES = np.int64(1 << 40)
+
 #: a checker of one lever-specific key: (file, key, value) -> the value as used
 Check = Callable[[str, str, Any], Any]
 
@@ -216,6 +220,8 @@ class LeverBase:
         #: a targeting override (``carescale evaluate``): when set, the lever is aimed at
         #: exactly these person ids (sorted), enrolled at its start without referral or uptake
         self.enrol_ids: np.ndarray | None = None
+        #: a caseload, (year start, its generation) and its rows' first dead day (``dead_in``)
+        self._death_rows: tuple[Any, tuple[int, int], np.ndarray] | None = None
         #: a ``start`` array and its rows grouped by start day (``starting_rows``)
         self._start_groups: tuple[np.ndarray, dict[int, np.ndarray]] | None = None
 
@@ -365,15 +371,30 @@ class LeverBase:
         rows = cache[1].get(int(absolute_day))
         return rows if rows is not None else np.empty(0, np.int64)
 
-    @classmethod
-    def dead_in(cls, world: World, caseload: Any, day: int) -> np.ndarray:
+    def dead_in(self, world: World, caseload: Any, day: int) -> np.ndarray:
         """Per row of a caseload (``model.services.caseload.CaseloadService``): has the
-        person of an open episode died by relative ``day``? (False for closed episodes:
-        the caseload only asks about open ones.)"""
-        rows = caseload.open_rows()
-        dead = np.zeros(caseload.size, dtype=bool)
-        dead[rows] = cls.dead_by(world, caseload.person_id[rows], day)
-        return dead
+        person died by relative ``day`` (or left in an earlier year)? ``dead_by`` of the
+        rows' people, with each row's death day looked up once a year (positions and death
+        days are fixed within a year; rows are only appended until the caseload's year end).
+        """
+        cache = self._death_rows
+        n = caseload.size
+        fresh = (
+            cache is None
+            or cache[0] is not caseload
+            or cache[1] != (world.day0, caseload.generation)
+            or cache[2].size > n
+        )
+        dead_from = np.empty(0, np.int64) if fresh or cache is None else cache[2]
+        if dead_from.size < n:
+            pos = world.index_of(caseload.person_id[dead_from.size :])
+            death = world.death_day[np.maximum(pos, 0)].astype(np.int64)
+            # the first day the person counts as dead: the death day, never for survivors,
+            # always for people gone in an earlier year
+            new = np.where(pos < 0, _GONE, np.where(death >= 0, death, _NEVER_DIES))
+            dead_from = np.concatenate([dead_from, new])
+            self._death_rows = (caseload, (world.day0, caseload.generation), dead_from)
+        return dead_from <= day
 
     def active_share(self, absolute_day: int) -> float:
         """Share of the lever running on an absolute day (0 before start, ramping up)."""

@@ -281,14 +281,13 @@ class LinkWorkers(LeverBase):
         )
         if again.any():
             self.done_day[at[again]] = absolute
+        # the others are inserted in place (ids sorted, none there yet): the arrays stay
+        # sorted by id
         fresh = ~again
-        ids = np.concatenate([self.done_ids, pid[fresh]])
-        order = np.argsort(ids)
-        self.done_ids = ids[order]
-        self.done_day = np.concatenate(
-            [self.done_day, np.full(int(fresh.sum()), absolute, np.int64)]
-        )[order]
-        self.done_needs = np.concatenate([self.done_needs, needs[fresh]])[order]
+        at_fresh = at[fresh]
+        self.done_ids = np.insert(self.done_ids, at_fresh, pid[fresh])
+        self.done_day = np.insert(self.done_day, at_fresh, np.int64(absolute))
+        self.done_needs = np.insert(self.done_needs, at_fresh, needs[fresh])
         self.rec["qaly_gain"] += self.qaly * pid.size
 
     # ---------------------------------------------------------------- yearly effect

@@ -194,6 +194,9 @@ class CaseloadService:
         #: used, read through the column attributes (views of the used rows)
         self._buf = {name: np.empty(16, dtype) for name, dtype in _COLUMNS}
         self.size = 0
+        #: incremented when the rows are compacted (at the year's end): rows keep their
+        #: place until then
+        self.generation = 0
         #: people referred so far (sorted ids), how many times each was referred, and
         #: whether they have an open episode (waiting or in support) now
         self._seen_ids = np.empty(0, np.int64)
@@ -413,6 +416,7 @@ class CaseloadService:
         for buf in self._buf.values():
             buf[: keep.size] = buf[keep]
         self.size = int(keep.size)
+        self.generation += 1
         self.reset_year()
         return r
 
