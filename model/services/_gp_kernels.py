@@ -315,11 +315,15 @@ def _decide(
     # each person's id and (practice, segment) side by side, so that a request reads one
     # place in memory for its person (requests come in order of day, not of person)
     n_people = ids.shape[0]
-    packed = np.empty((n_people, 2), dtype=np.int64)
-    for p in range(n_people):
-        packed[p, 0] = ids[p]
-        packed[p, 1] = np.int64(practice_of[p]) * 256 + np.int64(segment[p])
     n = person.shape[0]
+    # packing costs a pass over everyone: not for a few requests (levers' top-ups of a day),
+    # whose people's values are read where they are
+    pack = n * 8 >= n_people
+    packed = np.empty((n_people if pack else 0, 2), dtype=np.int64)
+    if pack:
+        for p in range(n_people):
+            packed[p, 0] = ids[p]
+            packed[p, 1] = np.int64(practice_of[p]) * 256 + np.int64(segment[p])
     block = 4096
     meta = np.empty(block, dtype=np.int64)
     for start in range(0, n, block):
@@ -327,8 +331,12 @@ def _decide(
         # the block's people first, in a loop of loads only (see the module docstring)
         for i in range(start, end):
             p = person[i]
-            pid[i] = packed[p, 0]
-            meta[i - start] = packed[p, 1]
+            if pack:
+                pid[i] = packed[p, 0]
+                meta[i - start] = packed[p, 1]
+            else:
+                pid[i] = ids[p]
+                meta[i - start] = np.int64(practice_of[p]) * 256 + np.int64(segment[p])
         for i in range(start, end):
             # crn.event_uniforms16: one SplitMix64 hash of (key, person id, event number)
             z = np.uint64(pid[i]) * _GOLDEN + key + np.uint64(k[i]) * _M2
