@@ -137,6 +137,56 @@ class CaseloadSpec:
         return self.caseload_per_fte_year * self.mean_episode_days / 365.0
 
 
+class _Referred:
+    """The people referred to a caseload so far: their ids, how many times each was referred
+    and whether an episode of theirs is open (waiting or in support).
+
+    Two sorted parts, the bulk and the latest people, so that adding a few people copies
+    only the latest; they join the bulk when there are ``MERGE`` of them.
+    """
+
+    MERGE = 4096
+
+    def __init__(self) -> None:
+        #: per part: sorted ids, referral counts, open flags
+        self.ids = [np.empty(0, np.int64), np.empty(0, np.int64)]
+        self.count = [np.empty(0, np.int32), np.empty(0, np.int32)]
+        self.open = [np.empty(0, dtype=bool), np.empty(0, dtype=bool)]
+
+    def find(self, ids: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per part: which of ``ids`` it holds, and their positions there."""
+        out = []
+        for part in self.ids:
+            if not part.size:
+                out.append((np.zeros(ids.size, dtype=bool), np.zeros(ids.size, np.int64)))
+                continue
+            pos = np.minimum(np.searchsorted(part, ids), part.size - 1)
+            out.append((part[pos] == ids, pos))
+        return out
+
+    def close(self, ids: np.ndarray) -> None:
+        """These people's open episodes ended."""
+        for (found, pos), flags in zip(self.find(ids), self.open, strict=True):
+            flags[pos[found]] = False
+
+    def add(self, fresh: np.ndarray) -> None:
+        """People referred for the first time (sorted, none held yet), with an open episode."""
+        if not fresh.size:
+            return
+        at = np.searchsorted(self.ids[1], fresh)
+        self.ids[1] = np.insert(self.ids[1], at, fresh)
+        self.count[1] = np.insert(self.count[1], at, np.int32(1))
+        self.open[1] = np.insert(self.open[1], at, True)
+        if self.ids[1].size >= self.MERGE:  # the latest join the bulk
+            at = np.searchsorted(self.ids[0], self.ids[1])
+            self.ids[0] = np.insert(self.ids[0], at, self.ids[1])
+            self.count[0] = np.insert(self.count[0], at, self.count[1])
+            self.open[0] = np.insert(self.open[0], at, self.open[1])
+            self.ids[1] = np.empty(0, np.int64)
+            self.count[1] = np.empty(0, np.int32)
+            self.open[1] = np.empty(0, dtype=bool)
+
+
 #: columns of a caseload's episode rows
 _COLUMNS = (
     ("person_id", np.int64),
@@ -197,11 +247,9 @@ class CaseloadService:
         #: incremented when the rows are compacted (at the year's end): rows keep their
         #: place until then
         self.generation = 0
-        #: people referred so far (sorted ids), how many times each was referred, and
-        #: whether they have an open episode (waiting or in support) now
-        self._seen_ids = np.empty(0, np.int64)
-        self._seen_n = np.empty(0, np.int32)
-        self._seen_open = np.empty(0, dtype=bool)
+        #: people referred so far, how many times each was referred, and whether they have
+        #: an open episode (waiting or in support) now
+        self._referred = _Referred()
         self.n_units = n_units
         #: (person id, absolute day) of each completed episode, appended as they happen
         self.completions: list[tuple[np.ndarray, int]] = []
@@ -239,7 +287,7 @@ class CaseloadService:
     def _close(self, rows: np.ndarray, state: int) -> None:
         """Episodes ``rows`` end in ``state``: their people have no open episode now."""
         self.state[rows] = state
-        self._seen_open[np.searchsorted(self._seen_ids, self.person_id[rows])] = False
+        self._referred.close(self.person_id[rows])
 
     # ---------------------------------------------------------------- staffing
     def fte_on(self, absolute_day: int, year: int) -> float:
@@ -262,30 +310,26 @@ class CaseloadService:
         units = np.asarray(unit, dtype=np.int32)
         ids, first = np.unique(ids, return_index=True)
         units = units[first]
-        # referral number of each person (0 for their first), from sorted arrays of the
-        # people referred before, their counts and whether an episode of theirs is open
-        pos = np.searchsorted(self._seen_ids, ids)
-        pos_c = np.minimum(pos, max(self._seen_ids.size - 1, 0))
-        if self._seen_ids.size:
-            seen = self._seen_ids[pos_c] == ids
-            new = ~(seen & self._seen_open[pos_c])
-            ids, units, seen, pos_c = ids[new], units[new], seen[new], pos_c[new]
-        else:
-            seen = np.zeros(ids.size, dtype=bool)
+        # referral number of each person (0 for their first), from the people referred
+        # before, their counts and whether an episode of theirs is open
+        referred = self._referred
+        hits = referred.find(ids)
+        seen = hits[0][0] | hits[1][0]
+        is_open = np.zeros(ids.size, dtype=bool)
+        for (found, pos), flags in zip(hits, referred.open, strict=True):
+            is_open[found] = flags[pos[found]]
+        new = ~(seen & is_open)
+        ids, units, seen = ids[new], units[new], seen[new]
         if not ids.size:
             return 0
-        if self._seen_ids.size:
-            ref_no = np.where(seen, self._seen_n[pos_c], 0).astype(np.int32)
-            self._seen_n[pos_c[seen]] += 1
-            self._seen_open[pos_c[seen]] = True
-        else:
-            ref_no = np.zeros(ids.size, dtype=np.int32)
-        fresh = ids[~seen]
-        if fresh.size:  # sorted and new: inserted in place, the arrays stay sorted
-            at = np.searchsorted(self._seen_ids, fresh)
-            self._seen_ids = np.insert(self._seen_ids, at, fresh)
-            self._seen_n = np.insert(self._seen_n, at, np.int32(1))
-            self._seen_open = np.insert(self._seen_open, at, True)
+        ref_no = np.zeros(ids.size, dtype=np.int32)
+        for (found, pos), count, flags in zip(hits, referred.count, referred.open, strict=True):
+            found, pos = found[new], pos[new]
+            at = pos[found]
+            ref_no[found] = count[at]
+            count[at] += 1
+            flags[at] = True
+        referred.add(ids[~seen])
         n = ids.size
         lo, hi = self.spec.sessions
         u = _u(self.key, ids, ref_no, 0)
