@@ -112,9 +112,11 @@ class DayEffects:
         before it keep the earlier decision).
         """
         person = np.asarray(person, dtype=np.int64)
-        factor_arr = np.broadcast_to(np.asarray(factor, dtype=np.float64), person.shape)
         if not person.size:
             return
+        factor_arr = np.asarray(factor, dtype=np.float64)
+        if factor_arr.shape != person.shape:
+            factor_arr = np.broadcast_to(factor_arr, person.shape)
         st = self._by_stream.get(stream)
         if st is None:
             st = self._by_stream[stream] = _Stream(

@@ -387,10 +387,13 @@ class _Rows:
             return self._overrides[name]
         attr = getattr(type(self._pop), name, None)
         if isinstance(attr, property) and attr.fget is not None:
-            return attr.fget(self)  # computed from the subset's own arrays
-        value = getattr(self._pop, name)
-        if isinstance(value, np.ndarray) and value.shape[:1] == (self._pop.size,):
-            return value[self._person]
+            value = attr.fget(self)  # computed from the subset's own arrays
+        else:
+            value = getattr(self._pop, name)
+            if isinstance(value, np.ndarray) and value.shape[:1] == (self._pop.size,):
+                value = value[self._person]
+        # a subset lives for one computation: what it gathered is kept for the next read
+        self.__dict__[name] = value
         return value
 
 
