@@ -5,8 +5,9 @@
 person id, event number) < factor`` (the same SplitMix64 hash as ``crn.uniforms``); an event
 is kept when no lever thins it. ``add_at_float32`` is ``np.add.at(row, person, (amount *
 share).astype(np.float32))``: the same float32 value added to the same float32 cell, record
-by record in order, without the temporaries. Compiled once per machine and cached
-(``cache=True``).
+by record in order, without the temporaries. ``referrals`` is a lever's referral draw from
+the people a service saw: the eligible ones whose keyed uniform is below the referral
+probability, in order. Compiled once per machine and cached (``cache=True``).
 """
 
 from __future__ import annotations
@@ -108,4 +109,62 @@ def add_at_float32(row: np.ndarray, person: np.ndarray, amount: np.ndarray, shar
         )
 
 
-__all__ = ["add_at_float32", "keep_events"]
+def _referrals(
+    person: np.ndarray,
+    eligible: np.ndarray,
+    person_id: np.ndarray,
+    key: np.uint64,
+    index: np.int64,
+    p: float,
+    out: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    to_unit = 2.0**-53
+    n = 0
+    for i in range(person.shape[0]):
+        q = person[i]
+        if not eligible[q]:
+            continue
+        # crn.uniforms(key, person id, index)
+        z = np.uint64(person_id[q]) * _GOLDEN + np.uint64(index) * _M2 + key
+        z ^= z >> np.uint64(30)
+        z *= _M1
+        z ^= z >> np.uint64(27)
+        z *= _M2
+        z ^= z >> np.uint64(31)
+        u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+        if u < p:
+            out[n] = q
+            n += 1
+    return n
+
+
+_referrals_jit: Any = numba.njit(cache=True, nogil=True)(_referrals)
+
+
+def referrals(
+    person: np.ndarray,
+    eligible: np.ndarray,
+    person_id: np.ndarray,
+    key: np.uint64,
+    index: int,
+    p: float,
+) -> np.ndarray:
+    """The positions of ``person`` (in order) who are ``eligible`` and whose uniform
+    ``crn.uniforms(key, person id, index)`` is below ``p``: a lever's referrals from the
+    people a service saw."""
+    out = np.empty(person.shape[0], dtype=np.int64)
+    if not person.shape[0]:
+        return out
+    n = _referrals_jit(
+        np.ascontiguousarray(person).reshape(-1),
+        eligible,
+        np.ascontiguousarray(person_id, dtype=np.int64),
+        np.uint64(key),
+        np.int64(index),
+        float(p),
+        out,
+    )
+    return out[:n]
+
+
+__all__ = ["add_at_float32", "keep_events", "referrals"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from model import crn
-from model._lever_kernels import add_at_float32
+from model._lever_kernels import add_at_float32, referrals
 from model.effects import NEVER, DayEffects
 
 
@@ -96,3 +96,25 @@ def test_add_at_float32_is_numpy_add_at_record_by_record() -> None:
         np.add.at(want, person, (np.broadcast_to(values, person.shape) * share).astype(np.float32))
         add_at_float32(got, person, values, share)
         np.testing.assert_array_equal(got, want)
+
+
+def test_referrals_are_the_eligible_below_their_keyed_uniform() -> None:
+    rng = np.random.default_rng(3)
+    size = 10_000
+    person_id = np.sort(rng.choice(10**7, size, replace=False)).astype(np.int64)
+    eligible = rng.random(size) < 0.3
+    key = crn.key(7, 0, "test.refer", 0)
+    sizes = []
+    for person, day, p in (
+        (rng.integers(0, size, 30_000).astype(np.int32), 17, 0.05),
+        (rng.integers(0, size, 500), 364, 1.0),
+        (np.empty(0, np.int64), 3, 0.5),
+    ):
+        # the numpy code it replaced
+        want = person[eligible[person]]
+        u = crn.uniforms(key, person_id[want], np.full(want.size, day))
+        want = want[u < p]
+        got = referrals(person, eligible, person_id, key, day, p)
+        np.testing.assert_array_equal(got, want)
+        sizes.append(got.size)
+    assert sizes[0] > 100 and sizes[1] > 100 and sizes[2] == 0  # some referred, some not

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from model import crn
+from model import _lever_kernels, crn
 from model.demand import multiplier_table, risk_code
 from model.interventions.base import (
     LeverBase,
@@ -185,15 +185,12 @@ class LinkWorkers(LeverBase):
         absolute = world.day0 + day
         if not person.size or self.caseload.fte_on(absolute, world.year) <= 0:
             return
-        person = person[self.eligible[person]]
+        # the eligible whose keyed uniform (route, id, day) is below p, in one pass
+        key = self.key(f"refer.{route}", None)
+        person = _lever_kernels.referrals(person, self.eligible, world.pop.person_id, key, day, p)
         if not person.size:
             return
         ids = world.pop.person_id[person]
-        u = crn.uniforms(self.key(f"refer.{route}", None), ids, np.full(ids.size, day))
-        referred = u < p
-        ids, person = ids[referred], person[referred]
-        if not ids.size:
-            return
         self.rec["referred"] += ids.size
         if route == "gp":
             self.rec["referred_gp"] += ids.size
