@@ -124,6 +124,8 @@ class LinkWorkers(LeverBase):
         self.done_day = np.empty(0, np.int64)
         #: their social needs before support (bits in the order of ``SOCIAL_NEEDS``)
         self.done_needs = np.empty(0, np.int8)
+        #: risk codes of the completers for the yearly netting (``_netting_codes``)
+        self._codes: tuple[tuple[Any, ...], np.ndarray, np.ndarray] | None = None
         self.eligible = np.zeros(0, dtype=bool)
         self.self_by_day: dict[int, np.ndarray] = {}
         self.session_strata: list[np.ndarray] = []
@@ -313,15 +315,38 @@ class LinkWorkers(LeverBase):
         table = self.tables.get(service)
         if table is None:
             table = self.tables[service] = multiplier_table(reg, service)
-        now = table[risk_code(reg, _subset(pop, where))]
-        bits = self.done_needs[alive]
-        restored = {n: ((bits >> j) & 1).astype(bool) for j, n in enumerate(SOCIAL_NEEDS)}
-        without = table[risk_code(reg, _subset(pop, where, restored))]
+        code_now, code_without = self._netting_codes(world, where, alive)
+        now = table[code_now]
+        without = table[code_without]
         m = np.ones(pop.size)
         m[where] = total * without / now
         if np.all(m == 1.0):
             return None
         return m
+
+    def _netting_codes(
+        self, world: World, where: np.ndarray, alive: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Risk codes of the living completers now and with their needs before support.
+
+        The same for every service: kept while nothing they depend on has changed (the
+        world's risk codes are recomputed, as a new array, after any change of the people's
+        attributes; the completers' arrays are replaced when someone completes)."""
+        pop, reg = world.pop, world.register
+        state = (world.risk_code, self.done_ids, self.done_needs)
+        cached = self._codes
+        if (
+            cached is not None
+            and state[0] is not None
+            and all(a is b for a, b in zip(cached[0], state, strict=True))
+        ):
+            return cached[1], cached[2]
+        code_now = risk_code(reg, _subset(pop, where))
+        bits = self.done_needs[alive]
+        restored = {n: ((bits >> j) & 1).astype(bool) for j, n in enumerate(SOCIAL_NEEDS)}
+        code_without = risk_code(reg, _subset(pop, where, restored))
+        self._codes = (state, code_now, code_without)
+        return code_now, code_without
 
     def reached_ids(self) -> np.ndarray:
         if self.started_log:
