@@ -137,6 +137,11 @@ class DayEffects:
             mean = (factor_arr[up] - 1.0) * rate[who] * days_left / 365.0
             ids = person_id[who]
             u = crn.uniforms(eff.top_up_key, ids, np.full(ids.size, eff.calls, np.int64))
+            # no event at all when every uniform is at most P(N = 0) = exp(-mean) with the
+            # inversion's own numpy exp (means it inverts by summing from numpy's exp; e.g. a
+            # factor a rounding above 1)
+            if np.all(mean <= crn._SMALL_RATE) and np.all(u <= np.exp(-mean)):
+                return
             n = crn.poisson_inverse(mean, u)
             rows, j = crn.expand(n)
             if rows.size:

@@ -118,3 +118,18 @@ def test_referrals_are_the_eligible_below_their_keyed_uniform() -> None:
         np.testing.assert_array_equal(got, want)
         sizes.append(got.size)
     assert sizes[0] > 100 and sizes[1] > 100 and sizes[2] == 0  # some referred, some not
+
+
+def test_no_top_up_event_exactly_when_every_uniform_is_at_most_exp_minus_mean() -> None:
+    """``DayEffects.set`` skips the Poisson inversion when no top-up event can be drawn:
+    for the means the inversion sums from numpy's exp, none is drawn exactly when
+    ``u <= exp(-mean)``."""
+    rng = np.random.default_rng(5)
+    mean = np.concatenate(
+        [rng.uniform(0, 1e-12, 5_000), rng.uniform(0, 0.5, 5_000), rng.uniform(0, 12, 5_000)]
+    )
+    u = crn.uniforms(crn.key(9, 0, "test.top_up", 0), np.arange(mean.size))
+    u[:50] = np.exp(-mean[:50])  # at the boundary itself
+    drawn = crn.poisson_inverse(mean, u)
+    np.testing.assert_array_equal(drawn == 0, u <= np.exp(-mean))
+    assert (drawn > 0).any() and (drawn == 0).any()
