@@ -35,24 +35,39 @@ def _keep_events(
     to_unit = 2.0**-53
     n_levers = thin_key.shape[0]
     one_day = day.shape[0] == 1
-    for i in range(person.shape[0]):
-        p = person[i]
-        d = day[0] if one_day else day[i]
-        keep = True
-        for lever in range(n_levers):
-            f = factor[p, lever]
-            if d >= from_day[p, lever] and f < 1.0:
-                # crn.uniforms(thin key, person id, event number)
-                z = np.uint64(person_id[p]) * _GOLDEN + np.uint64(k[i]) * _M2 + thin_key[lever]
-                z ^= z >> np.uint64(30)
-                z *= _M1
-                z ^= z >> np.uint64(27)
-                z *= _M2
-                z ^= z >> np.uint64(31)
-                u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
-                if not u < f:
-                    keep = False
-        out[i] = keep
+    n = person.shape[0]
+    block = 4096
+    g_from = np.empty((block, n_levers), dtype=np.int64)
+    g_factor = np.empty((block, n_levers), dtype=np.float64)
+    g_id = np.empty(block, dtype=np.int64)
+    for start in range(0, n, block):
+        end = min(n, start + block)
+        # the people's values first, in a loop of loads only: reads at random positions
+        # overlap there, and would wait on each other amid the arithmetic
+        for i in range(start, end):
+            p = person[i]
+            g_id[i - start] = person_id[p]
+            for lever in range(n_levers):
+                g_from[i - start, lever] = from_day[p, lever]
+                g_factor[i - start, lever] = factor[p, lever]
+        for i in range(start, end):
+            g = i - start
+            d = day[0] if one_day else day[i]
+            keep = True
+            for lever in range(n_levers):
+                f = g_factor[g, lever]
+                if d >= g_from[g, lever] and f < 1.0:
+                    # crn.uniforms(thin key, person id, event number)
+                    z = np.uint64(g_id[g]) * _GOLDEN + np.uint64(k[i]) * _M2 + thin_key[lever]
+                    z ^= z >> np.uint64(30)
+                    z *= _M1
+                    z ^= z >> np.uint64(27)
+                    z *= _M2
+                    z ^= z >> np.uint64(31)
+                    u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+                    if not u < f:
+                        keep = False
+            out[i] = keep
 
 
 _keep_events_jit: Any = numba.njit(cache=True, nogil=True)(_keep_events)
@@ -119,13 +134,25 @@ def _referrals(
     out: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
     to_unit = 2.0**-53
+    m = person.shape[0]
+    # loops of loads only first (reads at random positions overlap there): who is eligible,
+    # then the ids of the eligible
+    flag = np.empty(m, dtype=np.bool_)
+    for i in range(m):
+        flag[i] = eligible[person[i]]
+    cand = np.empty(m, dtype=np.int64)
+    n_cand = 0
+    for i in range(m):
+        if flag[i]:
+            cand[n_cand] = person[i]
+            n_cand += 1
+    ids = np.empty(n_cand, dtype=np.int64)
+    for j in range(n_cand):
+        ids[j] = person_id[cand[j]]
     n = 0
-    for i in range(person.shape[0]):
-        q = person[i]
-        if not eligible[q]:
-            continue
+    for j in range(n_cand):
         # crn.uniforms(key, person id, index)
-        z = np.uint64(person_id[q]) * _GOLDEN + np.uint64(index) * _M2 + key
+        z = np.uint64(ids[j]) * _GOLDEN + np.uint64(index) * _M2 + key
         z ^= z >> np.uint64(30)
         z *= _M1
         z ^= z >> np.uint64(27)
@@ -133,7 +160,7 @@ def _referrals(
         z ^= z >> np.uint64(31)
         u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
         if u < p:
-            out[n] = q
+            out[n] = cand[j]
             n += 1
     return n
 
