@@ -194,4 +194,166 @@ def referrals(
     return out[:n]
 
 
-__all__ = ["add_at_float32", "keep_events", "referrals"]
+def _caseload_day(
+    state: np.ndarray,
+    next_day: np.ndarray,
+    done: np.ndarray,
+    n_sessions: np.ndarray,
+    person_id: np.ndarray,
+    ref_no: np.ndarray,
+    referred: np.ndarray,
+    unit: np.ndarray,
+    dead: np.ndarray,
+    today: np.int64,
+    key: np.uint64,
+    dropout: float,
+    max_wait: float,
+    step: np.int64,
+    rows: np.ndarray,
+    counts: np.ndarray,
+    active: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    # states as in model.services.caseload
+    waiting_, active_, completed_, dropped_, died_, left_ = 0, 1, 2, 3, 4, 5
+    to_unit = 2.0**-53
+    n_due = n_finished = n_closed = n_waiting = dropped = left = died = 0
+    size = state.shape[0]
+    # rows: due (from the front), then finished and closed (their own thirds, see below)
+    due_at, fin_at, closed_at = 0, size, 2 * size
+    for r in range(size):
+        st = state[r]
+        if st <= active_ and dead[r]:
+            state[r] = died_
+            died += 1
+            rows[closed_at + n_closed] = r
+            n_closed += 1
+            continue
+        if st == active_ and next_day[r] == today:
+            rows[due_at + n_due] = r
+            n_due += 1
+            done[r] += 1
+            if done[r] >= n_sessions[r]:
+                state[r] = completed_
+                rows[fin_at + n_finished] = r
+                n_finished += 1
+                rows[closed_at + n_closed] = r
+                n_closed += 1
+                continue
+            # crn.uniforms(key, person id, referral number * 1024 + sessions done)
+            index = np.int64(ref_no[r]) * 1024 + np.int64(done[r])
+            z = np.uint64(person_id[r]) * _GOLDEN + np.uint64(index) * _M2 + key
+            z ^= z >> np.uint64(30)
+            z *= _M1
+            z ^= z >> np.uint64(27)
+            z *= _M2
+            z ^= z >> np.uint64(31)
+            u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+            if u < dropout:
+                state[r] = dropped_
+                dropped += 1
+                rows[closed_at + n_closed] = r
+                n_closed += 1
+            else:
+                next_day[r] = today + step
+                active[unit[r]] += 1
+            continue
+        if st == waiting_:
+            if today - referred[r] > max_wait:
+                state[r] = left_
+                left += 1
+                rows[closed_at + n_closed] = r
+                n_closed += 1
+            else:
+                n_waiting += 1
+        elif st == active_:
+            active[unit[r]] += 1
+    counts[0] = n_due
+    counts[1] = n_finished
+    counts[2] = n_closed
+    counts[3] = n_waiting
+    counts[4] = dropped
+    counts[5] = left
+    counts[6] = died
+
+
+_caseload_day_jit: Any = numba.njit(cache=True, nogil=True)(_caseload_day)
+
+
+def caseload_day(
+    cols: dict[str, np.ndarray],
+    dead: np.ndarray,
+    today: int,
+    key: np.uint64,
+    dropout: float,
+    max_wait: float,
+    step: int,
+    n_units: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int, int, int, np.ndarray]:
+    """The first part of ``CaseloadService.day`` over the episode rows ``cols`` (in place):
+    deaths of open episodes, today's sessions (completion or a keyed drop-out), waiting too
+    long. Returns the rows of today's sessions, of the completed ones among them and of every
+    episode closed (each in row order), the rows still waiting, the drop-outs, those who left
+    the list, the deaths, and the episodes in support per unit."""
+    size = cols["state"].shape[0]
+    rows = np.empty(3 * size, dtype=np.int64)
+    counts = np.zeros(7, dtype=np.int64)
+    active = np.zeros(n_units, dtype=np.int64)
+    _caseload_day_jit(
+        cols["state"],
+        cols["next_day"],
+        cols["done"],
+        cols["n_sessions"],
+        cols["person_id"],
+        cols["ref_no"],
+        cols["referred"],
+        cols["unit"],
+        np.ascontiguousarray(dead, dtype=np.bool_),
+        np.int64(today),
+        np.uint64(key),
+        float(dropout),
+        float(max_wait),
+        np.int64(step),
+        rows,
+        counts,
+        active,
+    )
+    n_due, n_fin, n_closed = int(counts[0]), int(counts[1]), int(counts[2])
+    return (
+        rows[:n_due],
+        rows[size : size + n_fin],
+        rows[2 * size : 2 * size + n_closed],
+        int(counts[3]),
+        int(counts[4]),
+        int(counts[5]),
+        int(counts[6]),
+        active,
+    )
+
+
+def _waiting_take(
+    state: np.ndarray, unit: np.ndarray, free: np.ndarray, out: np.ndarray
+) -> int:  # pragma: no cover - compiled
+    rank = np.zeros(free.shape[0], dtype=np.int64)
+    n = 0
+    for r in range(state.shape[0]):
+        if state[r] == 0:  # waiting: the longest waiting of its unit first
+            g = unit[r]
+            if rank[g] < free[g]:
+                out[n] = r
+                n += 1
+            rank[g] += 1
+    return n
+
+
+_waiting_take_jit: Any = numba.njit(cache=True, nogil=True)(_waiting_take)
+
+
+def waiting_take(state: np.ndarray, unit: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Rows (in row order) of the waiting episodes that take a free place: per unit, the
+    first ``free[unit]`` waiting in row (referral) order."""
+    out = np.empty(state.shape[0], dtype=np.int64)
+    n = _waiting_take_jit(state, unit, np.ascontiguousarray(free, dtype=np.int64), out)
+    return out[:n]
+
+
+__all__ = ["add_at_float32", "caseload_day", "keep_events", "referrals", "waiting_take"]

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import simpy
 
+from model import _lever_kernels
+
 
 @dataclass
 class Episode:
@@ -361,45 +363,39 @@ class CaseloadService:
         self.today_started = np.empty(0, np.int64)
         self.rec["staff_cost_gbp"] += self.fte_on(absolute_day, year) * s.cost_per_fte_year / 365
         self.rec["fte_days"] += self.fte_on(absolute_day, year)
-        gone = np.flatnonzero((self.state <= ACTIVE) & dead)  # open (waiting or active)
-        if gone.size:
-            self._close(gone, DIED)
-            self.rec["died"] += int(gone.size)
-        # sessions due today
-        due = np.flatnonzero((self.state == ACTIVE) & (self.next_day == absolute_day))
+        # deaths of open episodes, today's sessions (done or a keyed drop-out), waiting too
+        # long: one compiled pass over the rows, in row order
+        size = self.size
+        cols = {name: buf[:size] for name, buf in self._buf.items()}
+        step = round(s.days_between_sessions)
+        due, finished, closed, n_waiting, dropped, left, died, active = _lever_kernels.caseload_day(
+            cols,
+            dead,
+            absolute_day,
+            self.key,
+            s.dropout_per_session,
+            s.max_wait_days,
+            step,
+            self.n_units,
+        )
+        if closed.size:
+            self._referred.close(self.person_id[closed])
+        self.rec["died"] += died
         if due.size:
             self.today_sessions.append(self.person_id[due])
-            self.done[due] += 1
             self.rec["sessions"] += int(due.size)
-            u = _u(self.key, self.person_id[due], self.ref_no[due], self.done[due].astype(np.int64))
-            finished = self.done[due] >= self.n_sessions[due]
-            drop = ~finished & (u < s.dropout_per_session)
-            self._close(due[finished], COMPLETED)
-            self._close(due[drop], DROPPED)
-            self.rec["completed"] += int(finished.sum())
-            self.rec["dropped_out"] += int(drop.sum())
-            if finished.any():
-                self.completions.append((self.person_id[due[finished]].copy(), absolute_day))
-            going = due[~finished & ~drop]
-            self.next_day[going] = absolute_day + round(s.days_between_sessions)
-        # waiting too long: leave the list
-        waiting = self.state == WAITING
-        too_long = np.flatnonzero(waiting & (absolute_day - self.referred > s.max_wait_days))
-        if too_long.size:
-            self._close(too_long, LEFT_WAITING)
-            self.rec["left_waiting"] += int(too_long.size)
+            self.rec["completed"] += int(finished.size)
+            self.rec["dropped_out"] += dropped
+            if finished.size:
+                self.completions.append((self.person_id[finished], absolute_day))
+        self.rec["left_waiting"] += left
         # free places take the longest waiting, unit by unit (rows are in referral order)
         places = self.fte_on(absolute_day, year) * s.places_per_fte * self.unit_share
-        active = np.bincount(self.unit[self.state == ACTIVE], minlength=self.n_units)
         free = np.maximum(np.floor(places + 1e-9).astype(np.int64) - active, 0)
-        waiting_rows = np.flatnonzero(self.state == WAITING)
-        if waiting_rows.size and free.any():
-            unit = self.unit[waiting_rows]
-            order = np.argsort(unit, kind="stable")
-            rows, unit = waiting_rows[order], unit[order]
-            first = np.searchsorted(unit, np.arange(self.n_units))
-            rank = np.arange(rows.size) - first[unit]
-            take = rows[rank < free[unit]]
+        if n_waiting and free.any():
+            take = _lever_kernels.waiting_take(self.state, self.unit, free)
+            if self.n_units > 1:  # unit by unit, each in referral order
+                take = take[np.argsort(self.unit[take], kind="stable")]
             self.state[take] = ACTIVE
             self.started[take] = absolute_day
             self.next_day[take] = absolute_day  # first session today
@@ -416,7 +412,7 @@ class CaseloadService:
             if single.size:
                 self.completions.append((self.person_id[single].copy(), absolute_day))
             more = take[self.done[take] < self.n_sessions[take]]
-            self.next_day[more] = absolute_day + round(s.days_between_sessions)
+            self.next_day[more] = absolute_day + step
 
     def dead_mask(self, world_person_id: np.ndarray, death_day: np.ndarray, day: int) -> np.ndarray:
         """Per episode row: has the person died by ``day`` (relative day of this year)?
