@@ -356,4 +356,64 @@ def waiting_take(state: np.ndarray, unit: np.ndarray, free: np.ndarray) -> np.nd
     return out[:n]
 
 
-__all__ = ["add_at_float32", "caseload_day", "keep_events", "referrals", "waiting_take"]
+def _referred_again(
+    ids: np.ndarray,
+    bulk_ids: np.ndarray,
+    bulk_count: np.ndarray,
+    bulk_open: np.ndarray,
+    new_ids: np.ndarray,
+    new_count: np.ndarray,
+    new_open: np.ndarray,
+    ref_no: np.ndarray,
+    state: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    for i in range(ids.shape[0]):
+        x = ids[i]
+        found = False
+        for part in range(2):
+            part_ids = bulk_ids if part == 0 else new_ids
+            count = bulk_count if part == 0 else new_count
+            flags = bulk_open if part == 0 else new_open
+            if not part_ids.shape[0]:
+                continue
+            j = np.searchsorted(part_ids, x)
+            if j < part_ids.shape[0] and part_ids[j] == x:
+                found = True
+                if flags[j]:
+                    state[i] = 0  # an episode of theirs is open: not referred again
+                else:
+                    state[i] = 1  # referred again
+                    ref_no[i] = count[j]
+                    count[j] += 1
+                    flags[j] = True
+                break
+        if not found:
+            state[i] = 2  # referred for the first time
+            ref_no[i] = 0
+
+
+_referred_again_jit: Any = numba.njit(cache=True, nogil=True)(_referred_again)
+
+
+def referred_again(
+    ids: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """For sorted unique ``ids`` and the two sorted parts (ids, referral counts, open flags)
+    of a caseload's people referred before: per id, 0 if an episode of theirs is open, 1 if
+    referred again (their count and open flag updated in place), 2 if new; and each one's
+    referral number (0 when new)."""
+    state = np.empty(ids.shape[0], dtype=np.int8)
+    ref_no = np.zeros(ids.shape[0], dtype=np.int32)
+    (b_ids, b_count, b_open), (n_ids, n_count, n_open) = parts
+    _referred_again_jit(ids, b_ids, b_count, b_open, n_ids, n_count, n_open, ref_no, state)
+    return state, ref_no
+
+
+__all__ = [
+    "add_at_float32",
+    "caseload_day",
+    "keep_events",
+    "referrals",
+    "referred_again",
+    "waiting_take",
+]

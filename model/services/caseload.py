@@ -315,23 +315,14 @@ class CaseloadService:
         # referral number of each person (0 for their first), from the people referred
         # before, their counts and whether an episode of theirs is open
         referred = self._referred
-        hits = referred.find(ids)
-        seen = hits[0][0] | hits[1][0]
-        is_open = np.zeros(ids.size, dtype=bool)
-        for (found, pos), flags in zip(hits, referred.open, strict=True):
-            is_open[found] = flags[pos[found]]
-        new = ~(seen & is_open)
-        ids, units, seen = ids[new], units[new], seen[new]
+        status, ref_no = _lever_kernels.referred_again(
+            ids, list(zip(referred.ids, referred.count, referred.open, strict=True))
+        )
+        new = status > 0
+        ids, units, ref_no, fresh = ids[new], units[new], ref_no[new], status[new] == 2
         if not ids.size:
             return 0
-        ref_no = np.zeros(ids.size, dtype=np.int32)
-        for (found, pos), count, flags in zip(hits, referred.count, referred.open, strict=True):
-            found, pos = found[new], pos[new]
-            at = pos[found]
-            ref_no[found] = count[at]
-            count[at] += 1
-            flags[at] = True
-        referred.add(ids[~seen])
+        referred.add(ids[fresh])
         n = ids.size
         lo, hi = self.spec.sessions
         u = _u(self.key, ids, ref_no, 0)
