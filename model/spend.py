@@ -56,9 +56,13 @@ class PersonSpend:
         if not person.size:
             return
         amount = np.asarray(cost, dtype=np.float64)
-        if not np.any(amount):
+        if amount.ndim == 0:
+            if amount == 0.0:  # np.any of one value, without the call
+                return
+            amount = amount.reshape(1)  # one for all (the pass reads it for every record)
+        elif not np.any(amount):
             return
-        if amount.ndim and amount.shape != person.shape:
+        elif amount.shape != person.shape:
             amount = np.broadcast_to(amount, person.shape)
         # np.add.at of the float32 amounts, record by record (a compiled pass)
         for payer, share in shares:
