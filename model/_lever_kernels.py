@@ -26,6 +26,7 @@ def _keep_events(
     person: np.ndarray,
     k: np.ndarray,
     day: np.ndarray,
+    slot: np.ndarray,
     from_day: np.ndarray,
     factor: np.ndarray,
     thin_key: np.ndarray,
@@ -37,36 +38,42 @@ def _keep_events(
     one_day = day.shape[0] == 1
     n = person.shape[0]
     block = 4096
+    g_row = np.empty(block, dtype=np.int64)
     g_from = np.empty((block, n_levers), dtype=np.int64)
     g_factor = np.empty((block, n_levers), dtype=np.float64)
     g_id = np.empty(block, dtype=np.int64)
     for start in range(0, n, block):
         end = min(n, start + block)
-        # the people's values first, in a loop of loads only: reads at random positions
-        # overlap there, and would wait on each other amid the arithmetic
+        # the people's values first, in loops of loads only: reads at random positions
+        # overlap there, and would wait on each other amid the arithmetic; people without
+        # an effect (no row) need nothing more
         for i in range(start, end):
-            p = person[i]
-            g_id[i - start] = person_id[p]
-            for lever in range(n_levers):
-                g_from[i - start, lever] = from_day[p, lever]
-                g_factor[i - start, lever] = factor[p, lever]
+            g_row[i - start] = slot[person[i]]
+        for i in range(start, end):
+            r = g_row[i - start]
+            if r >= 0:
+                g_id[i - start] = person_id[person[i]]
+                for lever in range(n_levers):
+                    g_from[i - start, lever] = from_day[r, lever]
+                    g_factor[i - start, lever] = factor[r, lever]
         for i in range(start, end):
             g = i - start
-            d = day[0] if one_day else day[i]
             keep = True
-            for lever in range(n_levers):
-                f = g_factor[g, lever]
-                if d >= g_from[g, lever] and f < 1.0:
-                    # crn.uniforms(thin key, person id, event number)
-                    z = np.uint64(g_id[g]) * _GOLDEN + np.uint64(k[i]) * _M2 + thin_key[lever]
-                    z ^= z >> np.uint64(30)
-                    z *= _M1
-                    z ^= z >> np.uint64(27)
-                    z *= _M2
-                    z ^= z >> np.uint64(31)
-                    u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
-                    if not u < f:
-                        keep = False
+            if g_row[g] >= 0:
+                d = day[0] if one_day else day[i]
+                for lever in range(n_levers):
+                    f = g_factor[g, lever]
+                    if d >= g_from[g, lever] and f < 1.0:
+                        # crn.uniforms(thin key, person id, event number)
+                        z = np.uint64(g_id[g]) * _GOLDEN + np.uint64(k[i]) * _M2 + thin_key[lever]
+                        z ^= z >> np.uint64(30)
+                        z *= _M1
+                        z ^= z >> np.uint64(27)
+                        z *= _M2
+                        z ^= z >> np.uint64(31)
+                        u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+                        if not u < f:
+                            keep = False
             out[i] = keep
 
 
@@ -77,6 +84,7 @@ def keep_events(
     person: np.ndarray,
     k: np.ndarray,
     day: np.ndarray,
+    slot: np.ndarray,
     from_day: np.ndarray,
     factor: np.ndarray,
     thin_key: np.ndarray,
@@ -84,13 +92,15 @@ def keep_events(
 ) -> np.ndarray:
     """Which events survive the levers' thinning: ``person`` (positions) and ``k`` (event
     numbers) are 1-D integer arrays of one length, ``day`` (relative) one per event or one
-    for all; ``from_day`` and ``factor`` are (people, levers), ``thin_key`` one per lever."""
+    for all; ``slot`` is each person's row of ``from_day`` and ``factor`` (rows x levers;
+    -1: no effect), ``thin_key`` one per lever."""
     out = np.empty(person.shape[0], dtype=np.bool_)
     if person.shape[0]:
         _keep_events_jit(
             person,
             k,
             np.ascontiguousarray(day, dtype=np.int64).reshape(-1),
+            slot,
             from_day,
             factor,
             thin_key,

@@ -48,12 +48,16 @@ class _Effect:
 
 @dataclass
 class _Stream:
-    """The effects on one stream: per person and lever (one column each, in the order the
-    levers first set an effect), the day the effect starts and its factor."""
+    """The effects on one stream: for each person given an effect by some lever, a row of
+    the day each lever's effect starts and its factor (one column per lever, in the order
+    the levers first set one); ``slot`` is each person's row (-1: no effect at all), so the
+    people without one cost one small read."""
 
+    slot: np.ndarray
     from_day: np.ndarray
     factor: np.ndarray
     thin_key: np.ndarray
+    rows: int = 0
     levers: dict[str, _Effect] = field(default_factory=dict)
 
     def add_lever(self, lever: str, thin_key: np.uint64, top_up_key: np.uint64) -> _Effect:
@@ -66,6 +70,26 @@ class _Stream:
         self.thin_key = np.append(self.thin_key, np.uint64(thin_key))
         eff = self.levers[lever] = _Effect(len(self.levers), thin_key, top_up_key)
         return eff
+
+    def rows_of(self, person: np.ndarray) -> np.ndarray:
+        """The rows of these people, given the people without one new rows (no effect)."""
+        row = self.slot[person]
+        fresh = row < 0
+        if fresh.any():
+            new = np.unique(person[fresh])
+            need = self.rows + new.size
+            capacity = self.from_day.shape[0]
+            if need > capacity:  # room to grow
+                capacity = max(2 * capacity, need, 1024)
+                grown_day = np.full((capacity, self.from_day.shape[1]), NEVER, dtype=np.int16)
+                grown_factor = np.ones((capacity, self.factor.shape[1]), dtype=np.float64)
+                grown_day[: self.rows] = self.from_day[: self.rows]
+                grown_factor[: self.rows] = self.factor[: self.rows]
+                self.from_day, self.factor = grown_day, grown_factor
+            self.slot[new] = np.arange(self.rows, need, dtype=np.int32)
+            self.rows = need
+            row = self.slot[person]
+        return row
 
 
 class DayEffects:
@@ -85,7 +109,10 @@ class DayEffects:
     def factor(self, stream: str, lever: str) -> np.ndarray:
         """The factor ``lever`` gives each person in ``stream`` (1 where it gives none)."""
         st = self._by_stream[stream]
-        return st.factor[:, st.levers[lever].column]
+        out = np.ones(st.slot.size)
+        has = st.slot >= 0
+        out[has] = st.factor[st.slot[has], st.levers[lever].column]
+        return out
 
     def set(
         self,
@@ -120,16 +147,18 @@ class DayEffects:
         st = self._by_stream.get(stream)
         if st is None:
             st = self._by_stream[stream] = _Stream(
-                from_day=np.empty((size, 0), dtype=np.int16),
-                factor=np.empty((size, 0), dtype=np.float64),
+                slot=np.full(size, -1, dtype=np.int32),
+                from_day=np.empty((0, 0), dtype=np.int16),
+                factor=np.empty((0, 0), dtype=np.float64),
                 thin_key=np.empty(0, dtype=np.uint64),
             )
         eff = st.levers.get(lever)
         if eff is None:
             eff = st.add_lever(lever, thin_key, top_up_key)
         eff.calls += 1
-        st.from_day[person, eff.column] = np.int16(from_day)
-        st.factor[person, eff.column] = factor_arr
+        rows = st.rows_of(person)
+        st.from_day[rows, eff.column] = np.int16(from_day)
+        st.factor[rows, eff.column] = factor_arr
         up = np.flatnonzero(factor_arr > 1.0)
         if up.size:
             who = person[up]
@@ -183,10 +212,17 @@ class DayEffects:
             flat = np.broadcast_to(k, shape).reshape(-1)
             days = np.broadcast_to(np.asarray(day), shape).reshape(-1)
             return _lever_kernels.keep_events(
-                person.reshape(-1), flat, days, st.from_day, st.factor, st.thin_key, person_id
+                person.reshape(-1),
+                flat,
+                days,
+                st.slot,
+                st.from_day,
+                st.factor,
+                st.thin_key,
+                person_id,
             ).reshape(shape)
         return _lever_kernels.keep_events(
-            person, k, np.asarray(day), st.from_day, st.factor, st.thin_key, person_id
+            person, k, np.asarray(day), st.slot, st.from_day, st.factor, st.thin_key, person_id
         )
 
     def extra(self, stream: str, absolute_day: int) -> tuple[np.ndarray, np.ndarray] | None:
