@@ -222,6 +222,8 @@ class LeverBase:
         self.enrol_ids: np.ndarray | None = None
         #: a caseload, (year start, its generation) and its rows' first dead day (``dead_in``)
         self._death_rows: tuple[Any, tuple[int, int], np.ndarray] | None = None
+        #: an ids array, the population and the ids' positions in it (``positions``)
+        self._positions: tuple[np.ndarray, Any, np.ndarray] | None = None
         #: a ``start`` array and its rows grouped by start day (``starting_rows``)
         self._start_groups: tuple[np.ndarray, dict[int, np.ndarray]] | None = None
 
@@ -352,6 +354,17 @@ class LeverBase:
         pos = world.index_of(ids)
         death = world.death_day[np.maximum(pos, 0)].astype(np.int64)
         return np.asarray((pos < 0) | ((death >= 0) & (death <= day)))
+
+    def positions(self, world: World, ids: np.ndarray) -> np.ndarray:
+        """``world.index_of(ids)`` for a lever's array of ids, looked up once while the array
+        and the year's population are the same objects (levers replace the array when they
+        enrol people; the population is replaced at each year boundary). Read only."""
+        cached = self._positions
+        if cached is not None and cached[0] is ids and cached[1] is world.pop:
+            return cached[2]
+        pos = world.index_of(ids)
+        self._positions = (ids, world.pop, pos)
+        return pos
 
     def starting_rows(self, start: np.ndarray, absolute_day: int) -> np.ndarray:
         """``np.flatnonzero(start == absolute_day)``: the rows of a lever's people starting
