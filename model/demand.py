@@ -120,12 +120,24 @@ def age_sex_profile(register: Register, service: str) -> np.ndarray:
     return out
 
 
+#: ``risk_conditions`` of the last registers asked about (a register is immutable), by id
+_RISK_CONDITIONS: dict[int, tuple[Register, tuple[str, ...]]] = {}
+
+
 #: conditions that carry their own relative risk for some service (demand.*.condition_rr.*)
 def risk_conditions(register: Register) -> tuple[str, ...]:
-    """Conditions named in any ``demand.<service>.condition_rr.<condition>`` entry."""
-    return tuple(
+    """Conditions named in any ``demand.<service>.condition_rr.<condition>`` entry
+    (remembered for the last few registers: levers ask for risk codes every day)."""
+    hit = _RISK_CONDITIONS.get(id(register))
+    if hit is not None and hit[0] is register:
+        return hit[1]
+    found = tuple(
         c for c in CONDITIONS if any(f"demand.{s}.condition_rr.{c}" in register for s in SERVICES)
     )
+    if len(_RISK_CONDITIONS) >= 8:
+        _RISK_CONDITIONS.clear()
+    _RISK_CONDITIONS[id(register)] = (register, found)
+    return found
 
 
 def causal_rr(rr: np.ndarray, causal_share: float) -> np.ndarray:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model import crn
+from model import _lever_kernels, crn
 
 #: event numbers of top-up events start here (drawn events are numbered from 0)
 TOP_UP_K = 1 << 24
@@ -35,10 +35,10 @@ NEVER = np.int16(32_000)
 
 @dataclass
 class _Effect:
-    """One lever's effect on one stream: the day it starts and its factor, per person."""
+    """One lever's effect on one stream: its column in the stream's arrays, its keys and
+    its top-up events."""
 
-    from_day: np.ndarray
-    factor: np.ndarray
+    column: int
     thin_key: np.uint64
     top_up_key: np.uint64
     #: top-up events waiting for their day: absolute day -> (person positions, event numbers)
@@ -46,11 +46,57 @@ class _Effect:
     calls: int = 0
 
 
+@dataclass
+class _Stream:
+    """The effects on one stream: for each person given an effect by some lever, a row of
+    the day each lever's effect starts and its factor (one column per lever, in the order
+    the levers first set one); ``slot`` is each person's row (-1: no effect at all), so the
+    people without one cost one small read."""
+
+    slot: np.ndarray
+    from_day: np.ndarray
+    factor: np.ndarray
+    thin_key: np.ndarray
+    rows: int = 0
+    levers: dict[str, _Effect] = field(default_factory=dict)
+
+    def add_lever(self, lever: str, thin_key: np.uint64, top_up_key: np.uint64) -> _Effect:
+        """A column for a lever's first effect on the stream (no effect on anyone yet)."""
+        size = self.from_day.shape[0]
+        self.from_day = np.concatenate(
+            [self.from_day, np.full((size, 1), NEVER, dtype=np.int16)], axis=1
+        )
+        self.factor = np.concatenate([self.factor, np.ones((size, 1), dtype=np.float64)], axis=1)
+        self.thin_key = np.append(self.thin_key, np.uint64(thin_key))
+        eff = self.levers[lever] = _Effect(len(self.levers), thin_key, top_up_key)
+        return eff
+
+    def rows_of(self, person: np.ndarray) -> np.ndarray:
+        """The rows of these people, given the people without one new rows (no effect)."""
+        row = self.slot[person]
+        fresh = row < 0
+        if fresh.any():
+            new = np.unique(person[fresh])
+            need = self.rows + new.size
+            capacity = self.from_day.shape[0]
+            if need > capacity:  # room to grow
+                capacity = max(2 * capacity, need, 1024)
+                grown_day = np.full((capacity, self.from_day.shape[1]), NEVER, dtype=np.int16)
+                grown_factor = np.ones((capacity, self.factor.shape[1]), dtype=np.float64)
+                grown_day[: self.rows] = self.from_day[: self.rows]
+                grown_factor[: self.rows] = self.factor[: self.rows]
+                self.from_day, self.factor = grown_day, grown_factor
+            self.slot[new] = np.arange(self.rows, need, dtype=np.int32)
+            self.rows = need
+            row = self.slot[person]
+        return row
+
+
 class DayEffects:
     """The demand effects of the current year, by demand stream and lever."""
 
     def __init__(self) -> None:
-        self._by_stream: dict[str, dict[str, _Effect]] = {}
+        self._by_stream: dict[str, _Stream] = {}
 
     def reset(self) -> None:
         """A new year: every effect ends (levers carry theirs through yearly multipliers)."""
@@ -59,6 +105,14 @@ class DayEffects:
     def active(self, stream: str) -> bool:
         """Whether any effect acts on ``stream`` this year."""
         return stream in self._by_stream
+
+    def factor(self, stream: str, lever: str) -> np.ndarray:
+        """The factor ``lever`` gives each person in ``stream`` (1 where it gives none)."""
+        st = self._by_stream[stream]
+        out = np.ones(st.slot.size)
+        has = st.slot >= 0
+        out[has] = st.factor[st.slot[has], st.levers[lever].column]
+        return out
 
     def set(
         self,
@@ -85,21 +139,26 @@ class DayEffects:
         before it keep the earlier decision).
         """
         person = np.asarray(person, dtype=np.int64)
-        factor_arr = np.broadcast_to(np.asarray(factor, dtype=np.float64), person.shape)
         if not person.size:
             return
-        levers = self._by_stream.setdefault(stream, {})
-        eff = levers.get(lever)
-        if eff is None:
-            eff = levers[lever] = _Effect(
-                from_day=np.full(size, NEVER, dtype=np.int16),
-                factor=np.ones(size, dtype=np.float64),
-                thin_key=thin_key,
-                top_up_key=top_up_key,
+        factor_arr = np.asarray(factor, dtype=np.float64)
+        if factor_arr.shape != person.shape:
+            factor_arr = np.broadcast_to(factor_arr, person.shape)
+        st = self._by_stream.get(stream)
+        if st is None:
+            st = self._by_stream[stream] = _Stream(
+                slot=np.full(size, -1, dtype=np.int32),
+                from_day=np.empty((0, 0), dtype=np.int16),
+                factor=np.empty((0, 0), dtype=np.float64),
+                thin_key=np.empty(0, dtype=np.uint64),
             )
+        eff = st.levers.get(lever)
+        if eff is None:
+            eff = st.add_lever(lever, thin_key, top_up_key)
         eff.calls += 1
-        eff.from_day[person] = np.int16(from_day)
-        eff.factor[person] = factor_arr
+        rows = st.rows_of(person)
+        st.from_day[rows, eff.column] = np.int16(from_day)
+        st.factor[rows, eff.column] = factor_arr
         up = np.flatnonzero(factor_arr > 1.0)
         if up.size:
             who = person[up]
@@ -107,6 +166,11 @@ class DayEffects:
             mean = (factor_arr[up] - 1.0) * rate[who] * days_left / 365.0
             ids = person_id[who]
             u = crn.uniforms(eff.top_up_key, ids, np.full(ids.size, eff.calls, np.int64))
+            # no event at all when every uniform is at most P(N = 0) = exp(-mean) with the
+            # inversion's own numpy exp (means it inverts by summing from numpy's exp; e.g. a
+            # factor a rounding above 1)
+            if np.all(mean <= crn._SMALL_RATE) and np.all(u <= np.exp(-mean)):
+                return
             n = crn.poisson_inverse(mean, u)
             rows, j = crn.expand(n)
             if rows.size:
@@ -132,28 +196,44 @@ class DayEffects:
         person_id: np.ndarray,
     ) -> np.ndarray | None:
         """Which of these events (positions, event numbers, relative days) happen; None if
-        every one does (no effect on the stream)."""
-        levers = self._by_stream.get(stream)
-        if not levers or not np.asarray(person).size:
+        every one does (no effect on the stream).
+
+        An event goes when any lever thins it: from the lever's day on, with a factor below
+        1, its uniform keyed by (lever, stream, person id, event number) is not below the
+        factor (one compiled pass over the events, every lever in turn).
+        """
+        st = self._by_stream.get(stream)
+        if st is None or not st.levers or not np.size(person):
             return None
-        keep = np.ones(np.asarray(person).shape, dtype=bool)
-        day_arr = np.broadcast_to(np.asarray(day, dtype=np.int64), keep.shape)
-        for eff in levers.values():
-            f = eff.factor[person]
-            thin = (day_arr >= eff.from_day[person]) & (f < 1.0)
-            if thin.any():
-                at = np.flatnonzero(thin)
-                u = crn.uniforms(eff.thin_key, person_id[person[at]], np.asarray(k)[at])
-                keep[at] &= u < f[at]
-        return keep
+        person = np.asarray(person)
+        k = np.asarray(k)
+        if person.ndim != 1 or k.shape != person.shape:
+            shape = person.shape
+            flat = np.broadcast_to(k, shape).reshape(-1)
+            days = np.broadcast_to(np.asarray(day), shape).reshape(-1)
+            return _lever_kernels.keep_events(
+                person.reshape(-1),
+                flat,
+                days,
+                st.slot,
+                st.from_day,
+                st.factor,
+                st.thin_key,
+                person_id,
+            ).reshape(shape)
+        return _lever_kernels.keep_events(
+            person, k, np.asarray(day), st.slot, st.from_day, st.factor, st.thin_key, person_id
+        )
 
     def extra(self, stream: str, absolute_day: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Top-up events of ``stream`` on an absolute day: (positions, event numbers)."""
-        levers = self._by_stream.get(stream)
-        if not levers:
+        st = self._by_stream.get(stream)
+        if st is None:
             return None
         parts = [
-            eff.top_ups.pop(absolute_day) for eff in levers.values() if absolute_day in eff.top_ups
+            eff.top_ups.pop(absolute_day)
+            for eff in st.levers.values()
+            if absolute_day in eff.top_ups
         ]
         if not parts:
             return None

@@ -201,8 +201,10 @@ class Engine:
             records.append({"lever": lever.name, **hook(w), "reached": float(ids.size)})
         if len(records) > 1:
             # people reached by several levers count once ("any lever")
-            every = np.unique(np.concatenate(reached)) if reached else np.empty(0)
-            records.append({"lever": "any", "reached": float(every.size)})
+            # the distinct ids: sorted, one more than the places where the next differs
+            every = np.sort(np.concatenate(reached)) if reached else np.empty(0)
+            n_every = int(every.size > 0) + int(np.count_nonzero(every[1:] != every[:-1]))
+            records.append({"lever": "any", "reached": float(n_every)})
         if records:
             year.tables["lever_activity"] = pd.DataFrame(records)
         w.ledger.end_year(year.backlogs, year.capacity, year.mean_occupied_beds, year.tables)

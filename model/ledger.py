@@ -211,6 +211,41 @@ def payer_shares(register: Register, service: str) -> tuple[tuple[str, float], .
     return ((main, 1.0),)
 
 
+#: the activity table's categorical label columns
+_LABELS = ("setting", "service", "role", "mode", "payer")
+
+
+def _concat_categorical(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
+    """``pd.concat(frames, ignore_index=True)`` when the categorical ``columns`` have other
+    categories in some frames (levers' cost rows): those columns are first recoded to the
+    sorted categories their rows use, which is what concatenating them (as strings) and
+    converting back to categories gives, without pandas falling back to strings."""
+    recode: dict[str, pd.CategoricalDtype] = {}
+    for col in columns:
+        kinds = [f[col].dtype for f in frames]
+        if any(k != kinds[0] for k in kinds) and all(
+            isinstance(k, pd.CategoricalDtype) and (f[col].array.codes >= 0).all()
+            for k, f in zip(kinds, frames, strict=True)
+        ):
+            used: set[Any] = set()
+            for f in frames:
+                values = f[col].array
+                present = np.bincount(values.codes, minlength=len(values.categories)) > 0
+                used.update(values.categories[present])
+            recode[col] = pd.CategoricalDtype(pd.Index(sorted(used)))
+    if recode:
+        recoded = []
+        for f in frames:
+            f = f.copy(deep=False)
+            for col, dtype in recode.items():
+                values = f[col].array
+                codes = dtype.categories.get_indexer(values.categories)[values.codes]
+                f[col] = pd.Categorical.from_codes(codes, dtype=dtype)
+            recoded.append(f)
+        frames = recoded
+    return pd.concat(frames, ignore_index=True)
+
+
 class _Tally:
     """Counts of integer cells (a histogram)."""
 
@@ -398,6 +433,14 @@ class Ledger:
             self.spend.want_detail(detail)
         return self.spend
 
+    def _unit_cost(self, service: str, role: str, mode: str) -> float:
+        """``unit_cost`` of a (service, role, mode), looked up once per ledger."""
+        combo = (service, role, mode)
+        cost = self._unit_costs.get(combo)
+        if cost is None:
+            cost = self._unit_costs[combo] = unit_cost(self.register, service, role, mode)
+        return cost
+
     def _spend(
         self,
         service: str,
@@ -408,10 +451,7 @@ class Ledger:
     ) -> None:
         if self.spend is None or person is None:
             return
-        combo = (service, role, mode)
-        cost = self._unit_costs.get(combo)
-        if cost is None:
-            cost = self._unit_costs[combo] = unit_cost(self.register, service, role, mode)
+        cost = self._unit_cost(service, role, mode)
         if cost == 0.0:
             return
         amount: float | np.ndarray = cost if weight is None else cost * np.asarray(weight, float)
@@ -530,7 +570,7 @@ class Ledger:
             return
         assert self._year is not None
         if self.spend is not None and person is not None:
-            costs = np.array([unit_cost(self.register, service, r, m) for r, m in labels])
+            costs = np.array([self._unit_cost(service, r, m) for r, m in labels])
             amount = costs[keys // N_CODES]
             self.spend.add(
                 service, np.asarray(person), amount, payer_shares(self.register, service)
@@ -819,12 +859,12 @@ class Ledger:
     def tables(self) -> dict[str, pd.DataFrame]:
         """The replication's tidy tables."""
         activity = (
-            pd.concat(self.activity_frames, ignore_index=True)
+            _concat_categorical(self.activity_frames, _LABELS)
             if self.activity_frames
             else pd.DataFrame(columns=list(ACTIVITY_COLUMNS))
         )
         activity = activity[list(ACTIVITY_COLUMNS)]
-        for col in ("setting", "service", "role", "mode", "payer"):
+        for col in _LABELS:
             activity[col] = activity[col].astype("category")
         waits = pd.DataFrame(self.wait_rows)
         capacity = pd.DataFrame(self.capacity_rows)

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from model._lever_kernels import add_at_float32
+
 
 class PersonSpend:
     """Cost (GBP, reporting prices) per person by payer: ``current`` and ``previous`` year."""
@@ -53,16 +55,22 @@ class PersonSpend:
         """Add ``cost`` (one value per record, or one for all) to each record's person."""
         if not person.size:
             return
-        amount = np.broadcast_to(np.asarray(cost, dtype=np.float64), person.shape)
-        if not np.any(amount):
+        amount = np.asarray(cost, dtype=np.float64)
+        if amount.ndim == 0:
+            if amount == 0.0:  # np.any of one value, without the call
+                return
+            amount = amount.reshape(1)  # one for all (the pass reads it for every record)
+        elif not np.any(amount):
             return
+        elif amount.shape != person.shape:
+            amount = np.broadcast_to(amount, person.shape)
+        # np.add.at of the float32 amounts, record by record (a compiled pass)
         for payer, share in shares:
             if share > 0:
-                row = self.current[self.payer_row[payer]]
-                np.add.at(row, person, (amount * share).astype(np.float32))
+                add_at_float32(self.current[self.payer_row[payer]], person, amount, share)
         extra = self.detail.get(service)
         if extra is not None:
-            np.add.at(extra, person, amount.astype(np.float32))
+            add_at_float32(extra, person, amount, 1.0)
 
     def start_year(self) -> None:
         """The current bucket becomes the previous one; the new current starts at zero."""

@@ -131,3 +131,29 @@ def test_ramp_up_units_and_staff_cost() -> None:
     # a person already waiting or in support is not referred twice
     assert svc.refer(ids[:10], np.zeros(10, np.int32), 301) == 0
     assert COMPLETED not in set(svc.state.tolist())
+
+
+def test_people_referred_again_are_found_however_the_referred_are_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The people referred before are kept in two sorted parts (the latest join the bulk
+    when they are many); who is turned away, referral numbers and every episode must not
+    depend on when the parts merge."""
+    from model.services import caseload
+
+    s = spec(
+        sessions=(1, 5), days_between_sessions=7.0, dropout_per_session=0.1, max_wait_days=30.0
+    )
+    rows = {}
+    for merge in (3, 10_000):
+        monkeypatch.setattr(caseload._Referred, "MERGE", merge)
+        rng = np.random.default_rng(4)
+        svc = CaseloadService(s, 99)
+        for d in range(300):
+            ids = rng.integers(0, 150, rng.integers(0, 12))
+            svc.refer(ids, np.zeros(ids.size, dtype=np.int32), d)
+            svc.day(d, 0, rng.random(svc.person_id.size) < 0.01)
+        rows[merge] = (svc.person_id.copy(), svc.ref_no.copy(), svc.state.copy(), svc.done.copy())
+        assert svc.ref_no.max() > 2  # people come back several times
+    for a, b in zip(rows[3], rows[10_000], strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -100,7 +100,7 @@ def test_coaching_day_effect_is_the_causal_share_of_the_activation_change(tmp_pa
     for stream in ("gp", "ae", "emergency_direct"):
         rr = w.register.array(f"demand.{stream}.pam_rr")
         share = w.register.scalar(f"demand.{stream}.pam_causal_share")
-        factor = w.effects._by_stream[stream]["health_coaching"].factor[pos]
+        factor = w.effects.factor(stream, "health_coaching")[pos]
         np.testing.assert_allclose(factor, (rr[new - 1] / rr[old - 1]) ** share, rtol=1e-12)
 
 

@@ -113,10 +113,17 @@ class ActivationGains:
         pop = world.pop
         order = np.argsort(person, kind="stable")
         person, new = person[order], new[order]
-        before = risk_code(world.register, _subset(pop, person))
-        pop.pam_level[person] = new.astype(pop.pam_level.dtype)
+        # the codes before and after in one call: the same people twice, the second time
+        # at their new level (codes are computed person by person)
+        level = new.astype(pop.pam_level.dtype)
+        both = np.concatenate([person, person])
+        codes = risk_code(
+            world.register,
+            _subset(pop, both, {"pam_level": np.concatenate([pop.pam_level[person], level])}),
+        )
+        before, after = codes[: person.size], codes[person.size :]
+        pop.pam_level[person] = level
         world.risk_code = None
-        after = risk_code(world.register, _subset(pop, person))
         for stream, table in self.tables.items():
             ratio = table[after] / table[before]
             if np.all(ratio == 1.0):

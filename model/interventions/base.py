@@ -31,6 +31,10 @@ from model.world import DAYS_PER_YEAR, World
 DEFAULT_EVIDENCE = "controlled"
 COMMON_KEYS = ("start_year", "ramp_up_months", "uptake", "evidence", "target")
 
+#: ``dead_in``: the first dead day of people gone in an earlier year, and of survivors
+_GONE = np.int64(-(1 << 40))
+_NEVER_DIES = np.int64(1 << 40)
+
 #: a checker of one lever-specific key: (file, key, value) -> the value as used
 Check = Callable[[str, str, Any], Any]
 
@@ -174,6 +178,14 @@ def staffing_of(name: str, settings: LeverSettings, register: Any, run: Any) -> 
     }
 
 
+def add_sorted(ids: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """``np.union1d(ids, new)`` of a sorted array of unique ids and sorted new ids none of
+    which it holds: the new ids inserted in place."""
+    if not new.size:
+        return ids
+    return np.insert(ids, np.searchsorted(ids, new), new)
+
+
 class LeverBase:
     """Common machinery of a lever in one replication (implements ``model.world.Lever``).
 
@@ -208,6 +220,12 @@ class LeverBase:
         #: a targeting override (``carescale evaluate``): when set, the lever is aimed at
         #: exactly these person ids (sorted), enrolled at its start without referral or uptake
         self.enrol_ids: np.ndarray | None = None
+        #: a caseload, (year start, its generation) and its rows' first dead day (``dead_in``)
+        self._death_rows: tuple[Any, tuple[int, int], np.ndarray] | None = None
+        #: an ids array, the population and the ids' positions in it (``positions``)
+        self._positions: tuple[np.ndarray, Any, np.ndarray] | None = None
+        #: a ``start`` array and its rows grouped by start day (``starting_rows``)
+        self._start_groups: tuple[np.ndarray, dict[int, np.ndarray]] | None = None
 
     @property
     def rule(self) -> Rule:
@@ -290,16 +308,25 @@ class LeverBase:
         it before, once each; return the positions and ids of those who take it up (their
         referrals and starts are recorded)."""
         pop = world.pop
-        person = np.flatnonzero(eligible & ~np.isin(pop.person_id, self.offered))
+        person = np.flatnonzero(eligible & ~self.was_offered(world))
         if not person.size:
             return person, pop.person_id[person]
         ids = pop.person_id[person]
-        self.offered = np.union1d(self.offered, ids)
+        self.offered = add_sorted(self.offered, ids)
         self.rec["referred"] += ids.size
         takes = self.takes_up(ids)
         person, ids = person[takes], ids[takes]
         self.rec["started"] += ids.size
         return person, ids
+
+    def was_offered(self, world: World) -> np.ndarray:
+        """Mask over ``world.pop``: ``np.isin(pop.person_id, self.offered)``, found through
+        the world's id index."""
+        mask = np.zeros(world.pop.size, dtype=bool)
+        if self.offered.size:
+            pos = world.index_of(self.offered)
+            mask[pos[pos >= 0]] = True
+        return mask
 
     def propensity(self, person_id: np.ndarray) -> np.ndarray:
         """Each person's fixed uptake propensity for this lever (independent of others)."""
@@ -327,6 +354,60 @@ class LeverBase:
         pos = world.index_of(ids)
         death = world.death_day[np.maximum(pos, 0)].astype(np.int64)
         return np.asarray((pos < 0) | ((death >= 0) & (death <= day)))
+
+    def positions(self, world: World, ids: np.ndarray) -> np.ndarray:
+        """``world.index_of(ids)`` for a lever's array of ids, looked up once while the array
+        and the year's population are the same objects (levers replace the array when they
+        enrol people; the population is replaced at each year boundary). Read only."""
+        cached = self._positions
+        if cached is not None and cached[0] is ids and cached[1] is world.pop:
+            return cached[2]
+        pos = world.index_of(ids)
+        self._positions = (ids, world.pop, pos)
+        return pos
+
+    def starting_rows(self, start: np.ndarray, absolute_day: int) -> np.ndarray:
+        """``np.flatnonzero(start == absolute_day)``: the rows of a lever's people starting
+        on a day. The rows are grouped by day once for each ``start`` array (levers replace
+        the array when they enrol people, never write into it)."""
+        cache = self._start_groups
+        if cache is None or cache[0] is not start:
+            order = np.argsort(start, kind="stable")
+            days = start[order]
+            cuts = np.flatnonzero(np.diff(days)) + 1
+            groups = {
+                int(d[0]): rows
+                for d, rows in zip(np.split(days, cuts), np.split(order, cuts), strict=True)
+                if d.size
+            }
+            cache = self._start_groups = (start, groups)
+        rows = cache[1].get(int(absolute_day))
+        return rows if rows is not None else np.empty(0, np.int64)
+
+    def dead_in(self, world: World, caseload: Any, day: int) -> np.ndarray:
+        """Per row of a caseload (``model.services.caseload.CaseloadService``): has the
+        person died by relative ``day`` (or left in an earlier year)? ``dead_by`` of the
+        rows' people, with each row's death day looked up once a year (positions and death
+        days are fixed within a year; rows are only appended until the caseload's year end).
+        """
+        cache = self._death_rows
+        n = caseload.size
+        fresh = (
+            cache is None
+            or cache[0] is not caseload
+            or cache[1] != (world.day0, caseload.generation)
+            or cache[2].size > n
+        )
+        dead_from = np.empty(0, np.int64) if fresh or cache is None else cache[2]
+        if dead_from.size < n:
+            pos = world.index_of(caseload.person_id[dead_from.size :])
+            death = world.death_day[np.maximum(pos, 0)].astype(np.int64)
+            # the first day the person counts as dead: the death day, never for survivors,
+            # always for people gone in an earlier year
+            new = np.where(pos < 0, _GONE, np.where(death >= 0, death, _NEVER_DIES))
+            dead_from = np.concatenate([dead_from, new])
+            self._death_rows = (caseload, (world.day0, caseload.generation), dead_from)
+        return dead_from <= day
 
     def active_share(self, absolute_day: int) -> float:
         """Share of the lever running on an absolute day (0 before start, ramping up)."""
@@ -387,6 +468,7 @@ __all__ = [
     "EVIDENCE_MODES",
     "LeverBase",
     "LeverSettings",
+    "add_sorted",
     "choice",
     "fail",
     "number",

@@ -36,6 +36,7 @@ from model.interventions.activation import ActivationGains
 from model.interventions.base import (
     LeverBase,
     LeverSettings,
+    add_sorted,
     number,
     number_or_list,
     staffing_of,
@@ -109,13 +110,13 @@ class CareCoordination(LeverBase):
             self.eligible = np.zeros(pop.size, dtype=bool)
             return
         self.eligible = self.targeted()
-        new = self.eligible & ~np.isin(pop.person_id, self.offered)
+        new = self.eligible & ~self.was_offered(world)
         ids = pop.person_id[new]
         if not ids.size:
             return
         self.rec["referred"] += ids.size
         takes = self.takes_up(ids)
-        self.offered = np.union1d(self.offered, ids[~takes])  # declined: not offered again
+        self.offered = add_sorted(self.offered, ids[~takes])  # declined: not offered again
         ids = ids[takes]
         # places: staff x caseload, less the people still enrolled
         enrolled_alive = int((world.index_of(self.ids) >= 0).sum()) if self.ids.size else 0
@@ -126,7 +127,7 @@ class CareCoordination(LeverBase):
             ids = np.sort(ids[order[:free]])
         if not ids.size:
             return
-        self.offered = np.union1d(self.offered, ids)
+        self.offered = add_sorted(self.offered, ids)
         start = self.start_days(world, ids, ramp_only_in_start_year=True)
         self.ids = np.concatenate([self.ids, ids])
         self.start = np.concatenate([self.start, start])
@@ -157,7 +158,7 @@ class CareCoordination(LeverBase):
             today = int(env.now)
             day = today - w.day0
             self.gains.end_due(w, day)
-            starting = np.flatnonzero(self.start == today)
+            starting = self.starting_rows(self.start, today)
             if starting.size:
                 pos = w.index_of(self.ids[starting])
                 pos = np.sort(pos[pos >= 0])

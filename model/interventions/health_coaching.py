@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from model import crn
+from model import _lever_kernels, crn
 from model.interventions.activation import ActivationGains
 from model.interventions.base import (
     LeverBase,
@@ -125,14 +125,14 @@ class HealthCoaching(LeverBase):
             return
         if self.caseload.fte_on(absolute, world.year) <= 0:
             return
-        person = person[self.eligible[person]]
+        # the eligible whose keyed uniform (id, day) is below the referral share, in one pass
+        key = self.key("refer.gp", None)
+        person = _lever_kernels.referrals(
+            person, self.eligible, world.pop.person_id, key, day, self.p_gp
+        )
         if not person.size:
             return
         ids = world.pop.person_id[person]
-        u = crn.uniforms(self.key("refer.gp", None), ids, np.full(ids.size, day))
-        ids = ids[u < self.p_gp]
-        if not ids.size:
-            return
         self.rec["referred"] += ids.size
         self.rec["referred_gp"] += ids.size
         ids = ids[self.takes_up(ids)]
@@ -156,7 +156,7 @@ class HealthCoaching(LeverBase):
             return
         cl = self.caseload
         before = len(cl.completions)
-        cl.day(absolute, world.year, self.dead_by(world, cl.person_id, day))
+        cl.day(absolute, world.year, self.dead_in(world, cl, day))
         for ids in cl.today_sessions:
             where = world.index_of(ids)
             self.session_strata.append(world.strata[where[where >= 0]])

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from model import crn
+from model import _lever_kernels, crn
 from model.demand import multiplier_table, risk_code
 from model.interventions.base import (
     LeverBase,
@@ -124,6 +124,8 @@ class LinkWorkers(LeverBase):
         self.done_day = np.empty(0, np.int64)
         #: their social needs before support (bits in the order of ``SOCIAL_NEEDS``)
         self.done_needs = np.empty(0, np.int8)
+        #: risk codes of the completers for the yearly netting (``_netting_codes``)
+        self._codes: tuple[tuple[Any, ...], np.ndarray, np.ndarray] | None = None
         self.eligible = np.zeros(0, dtype=bool)
         self.self_by_day: dict[int, np.ndarray] = {}
         self.session_strata: list[np.ndarray] = []
@@ -185,15 +187,12 @@ class LinkWorkers(LeverBase):
         absolute = world.day0 + day
         if not person.size or self.caseload.fte_on(absolute, world.year) <= 0:
             return
-        person = person[self.eligible[person]]
+        # the eligible whose keyed uniform (route, id, day) is below p, in one pass
+        key = self.key(f"refer.{route}", None)
+        person = _lever_kernels.referrals(person, self.eligible, world.pop.person_id, key, day, p)
         if not person.size:
             return
         ids = world.pop.person_id[person]
-        u = crn.uniforms(self.key(f"refer.{route}", None), ids, np.full(ids.size, day))
-        referred = u < p
-        ids, person = ids[referred], person[referred]
-        if not ids.size:
-            return
         self.rec["referred"] += ids.size
         if route == "gp":
             self.rec["referred_gp"] += ids.size
@@ -231,7 +230,7 @@ class LinkWorkers(LeverBase):
             self.pending = []
             cl.refer(ids, self._units(world, ids, person), absolute)
         before = len(cl.completions)
-        cl.day(absolute, world.year, self.dead_by(world, cl.person_id, day))
+        cl.day(absolute, world.year, self.dead_in(world, cl, day))
         for ids in cl.today_sessions:
             self.session_strata.append(self._strata(world, ids))
         if cl.today_started.size:
@@ -281,14 +280,13 @@ class LinkWorkers(LeverBase):
         )
         if again.any():
             self.done_day[at[again]] = absolute
+        # the others are inserted in place (ids sorted, none there yet): the arrays stay
+        # sorted by id
         fresh = ~again
-        ids = np.concatenate([self.done_ids, pid[fresh]])
-        order = np.argsort(ids)
-        self.done_ids = ids[order]
-        self.done_day = np.concatenate(
-            [self.done_day, np.full(int(fresh.sum()), absolute, np.int64)]
-        )[order]
-        self.done_needs = np.concatenate([self.done_needs, needs[fresh]])[order]
+        at_fresh = at[fresh]
+        self.done_ids = np.insert(self.done_ids, at_fresh, pid[fresh])
+        self.done_day = np.insert(self.done_day, at_fresh, np.int64(absolute))
+        self.done_needs = np.insert(self.done_needs, at_fresh, needs[fresh])
         self.rec["qaly_gain"] += self.qaly * pid.size
 
     # ---------------------------------------------------------------- yearly effect
@@ -317,15 +315,38 @@ class LinkWorkers(LeverBase):
         table = self.tables.get(service)
         if table is None:
             table = self.tables[service] = multiplier_table(reg, service)
-        now = table[risk_code(reg, _subset(pop, where))]
-        bits = self.done_needs[alive]
-        restored = {n: ((bits >> j) & 1).astype(bool) for j, n in enumerate(SOCIAL_NEEDS)}
-        without = table[risk_code(reg, _subset(pop, where, restored))]
+        code_now, code_without = self._netting_codes(world, where, alive)
+        now = table[code_now]
+        without = table[code_without]
         m = np.ones(pop.size)
         m[where] = total * without / now
         if np.all(m == 1.0):
             return None
         return m
+
+    def _netting_codes(
+        self, world: World, where: np.ndarray, alive: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Risk codes of the living completers now and with their needs before support.
+
+        The same for every service: kept while nothing they depend on has changed (the
+        world's risk codes are recomputed, as a new array, after any change of the people's
+        attributes; the completers' arrays are replaced when someone completes)."""
+        pop, reg = world.pop, world.register
+        state = (world.risk_code, self.done_ids, self.done_needs)
+        cached = self._codes
+        if (
+            cached is not None
+            and state[0] is not None
+            and all(a is b for a, b in zip(cached[0], state, strict=True))
+        ):
+            return cached[1], cached[2]
+        code_now = risk_code(reg, _subset(pop, where))
+        bits = self.done_needs[alive]
+        restored = {n: ((bits >> j) & 1).astype(bool) for j, n in enumerate(SOCIAL_NEEDS)}
+        code_without = risk_code(reg, _subset(pop, where, restored))
+        self._codes = (state, code_now, code_without)
+        return code_now, code_without
 
     def reached_ids(self) -> np.ndarray:
         if self.started_log:
@@ -388,10 +409,13 @@ class _Rows:
             return self._overrides[name]
         attr = getattr(type(self._pop), name, None)
         if isinstance(attr, property) and attr.fget is not None:
-            return attr.fget(self)  # computed from the subset's own arrays
-        value = getattr(self._pop, name)
-        if isinstance(value, np.ndarray) and value.shape[:1] == (self._pop.size,):
-            return value[self._person]
+            value = attr.fget(self)  # computed from the subset's own arrays
+        else:
+            value = getattr(self._pop, name)
+            if isinstance(value, np.ndarray) and value.shape[:1] == (self._pop.size,):
+                value = value[self._person]
+        # a subset lives for one computation: what it gathered is kept for the next read
+        self.__dict__[name] = value
         return value
 
 

@@ -119,7 +119,7 @@ class PersonalHealthBudgets(LeverBase):
     # ---------------------------------------------------------------- effects
     def _holders(self, world: World) -> tuple[np.ndarray, np.ndarray]:
         """(row in the holder arrays, position in the population) of living holders."""
-        pos = world.index_of(self.ids)
+        pos = self.positions(world, self.ids)
         rows = np.flatnonzero(pos >= 0)
         return rows, pos[rows]
 
@@ -147,7 +147,7 @@ class PersonalHealthBudgets(LeverBase):
         while True:
             w = self.world
             today = int(env.now)
-            starting = np.flatnonzero(self.start == today)
+            starting = self.starting_rows(self.start, today)
             if starting.size:
                 pos = w.index_of(self.ids[starting])
                 ok = pos >= 0

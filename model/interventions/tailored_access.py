@@ -114,7 +114,7 @@ class TailoredAccess(LeverBase):
     def rate_multiplier(self, world: World, service: str) -> np.ndarray | None:
         if service not in ("gp", "ae") or not self.ids.size:
             return None
-        pos = world.index_of(self.ids)
+        pos = self.positions(world, self.ids)
         before = (pos >= 0) & (self.start < world.day0)
         if not before.any():
             return None
@@ -130,7 +130,7 @@ class TailoredAccess(LeverBase):
         while True:
             w = self.world
             today = int(env.now)
-            starting = np.flatnonzero(self.start == today)
+            starting = self.starting_rows(self.start, today)
             if starting.size:
                 self._begin(w, starting, today - w.day0)
             yield env.timeout(1)
@@ -158,7 +158,7 @@ class TailoredAccess(LeverBase):
 
     # ---------------------------------------------------------------- records
     def year_record(self, world: World) -> dict[str, float]:
-        pos = world.index_of(self.ids)
+        pos = self.positions(world, self.ids)
         alive = pos >= 0
         rows, pos = np.flatnonzero(alive), pos[alive]
         start = np.maximum(self.start[rows], world.day0)

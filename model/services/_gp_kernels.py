@@ -315,11 +315,15 @@ def _decide(
     # each person's id and (practice, segment) side by side, so that a request reads one
     # place in memory for its person (requests come in order of day, not of person)
     n_people = ids.shape[0]
-    packed = np.empty((n_people, 2), dtype=np.int64)
-    for p in range(n_people):
-        packed[p, 0] = ids[p]
-        packed[p, 1] = np.int64(practice_of[p]) * 256 + np.int64(segment[p])
     n = person.shape[0]
+    # packing costs a pass over everyone: not for a few requests (levers' top-ups of a day),
+    # whose people's values are read where they are
+    pack = n * 8 >= n_people
+    packed = np.empty((n_people if pack else 0, 2), dtype=np.int64)
+    if pack:
+        for p in range(n_people):
+            packed[p, 0] = ids[p]
+            packed[p, 1] = np.int64(practice_of[p]) * 256 + np.int64(segment[p])
     block = 4096
     meta = np.empty(block, dtype=np.int64)
     for start in range(0, n, block):
@@ -327,8 +331,12 @@ def _decide(
         # the block's people first, in a loop of loads only (see the module docstring)
         for i in range(start, end):
             p = person[i]
-            pid[i] = packed[p, 0]
-            meta[i - start] = packed[p, 1]
+            if pack:
+                pid[i] = packed[p, 0]
+                meta[i - start] = packed[p, 1]
+            else:
+                pid[i] = ids[p]
+                meta[i - start] = np.int64(practice_of[p]) * 256 + np.int64(segment[p])
         for i in range(start, end):
             # crn.event_uniforms16: one SplitMix64 hash of (key, person id, event number)
             z = np.uint64(pid[i]) * _GOLDEN + key + np.uint64(k[i]) * _M2
@@ -558,6 +566,8 @@ def _attend_day(
     g_entry = np.empty(n, dtype=np.int8)
     g_level = np.empty(n, dtype=np.int8)
     g_stratum = np.empty(n, dtype=np.int32)
+    use_multiplier = dna_multiplier.shape[0] > 0
+    g_mult = np.empty(n if use_multiplier else 0, dtype=np.float64)
     j = 0
     c = head[s]
     while c >= 0:
@@ -568,10 +578,11 @@ def _attend_day(
             g_entry[j] = level_at_entry[p]
             g_level[j] = level[p]
             g_stratum[j] = strata_of[p]
+            if use_multiplier:
+                g_mult[j] = dna_multiplier[p]
             j += 1
         c = chunk_next[c]
     to_unit = 2.0**-53
-    use_multiplier = dna_multiplier.shape[0] > 0
     alive = 0
     seen = 0
     missed = n
@@ -604,7 +615,7 @@ def _attend_day(
             rr = rr_pair[g_entry[g] - 1, g_level[g] - 1]
             prob = rate * rr_wait[b] * rr / mean
             if use_multiplier:  # a lever's per-person multiplier (none in the baseline)
-                prob = prob * dna_multiplier[p]
+                prob = prob * g_mult[g]
             dna = u < prob
             dia = np.int64(s_diary[r])
             practice = dia // N_ROLES

@@ -174,6 +174,8 @@ class WaitingList:
         which = self.table.extra.get("stream")
         keep = np.ones(rows.size, dtype=bool)
         for code, stream in enumerate(self.streams):
+            if not world.effects.active(stream):
+                continue  # no effect on this stream: all its rows stay
             mine = np.ones(rows.size, bool) if which is None else which[rows] == code
             at = np.flatnonzero(mine)
             tab = self.table

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import simpy
 
+from model import _lever_kernels
+
 
 @dataclass
 class Episode:
@@ -137,6 +139,85 @@ class CaseloadSpec:
         return self.caseload_per_fte_year * self.mean_episode_days / 365.0
 
 
+class _Referred:
+    """The people referred to a caseload so far: their ids, how many times each was referred
+    and whether an episode of theirs is open (waiting or in support).
+
+    Two sorted parts, the bulk and the latest people, so that adding a few people copies
+    only the latest; they join the bulk when there are ``MERGE`` of them.
+    """
+
+    MERGE = 4096
+
+    def __init__(self) -> None:
+        #: per part: sorted ids, referral counts, open flags
+        self.ids = [np.empty(0, np.int64), np.empty(0, np.int64)]
+        self.count = [np.empty(0, np.int32), np.empty(0, np.int32)]
+        self.open = [np.empty(0, dtype=bool), np.empty(0, dtype=bool)]
+
+    def find(self, ids: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per part: which of ``ids`` it holds, and their positions there."""
+        out = []
+        for part in self.ids:
+            if not part.size:
+                out.append((np.zeros(ids.size, dtype=bool), np.zeros(ids.size, np.int64)))
+                continue
+            pos = np.minimum(np.searchsorted(part, ids), part.size - 1)
+            out.append((part[pos] == ids, pos))
+        return out
+
+    def close(self, ids: np.ndarray) -> None:
+        """These people's open episodes ended."""
+        for (found, pos), flags in zip(self.find(ids), self.open, strict=True):
+            flags[pos[found]] = False
+
+    def add(self, fresh: np.ndarray) -> None:
+        """People referred for the first time (sorted, none held yet), with an open episode."""
+        if not fresh.size:
+            return
+        at = np.searchsorted(self.ids[1], fresh)
+        self.ids[1] = np.insert(self.ids[1], at, fresh)
+        self.count[1] = np.insert(self.count[1], at, np.int32(1))
+        self.open[1] = np.insert(self.open[1], at, True)
+        if self.ids[1].size >= self.MERGE:  # the latest join the bulk
+            at = np.searchsorted(self.ids[0], self.ids[1])
+            self.ids[0] = np.insert(self.ids[0], at, self.ids[1])
+            self.count[0] = np.insert(self.count[0], at, self.count[1])
+            self.open[0] = np.insert(self.open[0], at, self.open[1])
+            self.ids[1] = np.empty(0, np.int64)
+            self.count[1] = np.empty(0, np.int32)
+            self.open[1] = np.empty(0, dtype=bool)
+
+
+#: columns of a caseload's episode rows
+_COLUMNS = (
+    ("person_id", np.int64),
+    ("unit", np.int32),
+    ("referred", np.int64),
+    ("started", np.int64),
+    ("n_sessions", np.int16),
+    ("done", np.int16),
+    ("next_day", np.int64),
+    ("state", np.int8),
+    ("ref_no", np.int32),
+)
+
+
+class _Column:
+    """A column of a caseload's episode rows: a view of the rows in use."""
+
+    name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: CaseloadService, objtype: type | None = None) -> np.ndarray:
+        return obj._buf[self.name][: obj.size]
+
+    def __set__(self, obj: CaseloadService, value: np.ndarray) -> None:
+        raise AttributeError(f"caseload column {self.name!r} is written in place, not replaced")
+
+
 class CaseloadService:
     """A staffed caseload with a waiting list per deployment unit, served day by day.
 
@@ -161,23 +242,54 @@ class CaseloadService:
         self.key = np.uint64(key)
         n_units = len(spec.unit_fte_share)
         self.unit_share = np.asarray(spec.unit_fte_share, dtype=float)
-        self._cols: dict[str, list[np.ndarray]] = {}
-        self.person_id = np.empty(0, np.int64)
-        self.unit = np.empty(0, np.int32)
-        self.referred = np.empty(0, np.int64)
-        self.started = np.empty(0, np.int64)
-        self.n_sessions = np.empty(0, np.int16)
-        self.done = np.empty(0, np.int16)
-        self.next_day = np.empty(0, np.int64)
-        self.state = np.empty(0, np.int8)
-        self.ref_no = np.empty(0, np.int32)
-        #: people referred so far (sorted ids) and how many times each was referred
-        self._seen_ids = np.empty(0, np.int64)
-        self._seen_n = np.empty(0, np.int32)
+        #: the episode rows (referral order) in buffers with room to grow: ``size`` rows
+        #: used, read through the column attributes (views of the used rows)
+        self._buf = {name: np.empty(16, dtype) for name, dtype in _COLUMNS}
+        self.size = 0
+        #: incremented when the rows are compacted (at the year's end): rows keep their
+        #: place until then
+        self.generation = 0
+        #: people referred so far, how many times each was referred, and whether they have
+        #: an open episode (waiting or in support) now
+        self._referred = _Referred()
         self.n_units = n_units
         #: (person id, absolute day) of each completed episode, appended as they happen
         self.completions: list[tuple[np.ndarray, int]] = []
         self.reset_year()
+
+    person_id = _Column()
+    unit = _Column()
+    referred = _Column()
+    started = _Column()
+    n_sessions = _Column()
+    done = _Column()
+    next_day = _Column()
+    state = _Column()
+    ref_no = _Column()
+
+    def open_rows(self) -> np.ndarray:
+        """Rows of the open episodes (waiting or in support)."""
+        return np.flatnonzero(self.state <= ACTIVE)
+
+    def _append(self, **columns: np.ndarray) -> None:
+        """Append rows (every column, one length), growing the buffers when full."""
+        n = next(iter(columns.values())).size
+        need = self.size + n
+        capacity = self._buf["state"].size
+        if need > capacity:
+            capacity = max(2 * capacity, need)
+            for name, old in self._buf.items():
+                grown = np.empty(capacity, old.dtype)
+                grown[: self.size] = old[: self.size]
+                self._buf[name] = grown
+        for name, values in columns.items():
+            self._buf[name][self.size : need] = values
+        self.size = need
+
+    def _close(self, rows: np.ndarray, state: int) -> None:
+        """Episodes ``rows`` end in ``state``: their people have no open episode now."""
+        self.state[rows] = state
+        self._referred.close(self.person_id[rows])
 
     # ---------------------------------------------------------------- staffing
     def fte_on(self, absolute_day: int, year: int) -> float:
@@ -200,41 +312,32 @@ class CaseloadService:
         units = np.asarray(unit, dtype=np.int32)
         ids, first = np.unique(ids, return_index=True)
         units = units[first]
-        open_ = np.isin(self.state, (WAITING, ACTIVE))
-        new = ~np.isin(ids, self.person_id[open_])
-        ids, units = ids[new], units[new]
+        # referral number of each person (0 for their first), from the people referred
+        # before, their counts and whether an episode of theirs is open
+        referred = self._referred
+        status, ref_no = _lever_kernels.referred_again(
+            ids, list(zip(referred.ids, referred.count, referred.open, strict=True))
+        )
+        new = status > 0
+        ids, units, ref_no, fresh = ids[new], units[new], ref_no[new], status[new] == 2
         if not ids.size:
             return 0
-        # referral number of each person (0 for their first), from sorted arrays of the
-        # people referred before and their counts
-        pos = np.searchsorted(self._seen_ids, ids)
-        pos_c = np.minimum(pos, max(self._seen_ids.size - 1, 0))
-        if self._seen_ids.size:
-            seen = self._seen_ids[pos_c] == ids
-            ref_no = np.where(seen, self._seen_n[pos_c], 0).astype(np.int32)
-            self._seen_n[pos_c[seen]] += 1
-        else:
-            seen = np.zeros(ids.size, dtype=bool)
-            ref_no = np.zeros(ids.size, dtype=np.int32)
-        fresh = ids[~seen]
-        if fresh.size:
-            self._seen_ids = np.concatenate([self._seen_ids, fresh])
-            self._seen_n = np.concatenate([self._seen_n, np.ones(fresh.size, np.int32)])
-            order = np.argsort(self._seen_ids, kind="stable")
-            self._seen_ids, self._seen_n = self._seen_ids[order], self._seen_n[order]
+        referred.add(ids[fresh])
         n = ids.size
-        self.person_id = np.concatenate([self.person_id, ids])
-        self.unit = np.concatenate([self.unit, units])
-        self.referred = np.concatenate([self.referred, np.full(n, absolute_day, np.int64)])
-        self.started = np.concatenate([self.started, np.full(n, -1, np.int64)])
         lo, hi = self.spec.sessions
         u = _u(self.key, ids, ref_no, 0)
         sessions = lo + np.minimum((u * (hi - lo + 1)).astype(np.int16), hi - lo)
-        self.n_sessions = np.concatenate([self.n_sessions, sessions.astype(np.int16)])
-        self.done = np.concatenate([self.done, np.zeros(n, np.int16)])
-        self.next_day = np.concatenate([self.next_day, np.full(n, -1, np.int64)])
-        self.state = np.concatenate([self.state, np.full(n, WAITING, np.int8)])
-        self.ref_no = np.concatenate([self.ref_no, ref_no])
+        self._append(
+            person_id=ids,
+            unit=units,
+            referred=np.full(n, absolute_day, np.int64),
+            started=np.full(n, -1, np.int64),
+            n_sessions=sessions.astype(np.int16),
+            done=np.zeros(n, np.int16),
+            next_day=np.full(n, -1, np.int64),
+            state=np.full(n, WAITING, np.int8),
+            ref_no=ref_no,
+        )
         self.rec["referred"] += n
         return int(n)
 
@@ -251,46 +354,39 @@ class CaseloadService:
         self.today_started = np.empty(0, np.int64)
         self.rec["staff_cost_gbp"] += self.fte_on(absolute_day, year) * s.cost_per_fte_year / 365
         self.rec["fte_days"] += self.fte_on(absolute_day, year)
-        open_ = np.isin(self.state, (WAITING, ACTIVE))
-        gone = open_ & dead
-        if gone.any():
-            self.state[gone] = DIED
-            self.rec["died"] += int(gone.sum())
-        # sessions due today
-        due = np.flatnonzero((self.state == ACTIVE) & (self.next_day == absolute_day))
+        # deaths of open episodes, today's sessions (done or a keyed drop-out), waiting too
+        # long: one compiled pass over the rows, in row order
+        size = self.size
+        cols = {name: buf[:size] for name, buf in self._buf.items()}
+        step = round(s.days_between_sessions)
+        due, finished, closed, n_waiting, dropped, left, died, active = _lever_kernels.caseload_day(
+            cols,
+            dead,
+            absolute_day,
+            self.key,
+            s.dropout_per_session,
+            s.max_wait_days,
+            step,
+            self.n_units,
+        )
+        if closed.size:
+            self._referred.close(self.person_id[closed])
+        self.rec["died"] += died
         if due.size:
             self.today_sessions.append(self.person_id[due])
-            self.done[due] += 1
             self.rec["sessions"] += int(due.size)
-            u = _u(self.key, self.person_id[due], self.ref_no[due], self.done[due].astype(np.int64))
-            finished = self.done[due] >= self.n_sessions[due]
-            drop = ~finished & (u < s.dropout_per_session)
-            self.state[due[finished]] = COMPLETED
-            self.state[due[drop]] = DROPPED
-            self.rec["completed"] += int(finished.sum())
-            self.rec["dropped_out"] += int(drop.sum())
-            if finished.any():
-                self.completions.append((self.person_id[due[finished]].copy(), absolute_day))
-            going = due[~finished & ~drop]
-            self.next_day[going] = absolute_day + round(s.days_between_sessions)
-        # waiting too long: leave the list
-        waiting = self.state == WAITING
-        too_long = waiting & (absolute_day - self.referred > s.max_wait_days)
-        if too_long.any():
-            self.state[too_long] = LEFT_WAITING
-            self.rec["left_waiting"] += int(too_long.sum())
+            self.rec["completed"] += int(finished.size)
+            self.rec["dropped_out"] += dropped
+            if finished.size:
+                self.completions.append((self.person_id[finished], absolute_day))
+        self.rec["left_waiting"] += left
         # free places take the longest waiting, unit by unit (rows are in referral order)
         places = self.fte_on(absolute_day, year) * s.places_per_fte * self.unit_share
-        active = np.bincount(self.unit[self.state == ACTIVE], minlength=self.n_units)
         free = np.maximum(np.floor(places + 1e-9).astype(np.int64) - active, 0)
-        waiting_rows = np.flatnonzero(self.state == WAITING)
-        if waiting_rows.size and free.any():
-            unit = self.unit[waiting_rows]
-            order = np.argsort(unit, kind="stable")
-            rows, unit = waiting_rows[order], unit[order]
-            first = np.searchsorted(unit, np.arange(self.n_units))
-            rank = np.arange(rows.size) - first[unit]
-            take = rows[rank < free[unit]]
+        if n_waiting and free.any():
+            take = _lever_kernels.waiting_take(self.state, self.unit, free)
+            if self.n_units > 1:  # unit by unit, each in referral order
+                take = take[np.argsort(self.unit[take], kind="stable")]
             self.state[take] = ACTIVE
             self.started[take] = absolute_day
             self.next_day[take] = absolute_day  # first session today
@@ -302,12 +398,12 @@ class CaseloadService:
             self.today_sessions.append(self.person_id[take])
             self.today_started = self.person_id[take].copy()
             single = take[self.done[take] >= self.n_sessions[take]]
-            self.state[single] = COMPLETED
+            self._close(single, COMPLETED)
             self.rec["completed"] += int(single.size)
             if single.size:
                 self.completions.append((self.person_id[single].copy(), absolute_day))
             more = take[self.done[take] < self.n_sessions[take]]
-            self.next_day[more] = absolute_day + round(s.days_between_sessions)
+            self.next_day[more] = absolute_day + step
 
     def dead_mask(self, world_person_id: np.ndarray, death_day: np.ndarray, day: int) -> np.ndarray:
         """Per episode row: has the person died by ``day`` (relative day of this year)?
@@ -347,19 +443,11 @@ class CaseloadService:
         r["fte"] = r.pop("fte_days") / 365.0
         r["waiting_at_year_end"] = float((self.state == WAITING).sum())
         r["in_support_at_year_end"] = float((self.state == ACTIVE).sum())
-        keep = np.isin(self.state, (WAITING, ACTIVE))
-        for name in (
-            "person_id",
-            "unit",
-            "referred",
-            "started",
-            "n_sessions",
-            "done",
-            "next_day",
-            "state",
-            "ref_no",
-        ):
-            setattr(self, name, getattr(self, name)[keep])
+        keep = self.open_rows()
+        for buf in self._buf.values():
+            buf[: keep.size] = buf[keep]
+        self.size = int(keep.size)
+        self.generation += 1
         self.reset_year()
         return r
 

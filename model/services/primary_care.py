@@ -294,8 +294,15 @@ class PrimaryCareService:
         """Same-day, mode (by segment), role and lead for every 16-bit uniform.
 
         The expressions are those applied to each request's uniforms (float32, compared with
-        the register's float64 cut points), so a lookup gives the same decision.
+        the register's float64 cut points), so a lookup gives the same decision. Computed
+        once (from what ``__init__`` sets): levers' top-up requests ask for them every day.
         """
+        tables = self.__dict__.get("_tables")
+        if tables is None:
+            tables = self._tables = self._make_decision_tables()
+        return tables
+
+    def _make_decision_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         u = _gp_kernels.U16
         cut = self.cum_preference
         mode = (u[None, :] > cut[:, 0][:, None]).astype(np.int8) + (
