@@ -503,6 +503,19 @@ def test_waits_counted_by_day_give_numpys_mean_and_centile(seed: int, n: int, sp
 def test_waits_must_be_whole_days() -> None:
     from model.ledger import _WaitDays
 
-    for bad in ([1.5], [-1.0], [np.nan]):
+    for bad in ([1.5], [-1.0], [np.nan], [3.0, np.inf], [2.0**40, 1.0], [2, -3]):
+        days = _WaitDays()
         with pytest.raises(ValueError, match="whole numbers of days"):
-            _WaitDays().add(np.array(bad))
+            days.add(np.array(bad))
+        assert days.counts.sum() == 0  # nothing counted
+
+
+def test_waits_beyond_the_counts_grow_them() -> None:
+    from model.ledger import _WaitDays
+
+    days = _WaitDays()
+    days.add(np.array([3, 0, 200, 3], dtype=np.int16))
+    days.add(np.array([1000.0]))
+    assert days.counts.size == 1001
+    assert days.counts[[0, 3, 200, 1000]].tolist() == [1, 2, 1, 1]
+    assert days.counts.sum() == 5
