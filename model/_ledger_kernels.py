@@ -142,7 +142,27 @@ def _add_days_growing(waits: np.ndarray, counts: np.ndarray) -> int:  # pragma: 
     return -1
 
 
+def _add_days_growing_int(waits: np.ndarray, counts: np.ndarray) -> int:  # pragma: no cover
+    """``_add_days_growing`` of integer waits (the check and the largest without a branch
+    per wait)."""
+    size = counts.shape[0]
+    top = np.int64(0)
+    bottom = np.int64(0)
+    for i in range(waits.shape[0]):
+        w = np.int64(waits[i])
+        top = max(top, w)
+        bottom = min(bottom, w)
+    if bottom < 0 or top >= _MAX_WAIT_DAYS:
+        return -2
+    if top >= size:
+        return int(top)
+    for i in range(waits.shape[0]):
+        counts[np.int64(waits[i])] += 1
+    return -1
+
+
 _add_days_growing_jit: Any = numba.njit(cache=True, nogil=True)(_add_days_growing)
+_add_days_growing_int_jit: Any = numba.njit(cache=True, nogil=True)(_add_days_growing_int)
 
 
 def add_days_growing(waits: np.ndarray, counts: np.ndarray) -> tuple[bool, int]:
@@ -153,9 +173,12 @@ def add_days_growing(waits: np.ndarray, counts: np.ndarray) -> tuple[bool, int]:
     ``np.max`` before ``add_days``."""
     if not waits.shape[0]:
         return True, -1
-    if waits.dtype.kind not in "iu":
-        waits = waits.astype(np.float64, copy=False)
-    status = int(_add_days_growing_jit(np.ascontiguousarray(waits), counts))
+    if waits.dtype.kind in "iu" and waits.dtype.itemsize <= 4:
+        status = int(_add_days_growing_int_jit(np.ascontiguousarray(waits), counts))
+    else:
+        if waits.dtype.kind not in "iu":
+            waits = waits.astype(np.float64, copy=False)
+        status = int(_add_days_growing_jit(np.ascontiguousarray(waits), counts))
     if status == -2:
         return False, -1
     return True, status
