@@ -119,6 +119,70 @@ def _add_days(waits: np.ndarray, counts: np.ndarray) -> int:  # pragma: no cover
 
 _add_days_jit: Any = numba.njit(cache=True, nogil=True)(_add_days)
 
+#: waits from this many days on are refused (``add_days_growing``)
+_MAX_WAIT_DAYS = 2**31
+
+
+def _add_days_growing(waits: np.ndarray, counts: np.ndarray) -> int:  # pragma: no cover
+    """``_add_days`` that also finds the largest wait: -2 (nothing counted) if a wait is
+    not a whole number of days from 0 to ``2**31 - 1``; the largest wait (nothing counted)
+    if it is beyond ``counts``; otherwise counts them and returns -1."""
+    size = counts.shape[0]
+    top = 0.0
+    for i in range(waits.shape[0]):
+        w = np.float64(waits[i])
+        if not (w >= 0.0 and w < _MAX_WAIT_DAYS) or w != np.floor(w):
+            return -2
+        if w > top:
+            top = w
+    if top >= size:
+        return int(top)
+    for i in range(waits.shape[0]):
+        counts[np.int64(waits[i])] += 1
+    return -1
+
+
+def _add_days_growing_int(waits: np.ndarray, counts: np.ndarray) -> int:  # pragma: no cover
+    """``_add_days_growing`` of integer waits (the check and the largest without a branch
+    per wait)."""
+    size = counts.shape[0]
+    top = np.int64(0)
+    bottom = np.int64(0)
+    for i in range(waits.shape[0]):
+        w = np.int64(waits[i])
+        top = max(top, w)
+        bottom = min(bottom, w)
+    if bottom < 0 or top >= _MAX_WAIT_DAYS:
+        return -2
+    if top >= size:
+        return int(top)
+    for i in range(waits.shape[0]):
+        counts[np.int64(waits[i])] += 1
+    return -1
+
+
+_add_days_growing_jit: Any = numba.njit(cache=True, nogil=True)(_add_days_growing)
+_add_days_growing_int_jit: Any = numba.njit(cache=True, nogil=True)(_add_days_growing_int)
+
+
+def add_days_growing(waits: np.ndarray, counts: np.ndarray) -> tuple[bool, int]:
+    """Count whole-day waits into ``counts`` (by day) if they fit: (True, -1) when
+    counted; (True, largest wait) when one is beyond ``counts`` (nothing counted: grow it
+    and count again); (False, -1), counting nothing, if a wait is not a whole number of
+    days from 0 to ``2**31 - 1``. One pass for the check and the largest, instead of a
+    ``np.max`` before ``add_days``."""
+    if not waits.shape[0]:
+        return True, -1
+    if waits.dtype.kind in "iu" and waits.dtype.itemsize <= 4:
+        status = int(_add_days_growing_int_jit(np.ascontiguousarray(waits), counts))
+    else:
+        if waits.dtype.kind not in "iu":
+            waits = waits.astype(np.float64, copy=False)
+        status = int(_add_days_growing_jit(np.ascontiguousarray(waits), counts))
+    if status == -2:
+        return False, -1
+    return True, status
+
 
 def add_days(waits: np.ndarray, counts: np.ndarray) -> bool:
     """Count whole-day waits into ``counts`` (by day); False, counting nothing, if a wait

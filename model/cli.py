@@ -107,10 +107,26 @@ def _write_csv(df: Any, out: Path | None) -> None:
         print(f"wrote {out}")
 
 
+class _NoBar:
+    """What a disabled tqdm bar does (nothing), without importing tqdm or starting its
+    monitor thread (``--no-progress``)."""
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: float | None = 1) -> None:
+        return None
+
+
 def _progress_bar(total: int, label: str, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=label, unit="year", disable=not enabled, leave=False)
+    return tqdm(total=total, desc=label, unit="year", leave=False)
 
 
 def _frame_text(df: Any, fmt: str) -> str:

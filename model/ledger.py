@@ -305,12 +305,15 @@ class _WaitDays:
     def add(self, wait_days: np.ndarray) -> None:
         if not wait_days.size:
             return
-        top = float(np.max(wait_days))
-        if top >= self.counts.size and top < 2**31:
-            grown = np.zeros(max(2 * self.counts.size, int(top) + 1), dtype=np.int64)
+        # checked, counted and the largest found in one compiled pass; a wait beyond the
+        # counts grows them (to twice their size or the wait, whichever is more) first
+        ok, top = _ledger_kernels.add_days_growing(wait_days, self.counts)
+        if ok and top >= 0:
+            grown = np.zeros(max(2 * self.counts.size, top + 1), dtype=np.int64)
             grown[: self.counts.size] = self.counts
             self.counts = grown
-        if not _ledger_kernels.add_days(wait_days, self.counts):
+            ok = _ledger_kernels.add_days(wait_days, self.counts)
+        if not ok:
             raise ValueError("waits must be whole numbers of days, 0 or more")
 
     def summary(self) -> tuple[int, float, float]:

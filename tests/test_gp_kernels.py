@@ -253,6 +253,18 @@ def test_the_day_splits_the_living_by_kind(seed: int, n: int) -> None:
             np.testing.assert_array_equal(got[name], split[name], err_msg=name)
         assert codes.dtype == strata.dtype
         np.testing.assert_array_equal(codes, strata[split["idx"]])
+    # two lists (the waiting requests and the retries) split as their concatenation is
+    cut = int(rng.integers(0, n + 1))
+    first = {name: col[:cut] for name, col in req.items()}
+    second = {name: col[cut:] for name, col in req.items()}
+    for more in (second, None):
+        head = first if more is not None else req
+        got2 = _gp_kernels.split_coded(head, death, day0, today, strata, more)
+        for got, split, codes in zip(got2[:2], (same, pre), got2[2:], strict=True):
+            for name in req:
+                assert got[name].dtype == req[name].dtype
+                np.testing.assert_array_equal(got[name], split[name], err_msg=name)
+            np.testing.assert_array_equal(codes, strata[split["idx"]])
 
 
 @settings(max_examples=40, deadline=None)

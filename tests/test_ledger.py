@@ -503,6 +503,24 @@ def test_waits_counted_by_day_give_numpys_mean_and_centile(seed: int, n: int, sp
 def test_waits_must_be_whole_days() -> None:
     from model.ledger import _WaitDays
 
-    for bad in ([1.5], [-1.0], [np.nan]):
+    bad_waits = [np.array(bad) for bad in ([1.5], [-1.0], [np.nan], [3.0, np.inf], [2.0**40, 1.0])]
+    bad_waits += [np.array([2, 900, -3], dtype=t) for t in (np.int16, np.int32, np.int64)]
+    for bad in bad_waits:
+        days = _WaitDays()
         with pytest.raises(ValueError, match="whole numbers of days"):
-            _WaitDays().add(np.array(bad))
+            days.add(bad)
+        assert days.counts.sum() == 0  # nothing counted
+
+
+def test_waits_beyond_the_counts_grow_them() -> None:
+    from model.ledger import _WaitDays
+
+    days = _WaitDays()
+    days.add(np.array([3, 0, 200, 3], dtype=np.int16))
+    days.add(np.array([1000.0]))
+    assert days.counts.size == 1001
+    days.add(np.array([7, 1500], dtype=np.int32))
+    assert days.counts.size == 2002
+    days.add(np.array([7], dtype=np.int64))
+    assert days.counts[[0, 3, 7, 200, 1000, 1500]].tolist() == [1, 2, 2, 1, 1, 1]
+    assert days.counts.sum() == 8

@@ -1108,7 +1108,11 @@ def _split_columns(
     pre: Any,
     same_codes: np.ndarray,
     pre_codes: np.ndarray,
+    start_same: int,
+    start_pre: int,
 ) -> tuple[int, int]:  # pragma: no cover - compiled
+    """Writes after the first ``start_same`` same-day and ``start_pre`` pre-booked rows
+    (those of requests split before); returns the new totals."""
     idx, kind = req[0], req[3]
     n = idx.shape[0]
     # who is alive and their person codes, in a loop of loads only (see the module docstring)
@@ -1121,8 +1125,8 @@ def _split_columns(
         alive[i] = death < 0 or day0 + death > absolute_day
         if with_codes:
             codes[i] = strata_of[p]
-    n_same = 0
-    n_pre = 0
+    n_same = start_same
+    n_pre = start_pre
     for i in range(n):
         if not alive[i]:
             continue
@@ -1171,11 +1175,17 @@ def split_coded(
     day0: int,
     absolute_day: int,
     strata_of: np.ndarray | None,
+    more: dict[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """``split_requests``, and the person codes ``strata_of[idx]`` of the same-day and of
-    the pre-booked requests (empty without ``strata_of``), read in the same pass."""
-    cols = gp_diary.request_columns(req)
-    n = cols[0].shape[0]
+    the pre-booked requests (empty without ``strata_of``), read in the same pass. With
+    ``more``, the requests of ``req`` followed by those of ``more`` are split (what
+    splitting their concatenation gives, without making it)."""
+    parts = [gp_diary.request_columns(req)]
+    if more is not None:
+        parts.append(gp_diary.request_columns(more))
+    n = sum(cols[0].shape[0] for cols in parts)
+    cols = parts[0]
     same = tuple(np.empty(n, dtype=c.dtype) for c in cols)
     pre = tuple(np.empty(n, dtype=c.dtype) for c in cols)
     table = np.empty(0, dtype=np.int32) if strata_of is None else strata_of
@@ -1183,18 +1193,21 @@ def split_coded(
     same_codes = np.empty(m, dtype=table.dtype)
     pre_codes = np.empty(m, dtype=table.dtype)
     n_same = n_pre = 0
-    if n:
-        n_same, n_pre = _split_columns_jit(
-            cols,
-            death_day,
-            int(day0),
-            int(absolute_day),
-            table,
-            same,
-            pre,
-            same_codes,
-            pre_codes,
-        )
+    for part in parts:
+        if part[0].shape[0]:
+            n_same, n_pre = _split_columns_jit(
+                part,
+                death_day,
+                int(day0),
+                int(absolute_day),
+                table,
+                same,
+                pre,
+                same_codes,
+                pre_codes,
+                n_same,
+                n_pre,
+            )
     names = gp_diary.REQUEST_FIELDS
     return (
         {name: col[:n_same] for name, col in zip(names, same, strict=True)},

@@ -449,11 +449,14 @@ class PrimaryCareService:
         # 2. the day's requests (weekend ones are made today) and same-day retries due today,
         # of the people still alive
         self._hold_unhandled(world)
-        req = _concat(self.waiting, self.retries.pop(absolute, _empty_requests()))
+        # the waiting requests followed by the retries, split in one pass without
+        # concatenating them first (the same columns as splitting their concatenation)
+        waiting = self.waiting
+        retried = self.retries.pop(absolute, None)
         self.waiting = _empty_requests()
-        if req["idx"].size:
+        if waiting["idx"].size or (retried is not None and retried["idx"].size):
             same, pre, same_codes, pre_codes = _gp_kernels.split_coded(
-                req, world.death_day, world.day0, absolute, world.strata
+                waiting, world.death_day, world.day0, absolute, world.strata, retried
             )
             self._coded = [(same["idx"], same_codes), (pre["idx"], pre_codes)]
             self._same_day(world, same, absolute, ring)
