@@ -37,6 +37,9 @@ class ActivationGains:
         self.key = key
         reg = world.register
         self.tables = {s: multiplier_table(reg, s) for s in names.DEMAND_STREAMS}
+        #: the tables stacked (a row per stream, in the order of ``tables``)
+        self.streams = list(self.tables)
+        self.stacked = np.stack([self.tables[s] for s in self.streams])
         #: gains in force: person id, levels gained, absolute day the gain ends
         self.ids = np.empty(0, np.int64)
         self.levels = np.empty(0, np.int8)
@@ -124,15 +127,23 @@ class ActivationGains:
         before, after = codes[: person.size], codes[person.size :]
         pop.pam_level[person] = level
         world.risk_code = None
-        for stream, table in self.tables.items():
-            ratio = table[after] / table[before]
-            if np.all(ratio == 1.0):
-                continue
+        # every stream's ratio in one gather; the streams whose ratio is 1 for everyone
+        # set nothing; the others' effects are set in one call
+        ratios = self.stacked[:, after] / self.stacked[:, before]
+        moved = np.flatnonzero((ratios != 1.0).any(axis=1))
+        if not moved.size:
+            return
+        streams = []
+        factors = np.empty((moved.size, person.size))
+        for i, s in enumerate(moved):
+            stream = self.streams[s]
             factor = self.factor.get(stream)
             if factor is None:
                 factor = self.factor[stream] = np.ones(pop.size)
-            factor[person] *= ratio
-            world.set_effect(self.lever, stream, person, day, factor[person])
+            factor[person] *= ratios[s]
+            factors[i] = factor[person]
+            streams.append(stream)
+        world.set_effects(self.lever, streams, person, day, factors)
 
     def year_counts(self) -> tuple[int, int]:
         """(people who gained, gains that ended) this year; then counting starts afresh."""
