@@ -186,6 +186,12 @@ def risk_code(register: Register, pop: Population) -> np.ndarray:
     return code.astype(np.int32)
 
 
+def level_stride(register: Register) -> int:
+    """How much ``risk_code`` moves when the current PAM level rises by one (the code is
+    linear in it): a change of level moves a code by the change times this."""
+    return _RISK_SHAPE[3] * _RISK_SHAPE[4] * 2 ** len(risk_conditions(register))
+
+
 def multiplier_table(register: Register, service: str) -> np.ndarray:
     """``M`` for every risk code of one service (see ``risk_code``)."""
     p = f"demand.{service}"

@@ -144,6 +144,75 @@ class DayEffects:
         factor_arr = np.asarray(factor, dtype=np.float64)
         if factor_arr.shape != person.shape:
             factor_arr = np.broadcast_to(factor_arr, person.shape)
+        self._set_one(
+            lever,
+            stream,
+            person,
+            from_day,
+            factor_arr,
+            size=size,
+            person_id=person_id,
+            end_day=end_day,
+            rate=rate,
+            thin_key=thin_key,
+            top_up_key=top_up_key,
+            day0=day0,
+        )
+
+    def set_streams(
+        self,
+        lever: str,
+        streams: list[str],
+        person: np.ndarray,
+        from_day: int,
+        factors: np.ndarray,
+        *,
+        size: int,
+        person_id: np.ndarray,
+        end_day: np.ndarray,
+        rates: list[np.ndarray],
+        thin_keys: list[np.uint64],
+        top_up_keys: list[np.uint64],
+        day0: int,
+    ) -> None:
+        """``set`` for several streams of one lever at once: the same people (positions,
+        int64) from the same day, ``factors[i]`` the factors in ``streams[i]``; the same as
+        one ``set`` per stream in turn, with the checks made once."""
+        if not person.size:
+            return
+        for i, stream in enumerate(streams):
+            self._set_one(
+                lever,
+                stream,
+                person,
+                from_day,
+                factors[i],
+                size=size,
+                person_id=person_id,
+                end_day=end_day,
+                rate=rates[i],
+                thin_key=thin_keys[i],
+                top_up_key=top_up_keys[i],
+                day0=day0,
+            )
+
+    def _set_one(
+        self,
+        lever: str,
+        stream: str,
+        person: np.ndarray,
+        from_day: int,
+        factor_arr: np.ndarray,
+        *,
+        size: int,
+        person_id: np.ndarray,
+        end_day: np.ndarray,
+        rate: np.ndarray,
+        thin_key: np.uint64,
+        top_up_key: np.uint64,
+        day0: int,
+    ) -> None:
+        """``set`` with ``person`` int64 positions and ``factor_arr`` float64 of its shape."""
         st = self._by_stream.get(stream)
         if st is None:
             st = self._by_stream[stream] = _Stream(

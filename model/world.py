@@ -349,6 +349,37 @@ class World:
             day0=self.day0,
         )
 
+    def set_effects(
+        self, lever: str, streams: list[str], person: np.ndarray, from_day: int, factors: np.ndarray
+    ) -> None:
+        """``set_effect`` for several streams at once: ``person`` (int64 positions) in
+        ``streams[i]`` multiplied by ``factors[i]`` from relative ``from_day``."""
+        rates = []
+        thin_keys = []
+        top_up_keys = []
+        for stream in streams:
+            names.check_stream(stream)
+            rate = self.year_rates.get(stream)
+            if rate is None:
+                rate = self.year_rates[stream] = self.rates(stream)
+            rates.append(rate)
+            thin_keys.append(self.key(f"lever.{lever}.{stream}.thin"))
+            top_up_keys.append(self.key(f"lever.{lever}.{stream}.top_up"))
+        self.effects.set_streams(
+            lever,
+            streams,
+            np.asarray(person, dtype=np.int64),
+            from_day,
+            np.asarray(factors, dtype=np.float64),
+            size=self.pop.size,
+            person_id=self.pop.person_id,
+            end_day=self.end_day,
+            rates=rates,
+            thin_keys=thin_keys,
+            top_up_keys=top_up_keys,
+            day0=self.day0,
+        )
+
     def keep_events(
         self, stream: str, person: np.ndarray, k: np.ndarray, day: np.ndarray | int
     ) -> np.ndarray | None:

@@ -25,7 +25,15 @@ import pytest
 from test_gp_units import WAITS, assert_share, dna_share, gp_service, year_zero
 
 from model import crn, dynamics
-from model.demand import SERVICES, DemandModel, activation_rr, causal_rr, multipliers
+from model.demand import (
+    SERVICES,
+    DemandModel,
+    activation_rr,
+    causal_rr,
+    level_stride,
+    multipliers,
+    risk_code,
+)
 from model.liability import DEP_SCORE
 from model.population import CONDITIONS, Population, population_model
 from model.register import Register
@@ -292,3 +300,19 @@ def test_dna_after_a_raised_level_carries_the_causal_share(
     dna = dna_share(engine, who, WAITS[2], 60_000, 10**6)
     base = reg.scalar("gp.dna_rate") * reg.array("gp.dna_rr_by_wait_band")[2] / norm
     assert_share(dna, base * rr[0] * (rr[3] / rr[0]) ** share, f"DNA at share {share}")
+
+
+def test_a_change_of_level_moves_the_risk_code_by_the_level_stride(
+    big_population: Population, register: Register
+) -> None:
+    """``ActivationGains`` moves codes by the change of level times ``level_stride``: the
+    codes ``risk_code`` gives at the new levels."""
+    pop = big_population
+    before = risk_code(register, pop)
+    for change in (1, 2, -1, -3):
+        new = np.clip(pop.pam_level.astype(np.int32) + change, 1, 4)
+        moved = dataclasses.replace(pop, pam_level=new.astype(pop.pam_level.dtype))
+        want = risk_code(register, moved)
+        step = new - pop.pam_level.astype(np.int32)
+        assert np.any(step != 0)
+        np.testing.assert_array_equal(before + step * level_stride(register), want)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from model import crn
-from model.demand import multiplier_table, risk_code
+from model.demand import level_stride, multiplier_table, risk_code
 from model.interventions.link_workers import _subset
 from model.services import names
 from model.world import DAYS_PER_YEAR, World
@@ -37,6 +37,10 @@ class ActivationGains:
         self.key = key
         reg = world.register
         self.tables = {s: multiplier_table(reg, s) for s in names.DEMAND_STREAMS}
+        #: the tables stacked (a row per stream, in the order of ``tables``)
+        self.streams = list(self.tables)
+        self.stacked = np.stack([self.tables[s] for s in self.streams])
+        self.level_stride = level_stride(reg)
         #: gains in force: person id, levels gained, absolute day the gain ends
         self.ids = np.empty(0, np.int64)
         self.levels = np.empty(0, np.int8)
@@ -113,26 +117,31 @@ class ActivationGains:
         pop = world.pop
         order = np.argsort(person, kind="stable")
         person, new = person[order], new[order]
-        # the codes before and after in one call: the same people twice, the second time
-        # at their new level (codes are computed person by person)
+        # the codes before, and after: a code is linear in the current level (the same
+        # integers ``risk_code`` gives at the new level)
         level = new.astype(pop.pam_level.dtype)
-        both = np.concatenate([person, person])
-        codes = risk_code(
-            world.register,
-            _subset(pop, both, {"pam_level": np.concatenate([pop.pam_level[person], level])}),
-        )
-        before, after = codes[: person.size], codes[person.size :]
+        before = risk_code(world.register, _subset(pop, person))
+        step = new.astype(np.int32) - pop.pam_level[person].astype(np.int32)
+        after = (before + step * np.int32(self.level_stride)).astype(np.int32)
         pop.pam_level[person] = level
         world.risk_code = None
-        for stream, table in self.tables.items():
-            ratio = table[after] / table[before]
-            if np.all(ratio == 1.0):
-                continue
+        # every stream's ratio in one gather; the streams whose ratio is 1 for everyone
+        # set nothing; the others' effects are set in one call
+        ratios = self.stacked[:, after] / self.stacked[:, before]
+        moved = np.flatnonzero((ratios != 1.0).any(axis=1))
+        if not moved.size:
+            return
+        streams = []
+        factors = np.empty((moved.size, person.size))
+        for i, s in enumerate(moved):
+            stream = self.streams[s]
             factor = self.factor.get(stream)
             if factor is None:
                 factor = self.factor[stream] = np.ones(pop.size)
-            factor[person] *= ratio
-            world.set_effect(self.lever, stream, person, day, factor[person])
+            factor[person] *= ratios[s]
+            factors[i] = factor[person]
+            streams.append(stream)
+        world.set_effects(self.lever, streams, person, day, factors)
 
     def year_counts(self) -> tuple[int, int]:
         """(people who gained, gains that ended) this year; then counting starts afresh."""

@@ -51,12 +51,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model import crn
 from model.demand import Events, causal_rr, draw_events
 from model.ledger import WAIT_BAND_EDGES, unit_cost
 from model.population import SEGMENTS
 from model.practices import Practices
-from model.services import _gp_kernels
+from model.services import _gp_kernels, _mode_kernels
 from model.services.gp_diary import Diary
 from model.services.protocol import ServiceYear
 from model.strata import N_CODES
@@ -277,7 +276,7 @@ class PrimaryCareService:
         )
         shift = world.modifier("gp_online_preference")
         if shift is not None:  # levers move people's channel (model.world.MODIFIERS)
-            mode = self._shift_modes(world, person, pid, k, mode, shift[person])
+            mode = self._shift_modes(world, person, pid, k, mode, shift)
         return {
             # person and event number share the events' buffers (never written in place)
             "idx": person.astype(np.int32, copy=False),
@@ -471,36 +470,30 @@ class PrimaryCareService:
         pid: np.ndarray,
         k: np.ndarray,
         mode: np.ndarray,
-        factor: np.ndarray,
+        shift: np.ndarray,
     ) -> np.ndarray:
-        """Requests' modes with the online share of each person's segment times ``factor``.
+        """Requests' modes with the online share of each person's segment times the
+        person's factor ``shift`` (per person in the population).
 
         More online (factor > 1): a request not made online turns online with probability
         ``(factor - 1) p / (1 - p)`` (``p`` the segment's online preference), so the online
         share becomes ``p x factor`` (at most 1). Less online: an online request turns face to
         face or telephone (in their preferred proportions) with probability ``1 - factor``.
-        Keyed uniforms per request, so the shift is paired across scenarios.
+        Keyed uniforms per request, so the shift is paired across scenarios. One compiled
+        pass (``_mode_kernels.shift_modes``; its numpy reference ``shift_modes_numpy``).
         """
-        changed = np.flatnonzero(factor != 1.0)
-        if not changed.size:
-            return mode
-        mode = mode.copy()
-        online = MODES.index("online")
-        f = factor[changed]
-        seg = world.pop.segment[person[changed]]
-        pref = self.preference[seg]  # (requests, modes)
-        p_on = pref[:, online]
-        u = crn.uniforms(world.key("gp.mode_shift"), pid[changed], k[changed])
-        cur = mode[changed]
-        q_up = np.minimum((f - 1.0) * p_on / np.maximum(1.0 - p_on, 1e-12), 1.0)
-        up = (f > 1.0) & (cur != online) & (u < q_up)
-        down = (f < 1.0) & (cur == online) & (u < 1.0 - f)
-        offline = np.maximum(pref[:, 0] + pref[:, 1], 1e-12)
-        u2 = crn.uniforms(world.key("gp.mode_shift_to"), pid[changed], k[changed])
-        to = np.where(u2 < pref[:, 0] / offline, 0, 1).astype(mode.dtype)
-        cur = np.where(up, online, np.where(down, to, cur)).astype(mode.dtype)
-        mode[changed] = cur
-        return mode
+        return _mode_kernels.shift_modes(
+            world.key("gp.mode_shift"),
+            world.key("gp.mode_shift_to"),
+            person,
+            pid,
+            k,
+            mode,
+            shift,
+            world.pop.segment,
+            self.preference,
+            MODES.index("online"),
+        )
 
     def _codes(self, world: World, idx: np.ndarray) -> np.ndarray:
         """``world.strata[idx]``: the person codes of request positions ``idx``, as read
