@@ -24,6 +24,7 @@ from model import crn
 from model.errors import ScenarioError, show
 from model.ledger import uprate
 from model.scenario import EVIDENCE_MODES
+from model.services.caseload import CaseloadSpec
 from model.targeting import Rule, parse_rule, select, world_rates
 from model.world import DAYS_PER_YEAR, World
 
@@ -271,6 +272,25 @@ class LeverBase:
             return self.param("cost_per_fte_year")
         key = f"levers.{self.name}.cost_per_fte_year"
         return uprate(self.register, self.register.scalar(key), self.register[key].price_year)
+
+    def caseload_spec(self, fte_by_year: tuple[float, ...]) -> CaseloadSpec:
+        """The caseload of this lever's staff (``fte_by_year``, for the simulated sample):
+        caseload per FTE-year, sessions, days between them, drop-out and wait limit from the
+        scenario or the register (``levers.<name>.sessions``), the staff cost per FTE-year,
+        and the lever's start day and ramp-up."""
+        sessions = self.register.array(f"levers.{self.name}.sessions")
+        return CaseloadSpec(
+            name=self.name,
+            fte_by_year=fte_by_year,
+            caseload_per_fte_year=self.param("caseload_per_fte_year"),
+            sessions=(int(sessions[0]), int(sessions[1])),
+            days_between_sessions=self.param("days_between_sessions"),
+            dropout_per_session=self.param("dropout_per_session"),
+            max_wait_days=self.param("max_wait_days"),
+            cost_per_fte_year=self.cost_per_fte_year(),
+            start_day=self.start_day,
+            ramp_up_days=self.ramp_days,
+        )
 
     @property
     def uptake(self) -> float:

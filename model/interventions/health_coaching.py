@@ -38,7 +38,7 @@ from model.interventions.base import (
     number_or_list,
     staffing_of,
 )
-from model.services.caseload import CaseloadService, CaseloadSpec
+from model.services.caseload import CaseloadService
 from model.targeting import Rule
 from model.world import Served, World
 
@@ -80,20 +80,7 @@ class HealthCoaching(LeverBase):
         reg = world.register
         staff = staffing(settings, reg, world.scenario.run)
         self.fte = tuple(staff["effective_fte_simulated"])
-        sessions = reg.array(f"levers.{NAME}.sessions")
-        cost = self.cost_per_fte_year()
-        self.spec = CaseloadSpec(
-            name=self.name,
-            fte_by_year=self.fte,
-            caseload_per_fte_year=self.param("caseload_per_fte_year"),
-            sessions=(int(sessions[0]), int(sessions[1])),
-            days_between_sessions=self.param("days_between_sessions"),
-            dropout_per_session=self.param("dropout_per_session"),
-            max_wait_days=self.param("max_wait_days"),
-            cost_per_fte_year=cost,
-            start_day=self.start_day,
-            ramp_up_days=self.ramp_days,
-        )
+        self.spec = self.caseload_spec(self.fte)
         self.caseload = CaseloadService(self.spec, int(self.key("caseload")))
         self.p_gp = self.param("referral_per_gp_consultation")
         scale = self.effect_scale

@@ -43,7 +43,7 @@ from model.interventions.base import (
     staffing_of,
 )
 from model.population import SOCIAL_NEEDS
-from model.services.caseload import CaseloadService, CaseloadSpec
+from model.services.caseload import CaseloadService
 from model.world import DAYS_PER_YEAR, Served, World
 
 #: demand streams the lever's effect acts on, with the outcome names of its effect keys
@@ -90,21 +90,8 @@ class LinkWorkers(LeverBase):
         staff = staffing(settings, reg, run)
         self.fte = tuple(staff["effective_fte_simulated"])
         self.fte_represented = tuple(staff["fte_represented"])
-        sessions = reg.array("levers.link_workers.sessions")
-        cost = self.cost_per_fte_year()
         self.deploy = str(settings.options.get("deploy", "place"))
-        self.spec = CaseloadSpec(
-            name=self.name,
-            fte_by_year=self.fte,
-            caseload_per_fte_year=self.param("caseload_per_fte_year"),
-            sessions=(int(sessions[0]), int(sessions[1])),
-            days_between_sessions=self.param("days_between_sessions"),
-            dropout_per_session=self.param("dropout_per_session"),
-            max_wait_days=self.param("max_wait_days"),
-            cost_per_fte_year=cost,
-            start_day=self.start_day,
-            ramp_up_days=self.ramp_days,
-        )
+        self.spec = self.caseload_spec(self.fte)
         self.caseload = CaseloadService(self.spec, int(self.key("caseload")))
         self.unit_of_practice: np.ndarray | None = None
         self.p_gp = self.param("referral_per_gp_consultation")
