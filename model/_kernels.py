@@ -20,6 +20,20 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
 
+def _mix_py(z: np.uint64) -> np.uint64:  # pragma: no cover - compiled
+    """The SplitMix64 finaliser of ``crn`` (every keyed hash of the compiled passes)."""
+    z ^= z >> np.uint64(30)
+    z *= _M1
+    z ^= z >> np.uint64(27)
+    z *= _M2
+    z ^= z >> np.uint64(31)
+    return z
+
+
+#: ``_mix_py`` compiled and inlined where it is called (same operations, same bits)
+_mix: Any = numba.njit(cache=True, nogil=True, inline="always")(_mix_py)
+
+
 def _poisson_count(r: float, v: float, p: float, max_k: int) -> int:  # pragma: no cover
     """The count whose cumulative probability first reaches ``v``, summing from
     ``p = exp(-r)`` (the products and sums of the numpy version, in its order)."""
@@ -66,11 +80,7 @@ def _expand_days(
         base = np.uint64(person_id[p]) * _GOLDEN + key
         for j in range(counts[p]):
             z = base + np.uint64(j) * _M2
-            z ^= z >> np.uint64(30)
-            z *= _M1
-            z ^= z >> np.uint64(27)
-            z *= _M2
-            z ^= z >> np.uint64(31)
+            z = _mix(z)
             top = np.uint32(z >> np.uint64(48))
             d = np.int64((top * n_days) >> np.uint32(16))
             if start[p] <= d < cut[p]:
@@ -279,11 +289,7 @@ def _practice_of(
     for i in range(person_id.shape[0]):
         # crn.uniforms(key, person id)
         z = np.uint64(person_id[i]) * _GOLDEN + key
-        z ^= z >> np.uint64(30)
-        z *= _M1
-        z ^= z >> np.uint64(27)
-        z *= _M2
-        z ^= z >> np.uint64(31)
+        z = _mix(z)
         u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
         # searchsorted(assign_cum[imd - 1], u, side="right"), at most the last practice
         row = imd[i] - 1
@@ -324,11 +330,7 @@ def _keyed_uniforms(
     to_unit = 2.0**-53
     for i in range(person_id.shape[0]):
         z = np.uint64(person_id[i]) * _GOLDEN + key
-        z ^= z >> np.uint64(30)
-        z *= _M1
-        z ^= z >> np.uint64(27)
-        z *= _M2
-        z ^= z >> np.uint64(31)
+        z = _mix(z)
         out[i] = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
 
 
@@ -1098,11 +1100,7 @@ def _indexed_uniforms(
     for i in range(person_id.shape[0]):
         j = index[0] if one_index else index[i]
         z = np.uint64(person_id[i]) * _GOLDEN + np.uint64(j) * _M2 + key
-        z ^= z >> np.uint64(30)
-        z *= _M1
-        z ^= z >> np.uint64(27)
-        z *= _M2
-        z ^= z >> np.uint64(31)
+        z = _mix(z)
         out[i] = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
 
 

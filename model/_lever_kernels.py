@@ -17,9 +17,7 @@ from typing import Any
 import numba
 import numpy as np
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
+from model._kernels import _GOLDEN, _M2, _mix
 
 
 def _keep_events(
@@ -66,11 +64,7 @@ def _keep_events(
                     if d >= g_from[g, lever] and f < 1.0:
                         # crn.uniforms(thin key, person id, event number)
                         z = np.uint64(g_id[g]) * _GOLDEN + np.uint64(k[i]) * _M2 + thin_key[lever]
-                        z ^= z >> np.uint64(30)
-                        z *= _M1
-                        z ^= z >> np.uint64(27)
-                        z *= _M2
-                        z ^= z >> np.uint64(31)
+                        z = _mix(z)
                         u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
                         if not u < f:
                             keep = False
@@ -163,11 +157,7 @@ def _referrals(
     for j in range(n_cand):
         # crn.uniforms(key, person id, index)
         z = np.uint64(ids[j]) * _GOLDEN + np.uint64(index) * _M2 + key
-        z ^= z >> np.uint64(30)
-        z *= _M1
-        z ^= z >> np.uint64(27)
-        z *= _M2
-        z ^= z >> np.uint64(31)
+        z = _mix(z)
         u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
         if u < p:
             out[n] = cand[j]
@@ -252,11 +242,7 @@ def _caseload_day(
             # crn.uniforms(key, person id, referral number * 1024 + sessions done)
             index = np.int64(ref_no[r]) * 1024 + np.int64(done[r])
             z = np.uint64(person_id[r]) * _GOLDEN + np.uint64(index) * _M2 + key
-            z ^= z >> np.uint64(30)
-            z *= _M1
-            z ^= z >> np.uint64(27)
-            z *= _M2
-            z ^= z >> np.uint64(31)
+            z = _mix(z)
             u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
             if u < dropout:
                 state[r] = dropped_

@@ -29,6 +29,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from model._kernels import _GOLDEN, _M2, _mix
 from model.services import gp_diary
 
 
@@ -288,9 +289,6 @@ def book_ahead(
     return out
 
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
 _LOW16 = np.uint64(0xFFFF)
 
 
@@ -340,11 +338,7 @@ def _decide(
         for i in range(start, end):
             # crn.event_uniforms16: one SplitMix64 hash of (key, person id, event number)
             z = np.uint64(pid[i]) * _GOLDEN + key + np.uint64(k[i]) * _M2
-            z ^= z >> np.uint64(30)
-            z *= _M1
-            z ^= z >> np.uint64(27)
-            z *= _M2
-            z ^= z >> np.uint64(31)
+            z = _mix(z)
             w_kind = np.int64(z & _LOW16)
             w_mode = np.int64((z >> np.uint64(16)) & _LOW16)
             w_role = np.int64((z >> np.uint64(32)) & _LOW16)
@@ -396,11 +390,7 @@ def _decide_by_person(
             if i < 0:
                 continue
             z = base + np.uint64(j) * _M2
-            z ^= z >> np.uint64(30)
-            z *= _M1
-            z ^= z >> np.uint64(27)
-            z *= _M2
-            z ^= z >> np.uint64(31)
+            z = _mix(z)
             w_kind = np.int64(z & _LOW16)
             w_mode = np.int64((z >> np.uint64(16)) & _LOW16)
             w_role = np.int64((z >> np.uint64(32)) & _LOW16)
@@ -606,11 +596,7 @@ def _attend_day(
             # crn.uniforms(key, person id, k * stride + attempt)
             index = np.int64(s_k[r]) * stride + np.int64(s_attempt[r])
             z = np.uint64(s_id[r]) * _GOLDEN + np.uint64(index) * _M2 + key
-            z ^= z >> np.uint64(30)
-            z *= _M1
-            z ^= z >> np.uint64(27)
-            z *= _M2
-            z ^= z >> np.uint64(31)
+            z = _mix(z)
             u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
             rr = rr_pair[g_entry[g] - 1, g_level[g] - 1]
             prob = rate * rr_wait[b] * rr / mean
@@ -810,11 +796,7 @@ def _offer_and_draw(
         base = np.uint64(pid[i]) * _GOLDEN + key
         for j in range(u.shape[0]):
             z = base + np.uint64(index * slots + j) * _M2
-            z ^= z >> np.uint64(30)
-            z *= _M1
-            z ^= z >> np.uint64(27)
-            z *= _M2
-            z ^= z >> np.uint64(31)
+            z = _mix(z)
             u[j, i] = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
     return 0
 

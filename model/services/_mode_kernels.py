@@ -20,10 +20,7 @@ import numba
 import numpy as np
 
 from model import crn
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
+from model._kernels import _GOLDEN, _M2, _mix
 
 
 def shift_modes_numpy(
@@ -65,11 +62,7 @@ def shift_modes_numpy(
 def _uniform(key: np.uint64, pid: np.int64, k: np.int64) -> float:  # pragma: no cover
     # crn.uniforms(key, person id, index)
     z = np.uint64(pid) * _GOLDEN + np.uint64(k) * _M2 + key
-    z ^= z >> np.uint64(30)
-    z *= _M1
-    z ^= z >> np.uint64(27)
-    z *= _M2
-    z ^= z >> np.uint64(31)
+    z = _mix(z)
     return (np.float64(z >> np.uint64(11)) + 0.5) * 2.0**-53
 
 
