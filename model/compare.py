@@ -22,6 +22,7 @@ sample's own figures, as ``carescale run`` writes them.
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -33,10 +34,12 @@ import pandas as pd
 
 from model import __version__
 from model import business_case as bc
+from model.allocator import reuse_freed_memory
 from model.errors import CarescaleError, ScenarioError, show
 from model.experiments import run_scenario
 from model.ledger import REPORTING_PRICE_YEAR
 from model.outputs import RESULTS_ROOT, Staging, safe_component
+from model.population import shared_builds
 from model.results import write_tables
 from model.scenario import EVIDENCE_MODES, Scenario
 
@@ -185,20 +188,6 @@ def _scaled_person_years(person_years: pd.DataFrame, scale: float) -> pd.DataFra
     return out
 
 
-def _release_memory() -> None:
-    """Between runs: collect what the last run left and give freed memory back to the
-    system (glibc ``malloc_trim``), so that the next run's peak does not add to it."""
-    import gc
-
-    gc.collect()
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 def run_comparison(
     folder: Path,
     baseline: Scenario,
@@ -217,42 +206,45 @@ def run_comparison(
     scale = run.scale
     (folder / RUNS).mkdir()
     (folder / COMPARISON).mkdir()
-    output = run_scenario(baseline, workers=workers, progress=progress)
-    base_tables = _write_run(
-        folder, baseline.name, output, {"role": "baseline", "baseline": baseline.name}
-    )
-    base_activity = bc.aggregate_activity(base_tables["activity"], scale)
-    person_years = _scaled_person_years(base_tables["person_years"], scale)
-    base_levers = bc.scale_lever_activity(bc.lever_activity_of(base_tables), scale)
-    replications = list(range(run.replications))
-    years = sorted(int(y) for y in base_tables["person_years"]["year"].unique())
-    del output, base_tables
-    diffs, levers, summaries = [], [], {}
-    for arm in arms:
-        _release_memory()
-        output = run_scenario(arm.scenario, workers=workers, progress=progress)
-        tables = _write_run(
-            folder,
-            arm.name,
-            output,
-            {"role": "scenario", "baseline": baseline.name, "evidence": arm.evidence},
+    # the base population is built once for the baseline and the arms of each replication
+    # run in this process (model.population.shared_builds)
+    with shared_builds(uses=1 + len(arms)), reuse_freed_memory():
+        output = run_scenario(baseline, workers=workers, progress=progress)
+        base_tables = _write_run(
+            folder, baseline.name, output, {"role": "baseline", "baseline": baseline.name}
         )
-        diff = bc.differences(
-            base_activity, bc.aggregate_activity(tables["activity"], scale), arm.name
-        )
-        lever = bc.scale_lever_activity(bc.lever_activity_of(tables), scale)
-        lever.insert(0, "scenario", arm.name)
-        del output, tables
-        summaries[arm.name] = {
-            "scenario": arm.scenario.name,
-            "file": arm.scenario.path,
-            "evidence": arm.evidence,
-            **bc.scenario_summary(
-                diff, lever, person_years, replications, years, settings, base_levers
-            ),
-        }
-        diffs.append(diff)
-        levers.append(lever)
+        base_activity = bc.aggregate_activity(base_tables["activity"], scale)
+        person_years = _scaled_person_years(base_tables["person_years"], scale)
+        base_levers = bc.scale_lever_activity(bc.lever_activity_of(base_tables), scale)
+        replications = list(range(run.replications))
+        years = sorted(int(y) for y in base_tables["person_years"]["year"].unique())
+        del output, base_tables
+        diffs, levers, summaries = [], [], {}
+        for arm in arms:
+            gc.collect()  # what the last run left; its memory serves the next run
+            output = run_scenario(arm.scenario, workers=workers, progress=progress)
+            tables = _write_run(
+                folder,
+                arm.name,
+                output,
+                {"role": "scenario", "baseline": baseline.name, "evidence": arm.evidence},
+            )
+            diff = bc.differences(
+                base_activity, bc.aggregate_activity(tables["activity"], scale), arm.name
+            )
+            lever = bc.scale_lever_activity(bc.lever_activity_of(tables), scale)
+            lever.insert(0, "scenario", arm.name)
+            del output, tables
+            summaries[arm.name] = {
+                "scenario": arm.scenario.name,
+                "file": arm.scenario.path,
+                "evidence": arm.evidence,
+                **bc.scenario_summary(
+                    diff, lever, person_years, replications, years, settings, base_levers
+                ),
+            }
+            diffs.append(diff)
+            levers.append(lever)
     differences = pd.concat(diffs, ignore_index=True)
     for col in ("scenario", "setting", "service", "mode", "payer", "segment", "ltc_band"):
         differences[col] = differences[col].astype(str).astype("category")

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from model import __version__
+from model.allocator import reuse_freed_memory
 from model.engine import run_one
 from model.errors import ScenarioError, show
 from model.ledger import REPORTING_PRICE_YEAR
@@ -123,8 +124,9 @@ def run_scenario(
     t0 = time.perf_counter()
     results: list[dict[str, pd.DataFrame]] = []
     if workers == 1 or reps == 1:
-        for r in range(reps):
-            results.append(run_one(scenario, r, progress))
+        with reuse_freed_memory():  # kept between replications too
+            for r in range(reps):
+                results.append(run_one(scenario, r, progress))
     else:
         pool = ProcessPoolExecutor(max_workers=min(workers, reps))
         try:

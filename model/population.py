@@ -14,6 +14,10 @@ an attribute never changes the draws of another. Nothing here loops over people.
 
 from __future__ import annotations
 
+import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from typing import Any
@@ -922,7 +926,103 @@ def build_population(
         ONS mid-year of the age-sex structure (2021, 2022 or 2023).
     """
     n = check_size(size)
+    # (a worker process forked within the block builds its own)
+    shared = _shared[-1] if _shared and _shared[-1].pid == os.getpid() else None
+    key = shared.key(n, seed, register, base_year, replication) if shared else None
+    if shared is not None and key is not None:
+        pop = shared.take(key)
+        if pop is not None:
+            return pop
     model = population_model(register, base_year)
     streams = Streams(seed, replication)
     age, sex = _draw_age_sex(streams.get("population.age_sex"), n, base_year)
-    return synthesise(model, age, sex, np.arange(n, dtype=np.int64), streams, seed=seed)
+    pop = synthesise(model, age, sex, np.arange(n, dtype=np.int64), streams, seed=seed)
+    if shared is not None and key is not None:
+        shared.keep(key, pop)
+    return pop
+
+
+def _copy(pop: Population) -> Population:
+    """The same people in arrays of their own."""
+    return replace(
+        pop, **{f.name: getattr(pop, f.name).copy() for f in fields(pop) if _is_array(pop, f.name)}
+    )
+
+
+def _is_array(pop: Population, name: str) -> bool:
+    return isinstance(getattr(pop, name), np.ndarray)
+
+
+def _nbytes(pop: Population) -> int:
+    return sum(int(getattr(pop, f.name).nbytes) for f in fields(pop) if _is_array(pop, f.name))
+
+
+def register_digest(register: Register | None) -> bytes:
+    """A digest of every value in ``register`` (the package's default register if None):
+    two registers with the same digest build the same population."""
+    reg = register if register is not None else default_register()
+    h = hashlib.sha256()
+    for key in sorted(reg):
+        p = reg[key]
+        h.update(key.encode("utf-8"))
+        h.update(np.asarray(p.value, dtype=np.float64).tobytes())
+    return h.digest()
+
+
+@dataclass
+class _SharedBuilds:
+    """Base populations built within ``shared_builds``: each is built once and handed to
+    ``uses`` runs, a copy to each but the last, which takes the arrays kept."""
+
+    uses: int
+    budget: int
+    entries: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict)
+    digests: dict[int, tuple[Register | None, bytes]] = field(default_factory=dict)
+    pid: int = field(default_factory=os.getpid)
+
+    def key(
+        self, n: int, seed: int, register: Register | None, base_year: int, replication: int
+    ) -> tuple[Any, ...] | None:
+        known = self.digests.get(id(register))
+        if known is None or known[0] is not register:
+            known = (register, register_digest(register))
+            self.digests[id(register)] = known
+        return (n, seed, known[1], base_year, replication)
+
+    def take(self, key: tuple[Any, ...]) -> Population | None:
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        pop, left = entry
+        if left <= 1:
+            del self.entries[key]
+            return pop
+        entry[1] = left - 1
+        return _copy(pop)
+
+    def keep(self, key: tuple[Any, ...], pop: Population) -> None:
+        held = sum(_nbytes(entry[0]) for entry in self.entries.values())
+        if self.uses > 1 and held + _nbytes(pop) <= self.budget:
+            self.entries[key] = [_copy(pop), self.uses - 1]
+
+
+#: the innermost ``shared_builds`` (a stack, so that blocks nest)
+_shared: list[_SharedBuilds] = []
+#: the memory base populations may hold within ``shared_builds`` by default (bytes)
+SHARED_BUDGET = 512 * 2**20
+
+
+@contextmanager
+def shared_builds(uses: int, budget: int = SHARED_BUDGET) -> Iterator[None]:
+    """Within the block, a base population is built once for ``uses`` runs that build the
+    same one (the same size, seed, replication, base year and register values), e.g. the
+    baseline and the scenarios of a comparison, instead of once per run. The populations kept
+    for later runs hold at most ``budget`` bytes; a population that does not fit is built
+    again where it is needed. Every run gets the arrays it would have built (the build is
+    keyed), so results are unchanged; a run's changes to its people never reach another's.
+    """
+    _shared.append(_SharedBuilds(uses=uses, budget=budget))
+    try:
+        yield
+    finally:
+        _shared.pop()
