@@ -29,11 +29,16 @@ def _keep_events(
     factor: np.ndarray,
     thin_key: np.ndarray,
     person_id: np.ndarray,
+    has: np.ndarray,
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     to_unit = 2.0**-53
     n_levers = thin_key.shape[0]
     one_day = day.shape[0] == 1
+    # ``has``: one bit per person (little-endian within a byte), set where ``slot`` is a row;
+    # empty: read ``slot`` for everyone. The bits (a 32nd of the slots' bytes) stay in cache
+    # where the slots, read at random positions, would not
+    use_bits = has.shape[0] > 0
     n = person.shape[0]
     block = 4096
     g_row = np.empty(block, dtype=np.int64)
@@ -45,8 +50,16 @@ def _keep_events(
         # the people's values first, in loops of loads only: reads at random positions
         # overlap there, and would wait on each other amid the arithmetic; people without
         # an effect (no row) need nothing more
-        for i in range(start, end):
-            g_row[i - start] = slot[person[i]]
+        if use_bits:
+            for i in range(start, end):
+                q = person[i]
+                if (has[q >> 3] >> (q & 7)) & 1:
+                    g_row[i - start] = slot[q]
+                else:
+                    g_row[i - start] = -1
+        else:
+            for i in range(start, end):
+                g_row[i - start] = slot[person[i]]
         for i in range(start, end):
             r = g_row[i - start]
             if r >= 0:
@@ -83,11 +96,13 @@ def keep_events(
     factor: np.ndarray,
     thin_key: np.ndarray,
     person_id: np.ndarray,
+    has: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which events survive the levers' thinning: ``person`` (positions) and ``k`` (event
     numbers) are 1-D integer arrays of one length, ``day`` (relative) one per event or one
     for all; ``slot`` is each person's row of ``from_day`` and ``factor`` (rows x levers;
-    -1: no effect), ``thin_key`` one per lever."""
+    -1: no effect), ``thin_key`` one per lever. ``has`` (optional, uint8) is the same as
+    ``np.packbits(slot >= 0, bitorder="little")``, read before ``slot``."""
     out = np.empty(person.shape[0], dtype=np.bool_)
     if person.shape[0]:
         _keep_events_jit(
@@ -99,9 +114,14 @@ def keep_events(
             factor,
             thin_key,
             np.ascontiguousarray(person_id, dtype=np.int64),
+            _NO_BITS if has is None else has,
             out,
         )
     return out
+
+
+#: no bits: ``keep_events`` reads every slot
+_NO_BITS = np.empty(0, dtype=np.uint8)
 
 
 def _add_at_float32(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from model import crn
-from model._lever_kernels import add_at_float32, referrals
+from model._lever_kernels import add_at_float32, keep_events, referrals
 from model.effects import NEVER, DayEffects
 
 
@@ -84,6 +84,11 @@ def test_keep_is_the_numpy_thinning_lever_by_lever() -> None:
     for lever, (_, factor, _) in zip("abc", reference, strict=True):
         np.testing.assert_array_equal(eff.factor("gp", lever), factor)
     assert eff.keep("ae", person, k, day, person_id) is None  # no effect on the stream
+    # the bits read first are the people with a row, and reading every row gives the same
+    st = eff._by_stream["gp"]
+    np.testing.assert_array_equal(st.has, np.packbits(st.slot >= 0, bitorder="little"))
+    args = (person, k, day, st.slot, st.from_day, st.factor, st.thin_key, person_id)
+    np.testing.assert_array_equal(keep_events(*args), keep_events(*args, st.has))
 
 
 def test_add_at_float32_is_numpy_add_at_record_by_record() -> None:
