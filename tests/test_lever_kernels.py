@@ -121,6 +121,11 @@ def test_referrals_are_the_eligible_below_their_keyed_uniform() -> None:
         want = want[u < p]
         got = referrals(person, eligible, person_id, key, day, p)
         np.testing.assert_array_equal(got, want)
+        # the eligible given as one bit per person: the same referrals
+        bits = np.packbits(eligible, bitorder="little")
+        np.testing.assert_array_equal(
+            referrals(person, eligible, person_id, key, day, p, bits), want
+        )
         sizes.append(got.size)
     assert sizes[0] > 100 and sizes[1] > 100 and sizes[2] == 0  # some referred, some not
 

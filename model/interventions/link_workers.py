@@ -114,6 +114,8 @@ class LinkWorkers(LeverBase):
         #: risk codes of the completers for the yearly netting (``_netting_codes``)
         self._codes: tuple[tuple[Any, ...], np.ndarray, np.ndarray] | None = None
         self.eligible = np.zeros(0, dtype=bool)
+        #: ``eligible`` as one bit per person, for the referral pass
+        self.eligible_bits = np.zeros(0, dtype=np.uint8)
         self.self_by_day: dict[int, np.ndarray] = {}
         self.session_strata: list[np.ndarray] = []
         self.started_strata: list[np.ndarray] = []
@@ -153,6 +155,7 @@ class LinkWorkers(LeverBase):
         self._deploy(world)
         pop = world.pop
         self.eligible = self.targeted() & (pop.social_need_count > 0)
+        self.eligible_bits = np.packbits(self.eligible, bitorder="little")
         # at most one self-referral a year, on a keyed day
         u = crn.uniforms(self.key("self_referral", None), pop.person_id)
         refers = self.eligible & (u < 1.0 - np.exp(-self.self_rate))
@@ -176,7 +179,9 @@ class LinkWorkers(LeverBase):
             return
         # the eligible whose keyed uniform (route, id, day) is below p, in one pass
         key = self.key(f"refer.{route}", None)
-        person = _lever_kernels.referrals(person, self.eligible, world.pop.person_id, key, day, p)
+        person = _lever_kernels.referrals(
+            person, self.eligible, world.pop.person_id, key, day, p, self.eligible_bits
+        )
         if not person.size:
             return
         ids = world.pop.person_id[person]
