@@ -168,8 +168,15 @@ def reference_attend(
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 3 * CHUNK), lever=st.booleans())
-def test_a_day_is_attended_as_the_numpy_expressions_decide(seed: int, n: int, lever: bool) -> None:
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(0, 3 * CHUNK),
+    lever=st.booleans(),
+    bits=st.booleans(),
+)
+def test_a_day_is_attended_as_the_numpy_expressions_decide(
+    seed: int, n: int, lever: bool, bits: bool
+) -> None:
     rng = np.random.default_rng(seed)
     people, n_practices, horizon, day0, today = 400, 4, 30, 730, 750
     world = {
@@ -188,6 +195,12 @@ def test_a_day_is_attended_as_the_numpy_expressions_decide(seed: int, n: int, le
         "strata": rng.integers(0, 50_000, people).astype(np.int32),
         "n_strata": 50_000,
     }
+    multiplier_bits = None
+    if lever and bits:  # many multipliers of 1, read only where a bit (a superset) is set
+        m = world["multiplier"]
+        assert isinstance(m, np.ndarray)
+        m[rng.random(people) < 0.6] = 1.0
+        multiplier_bits = np.packbits((m != 1.0) | (rng.random(people) < 0.1), bitorder="little")
     req = requests(rng, n, people, n_practices * N_ROLES)
     booked_on = today - rng.integers(0, 60, n)
     diary = Diary(horizon, chunks=1)
@@ -218,6 +231,7 @@ def test_a_day_is_attended_as_the_numpy_expressions_decide(seed: int, n: int, le
         horizon,
         MINUTES,
         *tallies,
+        multiplier_bits,
     )
     for name in ("seen_keys", "seen", "wait", "strata", "booking", "band"):
         np.testing.assert_array_equal(getattr(got, name), want[name], err_msg=name)

@@ -531,6 +531,7 @@ def _attend_day(
     rate: float,
     mean: float,
     dna_multiplier: np.ndarray,
+    multiplier_bits: np.ndarray,
     strata_of: np.ndarray,
     n_strata: int,
     horizon: int,
@@ -557,6 +558,9 @@ def _attend_day(
     g_level = np.empty(n, dtype=np.int8)
     g_stratum = np.empty(n, dtype=np.int32)
     use_multiplier = dna_multiplier.shape[0] > 0
+    # with bits (one per person, set where the multiplier may not be 1) the multiplier is
+    # read only where a bit is set, and is 1 elsewhere (``prob * 1.0`` is ``prob``)
+    use_bits = multiplier_bits.shape[0] > 0
     g_mult = np.empty(n if use_multiplier else 0, dtype=np.float64)
     j = 0
     c = head[s]
@@ -569,7 +573,10 @@ def _attend_day(
             g_level[j] = level[p]
             g_stratum[j] = strata_of[p]
             if use_multiplier:
-                g_mult[j] = dna_multiplier[p]
+                if use_bits and not (multiplier_bits[p >> 3] >> (p & 7)) & 1:
+                    g_mult[j] = 1.0
+                else:
+                    g_mult[j] = dna_multiplier[p]
             j += 1
         c = chunk_next[c]
     to_unit = 2.0**-53
@@ -674,6 +681,7 @@ def attend_day(
     minutes: np.ndarray,
     by_practice: np.ndarray,
     wait_hist: np.ndarray,
+    multiplier_bits: np.ndarray | None = None,
 ) -> AttendedDay:
     """The appointments of ``today`` (absolute day) in ``diary`` happen; the day is then
     released from the diary.
@@ -688,7 +696,9 @@ def attend_day(
     code) and ``wait_hist`` (practice, wait capped at ``horizon``) are counted in place; the
     ledger keys are ``code * n_strata + person code`` with ``code = mode * N_ROLES + role``;
     the minutes used are ``minutes[role, mode]`` of the alive appointments, summed with
-    numpy's pairwise summation.
+    numpy's pairwise summation. ``multiplier_bits`` (optional, ``np.packbits(mask,
+    bitorder="little")`` of a mask that holds wherever ``dna_multiplier != 1``) lets the pass
+    read the multiplier only where it may not be 1.
     """
     s = diary.slot(today)
     n = diary.count(today)
@@ -719,6 +729,7 @@ def attend_day(
             float(rate),
             float(mean),
             multiplier,
+            _NO_BITS if multiplier_bits is None or not multiplier.shape[0] else multiplier_bits,
             strata_of,
             int(n_strata),
             int(horizon),
@@ -1071,6 +1082,10 @@ def settle(
     if done < 0:
         raise RuntimeError("GP diary: a day beyond the horizon was booked")
     return outcome
+
+
+#: no bits given: ``attend_day`` reads the multiplier of everyone
+_NO_BITS = np.empty(0, dtype=np.uint8)
 
 
 def _optional(values: np.ndarray | None) -> np.ndarray:

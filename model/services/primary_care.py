@@ -651,6 +651,7 @@ class PrimaryCareService:
             self.minutes,
             self.by_practice,
             self.wait_hist,
+            world.modifier_bits("gp_dna"),
         )
         if day.wait.size == 0:
             return
