@@ -24,7 +24,7 @@ from model import crn
 from model.errors import ScenarioError, show
 from model.ledger import uprate
 from model.scenario import EVIDENCE_MODES
-from model.services.caseload import CaseloadSpec
+from model.services.caseload import CaseloadSpec, insert_at
 from model.targeting import Rule, parse_rule, select, world_rates
 from model.world import DAYS_PER_YEAR, World
 
@@ -184,7 +184,7 @@ def add_sorted(ids: np.ndarray, new: np.ndarray) -> np.ndarray:
     which it holds: the new ids inserted in place."""
     if not new.size:
         return ids
-    return np.insert(ids, np.searchsorted(ids, new), new)
+    return insert_at([ids], np.searchsorted(ids, new), [new])[0]
 
 
 class LeverBase:

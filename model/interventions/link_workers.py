@@ -43,7 +43,7 @@ from model.interventions.base import (
     staffing_of,
 )
 from model.population import SOCIAL_NEEDS
-from model.services.caseload import CaseloadService
+from model.services.caseload import CaseloadService, insert_at
 from model.world import DAYS_PER_YEAR, Served, World
 
 #: demand streams the lever's effect acts on, with the outcome names of its effect keys
@@ -276,9 +276,11 @@ class LinkWorkers(LeverBase):
         # sorted by id
         fresh = ~again
         at_fresh = at[fresh]
-        self.done_ids = np.insert(self.done_ids, at_fresh, pid[fresh])
-        self.done_day = np.insert(self.done_day, at_fresh, np.int64(absolute))
-        self.done_needs = np.insert(self.done_needs, at_fresh, needs[fresh])
+        self.done_ids, self.done_day, self.done_needs = insert_at(
+            [self.done_ids, self.done_day, self.done_needs],
+            at_fresh,
+            [pid[fresh], np.int64(absolute), needs[fresh]],
+        )
         self.rec["qaly_gain"] += self.qaly * pid.size
 
     # ---------------------------------------------------------------- yearly effect
