@@ -215,6 +215,13 @@ def payer_shares(register: Register, service: str) -> tuple[tuple[str, float], .
 _LABELS = ("setting", "service", "role", "mode", "payer")
 
 
+def _repeated(value: str, n: int) -> pd.Categorical[str]:
+    """``pd.Categorical([value] * n)`` (one category, int8 codes), from its codes."""
+    if not n:
+        return pd.Categorical([value] * n)
+    return pd.Categorical.from_codes(np.zeros(n, np.int8), categories=pd.Index([value]))
+
+
 def _concat_categorical(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
     """``pd.concat(frames, ignore_index=True)`` when the categorical ``columns`` have other
     categories in some frames (levers' cost rows): those columns are first recoded to the
@@ -817,11 +824,11 @@ class Ledger:
                 {
                     "replication": np.full(n, self.replication, dtype=np.int32),
                     "year": np.full(n, self.calendar_year, dtype=np.int16),
-                    "setting": pd.Categorical([activity.setting] * n),
-                    "service": pd.Categorical([service] * n),
-                    "role": pd.Categorical([""] * n),
-                    "mode": pd.Categorical([""] * n),
-                    "payer": pd.Categorical([activity.payer] * n),
+                    "setting": _repeated(activity.setting, n),
+                    "service": _repeated(service, n),
+                    "role": _repeated("", n),
+                    "mode": _repeated("", n),
+                    "payer": _repeated(activity.payer, n),
                 }
             )
             frame = pd.concat([head, frame], axis=1)
