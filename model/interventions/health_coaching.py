@@ -147,9 +147,11 @@ class HealthCoaching(LeverBase):
         cl = self.caseload
         before = len(cl.completions)
         cl.day(absolute, world.year, self.dead_in(world, cl, day))
-        for ids in cl.today_sessions:
-            where = world.index_of(ids)
-            self.session_strata.append(world.strata[where[where >= 0]])
+        if cl.today_session_rows:  # the people's positions, by row (looked up once a year)
+            pos = self.row_positions(world, cl)
+            for rows in cl.today_session_rows:
+                where = pos[rows]
+                self.session_strata.append(world.strata[where[where >= 0]])
         for ids, _ in cl.completions[before:]:
             self._complete(world, ids, day)
         del cl.completions[:]

@@ -223,18 +223,20 @@ class LinkWorkers(LeverBase):
             cl.refer(ids, self._units(world, ids, person), absolute)
         before = len(cl.completions)
         cl.day(absolute, world.year, self.dead_in(world, cl, day))
-        for ids in cl.today_sessions:
-            self.session_strata.append(self._strata(world, ids))
+        if cl.today_session_rows:  # the people's positions, by row (looked up once a year)
+            pos = self.row_positions(world, cl)
+            for rows in cl.today_session_rows:
+                self.session_strata.append(self._strata_at(world, pos[rows]))
+            if cl.today_started.size:
+                self.started_strata.append(self._strata_at(world, pos[cl.today_started_rows]))
         if cl.today_started.size:
-            self.started_strata.append(self._strata(world, cl.today_started))
             self.started_log.append(cl.today_started)
         for ids, _ in cl.completions[before:]:
             self._complete(world, ids, day)
         del cl.completions[:]
 
     @staticmethod
-    def _strata(world: World, ids: np.ndarray) -> np.ndarray:
-        where = world.index_of(ids)
+    def _strata_at(world: World, where: np.ndarray) -> np.ndarray:
         return world.strata[where[where >= 0]]
 
     def _complete(self, world: World, ids: np.ndarray, day: int) -> None:

@@ -376,6 +376,10 @@ class CaseloadService:
         #: person ids of today's sessions and of today's starts (for levers' records)
         self.today_sessions: list[np.ndarray] = []
         self.today_started = np.empty(0, np.int64)
+        #: the rows of today's sessions, alongside ``today_sessions`` (rows keep their place
+        #: until the year's end)
+        self.today_session_rows: list[np.ndarray] = []
+        self.today_started_rows = np.empty(0, np.int64)
         self.rec["staff_cost_gbp"] += self.fte_on(absolute_day, year) * s.cost_per_fte_year / 365
         self.rec["fte_days"] += self.fte_on(absolute_day, year)
         # deaths of open episodes, today's sessions (done or a keyed drop-out), waiting too
@@ -398,6 +402,7 @@ class CaseloadService:
         self.rec["died"] += died
         if due.size:
             self.today_sessions.append(self.person_id[due])
+            self.today_session_rows.append(due)
             self.rec["sessions"] += int(due.size)
             self.rec["completed"] += int(finished.size)
             self.rec["dropped_out"] += dropped
@@ -420,7 +425,9 @@ class CaseloadService:
             self.done[take] += 1
             self.rec["sessions"] += int(take.size)
             self.today_sessions.append(self.person_id[take])
+            self.today_session_rows.append(take)
             self.today_started = self.person_id[take].copy()
+            self.today_started_rows = take
             single = take[self.done[take] >= self.n_sessions[take]]
             self._close(single, COMPLETED)
             self.rec["completed"] += int(single.size)
