@@ -424,6 +424,13 @@ class Ledger:
         self.spend: PersonSpend | None = None
         #: (service, role, mode) -> unit cost, cached for per-person spend
         self._unit_costs: dict[tuple[str, str, str], float] = {}
+        #: payer shares by service, looked up once per ledger (for per-person spend)
+        self._payer_shares: dict[str, tuple[tuple[str, float], ...]] = {}
+        #: per (service, labels): the unit cost of each label and the service's payer shares
+        self._label_costs: dict[
+            tuple[str, tuple[tuple[str, str], ...]],
+            tuple[np.ndarray, tuple[tuple[str, float], ...]],
+        ] = {}
         #: lever cost records of the year: service -> (person codes, counts, costs)
         self._lever_costs: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self._lever_cashable: dict[str, float] = {}
@@ -465,7 +472,10 @@ class Ledger:
         if cost == 0.0:
             return
         amount: float | np.ndarray = cost if weight is None else cost * np.asarray(weight, float)
-        self.spend.add(service, np.asarray(person), amount, payer_shares(self.register, service))
+        shares = self._payer_shares.get(service)
+        if shares is None:
+            shares = self._payer_shares[service] = payer_shares(self.register, service)
+        self.spend.add(service, np.asarray(person), amount, shares)
 
     def lever_cost(
         self,
@@ -580,11 +590,15 @@ class Ledger:
             return
         assert self._year is not None
         if self.spend is not None and person is not None:
-            costs = np.array([self._unit_cost(service, r, m) for r, m in labels])
+            cached = self._label_costs.get((service, labels))
+            if cached is None:
+                cached = self._label_costs[(service, labels)] = (
+                    np.array([self._unit_cost(service, r, m) for r, m in labels]),
+                    payer_shares(self.register, service),
+                )
+            costs, shares = cached
             amount = costs[keys // N_CODES]
-            self.spend.add(
-                service, np.asarray(person), amount, payer_shares(self.register, service)
-            )
+            self.spend.add(service, np.asarray(person), amount, shares)
         batch = self._year.batches.get((service, labels))
         if batch is None:
             by_stratum, by_bridges = self._year.coded[(service, labels)] = (

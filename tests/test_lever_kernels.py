@@ -143,3 +143,29 @@ def test_no_top_up_event_exactly_when_every_uniform_is_at_most_exp_minus_mean() 
     drawn = crn.poisson_inverse(mean, u)
     np.testing.assert_array_equal(drawn == 0, u <= np.exp(-mean))
     assert (drawn > 0).any() and (drawn == 0).any()
+
+
+def test_person_spend_adds_every_payer_and_the_detail_as_np_add_at_in_turn() -> None:
+    from model.spend import PersonSpend
+
+    rng = np.random.default_rng(6)
+    payers = ("nhs_acute", "la_social_care", "person")
+    spend = PersonSpend(400, payers, detail=("care_home",))
+    want_rows = np.zeros((3, 400), np.float32)
+    want_detail = np.zeros(400, np.float32)
+    cases = [
+        ("care_home", (("la_social_care", 0.63), ("person", 0.37))),
+        ("ae", (("nhs_acute", 1.0),)),
+        ("care_home", (("la_social_care", 1.0), ("la_social_care", 0.5))),  # named twice
+    ]
+    for service, shares in cases * 2:
+        person = rng.integers(0, 400, 5_000)
+        amount = rng.lognormal(3.0, 2.0, person.size)
+        spend.add(service, person, amount, shares)
+        for payer, share in shares:
+            row = want_rows[payers.index(payer)]
+            np.add.at(row, person, (amount * share).astype(np.float32))
+        if service == "care_home":
+            np.add.at(want_detail, person, (amount * 1.0).astype(np.float32))
+    np.testing.assert_array_equal(spend.current, want_rows)
+    np.testing.assert_array_equal(spend.detail["care_home"], want_detail)
