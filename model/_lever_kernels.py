@@ -147,55 +147,6 @@ def add_at_float32(row: np.ndarray, person: np.ndarray, amount: np.ndarray, shar
         )
 
 
-def _add_at_rows(
-    rows: np.ndarray,
-    which: np.ndarray,
-    shares: np.ndarray,
-    extra: np.ndarray,
-    person: np.ndarray,
-    amount: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    one = amount.shape[0] == 1
-    use_extra = extra.shape[0] > 0
-    for i in range(person.shape[0]):
-        a = amount[0] if one else amount[i]
-        p = person[i]
-        for j in range(which.shape[0]):
-            rows[which[j], p] += np.float32(a * shares[j])
-        if use_extra:
-            extra[p] += np.float32(a * 1.0)
-
-
-_add_at_rows_jit: Any = numba.njit(cache=True, nogil=True)(_add_at_rows)
-
-
-def add_at_rows(
-    rows: np.ndarray,
-    which: np.ndarray,
-    shares: np.ndarray,
-    extra: np.ndarray | None,
-    person: np.ndarray,
-    amount: np.ndarray,
-) -> None:
-    """``add_at_float32(rows[which[j]], person, amount, shares[j])`` for each ``j`` in turn,
-    then ``add_at_float32(extra, person, amount, 1.0)`` (if given), in one pass over the
-    records. The rows ``which`` must differ (each cell then gets its additions in record
-    order, as in turn); ``rows`` is a C-contiguous float32 (rows x people) array."""
-    if person.shape[0]:
-        _add_at_rows_jit(
-            rows,
-            np.ascontiguousarray(which, dtype=np.int64),
-            np.ascontiguousarray(shares, dtype=np.float64),
-            _NO_FLOATS if extra is None else extra,
-            np.ascontiguousarray(person).reshape(-1),
-            np.ascontiguousarray(amount, dtype=np.float64).reshape(-1),
-        )
-
-
-#: no extra row given
-_NO_FLOATS = np.empty(0, dtype=np.float32)
-
-
 def _referrals(
     person: np.ndarray,
     eligible: np.ndarray,
@@ -485,7 +436,6 @@ def referred_again(
 
 __all__ = [
     "add_at_float32",
-    "add_at_rows",
     "caseload_day",
     "keep_events",
     "referrals",

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from model._lever_kernels import add_at_float32, add_at_rows
+from model._lever_kernels import add_at_float32
 
 
 class PersonSpend:
@@ -31,11 +31,6 @@ class PersonSpend:
         self.previous = np.zeros((len(self.payers), size), dtype=np.float32)
         self.detail: dict[str, np.ndarray] = {}
         self.detail_previous: dict[str, np.ndarray] = {}
-        #: per (service, payer shares): the payer rows with a share and their shares (None
-        #: when a payer is named twice)
-        self._plans: dict[
-            tuple[str, tuple[tuple[str, float], ...]], tuple[np.ndarray, np.ndarray] | None
-        ] = {}
         self.want_detail(detail)
 
     @property
@@ -69,24 +64,11 @@ class PersonSpend:
             return
         elif amount.shape != person.shape:
             amount = np.broadcast_to(amount, person.shape)
-        # np.add.at of the float32 amounts, record by record (a compiled pass): each payer
-        # with a share, then the service's own bucket, in one pass over the records
-        plan = self._plans.get((service, shares))
-        if plan is None:
-            which = [self.payer_row[payer] for payer, share in shares if share > 0]
-            cut = [share for _, share in shares if share > 0]
-            plan = self._plans[(service, shares)] = (
-                (np.array(which, np.int64), np.array(cut, np.float64))
-                if len(set(which)) == len(which)
-                else None
-            )
-        extra = self.detail.get(service)
-        if plan is not None and self.current.flags.c_contiguous:
-            add_at_rows(self.current, plan[0], plan[1], extra, person, amount)
-            return
-        for payer, share in shares:  # a payer named twice: its additions in turn
+        # np.add.at of the float32 amounts, record by record (a compiled pass)
+        for payer, share in shares:
             if share > 0:
                 add_at_float32(self.current[self.payer_row[payer]], person, amount, share)
+        extra = self.detail.get(service)
         if extra is not None:
             add_at_float32(extra, person, amount, 1.0)
 
