@@ -223,8 +223,9 @@ class LeverBase:
         self.enrol_ids: np.ndarray | None = None
         #: a caseload, (year start, its generation) and its rows' first dead day (``dead_in``)
         self._death_rows: tuple[Any, tuple[int, int], np.ndarray] | None = None
-        #: a caseload, (population, year start, its generation) and its rows' positions
-        self._row_pos: tuple[Any, tuple[Any, int, int], np.ndarray] | None = None
+        #: a caseload, (id of the population, year start, its generation) and its rows'
+        #: positions (the population itself is not held: it is freed at the year's end)
+        self._row_pos: tuple[Any, tuple[int, int, int], np.ndarray] | None = None
         #: an ids array, the population and the ids' positions in it (``positions``)
         self._positions: tuple[np.ndarray, Any, np.ndarray] | None = None
         #: a ``start`` array and its rows grouped by start day (``starting_rows``)
@@ -437,14 +438,8 @@ class LeverBase:
         until the caseload's year end). Read only."""
         cache = self._row_pos
         n = caseload.size
-        state = (world.pop, world.day0, caseload.generation)
-        fresh = (
-            cache is None
-            or cache[0] is not caseload
-            or cache[1][0] is not state[0]
-            or cache[1][1:] != state[1:]
-            or cache[2].size > n
-        )
+        state = (id(world.pop), world.day0, caseload.generation)
+        fresh = cache is None or cache[0] is not caseload or cache[1] != state or cache[2].size > n
         pos = np.empty(0, np.int64) if fresh or cache is None else cache[2]
         if pos.size < n:
             new = world.index_of(caseload.person_id[pos.size :])
