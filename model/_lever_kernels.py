@@ -19,6 +19,9 @@ import numpy as np
 
 from model._kernels import _GOLDEN, _M2, _mix
 
+#: no bits given: the passes read the full per-person arrays
+_NO_BITS = np.empty(0, dtype=np.uint8)
+
 
 def _keep_events(
     person: np.ndarray,
@@ -29,11 +32,16 @@ def _keep_events(
     factor: np.ndarray,
     thin_key: np.ndarray,
     person_id: np.ndarray,
+    has: np.ndarray,
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     to_unit = 2.0**-53
     n_levers = thin_key.shape[0]
     one_day = day.shape[0] == 1
+    # ``has``: one bit per person (little-endian within a byte), set where ``slot`` is a row;
+    # empty: read ``slot`` for everyone. The bits (a 32nd of the slots' bytes) stay in cache
+    # where the slots, read at random positions, would not
+    use_bits = has.shape[0] > 0
     n = person.shape[0]
     block = 4096
     g_row = np.empty(block, dtype=np.int64)
@@ -45,8 +53,16 @@ def _keep_events(
         # the people's values first, in loops of loads only: reads at random positions
         # overlap there, and would wait on each other amid the arithmetic; people without
         # an effect (no row) need nothing more
-        for i in range(start, end):
-            g_row[i - start] = slot[person[i]]
+        if use_bits:
+            for i in range(start, end):
+                q = person[i]
+                if (has[q >> 3] >> (q & 7)) & 1:
+                    g_row[i - start] = slot[q]
+                else:
+                    g_row[i - start] = -1
+        else:
+            for i in range(start, end):
+                g_row[i - start] = slot[person[i]]
         for i in range(start, end):
             r = g_row[i - start]
             if r >= 0:
@@ -83,11 +99,13 @@ def keep_events(
     factor: np.ndarray,
     thin_key: np.ndarray,
     person_id: np.ndarray,
+    has: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which events survive the levers' thinning: ``person`` (positions) and ``k`` (event
     numbers) are 1-D integer arrays of one length, ``day`` (relative) one per event or one
     for all; ``slot`` is each person's row of ``from_day`` and ``factor`` (rows x levers;
-    -1: no effect), ``thin_key`` one per lever."""
+    -1: no effect), ``thin_key`` one per lever. ``has`` (optional, uint8) is the same as
+    ``np.packbits(slot >= 0, bitorder="little")``, read before ``slot``."""
     out = np.empty(person.shape[0], dtype=np.bool_)
     if person.shape[0]:
         _keep_events_jit(
@@ -99,6 +117,7 @@ def keep_events(
             factor,
             thin_key,
             np.ascontiguousarray(person_id, dtype=np.int64),
+            _NO_BITS if has is None else has,
             out,
         )
     return out
@@ -135,15 +154,22 @@ def _referrals(
     key: np.uint64,
     index: np.int64,
     p: float,
+    bits: np.ndarray,
     out: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
     to_unit = 2.0**-53
     m = person.shape[0]
-    # loops of loads only first (reads at random positions overlap there): who is eligible,
+    # loops of loads only first (reads at random positions overlap there): who is eligible
+    # (from one bit per person when given: an eighth of the bytes, that stay in cache),
     # then the ids of the eligible
     flag = np.empty(m, dtype=np.bool_)
-    for i in range(m):
-        flag[i] = eligible[person[i]]
+    if bits.shape[0] > 0:
+        for i in range(m):
+            q = person[i]
+            flag[i] = (bits[q >> 3] >> (q & 7)) & 1
+    else:
+        for i in range(m):
+            flag[i] = eligible[person[i]]
     cand = np.empty(m, dtype=np.int64)
     n_cand = 0
     for i in range(m):
@@ -175,10 +201,12 @@ def referrals(
     key: np.uint64,
     index: int,
     p: float,
+    bits: np.ndarray | None = None,
 ) -> np.ndarray:
     """The positions of ``person`` (in order) who are ``eligible`` and whose uniform
     ``crn.uniforms(key, person id, index)`` is below ``p``: a lever's referrals from the
-    people a service saw."""
+    people a service saw. ``bits`` (optional) is ``np.packbits(eligible,
+    bitorder="little")``, read instead of ``eligible``."""
     out = np.empty(person.shape[0], dtype=np.int64)
     if not person.shape[0]:
         return out
@@ -189,6 +217,7 @@ def referrals(
         np.uint64(key),
         np.int64(index),
         float(p),
+        _NO_BITS if bits is None else bits,
         out,
     )
     return out[:n]

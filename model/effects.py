@@ -57,6 +57,9 @@ class _Stream:
     from_day: np.ndarray
     factor: np.ndarray
     thin_key: np.ndarray
+    #: one bit per person, set where ``slot`` is a row (``np.packbits(slot >= 0,
+    #: bitorder="little")``): what ``keep`` reads first
+    has: np.ndarray
     rows: int = 0
     levers: dict[str, _Effect] = field(default_factory=dict)
 
@@ -76,7 +79,9 @@ class _Stream:
         row = self.slot[person]
         fresh = row < 0
         if fresh.any():
-            new = np.unique(person[fresh])
+            new = person[fresh]
+            if new.size > 1 and not np.all(new[1:] > new[:-1]):  # sorted unique already
+                new = np.unique(new)
             need = self.rows + new.size
             capacity = self.from_day.shape[0]
             if need > capacity:  # room to grow
@@ -87,6 +92,12 @@ class _Stream:
                 grown_factor[: self.rows] = self.factor[: self.rows]
                 self.from_day, self.factor = grown_day, grown_factor
             self.slot[new] = np.arange(self.rows, need, dtype=np.int32)
+            # their bits: ``new`` is sorted, so the bits of a byte are neighbours, OR-ed
+            # together by reduceat (np.bitwise_or.at, element by element, is far slower)
+            byte = new >> 3
+            first = np.flatnonzero(np.concatenate([[True], byte[1:] != byte[:-1]]))
+            bits = np.bitwise_or.reduceat(np.left_shift(1, new & 7).astype(np.uint8), first)
+            self.has[byte[first]] |= bits
             self.rows = need
             row = self.slot[person]
         return row
@@ -220,6 +231,7 @@ class DayEffects:
                 from_day=np.empty((0, 0), dtype=np.int16),
                 factor=np.empty((0, 0), dtype=np.float64),
                 thin_key=np.empty(0, dtype=np.uint64),
+                has=np.zeros((size + 7) // 8, dtype=np.uint8),
             )
         eff = st.levers.get(lever)
         if eff is None:
@@ -289,9 +301,18 @@ class DayEffects:
                 st.factor,
                 st.thin_key,
                 person_id,
+                st.has,
             ).reshape(shape)
         return _lever_kernels.keep_events(
-            person, k, np.asarray(day), st.slot, st.from_day, st.factor, st.thin_key, person_id
+            person,
+            k,
+            np.asarray(day),
+            st.slot,
+            st.from_day,
+            st.factor,
+            st.thin_key,
+            person_id,
+            st.has,
         )
 
     def extra(self, stream: str, absolute_day: int) -> tuple[np.ndarray, np.ndarray] | None:

@@ -215,6 +215,13 @@ def payer_shares(register: Register, service: str) -> tuple[tuple[str, float], .
 _LABELS = ("setting", "service", "role", "mode", "payer")
 
 
+def _repeated(value: str, n: int) -> pd.Categorical[str]:
+    """``pd.Categorical([value] * n)`` (one category, int8 codes), from its codes."""
+    if not n:
+        return pd.Categorical([value] * n)
+    return pd.Categorical.from_codes(np.zeros(n, np.int8), categories=pd.Index([value]))
+
+
 def _concat_categorical(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
     """``pd.concat(frames, ignore_index=True)`` when the categorical ``columns`` have other
     categories in some frames (levers' cost rows): those columns are first recoded to the
@@ -417,6 +424,13 @@ class Ledger:
         self.spend: PersonSpend | None = None
         #: (service, role, mode) -> unit cost, cached for per-person spend
         self._unit_costs: dict[tuple[str, str, str], float] = {}
+        #: payer shares by service, looked up once per ledger (for per-person spend)
+        self._payer_shares: dict[str, tuple[tuple[str, float], ...]] = {}
+        #: per (service, labels): the unit cost of each label and the service's payer shares
+        self._label_costs: dict[
+            tuple[str, tuple[tuple[str, str], ...]],
+            tuple[np.ndarray, tuple[tuple[str, float], ...]],
+        ] = {}
         #: lever cost records of the year: service -> (person codes, counts, costs)
         self._lever_costs: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self._lever_cashable: dict[str, float] = {}
@@ -458,7 +472,10 @@ class Ledger:
         if cost == 0.0:
             return
         amount: float | np.ndarray = cost if weight is None else cost * np.asarray(weight, float)
-        self.spend.add(service, np.asarray(person), amount, payer_shares(self.register, service))
+        shares = self._payer_shares.get(service)
+        if shares is None:
+            shares = self._payer_shares[service] = payer_shares(self.register, service)
+        self.spend.add(service, np.asarray(person), amount, shares)
 
     def lever_cost(
         self,
@@ -573,11 +590,15 @@ class Ledger:
             return
         assert self._year is not None
         if self.spend is not None and person is not None:
-            costs = np.array([self._unit_cost(service, r, m) for r, m in labels])
+            cached = self._label_costs.get((service, labels))
+            if cached is None:
+                cached = self._label_costs[(service, labels)] = (
+                    np.array([self._unit_cost(service, r, m) for r, m in labels]),
+                    payer_shares(self.register, service),
+                )
+            costs, shares = cached
             amount = costs[keys // N_CODES]
-            self.spend.add(
-                service, np.asarray(person), amount, payer_shares(self.register, service)
-            )
+            self.spend.add(service, np.asarray(person), amount, shares)
         batch = self._year.batches.get((service, labels))
         if batch is None:
             by_stratum, by_bridges = self._year.coded[(service, labels)] = (
@@ -817,11 +838,11 @@ class Ledger:
                 {
                     "replication": np.full(n, self.replication, dtype=np.int32),
                     "year": np.full(n, self.calendar_year, dtype=np.int16),
-                    "setting": pd.Categorical([activity.setting] * n),
-                    "service": pd.Categorical([service] * n),
-                    "role": pd.Categorical([""] * n),
-                    "mode": pd.Categorical([""] * n),
-                    "payer": pd.Categorical([activity.payer] * n),
+                    "setting": _repeated(activity.setting, n),
+                    "service": _repeated(service, n),
+                    "role": _repeated("", n),
+                    "mode": _repeated("", n),
+                    "payer": _repeated(activity.payer, n),
                 }
             )
             frame = pd.concat([head, frame], axis=1)

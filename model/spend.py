@@ -83,8 +83,17 @@ class PersonSpend:
     def carry(self, kept: np.ndarray | None, added: int) -> None:
         """Follow a population change: keep the rows ``kept`` (in order), append ``added``."""
 
+        # the kept rows as positions, found once: a gather along the last axis by positions
+        # is several times faster than a boolean mask over a 2-D array, and the copy is made
+        # once (no padding to join when nobody is added)
+        rows = None
+        if kept is not None:
+            rows = np.flatnonzero(kept) if kept.dtype == np.bool_ else np.asarray(kept)
+
         def move(a: np.ndarray) -> np.ndarray:
-            part = a if kept is None else a[..., kept]
+            part = a if rows is None else np.take(a, rows, axis=-1)
+            if not added:
+                return part if rows is not None else a.copy()
             pad = np.zeros((*a.shape[:-1], added), dtype=a.dtype)
             return np.concatenate([part, pad], axis=-1)
 

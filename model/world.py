@@ -8,6 +8,7 @@ year (positions change only at year boundaries, when the dead leave and entrants
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -144,6 +145,11 @@ class World:
     #: per-person behaviour modifiers set by levers, by name (``MODIFIERS``), aligned with
     #: ``pop``; absent means none (the baseline)
     modifiers: dict[str, np.ndarray] = field(default_factory=dict)
+    #: per modifier: (a weak reference to its array, one bit per person set wherever it
+    #: may not be 1); weak, so that an array a population change replaced is freed
+    _modifier_bits: dict[str, tuple[weakref.ref[np.ndarray], np.ndarray]] = field(
+        default_factory=dict, repr=False
+    )
     #: (person ids, their buckets) of the population ``index_of`` last looked in
     _id_buckets: tuple[np.ndarray, tuple[np.ndarray, int] | None] | None = field(
         default=None, repr=False
@@ -324,6 +330,29 @@ class World:
         if current is None:
             current = self.modifiers[name] = np.ones(self.pop.size)
         current[person] *= factor
+        size = current.size
+        cached = self._modifier_bits.get(name)
+        if cached is not None and cached[0]() is current:  # these people's bits set
+            where = np.asarray(person)
+            where = np.flatnonzero(where) if where.dtype == np.bool_ else where.reshape(-1)
+            where = np.where(where < 0, where + size, where).astype(np.int64)
+            bit = np.left_shift(1, where & 7).astype(np.uint8)
+            np.bitwise_or.at(cached[1], where >> 3, bit)
+
+    def modifier_bits(self, name: str) -> np.ndarray | None:
+        """One bit per person (``np.packbits(..., bitorder="little")``), set at least
+        wherever the modifier ``name`` is not 1 (None when no lever sets it): kept up to date
+        by ``set_modifier``, made afresh for a new array (e.g. after a population change)."""
+        values = self.modifiers.get(name)
+        if values is None:
+            return None
+        cached = self._modifier_bits.get(name)
+        if cached is None or cached[0]() is not values:
+            cached = self._modifier_bits[name] = (
+                weakref.ref(values),
+                np.packbits(values != 1.0, bitorder="little"),
+            )
+        return cached[1]
 
     def set_effect(
         self, lever: str, stream: str, person: np.ndarray, from_day: int, factor: np.ndarray | float

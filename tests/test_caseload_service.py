@@ -157,3 +157,22 @@ def test_people_referred_again_are_found_however_the_referred_are_held(
         assert svc.ref_no.max() > 2  # people come back several times
     for a, b in zip(rows[3], rows[10_000], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_insert_at_is_np_insert_for_every_array() -> None:
+    from model.services.caseload import insert_at
+
+    rng = np.random.default_rng(5)
+    for n, m, ordered in ((0, 0, True), (0, 5, True), (40, 0, True), (40, 7, True), (9, 30, False)):
+        ids = np.sort(rng.choice(1000, n, replace=False)).astype(np.int64)
+        count = rng.integers(0, 9, n).astype(np.int32)
+        flags = rng.random(n) < 0.5
+        at = rng.integers(0, n + 1, m)
+        if ordered:
+            at = np.sort(at)
+        values = [rng.integers(0, 1000, m), np.int32(1), True]
+        got = insert_at([ids, count, flags], at, values)
+        for g, a, v in zip(got, [ids, count, flags], values, strict=True):
+            want = np.insert(a, at, v)
+            assert g.dtype == want.dtype
+            np.testing.assert_array_equal(g, want)

@@ -524,3 +524,16 @@ def test_waits_beyond_the_counts_grow_them() -> None:
     days.add(np.array([7], dtype=np.int64))
     assert days.counts[[0, 3, 7, 200, 1000, 1500]].tolist() == [1, 2, 2, 1, 1, 1]
     assert days.counts.sum() == 8
+
+
+def test_repeated_is_the_categorical_of_a_repeated_value() -> None:
+    from model.ledger import _repeated
+
+    for value in ("lever", "", "primary_care"):
+        for n in (0, 1, 7):
+            want = pd.Categorical([value] * n)
+            got = _repeated(value, n)
+            assert got.dtype == want.dtype and got.codes.dtype == want.codes.dtype
+            assert list(got.categories) == list(want.categories)
+            assert got.categories.dtype == want.categories.dtype
+            np.testing.assert_array_equal(got.codes, want.codes)

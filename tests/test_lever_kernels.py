@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from model import crn
-from model._lever_kernels import add_at_float32, referrals
+from model._lever_kernels import add_at_float32, keep_events, referrals
 from model.effects import NEVER, DayEffects
 
 
@@ -84,6 +84,11 @@ def test_keep_is_the_numpy_thinning_lever_by_lever() -> None:
     for lever, (_, factor, _) in zip("abc", reference, strict=True):
         np.testing.assert_array_equal(eff.factor("gp", lever), factor)
     assert eff.keep("ae", person, k, day, person_id) is None  # no effect on the stream
+    # the bits read first are the people with a row, and reading every row gives the same
+    st = eff._by_stream["gp"]
+    np.testing.assert_array_equal(st.has, np.packbits(st.slot >= 0, bitorder="little"))
+    args = (person, k, day, st.slot, st.from_day, st.factor, st.thin_key, person_id)
+    np.testing.assert_array_equal(keep_events(*args), keep_events(*args, st.has))
 
 
 def test_add_at_float32_is_numpy_add_at_record_by_record() -> None:
@@ -116,6 +121,11 @@ def test_referrals_are_the_eligible_below_their_keyed_uniform() -> None:
         want = want[u < p]
         got = referrals(person, eligible, person_id, key, day, p)
         np.testing.assert_array_equal(got, want)
+        # the eligible given as one bit per person: the same referrals
+        bits = np.packbits(eligible, bitorder="little")
+        np.testing.assert_array_equal(
+            referrals(person, eligible, person_id, key, day, p, bits), want
+        )
         sizes.append(got.size)
     assert sizes[0] > 100 and sizes[1] > 100 and sizes[2] == 0  # some referred, some not
 
@@ -133,3 +143,29 @@ def test_no_top_up_event_exactly_when_every_uniform_is_at_most_exp_minus_mean() 
     drawn = crn.poisson_inverse(mean, u)
     np.testing.assert_array_equal(drawn == 0, u <= np.exp(-mean))
     assert (drawn > 0).any() and (drawn == 0).any()
+
+
+def test_person_spend_adds_every_payer_and_the_detail_as_np_add_at_in_turn() -> None:
+    from model.spend import PersonSpend
+
+    rng = np.random.default_rng(6)
+    payers = ("nhs_acute", "la_social_care", "person")
+    spend = PersonSpend(400, payers, detail=("care_home",))
+    want_rows = np.zeros((3, 400), np.float32)
+    want_detail = np.zeros(400, np.float32)
+    cases = [
+        ("care_home", (("la_social_care", 0.63), ("person", 0.37))),
+        ("ae", (("nhs_acute", 1.0),)),
+        ("care_home", (("la_social_care", 1.0), ("la_social_care", 0.5))),  # named twice
+    ]
+    for service, shares in cases * 2:
+        person = rng.integers(0, 400, 5_000)
+        amount = rng.lognormal(3.0, 2.0, person.size)
+        spend.add(service, person, amount, shares)
+        for payer, share in shares:
+            row = want_rows[payers.index(payer)]
+            np.add.at(row, person, (amount * share).astype(np.float32))
+        if service == "care_home":
+            np.add.at(want_detail, person, (amount * 1.0).astype(np.float32))
+    np.testing.assert_array_equal(spend.current, want_rows)
+    np.testing.assert_array_equal(spend.detail["care_home"], want_detail)

@@ -476,3 +476,30 @@ def test_link_workers_demand_effect_is_the_published_total_counted_once(tmp_path
     social_w = w.rates("social_care_request")[pw][same]
     social_b = b.rates("social_care_request")[pb][same]
     np.testing.assert_allclose(social_w, social_b, rtol=1e-9)
+
+
+def test_modifier_bits_cover_every_person_whose_modifier_is_not_one() -> None:
+    from model.engine import Engine
+
+    w = Engine(load_scenario(BASELINE).with_run(population=3000, years=1), 0).world
+    assert w.modifier_bits("gp_dna") is None
+    rng = np.random.default_rng(4)
+    size = w.pop.size
+    for step in range(4):
+        person = rng.integers(0, size, 200)
+        if step == 1:
+            w.set_modifier("gp_dna", np.zeros(size, bool), 0.5)  # a mask of nobody
+        elif step == 2:
+            w.set_modifier("gp_dna", np.arange(size) % 7 == 0, 0.8)
+        else:
+            w.set_modifier("gp_dna", person, rng.uniform(0.5, 1.5, person.size))
+        bits = w.modifier_bits("gp_dna")
+        values = w.modifier("gp_dna")
+        assert bits is not None and values is not None
+        covered = np.unpackbits(bits, bitorder="little")[:size].astype(bool)
+        assert covered[values != 1.0].all()
+    # a new array (as after a population change): bits made afresh from its values
+    w.modifiers["gp_dna"] = np.where(np.arange(size) % 3 == 0, 2.0, 1.0)
+    bits = w.modifier_bits("gp_dna")
+    assert bits is not None
+    np.testing.assert_array_equal(bits, np.packbits(np.arange(size) % 3 == 0, bitorder="little"))

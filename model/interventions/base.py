@@ -24,7 +24,7 @@ from model import crn
 from model.errors import ScenarioError, show
 from model.ledger import uprate
 from model.scenario import EVIDENCE_MODES
-from model.services.caseload import CaseloadSpec
+from model.services.caseload import CaseloadSpec, insert_at
 from model.targeting import Rule, parse_rule, select, world_rates
 from model.world import DAYS_PER_YEAR, World
 
@@ -184,7 +184,7 @@ def add_sorted(ids: np.ndarray, new: np.ndarray) -> np.ndarray:
     which it holds: the new ids inserted in place."""
     if not new.size:
         return ids
-    return np.insert(ids, np.searchsorted(ids, new), new)
+    return insert_at([ids], np.searchsorted(ids, new), [new])[0]
 
 
 class LeverBase:
@@ -223,6 +223,9 @@ class LeverBase:
         self.enrol_ids: np.ndarray | None = None
         #: a caseload, (year start, its generation) and its rows' first dead day (``dead_in``)
         self._death_rows: tuple[Any, tuple[int, int], np.ndarray] | None = None
+        #: a caseload, (id of the population, year start, its generation) and its rows'
+        #: positions (the population itself is not held: it is freed at the year's end)
+        self._row_pos: tuple[Any, tuple[int, int, int], np.ndarray] | None = None
         #: an ids array, the population and the ids' positions in it (``positions``)
         self._positions: tuple[np.ndarray, Any, np.ndarray] | None = None
         #: a ``start`` array and its rows grouped by start day (``starting_rows``)
@@ -420,7 +423,7 @@ class LeverBase:
         )
         dead_from = np.empty(0, np.int64) if fresh or cache is None else cache[2]
         if dead_from.size < n:
-            pos = world.index_of(caseload.person_id[dead_from.size :])
+            pos = self.row_positions(world, caseload)[dead_from.size : n]
             death = world.death_day[np.maximum(pos, 0)].astype(np.int64)
             # the first day the person counts as dead: the death day, never for survivors,
             # always for people gone in an earlier year
@@ -428,6 +431,21 @@ class LeverBase:
             dead_from = np.concatenate([dead_from, new])
             self._death_rows = (caseload, (world.day0, caseload.generation), dead_from)
         return dead_from <= day
+
+    def row_positions(self, world: World, caseload: Any) -> np.ndarray:
+        """Per row of a caseload: ``world.index_of`` of the row's person (-1: gone), each
+        row looked up once a year (positions are fixed within a year; rows are only appended
+        until the caseload's year end). Read only."""
+        cache = self._row_pos
+        n = caseload.size
+        state = (id(world.pop), world.day0, caseload.generation)
+        fresh = cache is None or cache[0] is not caseload or cache[1] != state or cache[2].size > n
+        pos = np.empty(0, np.int64) if fresh or cache is None else cache[2]
+        if pos.size < n:
+            new = world.index_of(caseload.person_id[pos.size :])
+            pos = np.concatenate([pos, new.astype(np.int64, copy=False)])
+            self._row_pos = (caseload, state, pos)
+        return pos
 
     def active_share(self, absolute_day: int) -> float:
         """Share of the lever running on an absolute day (0 before start, ramping up)."""

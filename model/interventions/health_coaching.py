@@ -92,6 +92,8 @@ class HealthCoaching(LeverBase):
             self.name, world, self.param("activation_duration_years"), self.key("gain_ends")
         )
         self.eligible = np.zeros(0, dtype=bool)
+        #: ``eligible`` as one bit per person, for the referral pass
+        self.eligible_bits = np.zeros(0, dtype=np.uint8)
         self.session_strata: list[np.ndarray] = []
         world.subscribe("gp_consultation", self._from_gp)
 
@@ -99,6 +101,7 @@ class HealthCoaching(LeverBase):
     def on_year_start(self, world: World) -> None:
         self.gains.reapply(world)
         self.eligible = self.targeted()
+        self.eligible_bits = np.packbits(self.eligible, bitorder="little")
         if self.enrol_ids is not None and world.day0 <= self.start_day < world.day0 + 365:
             # carescale evaluate: exactly these people, referred on the lever's first day
             ids = world.pop.person_id[self.eligible]
@@ -115,7 +118,7 @@ class HealthCoaching(LeverBase):
         # the eligible whose keyed uniform (id, day) is below the referral share, in one pass
         key = self.key("refer.gp", None)
         person = _lever_kernels.referrals(
-            person, self.eligible, world.pop.person_id, key, day, self.p_gp
+            person, self.eligible, world.pop.person_id, key, day, self.p_gp, self.eligible_bits
         )
         if not person.size:
             return
@@ -144,9 +147,11 @@ class HealthCoaching(LeverBase):
         cl = self.caseload
         before = len(cl.completions)
         cl.day(absolute, world.year, self.dead_in(world, cl, day))
-        for ids in cl.today_sessions:
-            where = world.index_of(ids)
-            self.session_strata.append(world.strata[where[where >= 0]])
+        if cl.today_session_rows:  # the people's positions, by row (looked up once a year)
+            pos = self.row_positions(world, cl)
+            for rows in cl.today_session_rows:
+                where = pos[rows]
+                self.session_strata.append(world.strata[where[where >= 0]])
         for ids, _ in cl.completions[before:]:
             self._complete(world, ids, day)
         del cl.completions[:]

@@ -43,7 +43,7 @@ from model.interventions.base import (
     staffing_of,
 )
 from model.population import SOCIAL_NEEDS
-from model.services.caseload import CaseloadService
+from model.services.caseload import CaseloadService, insert_at
 from model.world import DAYS_PER_YEAR, Served, World
 
 #: demand streams the lever's effect acts on, with the outcome names of its effect keys
@@ -114,6 +114,8 @@ class LinkWorkers(LeverBase):
         #: risk codes of the completers for the yearly netting (``_netting_codes``)
         self._codes: tuple[tuple[Any, ...], np.ndarray, np.ndarray] | None = None
         self.eligible = np.zeros(0, dtype=bool)
+        #: ``eligible`` as one bit per person, for the referral pass
+        self.eligible_bits = np.zeros(0, dtype=np.uint8)
         self.self_by_day: dict[int, np.ndarray] = {}
         self.session_strata: list[np.ndarray] = []
         self.started_strata: list[np.ndarray] = []
@@ -153,6 +155,7 @@ class LinkWorkers(LeverBase):
         self._deploy(world)
         pop = world.pop
         self.eligible = self.targeted() & (pop.social_need_count > 0)
+        self.eligible_bits = np.packbits(self.eligible, bitorder="little")
         # at most one self-referral a year, on a keyed day
         u = crn.uniforms(self.key("self_referral", None), pop.person_id)
         refers = self.eligible & (u < 1.0 - np.exp(-self.self_rate))
@@ -176,7 +179,9 @@ class LinkWorkers(LeverBase):
             return
         # the eligible whose keyed uniform (route, id, day) is below p, in one pass
         key = self.key(f"refer.{route}", None)
-        person = _lever_kernels.referrals(person, self.eligible, world.pop.person_id, key, day, p)
+        person = _lever_kernels.referrals(
+            person, self.eligible, world.pop.person_id, key, day, p, self.eligible_bits
+        )
         if not person.size:
             return
         ids = world.pop.person_id[person]
@@ -218,18 +223,20 @@ class LinkWorkers(LeverBase):
             cl.refer(ids, self._units(world, ids, person), absolute)
         before = len(cl.completions)
         cl.day(absolute, world.year, self.dead_in(world, cl, day))
-        for ids in cl.today_sessions:
-            self.session_strata.append(self._strata(world, ids))
+        if cl.today_session_rows:  # the people's positions, by row (looked up once a year)
+            pos = self.row_positions(world, cl)
+            for rows in cl.today_session_rows:
+                self.session_strata.append(self._strata_at(world, pos[rows]))
+            if cl.today_started.size:
+                self.started_strata.append(self._strata_at(world, pos[cl.today_started_rows]))
         if cl.today_started.size:
-            self.started_strata.append(self._strata(world, cl.today_started))
             self.started_log.append(cl.today_started)
         for ids, _ in cl.completions[before:]:
             self._complete(world, ids, day)
         del cl.completions[:]
 
     @staticmethod
-    def _strata(world: World, ids: np.ndarray) -> np.ndarray:
-        where = world.index_of(ids)
+    def _strata_at(world: World, where: np.ndarray) -> np.ndarray:
         return world.strata[where[where >= 0]]
 
     def _complete(self, world: World, ids: np.ndarray, day: int) -> None:
@@ -271,9 +278,11 @@ class LinkWorkers(LeverBase):
         # sorted by id
         fresh = ~again
         at_fresh = at[fresh]
-        self.done_ids = np.insert(self.done_ids, at_fresh, pid[fresh])
-        self.done_day = np.insert(self.done_day, at_fresh, np.int64(absolute))
-        self.done_needs = np.insert(self.done_needs, at_fresh, needs[fresh])
+        self.done_ids, self.done_day, self.done_needs = insert_at(
+            [self.done_ids, self.done_day, self.done_needs],
+            at_fresh,
+            [pid[fresh], np.int64(absolute), needs[fresh]],
+        )
         self.rec["qaly_gain"] += self.qaly * pid.size
 
     # ---------------------------------------------------------------- yearly effect

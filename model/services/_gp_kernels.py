@@ -514,6 +514,119 @@ def durations(diary: np.ndarray, mode: np.ndarray, minutes: np.ndarray, n_roles:
 N_ROLES = gp_diary.N_ROLES
 
 
+def _attend_records(
+    cols: Any,
+    positions: np.ndarray,
+    booked_col: np.ndarray,
+    today: int,
+    day0: int,
+    death_day: np.ndarray,
+    key: np.uint64,
+    stride: int,
+    edges: np.ndarray,
+    level_at_entry: np.ndarray,
+    level: np.ndarray,
+    rr_pair: np.ndarray,
+    rr_wait: np.ndarray,
+    rate: float,
+    mean: float,
+    dna_multiplier: np.ndarray,
+    multiplier_bits: np.ndarray,
+    strata_of: np.ndarray,
+    n_strata: int,
+    horizon: int,
+    minutes: np.ndarray,
+    by_practice: np.ndarray,
+    wait_hist: np.ndarray,
+    keys: np.ndarray,
+    wait_out: np.ndarray,
+    strata_out: np.ndarray,
+    booking_out: np.ndarray,
+    band_out: np.ndarray,
+    people: np.ndarray,
+    durations: np.ndarray,
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """Alive, wait, DNA and tallies of the appointments at ``positions`` (in that order) of
+    the record columns ``cols`` (idx, id, k, kind, diary, mode, attempt: a diary's store or
+    a day's requests), booked on ``booked_col[r]`` (or today when ``booked_col`` is empty:
+    same-day bookings); see ``attend_day``."""
+    s_idx, s_id, s_k, s_kind, s_diary, s_mode, s_attempt = cols
+    n = positions.shape[0]
+    use_booked = booked_col.shape[0] > 0
+    # first the people's values, in a loop of loads only: reads of per-person arrays at
+    # random positions overlap there, and would wait on each other amid the arithmetic
+    g_death = np.empty(n, dtype=np.int32)
+    g_entry = np.empty(n, dtype=np.int8)
+    g_level = np.empty(n, dtype=np.int8)
+    g_stratum = np.empty(n, dtype=np.int32)
+    use_multiplier = dna_multiplier.shape[0] > 0
+    # with bits (one per person, set where the multiplier may not be 1) the multiplier is
+    # read only where a bit is set, and is 1 elsewhere (``prob * 1.0`` is ``prob``)
+    use_bits = multiplier_bits.shape[0] > 0
+    g_mult = np.empty(n if use_multiplier else 0, dtype=np.float64)
+    for j in range(n):
+        p = s_idx[positions[j]]
+        g_death[j] = death_day[p]
+        g_entry[j] = level_at_entry[p]
+        g_level[j] = level[p]
+        g_stratum[j] = strata_of[p]
+        if use_multiplier:
+            if use_bits and not (multiplier_bits[p >> 3] >> (p & 7)) & 1:
+                g_mult[j] = 1.0
+            else:
+                g_mult[j] = dna_multiplier[p]
+    to_unit = 2.0**-53
+    alive = 0
+    seen = 0
+    missed = n
+    for g in range(n):
+        r = positions[g]
+        death = g_death[g]
+        if not (death < 0 or day0 + death > today):
+            continue  # died before the appointment: leaves the diary uncounted
+        p = s_idx[r]
+        w = today - np.int64(booked_col[r]) if use_booked else np.int64(0)
+        b = 0
+        for edge in edges:  # searchsorted(edges, w, side="right")
+            if edge <= w:
+                b += 1
+        # crn.uniforms(key, person id, k * stride + attempt)
+        index = np.int64(s_k[r]) * stride + np.int64(s_attempt[r])
+        z = np.uint64(s_id[r]) * _GOLDEN + np.uint64(index) * _M2 + key
+        z = _mix(z)
+        u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
+        rr = rr_pair[g_entry[g] - 1, g_level[g] - 1]
+        prob = rate * rr_wait[b] * rr / mean
+        if use_multiplier:  # a lever's per-person multiplier (none in the baseline)
+            prob = prob * g_mult[g]
+        dna = u < prob
+        dia = np.int64(s_diary[r])
+        practice = dia // N_ROLES
+        role = dia - practice * N_ROLES
+        mode = np.int64(s_mode[r])
+        code = mode * N_ROLES + role
+        stratum = g_stratum[g]
+        by_practice[1 if dna else 0, practice, code] += 1
+        wait_hist[practice, w if w < horizon else horizon] += 1
+        # ledger keys code * n_strata + stratum and the people: attended from the
+        # front, missed from the back
+        if dna:
+            missed -= 1
+            keys[missed] = code * n_strata + stratum
+            people[missed] = p
+        else:
+            keys[seen] = code * n_strata + stratum
+            people[seen] = p
+            seen += 1
+        wait_out[alive] = w
+        strata_out[alive] = stratum
+        booking_out[alive] = np.int64(s_kind[r]) + 1
+        band_out[alive] = b
+        durations[alive] = minutes[role, mode]
+        alive += 1
+    return alive, seen
+
+
 def _attend_day(
     links: Any,
     store: Any,
@@ -531,6 +644,7 @@ def _attend_day(
     rate: float,
     mean: float,
     dna_multiplier: np.ndarray,
+    multiplier_bits: np.ndarray,
     strata_of: np.ndarray,
     n_strata: int,
     horizon: int,
@@ -545,93 +659,57 @@ def _attend_day(
     people: np.ndarray,
     durations: np.ndarray,
 ) -> tuple[int, int]:  # pragma: no cover - compiled
-    """Alive, wait, DNA and tallies of one diary day (see ``attend_day``); the day's chunks
-    are then released."""
+    """Alive, wait, DNA and tallies of one diary day (see ``attend_day``): the day's records
+    in booking order (walking its chunks) through ``_attend_records``; the day's chunks are
+    then released."""
     chunk_next, chunk_fill, head = links[0], links[1], links[2]
     s_idx, s_id, s_k, s_kind, _lead, s_diary, s_mode, s_attempt, s_booked = store
-    n = keys.shape[0]
-    # first the people's values, in a loop of loads only: reads of per-person arrays at
-    # random positions overlap there, and would wait on each other amid the arithmetic
-    g_death = np.empty(n, dtype=np.int32)
-    g_entry = np.empty(n, dtype=np.int8)
-    g_level = np.empty(n, dtype=np.int8)
-    g_stratum = np.empty(n, dtype=np.int32)
-    use_multiplier = dna_multiplier.shape[0] > 0
-    g_mult = np.empty(n if use_multiplier else 0, dtype=np.float64)
+    positions = np.empty(keys.shape[0], dtype=np.int64)
     j = 0
     c = head[s]
     while c >= 0:
         base = c * gp_diary.CHUNK
         for q in range(chunk_fill[c]):
-            p = s_idx[base + q]
-            g_death[j] = death_day[p]
-            g_entry[j] = level_at_entry[p]
-            g_level[j] = level[p]
-            g_stratum[j] = strata_of[p]
-            if use_multiplier:
-                g_mult[j] = dna_multiplier[p]
+            positions[j] = base + q
             j += 1
         c = chunk_next[c]
-    to_unit = 2.0**-53
-    alive = 0
-    seen = 0
-    missed = n
-    j = 0
-    c = head[s]
-    while c >= 0:
-        base = c * gp_diary.CHUNK
-        for q in range(chunk_fill[c]):
-            r = base + q
-            g = j
-            j += 1
-            death = g_death[g]
-            if not (death < 0 or day0 + death > today):
-                continue  # died before the appointment: leaves the diary uncounted
-            p = s_idx[r]
-            w = today - np.int64(s_booked[r])
-            b = 0
-            for edge in edges:  # searchsorted(edges, w, side="right")
-                if edge <= w:
-                    b += 1
-            # crn.uniforms(key, person id, k * stride + attempt)
-            index = np.int64(s_k[r]) * stride + np.int64(s_attempt[r])
-            z = np.uint64(s_id[r]) * _GOLDEN + np.uint64(index) * _M2 + key
-            z = _mix(z)
-            u = (np.float64(z >> np.uint64(11)) + 0.5) * to_unit
-            rr = rr_pair[g_entry[g] - 1, g_level[g] - 1]
-            prob = rate * rr_wait[b] * rr / mean
-            if use_multiplier:  # a lever's per-person multiplier (none in the baseline)
-                prob = prob * g_mult[g]
-            dna = u < prob
-            dia = np.int64(s_diary[r])
-            practice = dia // N_ROLES
-            role = dia - practice * N_ROLES
-            mode = np.int64(s_mode[r])
-            code = mode * N_ROLES + role
-            stratum = g_stratum[g]
-            by_practice[1 if dna else 0, practice, code] += 1
-            wait_hist[practice, w if w < horizon else horizon] += 1
-            # ledger keys code * n_strata + stratum and the people: attended from the
-            # front, missed from the back
-            if dna:
-                missed -= 1
-                keys[missed] = code * n_strata + stratum
-                people[missed] = p
-            else:
-                keys[seen] = code * n_strata + stratum
-                people[seen] = p
-                seen += 1
-            wait_out[alive] = w
-            strata_out[alive] = stratum
-            booking_out[alive] = np.int64(s_kind[r]) + 1
-            band_out[alive] = b
-            durations[alive] = minutes[role, mode]
-            alive += 1
-        c = chunk_next[c]
+    out = _attend_records_jit(
+        (s_idx, s_id, s_k, s_kind, s_diary, s_mode, s_attempt),
+        positions,
+        s_booked,
+        today,
+        day0,
+        death_day,
+        key,
+        stride,
+        edges,
+        level_at_entry,
+        level,
+        rr_pair,
+        rr_wait,
+        rate,
+        mean,
+        dna_multiplier,
+        multiplier_bits,
+        strata_of,
+        n_strata,
+        horizon,
+        minutes,
+        by_practice,
+        wait_hist,
+        keys,
+        wait_out,
+        strata_out,
+        booking_out,
+        band_out,
+        people,
+        durations,
+    )
     gp_diary._release_jit(links, s)
-    return alive, seen
+    return out
 
 
+_attend_records_jit: Any = numba.njit(cache=True, nogil=True)(_attend_records)
 _attend_day_jit: Any = numba.njit(cache=True, nogil=True)(_attend_day)
 
 
@@ -674,9 +752,14 @@ def attend_day(
     minutes: np.ndarray,
     by_practice: np.ndarray,
     wait_hist: np.ndarray,
+    multiplier_bits: np.ndarray | None = None,
+    requests: tuple[dict[str, np.ndarray], np.ndarray] | None = None,
 ) -> AttendedDay:
     """The appointments of ``today`` (absolute day) in ``diary`` happen; the day is then
-    released from the diary.
+    released from the diary. With ``requests`` (a day's requests and the rows of those
+    booked today, ``book_today``), the appointments are instead those requests, in that
+    order, booked on ``today`` and never written into the diary: what the diary gives after
+    the same requests were appended to an empty day (tested).
 
     For each appointment in booking order, of a person alive on ``today`` (death day of the
     year ``< 0`` or ``day0 + death day > today``): the wait ``today - booked_on``, its band
@@ -688,10 +771,16 @@ def attend_day(
     code) and ``wait_hist`` (practice, wait capped at ``horizon``) are counted in place; the
     ledger keys are ``code * n_strata + person code`` with ``code = mode * N_ROLES + role``;
     the minutes used are ``minutes[role, mode]`` of the alive appointments, summed with
-    numpy's pairwise summation.
+    numpy's pairwise summation. ``multiplier_bits`` (optional, ``np.packbits(mask,
+    bitorder="little")`` of a mask that holds wherever ``dna_multiplier != 1``) lets the pass
+    read the multiplier only where it may not be 1.
     """
-    s = diary.slot(today)
-    n = diary.count(today)
+    if requests is None:
+        s = diary.slot(today)
+        n = diary.count(today)
+    else:
+        req, rows = requests
+        n = rows.shape[0]
     keys = np.empty(n, dtype=np.int64)
     wait = np.empty(n, dtype=np.int32)
     strata = np.empty(n, dtype=strata_of.dtype)
@@ -702,10 +791,13 @@ def attend_day(
     alive = n_seen = 0
     if n:
         multiplier = _optional(dna_multiplier)
-        alive, n_seen = _attend_day_jit(
-            diary.links,
-            diary.store,
-            s,
+        source = (
+            (diary.links, diary.store, s)
+            if requests is None
+            else (_attended_columns(req), np.ascontiguousarray(rows, dtype=np.int64), _NO_DAYS)
+        )
+        alive, n_seen = (_attend_day_jit if requests is None else _attend_records_jit)(
+            *source,
             int(today),
             int(day0),
             death_day,
@@ -719,6 +811,7 @@ def attend_day(
             float(rate),
             float(mean),
             multiplier,
+            _NO_BITS if multiplier_bits is None or not multiplier.shape[0] else multiplier_bits,
             strata_of,
             int(n_strata),
             int(horizon),
@@ -868,14 +961,12 @@ def offer_and_draw(
 
 
 def _book_today(
-    links: Any,
-    store: Any,
     req: Any,
     minutes_today: np.ndarray,
     booked: np.ndarray,
     ring: int,
     minutes: np.ndarray,
-    today: int,
+    served: np.ndarray,
     failed: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
     diary, mode = req[5], req[6]
@@ -895,57 +986,53 @@ def _book_today(
     col = np.empty(n, dtype=np.int64)
     start = _start_of_jit(free)
     _book_start_jit(diary, np.zeros(n, dtype=np.int64), durations, start, n_diaries, 1, col, False)
-    served = np.empty(n, dtype=np.int64)
     n_served = 0
     n_failed = 0
     for i in range(n):
         if col[i] == 0:
             served[n_served] = i
             n_served += 1
+            # np.add.at(booked, (diary, ring), durations) in this order, as the diary's
+            # append adds them
+            booked[diary[i], ring] += minutes[diary[i] % N_ROLES, mode[i]]
         else:
             failed[n_failed] = i
             n_failed += 1
-    day = np.full(n_served, today, dtype=np.int64)
-    if gp_diary._append_jit(links, store, req, served[:n_served], day, day, minutes, booked) < 0:
-        return -1
-    return n_failed
+    return n_served
 
 
 _book_today_jit: Any = numba.njit(cache=True, nogil=True)(_book_today)
 
 
 def book_today(
-    diary: gp_diary.Diary,
     req: dict[str, np.ndarray],
     minutes_today: np.ndarray,
     booked: np.ndarray,
     ring: int,
     minutes: np.ndarray,
-    today: int,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Same-day requests take today's free minutes: ``greedy_book`` into the one-day diary
-    ``np.maximum(minutes_today - booked[:, ring], 0)``; those booked go into the diary on
-    ``today`` (booked today, in order, their minutes into ``booked``). Returns the rows of
-    those not booked."""
+    ``np.maximum(minutes_today - booked[:, ring], 0)``; the minutes of those booked go into
+    ``booked`` (in order). Returns the rows of those booked and of those not booked. The
+    booked are seen today (``attend_day(..., requests=(req, rows))``) and never held in the
+    diary."""
     n = req["idx"].shape[0]
+    served = np.empty(n, dtype=np.int64)
     failed = np.empty(n, dtype=np.int64)
     if n == 0:
-        return failed
-    diary.reserve(n)
-    n_failed = _book_today_jit(
-        diary.links,
-        diary.store,
+        return served, failed
+    n_served = _book_today_jit(
         gp_diary.request_columns(req),
         np.ascontiguousarray(minutes_today, dtype=np.float64),
         booked,
         int(ring),
         np.ascontiguousarray(minutes, dtype=np.float64),
-        int(today),
+        served,
         failed,
     )
-    if n_failed < 0:
-        raise ValueError("diaries must be rows of the capacity, and days within the horizon")
-    return failed[:n_failed]
+    if n_served < 0:
+        raise ValueError("diaries must be rows of the capacity")
+    return served[:n_served], failed[: n - n_served]
 
 
 #: how a request ended after its offer (``settle``)
@@ -1071,6 +1158,19 @@ def settle(
     if done < 0:
         raise RuntimeError("GP diary: a day beyond the horizon was booked")
     return outcome
+
+
+#: no bits given: ``attend_day`` reads the multiplier of everyone
+_NO_BITS = np.empty(0, dtype=np.uint8)
+#: no booking days: the appointments were booked today
+_NO_DAYS = np.empty(0, dtype=np.int32)
+
+
+def _attended_columns(req: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """The request columns ``_attend_records`` reads (a record's, without lead), in the
+    diary's types."""
+    idx, pid, k, kind, _lead, diary, mode, attempt = gp_diary.request_columns(req)
+    return (idx, pid, k, kind, diary, mode, attempt)
 
 
 def _optional(values: np.ndarray | None) -> np.ndarray:

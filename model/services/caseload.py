@@ -139,6 +139,28 @@ class CaseloadSpec:
         return self.caseload_per_fte_year * self.mean_episode_days / 365.0
 
 
+def insert_at(
+    arrays: list[np.ndarray], at: np.ndarray, values: list[np.ndarray | Any]
+) -> list[np.ndarray]:
+    """``[np.insert(a, at, v) for a, v in zip(arrays, values)]`` (``arrays`` of one length,
+    each value an array like ``at`` or one for all), with where the old and new elements go
+    found once for them all when ``at`` is nondecreasing (the case of sorted insertions)."""
+    m = at.size
+    if m and at.size > 1 and not np.all(at[1:] >= at[:-1]):
+        return [np.insert(a, at, v) for a, v in zip(arrays, values, strict=True)]
+    n = arrays[0].size
+    new_at = at + np.arange(m)  # np.insert's positions of the new elements, in order
+    old_at = np.ones(n + m, dtype=bool)
+    old_at[new_at] = False
+    out = []
+    for a, v in zip(arrays, values, strict=True):
+        merged = np.empty(n + m, dtype=a.dtype)
+        merged[new_at] = v
+        merged[old_at] = a
+        out.append(merged)
+    return out
+
+
 class _Referred:
     """The people referred to a caseload so far: their ids, how many times each was referred
     and whether an episode of theirs is open (waiting or in support).
@@ -176,14 +198,16 @@ class _Referred:
         if not fresh.size:
             return
         at = np.searchsorted(self.ids[1], fresh)
-        self.ids[1] = np.insert(self.ids[1], at, fresh)
-        self.count[1] = np.insert(self.count[1], at, np.int32(1))
-        self.open[1] = np.insert(self.open[1], at, True)
+        self.ids[1], self.count[1], self.open[1] = insert_at(
+            [self.ids[1], self.count[1], self.open[1]], at, [fresh, np.int32(1), True]
+        )
         if self.ids[1].size >= self.MERGE:  # the latest join the bulk
             at = np.searchsorted(self.ids[0], self.ids[1])
-            self.ids[0] = np.insert(self.ids[0], at, self.ids[1])
-            self.count[0] = np.insert(self.count[0], at, self.count[1])
-            self.open[0] = np.insert(self.open[0], at, self.open[1])
+            self.ids[0], self.count[0], self.open[0] = insert_at(
+                [self.ids[0], self.count[0], self.open[0]],
+                at,
+                [self.ids[1], self.count[1], self.open[1]],
+            )
             self.ids[1] = np.empty(0, np.int64)
             self.count[1] = np.empty(0, np.int32)
             self.open[1] = np.empty(0, dtype=bool)
@@ -352,6 +376,10 @@ class CaseloadService:
         #: person ids of today's sessions and of today's starts (for levers' records)
         self.today_sessions: list[np.ndarray] = []
         self.today_started = np.empty(0, np.int64)
+        #: the rows of today's sessions, alongside ``today_sessions`` (rows keep their place
+        #: until the year's end)
+        self.today_session_rows: list[np.ndarray] = []
+        self.today_started_rows = np.empty(0, np.int64)
         self.rec["staff_cost_gbp"] += self.fte_on(absolute_day, year) * s.cost_per_fte_year / 365
         self.rec["fte_days"] += self.fte_on(absolute_day, year)
         # deaths of open episodes, today's sessions (done or a keyed drop-out), waiting too
@@ -374,6 +402,7 @@ class CaseloadService:
         self.rec["died"] += died
         if due.size:
             self.today_sessions.append(self.person_id[due])
+            self.today_session_rows.append(due)
             self.rec["sessions"] += int(due.size)
             self.rec["completed"] += int(finished.size)
             self.rec["dropped_out"] += dropped
@@ -396,7 +425,9 @@ class CaseloadService:
             self.done[take] += 1
             self.rec["sessions"] += int(take.size)
             self.today_sessions.append(self.person_id[take])
+            self.today_session_rows.append(take)
             self.today_started = self.person_id[take].copy()
+            self.today_started_rows = take
             single = take[self.done[take] >= self.n_sessions[take]]
             self._close(single, COMPLETED)
             self.rec["completed"] += int(single.size)

@@ -511,10 +511,10 @@ class PrimaryCareService:
         codes = self._codes(world, req["idx"])
         world.ledger.count("gp_booking_attempt", codes, mode="same_day")
         # today's free minutes, first come first served; those booked are seen today
-        failed_rows = _gp_kernels.book_today(
-            self.diary, req, self._minutes_today, self.booked_minutes, ring, self.minutes, today
+        booked, failed_rows = _gp_kernels.book_today(
+            req, self._minutes_today, self.booked_minutes, ring, self.minutes
         )
-        self._attend(world, today)  # seen today
+        self._attend(world, today, (req, booked))  # seen today, straight from the requests
         if not failed_rows.size:
             return
         failed = _take(req, failed_rows)
@@ -621,10 +621,19 @@ class PrimaryCareService:
                 "gp_spill",
             )
 
-    def _attend(self, world: World, today: int) -> None:
+    def _attend(
+        self,
+        world: World,
+        today: int,
+        booked_today: tuple[dict[str, np.ndarray], np.ndarray] | None = None,
+    ) -> None:
         """Appointments booked for today happen (or are missed); people who died before
-        their appointment leave the diary uncounted."""
-        if self.diary.slot(today) < 0:
+        their appointment leave the diary uncounted. With ``booked_today`` (requests and the
+        rows of those just booked for today) those appointments happen instead, without
+        passing through the diary."""
+        if booked_today is None and self.diary.slot(today) < 0:
+            return
+        if booked_today is not None and not booked_today[1].size:
             return
         pop = world.pop
         # alive, wait, its band, DNA, the tallies by practice and the ledger's keys in one
@@ -651,6 +660,8 @@ class PrimaryCareService:
             self.minutes,
             self.by_practice,
             self.wait_hist,
+            world.modifier_bits("gp_dna"),
+            booked_today,
         )
         if day.wait.size == 0:
             return
