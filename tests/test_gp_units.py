@@ -172,11 +172,21 @@ class Recorder:
     def watch(self, gp: PrimaryCareService) -> None:
         attend, same_day, give_up = gp._attend, gp._same_day, gp._give_up
 
-        def _attend(world: World, today: int) -> None:
-            booked = gp.diary.get(today)
-            cols = booked.take() if booked is not None else {}
+        def _attend(
+            world: World,
+            today: int,
+            booked_today: tuple[dict[str, np.ndarray], np.ndarray] | None = None,
+        ) -> None:
+            if booked_today is None:  # the diary's appointments of today
+                booked = gp.diary.get(today)
+                cols = booked.take() if booked is not None else {}
+            else:  # same-day bookings, seen straight from the requests (booked today)
+                req, rows = booked_today
+                cols = {name: col[rows] for name, col in req.items()} if rows.size else {}
+                if cols:
+                    cols["booked_on"] = np.full(rows.size, today, dtype=np.int32)
             before = sum(counted(gp))
-            attend(world, today)
+            attend(world, today, booked_today)
             if cols:
                 table = frame(world, cols, today=today)
                 alive = int(alive_on(world, table["id"].to_numpy(), today).sum())
