@@ -15,7 +15,6 @@ run's peak. Elsewhere than glibc it does nothing. The allocator never changes a 
 from __future__ import annotations
 
 import ctypes
-import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -41,15 +40,6 @@ def _libc() -> Any | None:
     return libc
 
 
-def release_memory() -> None:
-    """Collect what the last run left and give freed memory back to the system (glibc
-    ``malloc_trim``), so that the next run's peak does not add to it."""
-    gc.collect()
-    libc = _libc()
-    if libc is not None:
-        libc.malloc_trim(0)
-
-
 @contextmanager
 def reuse_freed_memory() -> Iterator[None]:
     """Within the block, glibc keeps freed memory for the next allocation (nested blocks
@@ -68,4 +58,4 @@ def reuse_freed_memory() -> Iterator[None]:
         if libc is not None:
             libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
             libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
-            libc.malloc_trim(0)  # (no garbage collection here: a few ms, not a tenth of a second)
+            libc.malloc_trim(0)  # freed memory back to the system (a few ms)

@@ -23,6 +23,7 @@ not writable numba uses its user-wide cache.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -627,90 +628,7 @@ def _attend_records(
     return alive, seen
 
 
-def _attend_day(
-    links: Any,
-    store: Any,
-    s: int,
-    today: int,
-    day0: int,
-    death_day: np.ndarray,
-    key: np.uint64,
-    stride: int,
-    edges: np.ndarray,
-    level_at_entry: np.ndarray,
-    level: np.ndarray,
-    rr_pair: np.ndarray,
-    rr_wait: np.ndarray,
-    rate: float,
-    mean: float,
-    dna_multiplier: np.ndarray,
-    multiplier_bits: np.ndarray,
-    strata_of: np.ndarray,
-    n_strata: int,
-    horizon: int,
-    minutes: np.ndarray,
-    by_practice: np.ndarray,
-    wait_hist: np.ndarray,
-    keys: np.ndarray,
-    wait_out: np.ndarray,
-    strata_out: np.ndarray,
-    booking_out: np.ndarray,
-    band_out: np.ndarray,
-    people: np.ndarray,
-    durations: np.ndarray,
-) -> tuple[int, int]:  # pragma: no cover - compiled
-    """Alive, wait, DNA and tallies of one diary day (see ``attend_day``): the day's records
-    in booking order (walking its chunks) through ``_attend_records``; the day's chunks are
-    then released."""
-    chunk_next, chunk_fill, head = links[0], links[1], links[2]
-    s_idx, s_id, s_k, s_kind, _lead, s_diary, s_mode, s_attempt, s_booked = store
-    positions = np.empty(keys.shape[0], dtype=np.int64)
-    j = 0
-    c = head[s]
-    while c >= 0:
-        base = c * gp_diary.CHUNK
-        for q in range(chunk_fill[c]):
-            positions[j] = base + q
-            j += 1
-        c = chunk_next[c]
-    out = _attend_records_jit(
-        (s_idx, s_id, s_k, s_kind, s_diary, s_mode, s_attempt),
-        positions,
-        s_booked,
-        today,
-        day0,
-        death_day,
-        key,
-        stride,
-        edges,
-        level_at_entry,
-        level,
-        rr_pair,
-        rr_wait,
-        rate,
-        mean,
-        dna_multiplier,
-        multiplier_bits,
-        strata_of,
-        n_strata,
-        horizon,
-        minutes,
-        by_practice,
-        wait_hist,
-        keys,
-        wait_out,
-        strata_out,
-        booking_out,
-        band_out,
-        people,
-        durations,
-    )
-    gp_diary._release_jit(links, s)
-    return out
-
-
 _attend_records_jit: Any = numba.njit(cache=True, nogil=True)(_attend_records)
-_attend_day_jit: Any = numba.njit(cache=True, nogil=True)(_attend_day)
 
 
 @dataclass
@@ -775,12 +693,15 @@ def attend_day(
     bitorder="little")`` of a mask that holds wherever ``dna_multiplier != 1``) lets the pass
     read the multiplier only where it may not be 1.
     """
-    if requests is None:
-        s = diary.slot(today)
-        n = diary.count(today)
-    else:
-        req, rows = requests
-        n = rows.shape[0]
+    if requests is None:  # the diary's records of today, in booking order
+        cols, positions, booked_on = diary.store[:-1], diary.positions(today), diary.store[-1]
+    else:  # the booked requests, booked today
+        cols, positions, booked_on = (
+            gp_diary.request_columns(requests[0]),
+            np.ascontiguousarray(requests[1], dtype=np.int64),
+            _NO_DAYS,
+        )
+    n = positions.shape[0]
     keys = np.empty(n, dtype=np.int64)
     wait = np.empty(n, dtype=np.int32)
     strata = np.empty(n, dtype=strata_of.dtype)
@@ -791,13 +712,10 @@ def attend_day(
     alive = n_seen = 0
     if n:
         multiplier = _optional(dna_multiplier)
-        source = (
-            (diary.links, diary.store, s)
-            if requests is None
-            else (_attended_columns(req), np.ascontiguousarray(rows, dtype=np.int64), _NO_DAYS)
-        )
-        alive, n_seen = (_attend_day_jit if requests is None else _attend_records_jit)(
-            *source,
+        alive, n_seen = _attend_records_jit(
+            _without_lead(cols),
+            positions,
+            booked_on,
             int(today),
             int(day0),
             death_day,
@@ -826,6 +744,8 @@ def attend_day(
             people,
             durations,
         )
+    if requests is None:
+        diary.release(today)
     return AttendedDay(
         seen_keys=keys[:n_seen],
         missed_keys=keys[n - (alive - n_seen) :],
@@ -1166,10 +1086,10 @@ _NO_BITS = np.empty(0, dtype=np.uint8)
 _NO_DAYS = np.empty(0, dtype=np.int32)
 
 
-def _attended_columns(req: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-    """The request columns ``_attend_records`` reads (a record's, without lead), in the
-    diary's types."""
-    idx, pid, k, kind, _lead, diary, mode, attempt = gp_diary.request_columns(req)
+def _without_lead(cols: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """The columns ``_attend_records`` reads of a record's (``gp_diary.FIELDS``, a diary's
+    store or a day's requests): all but the lead and the booking day."""
+    idx, pid, k, kind, _lead, diary, mode, attempt = cols[:8]
     return (idx, pid, k, kind, diary, mode, attempt)
 
 

@@ -137,6 +137,19 @@ def _gather(links: Any, column: np.ndarray, s: int, out: np.ndarray) -> None:  #
         c = chunk_next[c]
 
 
+def _positions(links: Any, s: int, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Slot ``s``'s record positions in the store, in booking order."""
+    chunk_next, chunk_fill = links[_NEXT], links[_FILL]
+    c = links[_HEAD][s]
+    n = 0
+    while c >= 0:
+        base = c * CHUNK
+        for q in range(chunk_fill[c]):
+            out[n] = base + q
+            n += 1
+        c = chunk_next[c]
+
+
 def _remap(links: Any, store: Any, found: np.ndarray) -> int:  # pragma: no cover - compiled
     """Re-index every record: ``found`` holds the new position of each record's person in
     slot order then booking order (``Diary.records`` order), -1 if they left; records of
@@ -239,6 +252,7 @@ _release_jit: Any = numba.njit(cache=True, nogil=True)(_release)
 _pairwise_sum_jit: Any = numba.njit(cache=True, nogil=True)(_pairwise_sum)
 _append_jit: Any = numba.njit(cache=True, nogil=True)(_append)
 _gather_jit: Any = numba.njit(cache=True, nogil=True)(_gather)
+_positions_jit: Any = numba.njit(cache=True, nogil=True)(_positions)
 _remap_jit: Any = numba.njit(cache=True, nogil=True)(_remap)
 
 
@@ -357,6 +371,13 @@ class Diary:
         """Ring slot of ``day``, or -1 if it holds no appointments for that day."""
         s = int(day) % self.horizon
         return s if self.links[_COUNT][s] > 0 and self.links[_DAY][s] == day else -1
+
+    def positions(self, day: int) -> np.ndarray:
+        """The store positions of ``day``'s appointments, in booking order (int64)."""
+        out = np.empty(self.count(day), dtype=np.int64)
+        if out.size:
+            _positions_jit(self.links, self.slot(day), out)
+        return out
 
     def columns(self, day: int) -> dict[str, np.ndarray]:
         """The appointments of ``day`` as columns (``FIELDS``), in booking order."""
