@@ -3,9 +3,11 @@
 ``poisson_small`` is the summation inversion of ``crn._poisson_inverse_small`` per element
 (the same products and sums in the same order, from the same ``exp(-rate)``, which numpy
 computes). ``expand_days`` is ``crn.expand``, ``crn.event_days``, the cut at death and the
-stable sort by day of ``demand.draw_events`` in two passes: the same SplitMix64 hash, the
-same 16-bit day, and a stable counting sort, which orders events as the stable ``argsort``
-does. Compiled once per machine and cached (``cache=True``).
+stable sort by day of ``demand.draw_events`` in two passes over chunks of people (on the
+machine's cores, ``model.threads``): the same SplitMix64 hash, the same 16-bit day, and a
+stable counting sort, which orders events as the stable ``argsort`` does. The other passes
+over people or rows go through ``_in_rows``, which splits their rows the same way.
+Compiled once per machine and cached (``cache=True``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 
 import numba
 import numpy as np
+
+from model import threads
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -32,6 +36,18 @@ def _mix_py(z: np.uint64) -> np.uint64:  # pragma: no cover - compiled
 
 #: ``_mix_py`` compiled and inlined where it is called (same operations, same bits)
 _mix: Any = numba.njit(cache=True, nogil=True, inline="always")(_mix_py)
+
+
+def _in_rows(kernel: Any, rows: int, per_row: tuple[int, ...], *args: Any) -> None:
+    """``kernel(*args)`` for a pass whose row ``i`` reads and writes only row ``i`` of the
+    arguments at the positions ``per_row`` (arrays of ``rows`` rows; the other arguments,
+    tables and scalars, are passed whole): chunks of rows on the machine's cores
+    (``threads.rows``), the same values as one pass."""
+
+    def part(lo: int, hi: int) -> None:
+        kernel(*[a[lo:hi] if j in per_row else a for j, a in enumerate(args)])
+
+    threads.rows(rows, part)
 
 
 def _poisson_count(r: float, v: float, p: float, max_k: int) -> int:  # pragma: no cover
@@ -60,7 +76,13 @@ def _poisson_small(
         out[i] = _poisson_count_jit(rate[i], u[i], p0[i], max_k)
 
 
-def _expand_days(
+def _each(fn: Any, lo: int, hi: int) -> None:
+    """``fn(c)`` for ``c`` in ``lo..hi - 1``."""
+    for c in range(lo, hi):
+        fn(c)
+
+
+def _expand_count(
     counts: np.ndarray,
     person_id: np.ndarray,
     key: np.uint64,
@@ -68,13 +90,11 @@ def _expand_days(
     start: np.ndarray,
     cut: np.ndarray,
     day_of: np.ndarray,
-    person: np.ndarray,
-    k: np.ndarray,
-    day: np.ndarray,
-    slot: np.ndarray,
-) -> int:  # pragma: no cover - compiled
+    per_day: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """The day of each event of some people (-1: before arrival or after death, dropped),
+    person by person, event number by event number, and the kept events per day."""
     n_days = np.uint32(days)
-    per_day = np.zeros(days + 1, dtype=np.int64)
     e = 0
     for p in range(counts.shape[0]):
         base = np.uint64(person_id[p]) * _GOLDEN + key
@@ -84,34 +104,47 @@ def _expand_days(
             top = np.uint32(z >> np.uint64(48))
             d = np.int64((top * n_days) >> np.uint32(16))
             if start[p] <= d < cut[p]:
-                per_day[d + 1] += 1
+                per_day[d] += 1
                 day_of[e] = d
             else:
-                day_of[e] = -1  # before arrival or after death: dropped
+                day_of[e] = -1
             e += 1
-    for t in range(days):
-        per_day[t + 1] += per_day[t]
-    kept = per_day[days]
+
+
+def _expand_place(
+    counts: np.ndarray,
+    day_of: np.ndarray,
+    first: int,
+    at_day: np.ndarray,
+    person: np.ndarray,
+    k: np.ndarray,
+    slot: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Each kept event of some people (the first person is ``first``) at the next place of
+    its day (``at_day``: where these people's events of each day start), so that events
+    are sorted by day and, within a day, by person and event number (a stable sort)."""
     e = 0
     for p in range(counts.shape[0]):
         for j in range(counts[p]):
             kept_day = day_of[e]
             if kept_day >= 0:
-                at = per_day[kept_day]
-                per_day[kept_day] += 1
-                person[at] = p
+                at = at_day[kept_day]
+                at_day[kept_day] += 1
+                person[at] = first + p
                 k[at] = j
                 slot[e] = at
             else:
                 slot[e] = -1
             e += 1
-    # the days in order (per_day now holds each day's end), written in one sweep
+
+
+def _fill_days(ends: np.ndarray, day: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``day[at] = t`` for the events of day ``t`` (``ends[t]``: one past its last)."""
     at = 0
-    for t in range(days):
-        while at < per_day[t]:
+    for t in range(ends.shape[0]):
+        while at < ends[t]:
             day[at] = t
             at += 1
-    return kept
 
 
 def _poisson_sure_zero(
@@ -189,7 +222,9 @@ _poisson_small_jit: Any = numba.njit(cache=True, nogil=True)(_poisson_small)
 _poisson_sure_zero_jit: Any = numba.njit(cache=True, nogil=True)(_poisson_sure_zero)
 _poisson_small_rows_jit: Any = numba.njit(cache=True, nogil=True)(_poisson_small_rows)
 _poisson_large_jit: Any = numba.njit(cache=True, nogil=True)(_poisson_large)
-_expand_days_jit: Any = numba.njit(cache=True, nogil=True)(_expand_days)
+_expand_count_jit: Any = numba.njit(cache=True, nogil=True)(_expand_count)
+_expand_place_jit: Any = numba.njit(cache=True, nogil=True)(_expand_place)
+_fill_days_jit: Any = numba.njit(cache=True, nogil=True)(_fill_days)
 
 
 def poisson_small(rate: np.ndarray, u: np.ndarray, max_k: int, limit: float = np.inf) -> np.ndarray:
@@ -219,8 +254,28 @@ def poisson(
     u = np.ascontiguousarray(u, dtype=np.float64)
     n = rate.shape[0]
     out = np.zeros(n, dtype=np.int32)
-    if not n:
-        return out
+    if n:
+        # row by row: chunks of rows on the machine's cores give the same counts
+        threads.rows(
+            n,
+            lambda lo, hi: _poisson_rows(
+                rate[lo:hi], u[lo:hi], max_k, limit, pdtr, ndtri, out[lo:hi]
+            ),
+        )
+    return out
+
+
+def _poisson_rows(
+    rate: np.ndarray,
+    u: np.ndarray,
+    max_k: int,
+    limit: float,
+    pdtr: Any,
+    ndtri: Any,
+    out: np.ndarray,
+) -> None:
+    """``poisson`` of some rows, written to ``out`` (zeros)."""
+    n = rate.shape[0]
     need = np.empty(n, dtype=np.int64)
     n_need = _poisson_sure_zero_jit(rate, u, float(limit), need)
     if n_need > n // 2:  # most rows: numpy's exp of the whole array is cheaper than a gather
@@ -235,7 +290,6 @@ def poisson(
         z = ndtri(v)
         start = np.maximum(np.floor(r + np.sqrt(r) * z + (z * z - 1.0) / 6.0), 0.0)
         _poisson_large_jit(rate, u, large, start, pdtr, out)
-    return out
 
 
 def expand_days(
@@ -254,25 +308,54 @@ def expand_days(
     if start is None:
         start = np.zeros(counts.shape[0], dtype=np.int64)
     counts = np.ascontiguousarray(counts, dtype=np.int64)
-    total = int(counts.sum())
+    person_id = np.ascontiguousarray(person_id, dtype=np.int64)
+    start = np.ascontiguousarray(start, dtype=np.int64)
+    cut = np.ascontiguousarray(cut, dtype=np.int64)
+    ends = np.cumsum(counts)  # one past each person's last event, as generated
+    total = int(ends[-1]) if ends.shape[0] else 0
     day_of = np.empty(total, dtype=np.int16)
     person = np.empty(total, dtype=np.int32)
     k = np.empty(total, dtype=np.int32)
     day = np.empty(total, dtype=np.int16)
     slot = np.empty(total, dtype=np.int32)
-    kept = _expand_days_jit(
-        counts,
-        np.ascontiguousarray(person_id, dtype=np.int64),
-        np.uint64(key),
-        int(days),
-        np.ascontiguousarray(start, dtype=np.int64),
-        np.ascontiguousarray(cut, dtype=np.int64),
-        day_of,
-        person,
-        k,
-        day,
-        slot,
-    )
+    # chunks of people (on the machine's cores): their events' days and counts per day,
+    # then where each chunk's events of a day go (after those of the chunks before it)
+    parts = threads.chunks(counts.shape[0])
+    per_day = np.zeros((len(parts), days), dtype=np.int64)
+
+    def events_of(c: int) -> tuple[int, int]:
+        lo, hi = parts[c]
+        return (int(ends[lo - 1]) if lo else 0), (int(ends[hi - 1]) if hi else 0)
+
+    def count(c: int) -> None:
+        lo, hi = parts[c]
+        e_lo, e_hi = events_of(c)
+        _expand_count_jit(
+            counts[lo:hi],
+            person_id[lo:hi],
+            np.uint64(key),
+            int(days),
+            start[lo:hi],
+            cut[lo:hi],
+            day_of[e_lo:e_hi],
+            per_day[c],
+        )
+
+    def place(c: int) -> None:
+        lo, hi = parts[c]
+        e_lo, e_hi = events_of(c)
+        _expand_place_jit(
+            counts[lo:hi], day_of[e_lo:e_hi], lo, at_day[c], person, k, slot[e_lo:e_hi]
+        )
+
+    threads.rows(len(parts), lambda a, b: _each(count, a, b), min_rows=1)
+    day_ends = np.cumsum(per_day.sum(axis=0))
+    kept = int(day_ends[-1]) if days else 0
+    # chunk c's events of day d start after every event of earlier days and chunk c's
+    # predecessors' events of day d
+    at_day = (day_ends - per_day.sum(axis=0))[None, :] + np.cumsum(per_day, axis=0) - per_day
+    threads.rows(len(parts), lambda a, b: _each(place, a, b), min_rows=1)
+    _fill_days_jit(day_ends, day)
     # events after death (about 1 % of people die in a year) leave unused room at the end
     return person[:kept], k[:kept], day[:kept], slot
 
@@ -314,7 +397,10 @@ def practice_of(
     and the cumulative assignment shares of the person's IMD quintile (1-5)."""
     out = np.empty(person_id.shape[0], dtype=np.int32)
     if person_id.shape[0]:
-        _practice_of_jit(
+        _in_rows(
+            _practice_of_jit,
+            person_id.shape[0],
+            (0, 1, 4),
             np.ascontiguousarray(person_id, dtype=np.int64),
             np.ascontiguousarray(imd),
             np.uint64(key),
@@ -341,7 +427,14 @@ def keyed_uniforms(key: np.uint64, person_id: np.ndarray) -> np.ndarray:
     """``crn.uniforms(key, person_id)`` (index 0) as one compiled pass."""
     out = np.empty(person_id.shape[0], dtype=np.float64)
     if person_id.shape[0]:
-        _keyed_uniforms_jit(np.ascontiguousarray(person_id, dtype=np.int64), np.uint64(key), out)
+        _in_rows(
+            _keyed_uniforms_jit,
+            person_id.shape[0],
+            (0, 2),
+            np.ascontiguousarray(person_id, dtype=np.int64),
+            np.uint64(key),
+            out,
+        )
     return out
 
 
@@ -472,7 +565,10 @@ def activation_mean(
     coefficient numpy takes in float32."""
     out = np.empty(age.shape[0], dtype=np.float64)
     if age.shape[0]:
-        _activation_mean_jit(
+        _in_rows(
+            _activation_mean_jit,
+            age.shape[0],
+            (0, 1, 2, 3, 4, 5, 10),
             np.ascontiguousarray(age),
             np.ascontiguousarray(imd),
             np.ascontiguousarray(ltc_count),
@@ -513,8 +609,13 @@ def levels(latent: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     vector, in one compiled pass (``thresholds`` sorted, fewer than 127)."""
     out = np.empty(latent.shape[0], dtype=np.int8)
     if latent.shape[0]:
-        _levels_jit(
-            np.ascontiguousarray(latent), np.ascontiguousarray(thresholds, dtype=np.float64), out
+        _in_rows(
+            _levels_jit,
+            latent.shape[0],
+            (0, 2),
+            np.ascontiguousarray(latent),
+            np.ascontiguousarray(thresholds, dtype=np.float64),
+            out,
         )
     return out
 
@@ -571,7 +672,10 @@ def pam_scores(
     the level's cut-points, rounded to one decimal as ``np.round`` rounds, in float32."""
     out = np.empty(latent.shape[0], dtype=np.float32)
     if latent.shape[0]:
-        _pam_scores_jit(
+        _in_rows(
+            _pam_scores_jit,
+            latent.shape[0],
+            (0, 1, 7),
             np.ascontiguousarray(latent),
             np.ascontiguousarray(cdf, dtype=np.float64),
             np.ascontiguousarray(thresholds, dtype=np.float64),
@@ -672,7 +776,10 @@ def half_noise_bit(
     ):
         raise ValueError("float64 draws, a float16 column of their shape and uint32 bits")
     if cell.shape[0]:
-        _half_noise_bit_jit(
+        _in_rows(
+            _half_noise_bit_jit,
+            cell.shape[0],
+            (3, 4, 5, 6, 8),
             np.ascontiguousarray(table, dtype=np.float64),
             float(lam),
             float(scale),
@@ -743,7 +850,10 @@ def liability_draw(
     and float64 or float32 noise; one compiled pass."""
     out = np.empty(cell.shape[0], dtype=np.bool_)
     if cell.shape[0]:
-        _liability_draw_jit(
+        _in_rows(
+            _liability_draw_jit,
+            cell.shape[0],
+            (3, 4, 5, 6),
             np.ascontiguousarray(table, dtype=np.float64),
             float(lam),
             float(scale),
@@ -770,7 +880,10 @@ def liability_bit(
     if cell.shape[0]:
         if noise.dtype != np.float16 or bits.dtype != np.uint32:
             raise ValueError("float16 noise and a uint32 bitmask are required")
-        _liability_bit_jit(
+        _in_rows(
+            _liability_bit_jit,
+            cell.shape[0],
+            (3, 4, 5, 7),
             np.ascontiguousarray(table, dtype=np.float64),
             float(lam),
             float(scale),
@@ -799,7 +912,10 @@ def conditions_gained(
     (``liability.draw`` with the person's fixed noise), in one compiled pass."""
     mean, lam, scale = _tables(calibrated)
     out = np.array(ltc, dtype=np.bool_, copy=True, order="C")
-    _liability_or_jit(
+    _in_rows(
+        _liability_or_jit,
+        out.shape[0],
+        (3, 4, 5, 6),
         mean,
         lam,
         scale,
@@ -819,7 +935,10 @@ def condition_bits_gained(
     mean, lam, scale = _tables(calibrated)
     out = np.array(bits, dtype=np.uint32, copy=True)
     half = np.ascontiguousarray(noise, dtype=np.float16).view(np.uint16)
-    _liability_bits_jit(
+    _in_rows(
+        _liability_bits_jit,
+        out.shape[0],
+        (3, 4, 5, 6),
         mean,
         lam,
         scale,
@@ -886,7 +1005,10 @@ def find_sorted(ids: np.ndarray, starts: np.ndarray, shift: int, keys: np.ndarra
     its bucket of ``bucket_starts``."""
     out = np.empty(keys.shape[0], dtype=np.int64)
     if keys.shape[0]:
-        _find_sorted_jit(
+        _in_rows(
+            _find_sorted_jit,
+            keys.shape[0],
+            (3, 4),
             np.ascontiguousarray(ids, dtype=np.int64),
             starts,
             int(shift),
@@ -942,7 +1064,10 @@ def rates(
     does), so the same numbers."""
     out = np.empty(age.shape[0], dtype=np.float64)
     if age.shape[0]:
-        _rates_jit(
+        _in_rows(
+            _rates_jit,
+            age.shape[0],
+            (4, 5, 6, 7, 11),
             np.ascontiguousarray(profile, dtype=np.float64),
             np.ascontiguousarray(table, dtype=np.float64),
             np.ascontiguousarray(normaliser, dtype=np.float64),
@@ -1017,7 +1142,8 @@ def interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
         return np.asarray(np.interp(x, xp, fp))
     out = np.empty(x.shape, dtype=np.float64)
     if x.size:
-        _interp_jit(np.ascontiguousarray(x).reshape(-1), xp, fp, out.reshape(-1))
+        flat = np.ascontiguousarray(x).reshape(-1)
+        _in_rows(_interp_jit, flat.shape[0], (0, 3), flat, xp, fp, out.reshape(-1))
     return out
 
 
@@ -1070,7 +1196,13 @@ def row_counts(flags: np.ndarray) -> np.ndarray:
     """``flags.sum(axis=1, dtype=np.int8)`` of a 2-D bool array, in one compiled pass."""
     out = np.empty(flags.shape[0], dtype=np.int8)
     if flags.shape[0]:
-        _row_counts_jit(np.ascontiguousarray(flags, dtype=np.bool_).view(np.uint8), out)
+        _in_rows(
+            _row_counts_jit,
+            flags.shape[0],
+            (0, 1),
+            np.ascontiguousarray(flags, dtype=np.bool_).view(np.uint8),
+            out,
+        )
     return out
 
 
@@ -1081,7 +1213,10 @@ def broad_counts(
     or the ``mood_bit`` of ``extra``, and the other set bits of ``extra`` (int8)."""
     out = np.empty(ltc.shape[0], dtype=np.int8)
     if ltc.shape[0]:
-        _broad_counts_jit(
+        _in_rows(
+            _broad_counts_jit,
+            ltc.shape[0],
+            (0, 1, 5),
             np.ascontiguousarray(ltc, dtype=np.bool_).view(np.uint8),
             np.ascontiguousarray(extra, dtype=np.uint32),
             np.asarray(qof, dtype=np.int64),
@@ -1112,9 +1247,14 @@ def indexed_uniforms(key: np.uint64, person_id: np.ndarray, index: np.ndarray) -
     per person (or one for all), as one compiled pass."""
     out = np.empty(person_id.shape[0], dtype=np.float64)
     if person_id.shape[0]:
-        _indexed_uniforms_jit(
+        index = np.ascontiguousarray(index, dtype=np.int64).reshape(-1)
+        n = person_id.shape[0]
+        _in_rows(
+            _indexed_uniforms_jit,
+            n,
+            (0, 1, 3) if index.shape[0] == n and n > 1 else (0, 3),
             np.ascontiguousarray(person_id, dtype=np.int64),
-            np.ascontiguousarray(index, dtype=np.int64).reshape(-1),
+            index,
             np.uint64(key),
             out,
         )

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from model import __version__
+from model import __version__, threads
 from model.errors import CarescaleError, error_line, show
 
 if TYPE_CHECKING:
@@ -1201,6 +1201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError:  # not the main thread (e.g. called from a notebook's worker thread)
         previous = None
     try:
+        threads.from_environment()  # CARESCALE_THREADS checked before any work starts
         return int(args.func(args))
     except CarescaleError as exc:
         sys.stdout.flush()

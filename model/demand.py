@@ -35,7 +35,7 @@ from functools import cache
 import numpy as np
 from scipy import special
 
-from model import _kernels, crn, tables
+from model import _kernels, crn, tables, threads
 from model.errors import CarescaleError
 from model.liability import DEP_SCORE
 from model.population import CONDITIONS, PAM_LEVELS, PROPENSITIES, Population
@@ -259,7 +259,8 @@ def gamma_propensity(u: np.ndarray, shape: float) -> np.ndarray:
         return np.ones(u.shape)
     z_grid, q_grid = _gamma_quantile_table(float(shape))
     # np.interp, compiled (the same numbers)
-    return _kernels.interp(special.ndtri(u.astype(np.float64)), z_grid, q_grid)
+    z = threads.elementwise(special.ndtri, np.asarray(u, dtype=np.float64).reshape(-1))
+    return _kernels.interp(z.reshape(np.shape(u)), z_grid, q_grid)
 
 
 @dataclass(frozen=True)

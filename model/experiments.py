@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model import __version__
+from model import __version__, threads
 from model.allocator import reuse_freed_memory
 from model.engine import run_one
 from model.errors import ScenarioError, show
@@ -128,7 +128,11 @@ def run_scenario(
             for r in range(reps):
                 results.append(run_one(scenario, r, progress))
     else:
-        pool = ProcessPoolExecutor(max_workers=min(workers, reps))
+        n_proc = min(workers, reps)
+        # each worker process takes its share of the cores for its passes (model.threads)
+        pool = ProcessPoolExecutor(
+            max_workers=n_proc, initializer=threads.share_between, initargs=(n_proc,)
+        )
         try:
             for out in pool.map(_one, [(scenario, r) for r in range(reps)]):
                 results.append(out)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from model import _kernels, crn, liability, tables
+from model import _kernels, crn, liability, tables, threads
 from model.errors import ScenarioError
 from model.liability import DEP_SCORE, AttributeSpec, Calibrated
 from model.register import Register, default_register
@@ -509,11 +509,16 @@ def activation_mean_numpy(
 def _mixture_cdf(points: np.ndarray, means: np.ndarray, block: int = 32) -> np.ndarray:
     """CDF at ``points`` of the mixture of N(mean_i, 1), in blocks to bound memory."""
     out = np.empty(points.shape[0])
-    for start in range(0, points.shape[0], block):
-        chunk = points[start : start + block]
-        out[start : start + block] = liability.norm_cdf(chunk[:, None] - means[None, :]).mean(
-            axis=1
-        )
+
+    def blocks(first: int, last: int) -> None:
+        # the blocks ``first..last - 1`` (chunks of blocks on the machine's cores)
+        for start in range(first * block, min(last * block, points.shape[0]), block):
+            chunk = points[start : start + block]
+            out[start : start + block] = liability.norm_cdf(chunk[:, None] - means[None, :]).mean(
+                axis=1
+            )
+
+    threads.rows(-(-points.shape[0] // block), blocks, min_rows=4)
     return out
 
 
@@ -767,6 +772,23 @@ def _draw_bit(
     bits |= present.astype(np.uint32) << np.uint32(j)
 
 
+def _normals_ahead(rng: Callable[[str], Draws], names: list[str], n: int) -> Iterator[np.ndarray]:
+    """``rng(name).standard_normal(n)`` of each name in turn, the next one started in
+    another thread (``threads.ahead``) while the caller uses this one: each stream is its
+    own generator, so its numbers do not depend on when or where it is drawn."""
+
+    def draw(name: str) -> np.ndarray:
+        out: np.ndarray = rng(name).standard_normal(n)
+        return out
+
+    nxt = threads.ahead(draw, names[0]) if names else None
+    for j in range(len(names)):
+        assert nxt is not None
+        current = nxt.result()
+        nxt = threads.ahead(draw, names[j + 1]) if j + 1 < len(names) else None
+        yield current
+
+
 def synthesise(
     model: PopulationModel,
     age: np.ndarray,
@@ -800,15 +822,23 @@ def synthesise(
     cell = _cell_index(age, sex, imd)
     frailty: np.ndarray = rng("population.frailty").standard_normal(n)
 
+    # each condition's and social need's noise from its own stream, the next drawn in
+    # another thread while this one is used (the same numbers, ``_normals_ahead``)
+    noises = _normals_ahead(
+        rng,
+        [f"population.ltc.{cal.spec.name}" for cal in (*model.conditions, *model.extra)]
+        + [f"population.social.{cal.spec.name}" for cal in model.social],
+        n,
+    )
     ltc = np.empty((n, len(CONDITIONS)), dtype=bool)
     ltc_noise = np.empty((n, len(CONDITIONS)), dtype=np.float32)
     for j, cal in enumerate(model.conditions):
-        ltc_noise[:, j] = rng(f"population.ltc.{cal.spec.name}").standard_normal(n)
+        ltc_noise[:, j] = next(noises)
         ltc[:, j] = _draw(cal, cell, frailty, ltc_noise[:, j])
     ltc_extra = np.zeros(n, dtype=np.uint32)
     ltc_extra_noise = np.empty((n, len(EXTRA_CONDITIONS)), dtype=np.float16)
     for j, cal in enumerate(model.extra):
-        draw_j: np.ndarray = rng(f"population.ltc.{cal.spec.name}").standard_normal(n)
+        draw_j: np.ndarray = next(noises)
         if draw_j.dtype == np.float64 and draw_j.ndim == 1 and frailty.dtype == np.float64:
             # rounded to float16 as numpy rounds it, and the condition drawn from the rounded
             # noise, in one compiled pass (``_draw_bit`` of the column)
@@ -829,7 +859,7 @@ def synthesise(
             _draw_bit(cal, cell, frailty, ltc_extra_noise[:, j], j, ltc_extra)
     needs: dict[str, np.ndarray] = {}
     for cal in model.social:
-        noise: np.ndarray = rng(f"population.social.{cal.spec.name}").standard_normal(n)
+        noise: np.ndarray = next(noises)
         needs[cal.spec.name] = _draw(cal, cell, frailty, noise)
     ltc_count = ltc.sum(axis=1)
     mental = mental_illness(ltc)

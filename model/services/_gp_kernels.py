@@ -30,6 +30,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from model import threads
 from model._kernels import _GOLDEN, _M2, _mix
 from model.services import gp_diary
 
@@ -452,22 +453,33 @@ def decide(
         np.ascontiguousarray(lead_tab, dtype=np.int8),
     )
     if n and by_person is not None:
-        counts, slot = by_person
-        _decide_by_person_jit(
-            np.uint64(key),
-            np.ascontiguousarray(ids, dtype=np.int64),
-            np.ascontiguousarray(counts),
-            np.ascontiguousarray(slot),
-            np.ascontiguousarray(segment),
-            np.ascontiguousarray(practice_of),
-            n_roles,
-            *tabs,
-            kind,
-            lead,
-            diary,
-            mode,
-            pid,
-        )
+        counts = np.ascontiguousarray(by_person[0])
+        slot = np.ascontiguousarray(by_person[1])
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        segment = np.ascontiguousarray(segment)
+        practice_of = np.ascontiguousarray(practice_of)
+        ends = np.cumsum(counts, dtype=np.int64)  # one past each person's last event
+
+        def people(lo: int, hi: int) -> None:
+            # chunks of people (on the machine's cores) write the slots of their own events
+            e_lo, e_hi = (int(ends[lo - 1]) if lo else 0), int(ends[hi - 1])
+            _decide_by_person_jit(
+                np.uint64(key),
+                ids[lo:hi],
+                counts[lo:hi],
+                slot[e_lo:e_hi],
+                segment[lo:hi],
+                practice_of[lo:hi],
+                n_roles,
+                *tabs,
+                kind,
+                lead,
+                diary,
+                mode,
+                pid,
+            )
+
+        threads.rows(counts.shape[0], people)
     elif n:
         _decide_jit(
             np.uint64(key),

@@ -1,0 +1,141 @@
+"""The machine's other cores for passes over people whose rows do not depend on each other.
+
+A pass whose row ``i`` depends only on row ``i`` of its inputs (a keyed draw, a Poisson
+inversion, a rate, a person's practice) gives the same values whether it runs over all rows
+at once or over contiguous chunks of them. ``rows`` runs such a pass over chunks in a pool
+of threads, one chunk per thread; the compiled passes (``nogil``) and numpy's loops release
+the interpreter while they work, so the chunks run at the same time. Every value is the one
+a single thread gives, so results do not depend on the number of threads
+(``tests/test_threads.py`` runs the model with one and with two). ``ahead`` starts a
+function (a named stream's next draw, say) in the pool while the caller goes on.
+
+The number of threads is the number of cores this process may use (at most
+``MAX_THREADS``), or the environment variable ``CARESCALE_THREADS``, divided among the
+worker processes of a run with ``--workers`` (``share_between``), and 1 when there is one
+core. Small passes (fewer than ``MIN_ROWS`` rows) run in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import numpy as np
+
+from model.errors import CarescaleError, show
+
+T = TypeVar("T")
+
+#: passes over fewer rows run in one thread (starting threads costs more than it saves)
+MIN_ROWS = 1 << 16
+#: at most this many threads, whatever the machine
+MAX_THREADS = 8
+#: the environment variable that sets the number of threads (1 to ``MAX_THREADS``), e.g. on
+#: a machine shared with other work
+ENVIRONMENT = "CARESCALE_THREADS"
+
+_state: dict[str, Any] = {"count": None, "pool": None, "pid": None}
+
+
+def cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def count() -> int:
+    """Threads a pass uses (the cores, unless set by ``set_count`` or ``share_between``)."""
+    n = _state["count"]
+    if n is None:
+        n = from_environment()
+    return min(cores(), MAX_THREADS) if n is None else int(n)
+
+
+def from_environment() -> int | None:
+    """The thread count set by the environment variable ``CARESCALE_THREADS`` (None when it
+    is not set); a value that is not a whole number from 1 to ``MAX_THREADS`` is refused in
+    one sentence (the command line checks it before any work starts)."""
+    raw = os.environ.get(ENVIRONMENT)
+    if raw is None or raw.strip() == "":
+        return None
+    text = raw.strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_THREADS:
+        raise CarescaleError(
+            f"the environment variable {ENVIRONMENT} is {show(raw)}; it must be a whole "
+            f"number of threads from 1 to {MAX_THREADS}, or unset to use every core."
+        )
+    return int(text)
+
+
+def set_count(n: int | None) -> None:
+    """Use ``n`` threads (1: the caller's only; None: the default, one per core)."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"threads must be a whole number of at least 1, got {n!r}")
+    _state["count"] = None if n is None else min(int(n), MAX_THREADS)
+
+
+def share_between(processes: int) -> None:
+    """This process is one of ``processes`` running at once: its share of the threads."""
+    set_count(max(1, count() // max(1, processes)))
+
+
+def _pool() -> ThreadPoolExecutor:
+    # one pool per process: a pool made before a fork has no threads in the child
+    if _state["pool"] is None or _state["pid"] != os.getpid():
+        _state["pool"] = ThreadPoolExecutor(
+            max_workers=MAX_THREADS - 1, thread_name_prefix="carescale"
+        )
+        _state["pid"] = os.getpid()
+    pool: ThreadPoolExecutor = _state["pool"]
+    return pool
+
+
+def chunks(n: int, min_rows: int | None = None) -> list[tuple[int, int]]:
+    """Contiguous row ranges ``[lo, hi)`` covering ``0..n``, one per thread, each of at
+    least ``min_rows`` rows (``MIN_ROWS`` by default; one range for a small pass)."""
+    least = MIN_ROWS if min_rows is None else min_rows
+    parts = min(count(), max(1, n // max(1, least)))
+    if parts <= 1:
+        return [(0, n)]
+    edges = [n * j // parts for j in range(parts + 1)]
+    return [(edges[j], edges[j + 1]) for j in range(parts)]
+
+
+def rows(n: int, fn: Callable[[int, int], None], min_rows: int | None = None) -> None:
+    """``fn(lo, hi)`` for the chunks of ``0..n``, at the same time; the last chunk in the
+    caller's thread. ``fn`` writes its rows' results; an error in any chunk is raised."""
+    parts = chunks(n, min_rows)
+    if len(parts) == 1:
+        fn(0, n)
+        return
+    pool = _pool()
+    futures = [pool.submit(fn, lo, hi) for lo, hi in parts[:-1]]
+    try:
+        fn(*parts[-1])
+    finally:
+        for future in futures:
+            future.result()
+
+
+def ahead(fn: Callable[..., T], *args: Any) -> Future[T]:
+    """``fn(*args)`` started in the pool (or run now with one thread); ``.result()`` gives it."""
+    if count() <= 1:
+        done: Future[T] = Future()
+        try:
+            done.set_result(fn(*args))
+        except BaseException as exc:  # raised where the result is asked for, as the pool does
+            done.set_exception(exc)
+        return done
+    return _pool().submit(fn, *args)
+
+
+def elementwise(fn: Callable[..., Any], x: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
+    """``fn(x)`` of a 1-D array for a function of each element alone (a ufunc such as
+    scipy's ``ndtri``), written chunk by chunk into one array of ``dtype``."""
+    out = np.empty(x.shape[0], dtype=dtype)
+    rows(x.shape[0], lambda lo, hi: fn(x[lo:hi], out=out[lo:hi]))
+    return out

@@ -1,0 +1,166 @@
+"""The machine's cores for passes over people (``model.threads``).
+
+* chunks cover every row once, in order; ``rows`` runs every chunk and raises a chunk's
+  error; ``ahead`` gives what the function returns, with one thread or several;
+* the thread count is checked and shared between worker processes;
+* the model gives the same tables, bit for bit, with one thread and with two, for the
+  baseline and for a scenario with every lever (chunks made small so that every pass that
+  can split its rows does so even for a small population).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import assert_refusal, run_main
+
+from model import _kernels, crn, threads
+from model.engine import run_one
+from model.results import TABLES
+from model.scenario import load_scenario
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def two_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Two threads, and chunks of at least 64 rows (so small runs split their passes)."""
+    monkeypatch.setattr(threads, "MIN_ROWS", 64)
+    threads.set_count(2)
+    yield
+    threads.set_count(None)
+
+
+def test_chunks_cover_every_row_once_in_order(two_threads: None) -> None:
+    for n in (0, 1, 63, 128, 129, 1_000_001):
+        parts = threads.chunks(n)
+        assert parts[0][0] == 0 and parts[-1][1] == n
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
+        assert len(parts) == (2 if n >= 128 else 1)
+    threads.set_count(1)
+    assert threads.chunks(1_000_000) == [(0, 1_000_000)]
+
+
+def test_rows_runs_every_chunk_and_raises_a_chunks_error(two_threads: None) -> None:
+    out = np.zeros(1_000, dtype=np.int64)
+
+    def fill(lo: int, hi: int) -> None:
+        out[lo:hi] = np.arange(lo, hi)
+
+    threads.rows(out.shape[0], fill)
+    np.testing.assert_array_equal(out, np.arange(1_000))
+
+    def fail(lo: int, hi: int) -> None:
+        if lo == 0:  # the chunk run in the pool, not the caller's
+            raise RuntimeError("chunk failed")
+
+    with pytest.raises(RuntimeError, match="chunk failed"):
+        threads.rows(1_000, fail)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_ahead_gives_the_result_or_the_error(n: int) -> None:
+    threads.set_count(n)
+    try:
+        assert threads.ahead(lambda a, b: a + b, 2, 3).result() == 5
+        with pytest.raises(ZeroDivisionError):
+            threads.ahead(lambda: 1 / 0).result()
+    finally:
+        threads.set_count(None)
+
+
+def test_thread_count_is_checked_and_shared_between_processes() -> None:
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="threads"):
+            threads.set_count(bad)  # type: ignore[arg-type]
+    try:
+        threads.share_between(threads.cores() * 2)
+        assert threads.count() == 1
+        threads.set_count(None)
+        threads.share_between(1)
+        assert threads.count() == min(threads.cores(), threads.MAX_THREADS)
+        threads.set_count(4)
+        threads.share_between(2)  # a worker's share of what its parent was given
+        assert threads.count() == 2
+    finally:
+        threads.set_count(None)
+
+
+def test_split_passes_give_the_values_of_one_pass(two_threads: None) -> None:
+    rng = np.random.default_rng(3)
+    n = 10_000
+    rate = np.concatenate([rng.gamma(1.0, 0.5, n - 100), rng.uniform(30.0, 90.0, 100)])
+    rng.shuffle(rate)
+    u = rng.random(n)
+    ids = rng.permutation(n * 3)[:n].astype(np.int64)
+    counts = rng.poisson(3.0, n).astype(np.int64)
+    cut = rng.integers(0, 366, n)
+    start = np.where(rng.random(n) < 0.1, rng.integers(0, 365, n), 0)
+
+    def both() -> list[object]:
+        return [
+            crn.poisson_inverse(rate, u),
+            _kernels.keyed_uniforms(np.uint64(7), ids),
+            *_kernels.expand_days(counts, ids, np.uint64(11), 365, cut, start),
+        ]
+
+    split = both()
+    threads.set_count(1)
+    single = both()
+    for a, b in zip(split, single, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def _tables_equal(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None:
+    assert set(a) == set(b)
+    for name in TABLES:
+        if name in a:
+            pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
+
+
+@pytest.mark.parametrize("name", ["baseline", "combined"])
+def test_the_model_gives_the_same_tables_with_one_thread_and_with_two(
+    two_threads: None, name: str
+) -> None:
+    scenario = load_scenario(REPO / "scenarios" / f"{name}.toml").with_run(
+        population=4_000, years=2, replications=1
+    )
+    split = run_one(scenario, 0)
+    threads.set_count(1)
+    single = run_one(scenario, 0)
+    _tables_equal(split, single)
+
+
+@pytest.mark.parametrize("value", ["0", "9", "two", "-1", "1.5"])
+def test_a_bad_thread_count_in_the_environment_is_refused_before_work_starts(
+    value: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(threads.ENVIRONMENT, value)
+    out = tmp_path / "run"
+    code, stdout, stderr = run_main(
+        [
+            "run",
+            str(REPO / "scenarios" / "baseline.toml"),
+            "--population",
+            "1000",
+            "--years",
+            "1",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
+    assert_refusal(code, stdout, stderr, "CARESCALE_THREADS", repr(value), "1 to 8")
+    assert not out.exists()
+
+
+def test_the_environment_sets_the_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(threads.ENVIRONMENT, "1")
+    assert threads.count() == 1 and threads.chunks(10_000_000) == [(0, 10_000_000)]
+    monkeypatch.setenv(threads.ENVIRONMENT, " 3 ")
+    assert threads.count() == 3
