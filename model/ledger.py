@@ -16,14 +16,13 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from model import _ledger_kernels, threads
+from model import _ledger_kernels
 from model.errors import CarescaleError
 from model.population import BRIDGES_SEGMENTS, SEGMENTS
 from model.register import Register
@@ -279,16 +278,12 @@ class _Batch:
     """Records (person codes or ledger keys) held until a batch is full, then counted into
     their histograms in one compiled pass (``model._ledger_kernels``): the histograms stay
     in the processor's cache for the whole pass, and memory stays a few megabytes whatever
-    the records. A full batch is counted on the background thread of ``threads.in_order``
-    while records fill a second buffer (whole counts: the same whatever the order);
-    ``finish`` waits until every record is counted."""
+    the records."""
 
     def __init__(self, count: Callable[[np.ndarray], None], size: int = _BATCH) -> None:
         self.buffer = np.empty(size, dtype=np.int64)
-        self.spare: np.ndarray | None = None
         self.pending = 0
         self.count = count
-        self.counting: Future[None] | None = None
 
     def add(self, values: np.ndarray) -> None:
         n = values.shape[0]
@@ -296,32 +291,15 @@ class _Batch:
         if self.pending + n > size:
             self.flush()
         if n > size:
-            self._wait()
             self.count(values)
             return
         self.buffer[self.pending : self.pending + n] = values
         self.pending += n
 
     def flush(self) -> None:
-        """Start counting the records held (the buffer counted before must be done)."""
         if self.pending:
-            self._wait()
-            full = self.buffer[: self.pending]
-            if self.spare is None:
-                self.spare = np.empty_like(self.buffer)
-            self.buffer, self.spare = self.spare, self.buffer
+            self.count(self.buffer[: self.pending])
             self.pending = 0
-            self.counting = threads.in_order(self.count, full)
-
-    def finish(self) -> None:
-        """Count every record held and wait until they are counted."""
-        self.flush()
-        self._wait()
-
-    def _wait(self) -> None:
-        if self.counting is not None:
-            counting, self.counting = self.counting, None
-            counting.result()
 
 
 class _WaitDays:
@@ -355,23 +333,6 @@ class _WaitDays:
         # whole days: the sum is exact in any order, as numpy's is, so the mean is the same
         total = int((days * self.counts[days]).sum())
         return n, total / n, quantile_of_counts(days, self.counts[days], 0.9)
-
-
-def _count_waits(
-    days: _WaitDays,
-    tally: _Tally,
-    wait_days: np.ndarray,
-    strata: np.ndarray,
-    booking: np.ndarray | None,
-    band: np.ndarray | None,
-) -> None:
-    """``Ledger.waits``'s counting: by whole day, and by the cell ((booking * N_SEGMENTS +
-    segment) * N_IMD + imd) * bands + band of each wait, from the person codes
-    (``imd_and_segment``)."""
-    days.add(wait_days)
-    if band is None:
-        band = wait_band(wait_days)
-    _ledger_kernels.add_waits(strata, booking, band, len(WAIT_BANDS), tally.counts)
 
 
 def quantile_of_counts(values: np.ndarray, counts: np.ndarray, q: float) -> float:
@@ -412,15 +373,6 @@ class _Year:
     #: records not yet counted: person codes by (service, role, mode), keys by
     #: (service, labels)
     batches: dict[Any, _Batch] = field(default_factory=dict)
-    #: counting started on the background thread and not yet seen to be done
-    counting: list[Future[None]] = field(default_factory=list)
-
-    def later(self, fn: Callable[..., None], *args: Any) -> None:
-        """``fn(*args)`` on the background thread of ``threads.in_order``; an error it
-        raises is raised here at a later call, or by ``flush``."""
-        while self.counting and self.counting[0].done():
-            self.counting.pop(0).result()
-        self.counting.append(threads.in_order(fn, *args))
 
     def combo(self, key: tuple[str, str, str]) -> _Tally:
         tally = self.combos.get(key)
@@ -447,10 +399,6 @@ class _Year:
         """Count every record still held."""
         for batch in self.batches.values():
             batch.flush()
-        for batch in self.batches.values():
-            batch.finish()
-        while self.counting:
-            self.counting.pop(0).result()
 
 
 class Ledger:
@@ -685,15 +633,16 @@ class Ledger:
             days = self._year.waits.get(service)
             if days is None:
                 days = self._year.waits[service] = _WaitDays()
+            days.add(np.asarray(wait_days))
             tally = self._year.wait_cells.get(service)
             if tally is None:
                 size = len(BOOKINGS) * N_SEGMENTS * N_IMD * len(WAIT_BANDS)
                 tally = self._year.wait_cells[service] = _Tally(size)
-            # counted on the background thread of ``threads.in_order`` (the arrays are the
-            # caller's new ones, not written again), in the order recorded
-            self._year.later(
-                _count_waits, days, tally, np.asarray(wait_days), strata, booking, band
-            )
+            if band is None:
+                band = wait_band(np.asarray(wait_days))
+            # the cell ((booking * N_SEGMENTS + segment) * N_IMD + imd) * bands + band of
+            # each wait, from the person codes (``imd_and_segment``)
+            _ledger_kernels.add_waits(strata, booking, band, len(WAIT_BANDS), tally.counts)
 
     def person_years(
         self, strata: np.ndarray, exposure_years: np.ndarray, died: np.ndarray

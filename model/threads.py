@@ -36,7 +36,7 @@ MAX_THREADS = 8
 #: a machine shared with other work
 ENVIRONMENT = "CARESCALE_THREADS"
 
-_state: dict[str, Any] = {"count": None, "pool": None, "pid": None, "serial": None}
+_state: dict[str, Any] = {"count": None, "pool": None, "pid": None}
 
 
 def cores() -> int:
@@ -94,30 +94,6 @@ def _pool() -> ThreadPoolExecutor:
     return pool
 
 
-def in_order(fn: Callable[..., T], *args: Any) -> Future[T]:
-    """``fn(*args)`` on one background thread that runs what it is given in the order given
-    (or run now with one thread): work that must not overlap itself, such as adding to the
-    same counts, goes on while the caller goes on; ``.result()`` waits for it."""
-    if count() <= 1:
-        return _done(fn, *args)
-    if _state["serial"] is None or _state["serial"][0] != os.getpid():
-        _state["serial"] = (
-            os.getpid(),
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="carescale_serial"),
-        )
-    executor: ThreadPoolExecutor = _state["serial"][1]
-    return executor.submit(fn, *args)
-
-
-def _done(fn: Callable[..., T], *args: Any) -> Future[T]:
-    done: Future[T] = Future()
-    try:
-        done.set_result(fn(*args))
-    except BaseException as exc:  # raised where the result is asked for, as the pool does
-        done.set_exception(exc)
-    return done
-
-
 def chunks(n: int, min_rows: int | None = None) -> list[tuple[int, int]]:
     """Contiguous row ranges ``[lo, hi)`` covering ``0..n``, one per thread, each of at
     least ``min_rows`` rows (``MIN_ROWS`` by default; one range for a small pass)."""
@@ -148,7 +124,12 @@ def rows(n: int, fn: Callable[[int, int], None], min_rows: int | None = None) ->
 def ahead(fn: Callable[..., T], *args: Any) -> Future[T]:
     """``fn(*args)`` started in the pool (or run now with one thread); ``.result()`` gives it."""
     if count() <= 1:
-        return _done(fn, *args)
+        done: Future[T] = Future()
+        try:
+            done.set_result(fn(*args))
+        except BaseException as exc:  # raised where the result is asked for, as the pool does
+            done.set_exception(exc)
+        return done
     return _pool().submit(fn, *args)
 
 
