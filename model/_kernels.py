@@ -311,21 +311,23 @@ def expand_days(
     person_id = np.ascontiguousarray(person_id, dtype=np.int64)
     start = np.ascontiguousarray(start, dtype=np.int64)
     cut = np.ascontiguousarray(cut, dtype=np.int64)
-    ends = np.cumsum(counts)  # one past each person's last event, as generated
-    total = int(ends[-1]) if ends.shape[0] else 0
+    # chunks of people (on the machine's cores) and where their events start, as generated
+    parts = threads.chunks(counts.shape[0])
+    bounds = [0]
+    for lo, hi in parts:
+        bounds.append(bounds[-1] + int(counts[lo:hi].sum()))
+    total = bounds[-1]
     day_of = np.empty(total, dtype=np.int16)
     person = np.empty(total, dtype=np.int32)
     k = np.empty(total, dtype=np.int32)
     day = np.empty(total, dtype=np.int16)
     slot = np.empty(total, dtype=np.int32)
-    # chunks of people (on the machine's cores): their events' days and counts per day,
-    # then where each chunk's events of a day go (after those of the chunks before it)
-    parts = threads.chunks(counts.shape[0])
+    # each chunk's events' days and counts per day, then where each chunk's events of a
+    # day go (after those of the chunks before it)
     per_day = np.zeros((len(parts), days), dtype=np.int64)
 
     def events_of(c: int) -> tuple[int, int]:
-        lo, hi = parts[c]
-        return (int(ends[lo - 1]) if lo else 0), (int(ends[hi - 1]) if hi else 0)
+        return bounds[c], bounds[c + 1]
 
     def count(c: int) -> None:
         lo, hi = parts[c]

@@ -458,11 +458,11 @@ def decide(
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         segment = np.ascontiguousarray(segment)
         practice_of = np.ascontiguousarray(practice_of)
-        ends = np.cumsum(counts, dtype=np.int64)  # one past each person's last event
 
         def people(lo: int, hi: int) -> None:
             # chunks of people (on the machine's cores) write the slots of their own events
-            e_lo, e_hi = (int(ends[lo - 1]) if lo else 0), int(ends[hi - 1])
+            e_lo = int(counts[:lo].sum())
+            e_hi = e_lo + int(counts[lo:hi].sum())
             _decide_by_person_jit(
                 np.uint64(key),
                 ids[lo:hi],
