@@ -29,7 +29,7 @@ from model.errors import CarescaleError, show
 T = TypeVar("T")
 
 #: passes over fewer rows run in one thread (starting threads costs more than it saves)
-MIN_ROWS = 1 << 16
+MIN_ROWS = 1 << 15
 #: at most this many threads, whatever the machine
 MAX_THREADS = 8
 #: the environment variable that sets the number of threads (1 to ``MAX_THREADS``), e.g. on
