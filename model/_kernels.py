@@ -76,12 +76,6 @@ def _poisson_small(
         out[i] = _poisson_count_jit(rate[i], u[i], p0[i], max_k)
 
 
-def _each(fn: Any, lo: int, hi: int) -> None:
-    """``fn(c)`` for ``c`` in ``lo..hi - 1``."""
-    for c in range(lo, hi):
-        fn(c)
-
-
 def _expand_count(
     counts: np.ndarray,
     person_id: np.ndarray,
@@ -326,12 +320,8 @@ def expand_days(
     # day go (after those of the chunks before it)
     per_day = np.zeros((len(parts), days), dtype=np.int64)
 
-    def events_of(c: int) -> tuple[int, int]:
-        return bounds[c], bounds[c + 1]
-
     def count(c: int) -> None:
-        lo, hi = parts[c]
-        e_lo, e_hi = events_of(c)
+        (lo, hi), e_lo, e_hi = parts[c], bounds[c], bounds[c + 1]
         _expand_count_jit(
             counts[lo:hi],
             person_id[lo:hi],
@@ -344,19 +334,19 @@ def expand_days(
         )
 
     def place(c: int) -> None:
-        lo, hi = parts[c]
-        e_lo, e_hi = events_of(c)
+        (lo, hi), e_lo, e_hi = parts[c], bounds[c], bounds[c + 1]
         _expand_place_jit(
             counts[lo:hi], day_of[e_lo:e_hi], lo, at_day[c], person, k, slot[e_lo:e_hi]
         )
 
-    threads.rows(len(parts), lambda a, b: _each(count, a, b), min_rows=1)
-    day_ends = np.cumsum(per_day.sum(axis=0))
+    threads.each(len(parts), count)
+    per_day_all = per_day.sum(axis=0)
+    day_ends = np.cumsum(per_day_all)
     kept = int(day_ends[-1]) if days else 0
     # chunk c's events of day d start after every event of earlier days and chunk c's
     # predecessors' events of day d
-    at_day = (day_ends - per_day.sum(axis=0))[None, :] + np.cumsum(per_day, axis=0) - per_day
-    threads.rows(len(parts), lambda a, b: _each(place, a, b), min_rows=1)
+    at_day = (day_ends - per_day_all)[None, :] + np.cumsum(per_day, axis=0) - per_day
+    threads.each(len(parts), place)
     _fill_days_jit(day_ends, day)
     # events after death (about 1 % of people die in a year) leave unused room at the end
     return person[:kept], k[:kept], day[:kept], slot

@@ -288,32 +288,16 @@ class DayEffects:
             return None
         person = np.asarray(person)
         k = np.asarray(k)
-        if person.ndim != 1 or k.shape != person.shape:
-            shape = person.shape
-            flat = np.broadcast_to(k, shape).reshape(-1)
-            days = np.broadcast_to(np.asarray(day), shape).reshape(-1)
-            return _lever_kernels.keep_events(
-                person.reshape(-1),
-                flat,
-                days,
-                st.slot,
-                st.from_day,
-                st.factor,
-                st.thin_key,
-                person_id,
-                st.has,
-            ).reshape(shape)
+        shape = person.shape
+        days = np.asarray(day)
+        if person.ndim != 1 or k.shape != shape:
+            # events not given one number each (a grid, or one number for all): flattened
+            k = np.broadcast_to(k, shape).reshape(-1)
+            days = np.broadcast_to(days, shape).reshape(-1)
+            person = person.reshape(-1)
         return _lever_kernels.keep_events(
-            person,
-            k,
-            np.asarray(day),
-            st.slot,
-            st.from_day,
-            st.factor,
-            st.thin_key,
-            person_id,
-            st.has,
-        )
+            person, k, days, st.slot, st.from_day, st.factor, st.thin_key, person_id, st.has
+        ).reshape(shape)
 
     def extra(self, stream: str, absolute_day: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Top-up events of ``stream`` on an absolute day: (positions, event numbers)."""

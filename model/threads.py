@@ -97,8 +97,10 @@ def _pool() -> ThreadPoolExecutor:
 def chunks(n: int, min_rows: int | None = None) -> list[tuple[int, int]]:
     """Contiguous row ranges ``[lo, hi)`` covering ``0..n``, one per thread, each of at
     least ``min_rows`` rows (``MIN_ROWS`` by default; one range for a small pass)."""
-    least = MIN_ROWS if min_rows is None else min_rows
-    parts = min(count(), max(1, n // max(1, least)))
+    least = max(1, MIN_ROWS if min_rows is None else min_rows)
+    if n < 2 * least:  # one range whatever the threads (most calls: no count asked)
+        return [(0, n)]
+    parts = min(count(), n // least)
     if parts <= 1:
         return [(0, n)]
     edges = [n * j // parts for j in range(parts + 1)]
@@ -119,6 +121,17 @@ def rows(n: int, fn: Callable[[int, int], None], min_rows: int | None = None) ->
     finally:
         for future in futures:
             future.result()
+
+
+def each(n: int, fn: Callable[[int], None]) -> None:
+    """``fn(c)`` for ``c`` in ``0..n - 1`` (the chunks of a pass made by ``chunks``, say),
+    spread over the threads as ``rows`` spreads rows."""
+
+    def some(lo: int, hi: int) -> None:
+        for c in range(lo, hi):
+            fn(c)
+
+    rows(n, some, min_rows=1)
 
 
 def ahead(fn: Callable[..., T], *args: Any) -> Future[T]:

@@ -438,11 +438,14 @@ def decide(
     order: the same decisions (tested).
     """
     n = person.shape[0]
-    kind = np.empty(n, dtype=np.int8)
-    lead = np.empty(n, dtype=np.int16)
-    diary = np.empty(n, dtype=np.int32)
-    mode = np.empty(n, dtype=np.int8)
-    pid = np.empty(n, dtype=np.int64)
+    # kind, lead, diary, mode and person id: what both compiled passes write
+    out = (
+        np.empty(n, dtype=np.int8),
+        np.empty(n, dtype=np.int16),
+        np.empty(n, dtype=np.int32),
+        np.empty(n, dtype=np.int8),
+        np.empty(n, dtype=np.int64),
+    )
     same_day_tab, mode_tab, role_tab, lead_tab = tables
     if int(np.max(lead_tab)) > 127 or int(np.max(role_tab)) > 127:
         raise ValueError("leads and roles must fit the compiled pass's 8-bit tables")
@@ -472,11 +475,7 @@ def decide(
                 practice_of[lo:hi],
                 n_roles,
                 *tabs,
-                kind,
-                lead,
-                diary,
-                mode,
-                pid,
+                *out,
             )
 
         threads.rows(counts.shape[0], people)
@@ -490,13 +489,9 @@ def decide(
             np.ascontiguousarray(practice_of),
             n_roles,
             *tabs,
-            kind,
-            lead,
-            diary,
-            mode,
-            pid,
+            *out,
         )
-    return kind, lead, diary, mode, pid
+    return out
 
 
 def _durations(
