@@ -16,13 +16,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from model import _ledger_kernels
+from model import _ledger_kernels, threads
 from model.errors import CarescaleError
 from model.population import BRIDGES_SEGMENTS, SEGMENTS
 from model.register import Register
@@ -278,12 +279,19 @@ class _Batch:
     """Records (person codes or ledger keys) held until a batch is full, then counted into
     their histograms in one compiled pass (``model._ledger_kernels``): the histograms stay
     in the processor's cache for the whole pass, and memory stays a few megabytes whatever
-    the records."""
+    the records.
 
-    def __init__(self, count: Callable[[np.ndarray], None], size: int = _BATCH) -> None:
-        self.buffer = np.empty(size, dtype=np.int64)
+    A full batch is counted on the process's background thread (``threads.serial``, one
+    batch at a time, in order) while the simulation goes on in a new buffer; ``wait``
+    returns when every batch given is counted. The counts are whole numbers, so they are
+    the same whichever thread adds them and when."""
+
+    def __init__(self, count: Callable[[np.ndarray], None], size: int | None = None) -> None:
+        self.buffer = np.empty(_BATCH if size is None else size, dtype=np.int64)
         self.pending = 0
         self.count = count
+        #: batches given to the background thread and their buffers, oldest first
+        self.counting: list[tuple[Future[None], np.ndarray]] = []
 
     def add(self, values: np.ndarray) -> None:
         n = values.shape[0]
@@ -291,6 +299,7 @@ class _Batch:
         if self.pending + n > size:
             self.flush()
         if n > size:
+            self.wait()  # the same histograms: after the batches given before
             self.count(values)
             return
         self.buffer[self.pending : self.pending + n] = values
@@ -298,8 +307,20 @@ class _Batch:
 
     def flush(self) -> None:
         if self.pending:
-            self.count(self.buffer[: self.pending])
+            full = self.buffer
+            self.counting.append((threads.serial(self.count, full[: self.pending]), full))
             self.pending = 0
+            # the oldest buffer already counted, or a new one
+            if self.counting[0][0].done():
+                done, self.buffer = self.counting.pop(0)
+                done.result()
+            else:
+                self.buffer = np.empty(full.shape[0], dtype=np.int64)
+
+    def wait(self) -> None:
+        """Every batch given counted (a counting error raised here)."""
+        while self.counting:
+            self.counting.pop(0)[0].result()
 
 
 class _WaitDays:
@@ -399,6 +420,8 @@ class _Year:
         """Count every record still held."""
         for batch in self.batches.values():
             batch.flush()
+        for batch in self.batches.values():
+            batch.wait()
 
 
 class Ledger:

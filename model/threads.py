@@ -36,7 +36,7 @@ MAX_THREADS = 8
 #: a machine shared with other work
 ENVIRONMENT = "CARESCALE_THREADS"
 
-_state: dict[str, Any] = {"count": None, "pool": None, "pid": None}
+_state: dict[str, Any] = {"count": None, "pool": None, "pid": None, "serial": None}
 
 
 def cores() -> int:
@@ -94,6 +94,17 @@ def _pool() -> ThreadPoolExecutor:
     return pool
 
 
+def _serial_pool() -> ThreadPoolExecutor:
+    # one thread per process, which runs what it is given in turn
+    if _state["serial"] is None or _state["serial"][1] != os.getpid():
+        _state["serial"] = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="carescale-serial"),
+            os.getpid(),
+        )
+    pool: ThreadPoolExecutor = _state["serial"][0]
+    return pool
+
+
 def chunks(n: int, min_rows: int | None = None) -> list[tuple[int, int]]:
     """Contiguous row ranges ``[lo, hi)`` covering ``0..n``, one per thread, each of at
     least ``min_rows`` rows (``MIN_ROWS`` by default; one range for a small pass)."""
@@ -137,13 +148,31 @@ def each(n: int, fn: Callable[[int], None]) -> None:
 def ahead(fn: Callable[..., T], *args: Any) -> Future[T]:
     """``fn(*args)`` started in the pool (or run now with one thread); ``.result()`` gives it."""
     if count() <= 1:
-        done: Future[T] = Future()
-        try:
-            done.set_result(fn(*args))
-        except BaseException as exc:  # raised where the result is asked for, as the pool does
-            done.set_exception(exc)
-        return done
+        return _done(fn, *args)
     return _pool().submit(fn, *args)
+
+
+def serial(fn: Callable[..., T], *args: Any) -> Future[T]:
+    """``fn(*args)`` started on the process's one background thread, after everything given
+    to it before (one at a time, in order), or run now with one thread; ``.result()`` gives
+    it. For work the caller does not wait for, such as counting a full batch of records into
+    their histograms while the day goes on."""
+    if count() <= 1:
+        given = _state["serial"]
+        if given is not None and given[1] == os.getpid():  # what it was given goes first
+            return _done(lambda: given[0].submit(fn, *args).result())
+        return _done(fn, *args)
+    return _serial_pool().submit(fn, *args)
+
+
+def _done(fn: Callable[..., T], *args: Any) -> Future[T]:
+    """A finished future of ``fn(*args)``: its result, or the error it raised."""
+    done: Future[T] = Future()
+    try:
+        done.set_result(fn(*args))
+    except BaseException as exc:  # raised where the result is asked for, as the pool does
+        done.set_exception(exc)
+    return done
 
 
 def elementwise(fn: Callable[..., Any], x: np.ndarray, dtype: Any = np.float64) -> np.ndarray:

@@ -3,14 +3,18 @@
 * chunks cover every row once, in order; ``rows`` runs every chunk and raises a chunk's
   error; ``ahead`` gives what the function returns, with one thread or several;
 * the thread count is checked and shared between worker processes;
+* ``serial`` runs what it is given one at a time, in order, on one background thread (or now,
+  with one thread, after what it was given before), and gives the result or the error;
 * the model gives the same tables, bit for bit, with one thread and with two, for the
-  baseline and for a scenario with every lever (chunks made small so that every pass that
-  can split its rows does so even for a small population).
+  baseline and for a scenario with every lever (chunks and the ledger's batches made small
+  so that every pass that can split its rows does so, and batches are counted in the
+  background many times, even for a small population).
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +23,7 @@ import pandas as pd
 import pytest
 from helpers import assert_refusal, run_main
 
-from model import _kernels, crn, threads
+from model import _kernels, crn, ledger, threads
 from model.engine import run_one
 from model.results import TABLES
 from model.scenario import load_scenario
@@ -29,8 +33,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def two_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Two threads, and chunks of at least 64 rows (so small runs split their passes)."""
+    """Two threads, chunks of at least 64 rows (so small runs split their passes) and the
+    ledger's batches of 256 records (so they are counted in the background many times)."""
     monkeypatch.setattr(threads, "MIN_ROWS", 64)
+    monkeypatch.setattr(ledger, "_BATCH", 256)
+    monkeypatch.setattr(ledger, "_KEY_BATCH", 256)
     threads.set_count(2)
     yield
     threads.set_count(None)
@@ -72,6 +79,49 @@ def test_ahead_gives_the_result_or_the_error(n: int) -> None:
             threads.ahead(lambda: 1 / 0).result()
     finally:
         threads.set_count(None)
+
+
+def test_serial_work_runs_in_order_and_gives_its_result_or_error() -> None:
+    done: list[int] = []
+
+    def slow(i: int) -> int:
+        if i == 0:
+            time.sleep(0.05)  # the first takes longest: the rest still wait for it
+        done.append(i)
+        return i * i
+
+    threads.set_count(2)
+    try:
+        futures = [threads.serial(slow, i) for i in range(20)]
+        with pytest.raises(ZeroDivisionError):
+            threads.serial(lambda: 1 / 0).result()
+        assert [f.result() for f in futures] == [i * i for i in range(20)]
+        assert done == list(range(20))
+        # one thread: run now, after what the background thread was given before
+        threads.serial(slow, 0)
+        threads.set_count(1)
+        now = threads.serial(slow, 20)
+        assert now.done() and now.result() == 400
+        assert done[-2:] == [0, 20]
+    finally:
+        threads.set_count(None)
+
+
+def test_a_batch_counted_in_the_background_counts_every_record() -> None:
+    counts = np.zeros(50, dtype=np.int64)
+    values = np.random.default_rng(5).integers(0, 50, 10_000)
+    threads.set_count(2)
+    try:
+        batch = ledger._Batch(lambda v: np.add.at(counts, v, 1), size=64)
+        for part in np.array_split(values, 997):  # parts of 10-11: many full batches
+            batch.add(part)
+        batch.add(values[:100])  # more than a batch at once
+        batch.flush()
+        batch.wait()
+    finally:
+        threads.set_count(None)
+    want = np.bincount(np.concatenate([values, values[:100]]), minlength=50)
+    np.testing.assert_array_equal(counts, want)
 
 
 def test_thread_count_is_checked_and_shared_between_processes() -> None:
