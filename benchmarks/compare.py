@@ -50,6 +50,7 @@ from baseline import (
     _machine,
     _median,
     _pass,
+    _positive,
     _run_child,
     _spread,
     floor_imports,
@@ -204,13 +205,6 @@ def _print_size(args: argparse.Namespace, size: int, floor: Path | None, base: f
             "timings; compare best times or rerun when the machine is idle"
         )
     print()
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:
