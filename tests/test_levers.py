@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from model.engine import Engine, run_one
+from model.population import SEGMENTS
 from model.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -428,6 +429,24 @@ def test_tailored_access_shifts_the_mode_mix_of_its_segments_only(baseline) -> N
     assert dna(tables) < 0.9 * dna(baseline)
     lever = tables["lever_activity"]
     assert (lever["cost_gbp"] > 0).all()
+
+
+def test_the_manifest_names_whom_tailored_access_targets(tmp_path: Path) -> None:
+    """The segments given an offer, not "everyone", and any rule they must also meet."""
+
+    def target(body: str) -> str:
+        s = scenario(tmp_path, body, "access")
+        return str(s.resolved()["levers"]["tailored_access"]["target"])
+
+    assert target("[levers.tailored_access]") == (
+        "segment independent_engaged (digital) or vulnerable_concerned (named contact)"
+    )
+    ruled = target(
+        '[levers.tailored_access]\noffer.independent_engaged = "none"\ntarget.imd_quintiles = [1]'
+    )
+    assert ruled == "segment vulnerable_concerned (named contact); IMD quintile 1"
+    nobody = "\n".join(f'offer.{s} = "none"' for s in SEGMENTS)
+    assert target(f"[levers.tailored_access]\n{nobody}").startswith("no one")
 
 
 def test_people_reached_by_several_levers_count_once(tmp_path: Path) -> None:

@@ -47,7 +47,9 @@ class Entry:
 LEVERS: Mapping[str, Entry] = {
     "link_workers": Entry(link_workers.LinkWorkers, link_workers.KEYS, link_workers.staffing),
     "phb": Entry(phb.PersonalHealthBudgets, phb.KEYS),
-    "tailored_access": Entry(tailored_access.TailoredAccess, tailored_access.KEYS),
+    "tailored_access": Entry(
+        tailored_access.TailoredAccess, tailored_access.KEYS, tailored_access.describe
+    ),
     "health_coaching": Entry(
         health_coaching.HealthCoaching, health_coaching.KEYS, health_coaching.staffing
     ),

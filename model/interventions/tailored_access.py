@@ -56,6 +56,16 @@ def _offers(where: str, key: str, value: Any) -> dict[str, str]:
     return {**DEFAULT_OFFERS, **value}
 
 
+def describe(settings: LeverSettings, register: Any, run: Any) -> dict[str, Any]:
+    """Whom the lever targets, for the manifest: the segments given an offer (with the
+    offer), and any ``target.*`` rule they must also meet."""
+    offers = settings.options.get("offer", DEFAULT_OFFERS)
+    given = [f"{s} ({offers[s].replace('_', ' ')})" for s in SEGMENTS if offers[s] != "none"]
+    who = "segment " + " or ".join(given) if given else "no one (no segment has an offer)"
+    rule = settings.target.describe()
+    return {"target": who if rule == "everyone" else f"{who}; {rule}"}
+
+
 KEYS = {
     "offer": _offers,
     "online_shift": number(0, 20),
