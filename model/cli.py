@@ -745,6 +745,43 @@ def build_parser() -> argparse.ArgumentParser:
     seed_help = f"random seed, 0 to {MAX_SEED:,}"
     fmt_help = "table format: text (default) or markdown (to paste into documents)"
 
+    # options several commands share, each written once
+    def add_population(p: argparse.ArgumentParser, default: int | None, said: str) -> None:
+        p.add_argument(
+            "--population", type=people, default=default, metavar="N", help=f"{pop_help} ({said})"
+        )
+
+    def add_seed(
+        p: argparse.ArgumentParser, default: int | None, said: str, also: str = ""
+    ) -> None:
+        p.add_argument(
+            "--seed", type=seed, default=default, metavar="S", help=f"{seed_help}{also} ({said})"
+        )
+
+    def add_years(p: argparse.ArgumentParser, whose: str) -> None:
+        p.add_argument(
+            "--years",
+            type=_whole(1, MAX_YEARS),
+            metavar="N",
+            default=None,
+            help=f"years to simulate (1 to {MAX_YEARS}; default: {whose})",
+        )
+
+    def add_workers(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--workers",
+            type=_whole(1, MAX_WORKERS),
+            metavar="N",
+            default=1,
+            help=f"worker processes for replications (1 to {MAX_WORKERS}; default 1); results "
+            "do not depend on it",
+        )
+
+    def add_format(p: argparse.ArgumentParser, progress: bool = False) -> None:
+        p.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
+        if progress:
+            p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     parser = _Parser(
         prog="carescale",
         description="Microsimulation of health-care demand under personalised care.",
@@ -755,7 +792,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("parameters", help="print the evidence register")
     p.add_argument("--group", help="only parameters whose key starts with this group")
     p.add_argument("--sources", action="store_true", help="include source and evidence columns")
-    p.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
+    add_format(p)
     p.add_argument(
         "--width",
         type=_whole(MIN_WIDTH, MAX_WIDTH, " columns"),
@@ -806,9 +843,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"{pop_help} (default 200,000)",
     )
-    vp.add_argument(
-        "--seed", type=seed, default=20231, metavar="S", help=f"{seed_help} (default 20231)"
-    )
+    add_seed(vp, 20231, "default 20231")
     vp.add_argument(
         "--base-year",
         type=_whole(min(base_years), max(base_years), years=True),
@@ -827,13 +862,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("scenarios/baseline.toml"),
         help="baseline scenario file (default scenarios/baseline.toml)",
     )
-    vb.add_argument(
-        "--population",
-        type=people,
-        default=VALIDATION_SIZE,
-        metavar="N",
-        help=f"{pop_help} (default 200,000)",
-    )
+    add_population(vb, VALIDATION_SIZE, "default 200,000")
     vb.add_argument(
         "--years",
         type=_whole(1, MAX_YEARS),
@@ -841,13 +870,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help=f"years to simulate (1 to {MAX_YEARS}); targets describe the first year (default 1)",
     )
-    vb.add_argument(
-        "--seed",
-        type=seed,
-        default=None,
-        metavar="S",
-        help=f"{seed_help} (default: the scenario's)",
-    )
+    add_seed(vb, None, "default: the scenario's")
     vb.add_argument(
         "--replications",
         type=_whole(1, MAX_VALIDATION_REPLICATIONS),
@@ -869,20 +892,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("scenarios/baseline.toml"),
         help="baseline scenario file (default scenarios/baseline.toml)",
     )
-    vl.add_argument(
-        "--population",
-        type=people,
-        default=VALIDATION_SIZE,
-        metavar="N",
-        help=f"{pop_help} (default 200,000)",
-    )
-    vl.add_argument(
-        "--seed",
-        type=seed,
-        default=None,
-        metavar="S",
-        help=f"{seed_help} (default: the scenario's)",
-    )
+    add_population(vl, VALIDATION_SIZE, "default 200,000")
+    add_seed(vl, None, "default: the scenario's")
     vl.add_argument(
         "--replications",
         type=_whole(1, MAX_VALIDATION_REPLICATIONS),
@@ -913,9 +924,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"population of the one-year refinement runs ({MIN_SIZE:,} to {MAX_SIZE:,}; "
         "default 200,000)",
     )
-    cb.add_argument(
-        "--seed", type=seed, default=20231, metavar="S", help=f"{seed_help} (default 20231)"
-    )
+    add_seed(cb, 20231, "default 20231")
     cb.add_argument(
         "--scenario",
         type=Path,
@@ -928,25 +937,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write fitted values into the register files and the scenario",
     )
-    cb.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
+    add_format(cb)
     cb.set_defaults(func=_cmd_calibrate_baseline)
 
     r = sub.add_parser("run", help="run a scenario and write a results folder")
     r.add_argument("scenario", type=Path, help="scenario file, e.g. scenarios/baseline.toml")
-    r.add_argument(
-        "--population",
-        type=people,
-        default=None,
-        metavar="N",
-        help=f"{pop_help} (default: the scenario's)",
-    )
-    r.add_argument(
-        "--years",
-        type=_whole(1, MAX_YEARS),
-        metavar="N",
-        default=None,
-        help=f"years to simulate (1 to {MAX_YEARS}; default: the scenario's)",
-    )
+    add_population(r, None, "default: the scenario's")
+    add_years(r, "the scenario's")
     r.add_argument(
         "--replications",
         type=_whole(1, MAX_REPLICATIONS),
@@ -954,21 +951,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"independent replications (1 to {MAX_REPLICATIONS:,}; default: the scenario's)",
     )
-    r.add_argument(
-        "--seed",
-        type=seed,
-        default=None,
-        metavar="S",
-        help=f"{seed_help} (default: the scenario's)",
-    )
-    r.add_argument(
-        "--workers",
-        type=_whole(1, MAX_WORKERS),
-        metavar="N",
-        default=1,
-        help=f"worker processes for replications (1 to {MAX_WORKERS}; default 1); results do "
-        "not depend on it",
-    )
+    add_seed(r, None, "default: the scenario's")
+    add_workers(r)
     r.add_argument(
         "--out",
         type=Path,
@@ -981,8 +965,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace the results folder if carescale wrote it (never any other folder or file)",
     )
-    r.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_format(r, progress=True)
     r.set_defaults(func=_cmd_run)
 
     cp = sub.add_parser(
@@ -1000,20 +983,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SCENARIO",
         help="scenario files; each runs with the baseline's [run] settings",
     )
-    cp.add_argument(
-        "--population",
-        type=people,
-        default=None,
-        metavar="N",
-        help=f"{pop_help} (default: the baseline's)",
-    )
-    cp.add_argument(
-        "--years",
-        type=_whole(1, MAX_YEARS),
-        metavar="N",
-        default=None,
-        help=f"years to simulate (1 to {MAX_YEARS}; default: the baseline's)",
-    )
+    add_population(cp, None, "default: the baseline's")
+    add_years(cp, "the baseline's")
     cp.add_argument(
         "--replications",
         type=_whole(1, MAX_REPLICATIONS),
@@ -1021,21 +992,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"paired replications of every run (1 to {MAX_REPLICATIONS:,}; default 10)",
     )
-    cp.add_argument(
-        "--seed",
-        type=seed,
-        default=None,
-        metavar="S",
-        help=f"{seed_help}, the same for every run (default: the baseline's)",
-    )
-    cp.add_argument(
-        "--workers",
-        type=_whole(1, MAX_WORKERS),
-        metavar="N",
-        default=1,
-        help=f"worker processes for replications (1 to {MAX_WORKERS}; default 1); results do "
-        "not depend on it",
-    )
+    add_seed(cp, None, "default: the baseline's", ", the same for every run")
+    add_workers(cp)
     cp.add_argument(
         "--out",
         type=Path,
@@ -1063,8 +1021,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply the Green Book optimism-bias adjustment (business_case.optimism_bias.*) "
         "to lever costs and effects; stated in the summary",
     )
-    cp.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
-    cp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_format(cp, progress=True)
     cp.set_defaults(func=_cmd_compare)
 
     rp = sub.add_parser(
@@ -1148,20 +1105,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="gp_appointment",
         help="the service whose use selects and measures the cohort (default gp_appointment)",
     )
-    ev.add_argument(
-        "--population",
-        type=people,
-        default=None,
-        metavar="N",
-        help=f"{pop_help} (default: the scenario's)",
-    )
-    ev.add_argument(
-        "--seed",
-        type=seed,
-        default=None,
-        metavar="S",
-        help=f"{seed_help} (default: the scenario's)",
-    )
+    add_population(ev, None, "default: the scenario's")
+    add_seed(ev, None, "default: the scenario's")
     ev.add_argument(
         "--replications",
         type=_whole(1, 100),
@@ -1183,7 +1128,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace the --out file if carescale wrote it (never any other file)",
     )
-    ev.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
+    add_format(ev)
     ev.set_defaults(func=_cmd_evaluate)
     return parser
 
