@@ -140,12 +140,13 @@ def _run_child(cmd: list[str], cwd: Path) -> dict[str, Any]:
         }
 
 
-def _post_import_rss() -> float:
-    """Peak RSS (bytes) of a fresh Python that only imports what ``carescale run`` imports."""
+def _post_import_rss(modules: tuple[str, ...] = CLI_IMPORTS) -> float:
+    """Peak RSS (bytes) of a fresh Python that only imports ``modules`` (by default what
+    ``carescale run`` imports)."""
     # a module that a later version no longer has is skipped
     code = (
         "import contextlib, importlib\n"
-        f"for m in {CLI_IMPORTS!r}:\n"
+        f"for m in {modules!r}:\n"
         "    with contextlib.suppress(ImportError):\n"
         "        importlib.import_module(m)\n"
     )

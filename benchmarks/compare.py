@@ -51,6 +51,7 @@ from baseline import (
     _median,
     _pass,
     _positive,
+    _post_import_rss,
     _run_child,
     _spread,
     floor_imports,
@@ -85,20 +86,6 @@ COLUMNS = (
     ("run/floor", "run_ratio", ".2f"),
     ("load", "load", ".2f"),
 )
-
-
-def _post_import_rss() -> float:
-    """Peak RSS (bytes) of a fresh Python that only imports what ``carescale compare`` does."""
-    code = (
-        "import contextlib, importlib\n"
-        f"for m in {COMPARE_IMPORTS!r}:\n"
-        "    with contextlib.suppress(ImportError):\n"
-        "        importlib.import_module(m)\n"
-    )
-    r = _run_child([sys.executable, "-c", code], REPO_ROOT)
-    if r["returncode"] != 0:
-        raise RuntimeError(f"importing the model failed:\n{r['stderr']}")
-    return float(r["peak_rss_bytes"])
 
 
 def _command(words: list[str], size: int, years: int, out: Path) -> list[str]:
@@ -255,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             f"reference workload {floor}; its imports outside the standard library: "
             f"{', '.join(floor_imports(floor)) or 'none'}"
         )
-    base = _post_import_rss()
+    base = _post_import_rss(COMPARE_IMPORTS)
     _child(["run", BASELINE], 2_000, 1)  # warm-up: compiled kernels cached before any timing
     print(
         f"`carescale compare {BASELINE} {args.scenario} --replications 1` against `carescale "

@@ -777,10 +777,21 @@ def build_parser() -> argparse.ArgumentParser:
             "do not depend on it",
         )
 
+    def add_progress(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     def add_format(p: argparse.ArgumentParser, progress: bool = False) -> None:
         p.add_argument("--format", choices=["text", "markdown"], default="text", help=fmt_help)
         if progress:
-            p.add_argument("--no-progress", action="store_true", help="no progress bar")
+            add_progress(p)
+
+    def add_baseline_file(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--scenario",
+            type=Path,
+            default=Path("scenarios/baseline.toml"),
+            help="baseline scenario file (default scenarios/baseline.toml)",
+        )
 
     parser = _Parser(
         prog="carescale",
@@ -856,12 +867,7 @@ def build_parser() -> argparse.ArgumentParser:
     vp.set_defaults(func=_cmd_validate_population)
 
     vb = vsub.add_parser("baseline", help="run the baseline and check utilisation targets")
-    vb.add_argument(
-        "--scenario",
-        type=Path,
-        default=Path("scenarios/baseline.toml"),
-        help="baseline scenario file (default scenarios/baseline.toml)",
-    )
+    add_baseline_file(vb)
     add_population(vb, VALIDATION_SIZE, "default 200,000")
     vb.add_argument(
         "--years",
@@ -880,18 +886,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"{VALIDATION_REPLICATIONS}); the table gives their mean and its standard error",
     )
     _add_checks_output(vb, fmt_help)
-    vb.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress(vb)
     vb.set_defaults(func=_cmd_validate_baseline)
 
     vl = vsub.add_parser(
         "levers", help="run the levers at national-average settings and check their volumes"
     )
-    vl.add_argument(
-        "--scenario",
-        type=Path,
-        default=Path("scenarios/baseline.toml"),
-        help="baseline scenario file (default scenarios/baseline.toml)",
-    )
+    add_baseline_file(vl)
     add_population(vl, VALIDATION_SIZE, "default 200,000")
     add_seed(vl, None, "default: the scenario's")
     vl.add_argument(
@@ -902,7 +903,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"independent replications, 1 to {MAX_VALIDATION_REPLICATIONS} (default 1)",
     )
     _add_checks_output(vl, fmt_help)
-    vl.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress(vl)
     vl.set_defaults(func=_cmd_validate_levers)
 
     c = sub.add_parser("calibrate", help="fit calibrated parameters to the targets")
