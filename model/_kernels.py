@@ -39,10 +39,10 @@ _mix: Any = numba.njit(cache=True, nogil=True, inline="always")(_mix_py)
 
 
 def _in_rows(kernel: Any, rows: int, per_row: tuple[int, ...], *args: Any) -> None:
-    """``kernel(*args)`` for a pass whose row ``i`` reads and writes only row ``i`` of the
-    arguments at the positions ``per_row`` (arrays of ``rows`` rows; the other arguments,
-    tables and scalars, are passed whole): chunks of rows on the machine's cores
-    (``threads.rows``), the same values as one pass."""
+    """``kernel(*args)`` (a compiled pass, or a function of such passes) for a pass whose
+    row ``i`` reads and writes only row ``i`` of the arguments at the positions ``per_row``
+    (arrays of ``rows`` rows; the other arguments, tables and scalars, are passed whole):
+    chunks of rows on the machine's cores (``threads.rows``), the same values as one pass."""
 
     def part(lo: int, hi: int) -> None:
         kernel(*[a[lo:hi] if j in per_row else a for j, a in enumerate(args)])
@@ -250,12 +250,7 @@ def poisson(
     out = np.zeros(n, dtype=np.int32)
     if n:
         # row by row: chunks of rows on the machine's cores give the same counts
-        threads.rows(
-            n,
-            lambda lo, hi: _poisson_rows(
-                rate[lo:hi], u[lo:hi], max_k, limit, pdtr, ndtri, out[lo:hi]
-            ),
-        )
+        _in_rows(_poisson_rows, n, (0, 1, 6), rate, u, max_k, limit, pdtr, ndtri, out)
     return out
 
 
@@ -286,6 +281,19 @@ def _poisson_rows(
         _poisson_large_jit(rate, u, large, start, pdtr, out)
 
 
+def people_chunks(counts: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Chunks of people for the machine's cores (``threads.chunks``), each with the range of
+    its events among events drawn person by person (``counts`` per person): ``(lo, hi,
+    first event, one past its last event)``."""
+    out = []
+    e = 0
+    for lo, hi in threads.chunks(counts.shape[0]):
+        n = int(counts[lo:hi].sum())
+        out.append((lo, hi, e, e + n))
+        e += n
+    return out
+
+
 def expand_days(
     counts: np.ndarray,
     person_id: np.ndarray,
@@ -306,11 +314,8 @@ def expand_days(
     start = np.ascontiguousarray(start, dtype=np.int64)
     cut = np.ascontiguousarray(cut, dtype=np.int64)
     # chunks of people (on the machine's cores) and where their events start, as generated
-    parts = threads.chunks(counts.shape[0])
-    bounds = [0]
-    for lo, hi in parts:
-        bounds.append(bounds[-1] + int(counts[lo:hi].sum()))
-    total = bounds[-1]
+    parts = people_chunks(counts)
+    total = parts[-1][3]
     day_of = np.empty(total, dtype=np.int16)
     person = np.empty(total, dtype=np.int32)
     k = np.empty(total, dtype=np.int32)
@@ -321,7 +326,7 @@ def expand_days(
     per_day = np.zeros((len(parts), days), dtype=np.int64)
 
     def count(c: int) -> None:
-        (lo, hi), e_lo, e_hi = parts[c], bounds[c], bounds[c + 1]
+        lo, hi, e_lo, e_hi = parts[c]
         _expand_count_jit(
             counts[lo:hi],
             person_id[lo:hi],
@@ -334,7 +339,7 @@ def expand_days(
         )
 
     def place(c: int) -> None:
-        (lo, hi), e_lo, e_hi = parts[c], bounds[c], bounds[c + 1]
+        lo, hi, e_lo, e_hi = parts[c]
         _expand_place_jit(
             counts[lo:hi], day_of[e_lo:e_hi], lo, at_day[c], person, k, slot[e_lo:e_hi]
         )

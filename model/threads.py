@@ -36,7 +36,8 @@ MAX_THREADS = 8
 #: a machine shared with other work
 ENVIRONMENT = "CARESCALE_THREADS"
 
-_state: dict[str, Any] = {"count": None, "pool": None, "pid": None, "serial": None}
+#: the thread count set (None: the default) and each pool with the process that made it
+_state: dict[str, Any] = {"count": None, "pool": None, "serial": None}
 
 
 def cores() -> int:
@@ -83,26 +84,25 @@ def share_between(processes: int) -> None:
     set_count(max(1, count() // max(1, processes)))
 
 
+def _made_here(name: str) -> ThreadPoolExecutor | None:
+    """The pool ``name`` if this process made it (a pool made before a fork has no threads
+    in the child)."""
+    made = _state[name]
+    return None if made is None or made[1] != os.getpid() else made[0]
+
+
+def _executor(name: str, workers: int) -> ThreadPoolExecutor:
+    """The process's pool ``name`` of ``workers`` threads, made on first use."""
+    pool = _made_here(name)
+    if pool is None:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"carescale-{name}")
+        _state[name] = (pool, os.getpid())
+    return pool
+
+
 def _pool() -> ThreadPoolExecutor:
-    # one pool per process: a pool made before a fork has no threads in the child
-    if _state["pool"] is None or _state["pid"] != os.getpid():
-        _state["pool"] = ThreadPoolExecutor(
-            max_workers=MAX_THREADS - 1, thread_name_prefix="carescale"
-        )
-        _state["pid"] = os.getpid()
-    pool: ThreadPoolExecutor = _state["pool"]
-    return pool
-
-
-def _serial_pool() -> ThreadPoolExecutor:
-    # one thread per process, which runs what it is given in turn
-    if _state["serial"] is None or _state["serial"][1] != os.getpid():
-        _state["serial"] = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="carescale-serial"),
-            os.getpid(),
-        )
-    pool: ThreadPoolExecutor = _state["serial"][0]
-    return pool
+    """The threads that run chunks of passes and work started ahead."""
+    return _executor("pool", MAX_THREADS - 1)
 
 
 def chunks(n: int, min_rows: int | None = None) -> list[tuple[int, int]]:
@@ -157,12 +157,12 @@ def serial(fn: Callable[..., T], *args: Any) -> Future[T]:
     to it before (one at a time, in order), or run now with one thread; ``.result()`` gives
     it. For work the caller does not wait for, such as counting a full batch of records into
     their histograms while the day goes on."""
-    if count() <= 1:
-        given = _state["serial"]
-        if given is not None and given[1] == os.getpid():  # what it was given goes first
-            return _done(lambda: given[0].submit(fn, *args).result())
-        return _done(fn, *args)
-    return _serial_pool().submit(fn, *args)
+    if count() > 1:
+        return _executor("serial", 1).submit(fn, *args)
+    given = _made_here("serial")
+    if given is not None:  # what it was given before goes first
+        return _done(lambda: given.submit(fn, *args).result())
+    return _done(fn, *args)
 
 
 def _done(fn: Callable[..., T], *args: Any) -> Future[T]:

@@ -31,7 +31,7 @@ import numba
 import numpy as np
 
 from model import threads
-from model._kernels import _GOLDEN, _M2, _mix
+from model._kernels import _GOLDEN, _M2, _mix, people_chunks
 from model.services import gp_diary
 
 
@@ -462,10 +462,11 @@ def decide(
         segment = np.ascontiguousarray(segment)
         practice_of = np.ascontiguousarray(practice_of)
 
-        def people(lo: int, hi: int) -> None:
+        parts = people_chunks(counts)
+
+        def people(c: int) -> None:
             # chunks of people (on the machine's cores) write the slots of their own events
-            e_lo = int(counts[:lo].sum())
-            e_hi = e_lo + int(counts[lo:hi].sum())
+            lo, hi, e_lo, e_hi = parts[c]
             _decide_by_person_jit(
                 np.uint64(key),
                 ids[lo:hi],
@@ -478,7 +479,7 @@ def decide(
                 *out,
             )
 
-        threads.rows(counts.shape[0], people)
+        threads.each(len(parts), people)
     elif n:
         _decide_jit(
             np.uint64(key),
