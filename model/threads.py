@@ -7,7 +7,9 @@ of threads, one chunk per thread; the compiled passes (``nogil``) and numpy's lo
 the interpreter while they work, so the chunks run at the same time. Every value is the one
 a single thread gives, so results do not depend on the number of threads
 (``tests/test_threads.py`` runs the model with one and with two). ``ahead`` starts a
-function (a named stream's next draw, say) in the pool while the caller goes on.
+function (a named stream's next draw, say) in the pool while the caller goes on;
+``serial`` gives work the caller does not wait for (the ledger's full batches) to one
+background thread that runs it in order.
 
 The number of threads is the number of cores this process may use (at most
 ``MAX_THREADS``), or the environment variable ``CARESCALE_THREADS``, divided among the
