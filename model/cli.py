@@ -302,11 +302,13 @@ def tune_memory() -> list[str]:
     """Make a run's allocations cheaper (the results are the same); returns what was done.
 
     A run allocates and frees arrays of tens of megabytes every simulated year, and by
-    default each comes afresh from the system. Two settings of this process change that:
+    default each comes afresh from the system. Three settings of this process change that:
 
     * glibc (``mallopt``): blocks up to 32 MB (glibc's largest mapping threshold) come from
       the heap, and freed heap memory up to 1 GB is kept for reuse: about 40 % fewer page
       faults at a million people, with the same peak memory;
+    * glibc: every thread allocates from the main heap (``allocator.share_main_heap``), so
+      that the memory one of a comparison's runs side by side frees serves the other;
     * numpy asks for transparent huge pages for large arrays; where the system then
       compacts memory on the spot (``defrag`` set to ``madvise`` or ``always``), the first
       touch of a fresh array can stall for a tenth of a second or more. numpy's request is
@@ -321,6 +323,10 @@ def tune_memory() -> list[str]:
             done.append("reuse freed memory")
     except (OSError, AttributeError):
         pass
+    from model.allocator import share_main_heap
+
+    if share_main_heap():
+        done.append("one heap for every thread")
     try:
         defrag = _THP_DEFRAG.read_text()
     except OSError:
@@ -396,7 +402,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         plan,
         run_comparison,
     )
-    from model.experiments import check_workload
+    from model.experiments import check_workload, runs_side_by_side
     from model.outputs import RESULTS_ROOT, Staging, check_target
     from model.scenario import load_scenario
     from model.textable import to_markdown, to_text
@@ -426,21 +432,25 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     try:
         # the staging folder is made first: it proves the location writable before any work
         with Staging(out, "compare", args.overwrite) as stage:
-            for scenario in [baseline, *(arm.scenario for arm in arms)]:
+            loads = [
                 check_workload(scenario, args.workers)
+                for scenario in [baseline, *(arm.scenario for arm in arms)]
+            ]
+            side_by_side = runs_side_by_side(loads, args.workers, run.replications)
             names = ", ".join(show(arm.name) for arm in arms)
             print(
                 f"carescale {__version__}: compare {names} with baseline {show(baseline.name)} "
                 f"({baseline.path}), {run.population:,} people{_standing_for(run)}, "
                 f"{run.years} years from {run.start_year}, {run.replications} replication(s), "
                 f"seed {run.seed} (common random numbers), {args.workers} worker(s)"
+                + (", two runs at a time" if side_by_side else "")
             )
             for arm in arms:
                 _print_levers(arm.scenario, f"{arm.name}: ")
             total = run.years * run.replications * (1 + len(arms))
             with _progress_bar(total, "simulating", not args.no_progress) as bar:
                 result = run_comparison(
-                    stage.path, baseline, arms, settings, args.workers, bar.update
+                    stage.path, baseline, arms, settings, args.workers, bar.update, side_by_side
                 )
             stage.commit(result.manifest, SCHEMA_VERSION)
     except BaseException:

@@ -24,19 +24,23 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from model import __version__
+from model import __version__, threads
 from model import business_case as bc
 from model.allocator import reuse_freed_memory
 from model.errors import CarescaleError, ScenarioError, show
-from model.experiments import run_scenario
+from model.experiments import SIDE_BY_SIDE, RunOutput, run_scenario
 from model.ledger import REPORTING_PRICE_YEAR
 from model.outputs import RESULTS_ROOT, Staging, safe_component
 from model.population import shared_builds
@@ -188,6 +192,62 @@ def _scaled_person_years(person_years: pd.DataFrame, scale: float) -> pd.DataFra
     return out
 
 
+def _outputs(
+    scenarios: Sequence[Scenario],
+    workers: int,
+    progress: Callable[[int], None] | None,
+    side_by_side: bool,
+) -> Generator[RunOutput]:
+    """The runs of ``scenarios`` in order: one after the other, or ``SIDE_BY_SIDE`` at a
+    time in threads of this process (each with its share of the threads; at most that many
+    runs are held at once). Every run's tables are the same either way (each run is keyed by
+    its scenario and replication alone). If a run fails, or the caller stops (an error, an
+    interrupt), the runs still going stop at their next day and the error is raised."""
+    if not side_by_side:
+        for i, scenario in enumerate(scenarios):
+            if i:
+                gc.collect()  # what the last run left; its memory serves the next run
+            yield run_scenario(scenario, workers=workers, progress=progress)
+        return
+    stop = threading.Event()
+
+    def one(scenario: Scenario) -> RunOutput:
+        with threads.share(SIDE_BY_SIDE, stop):
+            try:
+                return run_scenario(scenario, workers=workers, progress=progress)
+            except BaseException:
+                stop.set()  # the runs beside this one stop at their next day
+                raise
+
+    pool = ThreadPoolExecutor(SIDE_BY_SIDE, thread_name_prefix="carescale-run")
+    todo = iter(scenarios)
+    running: deque[Future[RunOutput]] = deque()
+    try:
+        for scenario in todo:
+            running.append(pool.submit(one, scenario))
+            if len(running) == SIDE_BY_SIDE:
+                break
+        while running:
+            try:
+                output = running.popleft().result()
+            except threads.Stopped:
+                # stopped because a run beside it failed: that run's error is the one raised
+                for other in running:
+                    error = other.exception()
+                    if error is not None and not isinstance(error, threads.Stopped):
+                        raise error from None
+                raise
+            following = next(todo, None)
+            if following is not None:
+                gc.collect()
+                running.append(pool.submit(one, following))
+            yield output
+            del output
+    finally:
+        stop.set()  # (a no-op when every run has finished)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run_comparison(
     folder: Path,
     baseline: Scenario,
@@ -195,11 +255,14 @@ def run_comparison(
     settings: bc.Settings,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    side_by_side: bool = False,
 ) -> Comparison:
     """Run the baseline and every arm, and write the comparison into ``folder``.
 
     ``folder`` is the (staging) path of the comparison folder; the caller commits it. One
-    run's tables are held at a time besides the baseline's aggregated activity.
+    run's tables are held at a time besides the baseline's aggregated activity (two with
+    ``side_by_side``: the runs go two at a time in threads of this process, see
+    ``model.experiments.runs_side_by_side``; the results are the same).
     """
     t0 = time.perf_counter()
     run = baseline.run
@@ -208,8 +271,9 @@ def run_comparison(
     (folder / COMPARISON).mkdir()
     # the base population is built once for the baseline and the arms of each replication
     # run in this process (model.population.shared_builds)
-    with shared_builds(uses=1 + len(arms)), reuse_freed_memory():
-        output = run_scenario(baseline, workers=workers, progress=progress)
+    runs = _outputs([baseline, *(a.scenario for a in arms)], workers, progress, side_by_side)
+    with shared_builds(uses=1 + len(arms)), reuse_freed_memory(), closing(runs) as outputs:
+        output = next(outputs)
         base_tables = _write_run(
             folder, baseline.name, output, {"role": "baseline", "baseline": baseline.name}
         )
@@ -221,8 +285,7 @@ def run_comparison(
         del output, base_tables
         diffs, levers, summaries = [], [], {}
         for arm in arms:
-            gc.collect()  # what the last run left; its memory serves the next run
-            output = run_scenario(arm.scenario, workers=workers, progress=progress)
+            output = next(outputs)
             tables = _write_run(
                 folder,
                 arm.name,
@@ -287,6 +350,7 @@ def run_comparison(
         "model_version": __version__,
         "price_year": REPORTING_PRICE_YEAR,
         "workers": workers,
+        "side_by_side": side_by_side,
         "wall_seconds": round(time.perf_counter() - t0, 3),
     }
     return Comparison(manifest, summary, differences, lever_table)

@@ -9,7 +9,9 @@ a single thread gives, so results do not depend on the number of threads
 (``tests/test_threads.py`` runs the model with one and with two). ``ahead`` starts a
 function (a named stream's next draw, say) in the pool while the caller goes on;
 ``serial`` gives work the caller does not wait for (the ledger's full batches) to one
-background thread that runs it in order.
+background thread that runs it in order. ``share`` gives a thread that runs a whole
+simulation beside another (the runs of a comparison side by side) its share of the
+threads, and a stop flag its simulation checks every day (``check_stop``).
 
 The number of threads is the number of cores this process may use (at most
 ``MAX_THREADS``), or the environment variable ``CARESCALE_THREADS``, divided among the
@@ -20,8 +22,10 @@ core. Small passes (fewer than ``MIN_ROWS`` rows) run in the caller's thread.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
@@ -40,6 +44,12 @@ ENVIRONMENT = "CARESCALE_THREADS"
 
 #: the thread count set (None: the default) and each pool with the process that made it
 _state: dict[str, Any] = {"count": None, "pool": None, "serial": None}
+#: a thread's own count and stop flag (``share``)
+_local = threading.local()
+
+
+class Stopped(CarescaleError):
+    """A simulation stopped because its stop flag was set (``share``, ``check_stop``)."""
 
 
 def cores() -> int:
@@ -51,7 +61,11 @@ def cores() -> int:
 
 
 def count() -> int:
-    """Threads a pass uses (the cores, unless set by ``set_count`` or ``share_between``)."""
+    """Threads a pass uses (the cores, unless set by ``set_count``, ``share_between`` or,
+    in the calling thread, ``share``)."""
+    n = getattr(_local, "count", None)
+    if n is not None:
+        return int(n)
     n = _state["count"]
     if n is None:
         n = from_environment()
@@ -84,6 +98,30 @@ def set_count(n: int | None) -> None:
 def share_between(processes: int) -> None:
     """This process is one of ``processes`` running at once: its share of the threads."""
     set_count(max(1, count() // max(1, processes)))
+
+
+@contextmanager
+def share(runs: int, stop: threading.Event) -> Iterator[None]:
+    """In the calling thread, one of ``runs`` simulations running at once in this process:
+    its passes use its share of the threads (at least 1), and ``check_stop`` raises
+    ``Stopped`` once ``stop`` is set (another run failed, or the user interrupted)."""
+    _local.count = max(1, count() // max(1, runs))
+    _local.stop = stop
+    try:
+        yield
+    finally:
+        _local.count = _local.stop = None
+
+
+def stop_flag() -> threading.Event | None:
+    """The calling thread's stop flag (``share``), or None."""
+    return getattr(_local, "stop", None)
+
+
+def check_stop(flag: threading.Event | None) -> None:
+    """Raise ``Stopped`` if ``flag`` (from ``stop_flag``) is set."""
+    if flag is not None and flag.is_set():
+        raise Stopped("stopped: a run beside this one failed or was interrupted")
 
 
 def _made_here(name: str) -> ThreadPoolExecutor | None:
