@@ -212,7 +212,7 @@ def _outputs(
     stop = threading.Event()
 
     def one(scenario: Scenario) -> RunOutput:
-        with threads.share(SIDE_BY_SIDE, stop):
+        with threads.share(stop):
             try:
                 return run_scenario(scenario, workers=workers, progress=progress)
             except BaseException:

@@ -10,8 +10,8 @@ a single thread gives, so results do not depend on the number of threads
 function (a named stream's next draw, say) in the pool while the caller goes on;
 ``serial`` gives work the caller does not wait for (the ledger's full batches) to one
 background thread that runs it in order. ``share`` gives a thread that runs a whole
-simulation beside another (the runs of a comparison side by side) its share of the
-threads, and a stop flag its simulation checks every day (``check_stop``).
+simulation beside others (the runs of a comparison side by side) its share of the threads,
+and a stop flag its simulation checks every day (``check_stop``).
 
 The number of threads is the number of cores this process may use (at most
 ``MAX_THREADS``), or the environment variable ``CARESCALE_THREADS``, divided among the
@@ -44,8 +44,11 @@ ENVIRONMENT = "CARESCALE_THREADS"
 
 #: the thread count set (None: the default) and each pool with the process that made it
 _state: dict[str, Any] = {"count": None, "pool": None, "serial": None}
-#: a thread's own count and stop flag (``share``)
+#: a thread's stop flag while it runs a simulation beside others (``share``)
 _local = threading.local()
+#: how many threads run simulations side by side (``share``)
+_sharing = {"runs": 0}
+_sharing_lock = threading.Lock()
 
 
 class Stopped(CarescaleError):
@@ -61,15 +64,15 @@ def cores() -> int:
 
 
 def count() -> int:
-    """Threads a pass uses (the cores, unless set by ``set_count``, ``share_between`` or,
-    in the calling thread, ``share``)."""
-    n = getattr(_local, "count", None)
-    if n is not None:
-        return int(n)
+    """Threads a pass uses (the cores, unless set by ``set_count`` or ``share_between``; in
+    a thread running a simulation beside others, its share: ``share``)."""
     n = _state["count"]
     if n is None:
         n = from_environment()
-    return min(cores(), MAX_THREADS) if n is None else int(n)
+    total = min(cores(), MAX_THREADS) if n is None else int(n)
+    if getattr(_local, "stop", None) is None:
+        return total
+    return max(1, total // max(1, _sharing["runs"]))
 
 
 def from_environment() -> int | None:
@@ -101,16 +104,21 @@ def share_between(processes: int) -> None:
 
 
 @contextmanager
-def share(runs: int, stop: threading.Event) -> Iterator[None]:
-    """In the calling thread, one of ``runs`` simulations running at once in this process:
-    its passes use its share of the threads (at least 1), and ``check_stop`` raises
-    ``Stopped`` once ``stop`` is set (another run failed, or the user interrupted)."""
-    _local.count = max(1, count() // max(1, runs))
+def share(stop: threading.Event) -> Iterator[None]:
+    """The calling thread runs a simulation beside others in this process (the runs of a
+    comparison side by side): while ``r`` such threads run, each pass uses ``count() // r``
+    threads (at least 1), so a run left alone takes every thread again; ``check_stop``
+    raises ``Stopped`` once ``stop`` is set (another run failed, or the user interrupted).
+    Results do not depend on the count."""
+    with _sharing_lock:
+        _sharing["runs"] += 1
     _local.stop = stop
     try:
         yield
     finally:
-        _local.count = _local.stop = None
+        _local.stop = None
+        with _sharing_lock:
+            _sharing["runs"] -= 1
 
 
 def stop_flag() -> threading.Event | None:

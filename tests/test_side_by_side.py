@@ -89,28 +89,45 @@ def test_a_failing_run_stops_the_run_beside_it_and_its_error_is_raised(
     assert len(stopped) == 1 and stopped[0] < 5
 
 
-def test_a_thread_beside_another_has_its_share_and_a_stop_flag() -> None:
+def test_threads_beside_each_other_share_the_threads_and_have_a_stop_flag() -> None:
     assert threads.stop_flag() is None
     threads.check_stop(None)  # no flag: nothing to stop
     total = threads.count()
     seen: dict[str, Any] = {}
-    flag = threading.Event()
+    flags = {"first": threading.Event(), "second": threading.Event()}
+    both_in, both_seen = threading.Barrier(2), threading.Barrier(2)
+    second_out = threading.Event()
 
-    def beside() -> None:
-        with threads.share(2, flag):
-            seen["count"] = threads.count()
-            seen["flag"] = threads.stop_flag()
-            threads.check_stop(flag)
-            flag.set()
-            with pytest.raises(threads.Stopped):
-                threads.check_stop(flag)
-        seen["after"] = threads.stop_flag()
+    def run(name: str) -> None:
+        with threads.share(flags[name]):
+            both_in.wait(5)
+            seen[name] = (threads.count(), threads.stop_flag())
+            both_seen.wait(5)
+            if name == "first":
+                second_out.wait(5)
+                seen["alone"] = threads.count()  # the other run has ended
+                threads.check_stop(flags[name])
+                flags[name].set()
+                with pytest.raises(threads.Stopped):
+                    threads.check_stop(flags[name])
+        if name == "second":
+            second_out.set()
+        seen[name + " after"] = threads.stop_flag()
 
-    t = threading.Thread(target=beside)
-    t.start()
-    t.join()
-    assert seen == {"count": max(1, total // 2), "flag": flag, "after": None}
-    assert threads.count() == total  # other threads keep theirs
+    ts = [threading.Thread(target=run, args=(name,)) for name in flags]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    half = max(1, total // 2)
+    assert seen == {
+        "first": (half, flags["first"]),
+        "second": (half, flags["second"]),
+        "alone": total,
+        "first after": None,
+        "second after": None,
+    }
+    assert threads.count() == total  # the main thread keeps its own
 
 
 class FakeLibc:
