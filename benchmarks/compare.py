@@ -27,7 +27,9 @@ the people) and the lever run's bytes per person (above a fresh Python importing
 PASS/MISS: compare / run <= 2.3x, run / floor_capacity <= 6x (the baseline without levers),
 and <= 2 KB per person with levers on (the lever run). The comparison's own peak is printed
 beside the 2 KB for information: with two threads or more it runs its baseline and scenario
-side by side (``model.experiments.runs_side_by_side``), about two runs' memory at once;
+side by side in two forked processes (``model.experiments.runs_side_by_side``), about two
+runs' memory at once, measured as the largest sum of the processes' RSS (pages they share
+counted in each);
 ``CARESCALE_THREADS=1`` runs them one after the other. ``SCENARIO`` defaults to
 ``scenarios/link_workers.toml``; ``--scenario`` names another (a scenario with capacity
 changes only works before the levers exist). It prints figures and asserts nothing: timings
@@ -274,9 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{', '.join(COMPARE_IMPORTS)}); the lever run `carescale run {args.scenario}` "
         f"against {base[1] / 1e6:,.0f} MB ({', '.join(CLI_IMPORTS)}); the comparison runs "
         + (
-            "its baseline and scenario side by side (two threads)\n"
+            "its baseline and scenario side by side (two processes; their RSS summed)\n"
             if args.side_by_side
-            else "its baseline and scenario one after the other (one thread)\n"
+            else "its baseline and scenario one after the other\n"
         )
     )
     for size in args.sizes:

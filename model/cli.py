@@ -302,13 +302,11 @@ def tune_memory() -> list[str]:
     """Make a run's allocations cheaper (the results are the same); returns what was done.
 
     A run allocates and frees arrays of tens of megabytes every simulated year, and by
-    default each comes afresh from the system. Three settings of this process change that:
+    default each comes afresh from the system. Two settings of this process change that:
 
     * glibc (``mallopt``): blocks up to 32 MB (glibc's largest mapping threshold) come from
       the heap, and freed heap memory up to 1 GB is kept for reuse: about 40 % fewer page
       faults at a million people, with the same peak memory;
-    * glibc: every thread allocates from the main heap (``allocator.share_main_heap``), so
-      that the memory one of a comparison's runs side by side frees serves the other;
     * numpy asks for transparent huge pages for large arrays; where the system then
       compacts memory on the spot (``defrag`` set to ``madvise`` or ``always``), the first
       touch of a fresh array can stall for a tenth of a second or more. numpy's request is
@@ -323,10 +321,6 @@ def tune_memory() -> list[str]:
             done.append("reuse freed memory")
     except (OSError, AttributeError):
         pass
-    from model.allocator import share_main_heap
-
-    if share_main_heap():
-        done.append("one heap for every thread")
     try:
         defrag = _THP_DEFRAG.read_text()
     except OSError:

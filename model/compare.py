@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import gc
 import json
+import multiprocessing
+import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -198,54 +200,95 @@ def _outputs(
     progress: Callable[[int], None] | None,
     side_by_side: bool,
 ) -> Generator[RunOutput]:
-    """The runs of ``scenarios`` in order: one after the other, or ``SIDE_BY_SIDE`` at a
-    time in threads of this process (each with its share of the threads; at most that many
-    runs are held at once). Every run's tables are the same either way (each run is keyed by
-    its scenario and replication alone). If a run fails, or the caller stops (an error, an
-    interrupt), the runs still going stop at their next day and the error is raised."""
+    """The runs of ``scenarios`` in order: one after the other in this process, or
+    ``SIDE_BY_SIDE`` at a time in forked processes (each with its share of the threads; at
+    most that many runs are held at once, and their tables come back to this process).
+    Every run's tables are the same either way (each run is keyed by its scenario and
+    replication alone). If a run fails, or the caller stops (an error, an interrupt), the
+    processes still running are stopped and the error is raised."""
     if not side_by_side:
         for i, scenario in enumerate(scenarios):
             if i:
                 gc.collect()  # what the last run left; its memory serves the next run
             yield run_scenario(scenario, workers=workers, progress=progress)
         return
-    stop = threading.Event()
-
-    def one(scenario: Scenario) -> RunOutput:
-        with threads.share(stop):
-            try:
-                return run_scenario(scenario, workers=workers, progress=progress)
-            except BaseException:
-                stop.set()  # the runs beside this one stop at their next day
-                raise
-
-    pool = ThreadPoolExecutor(SIDE_BY_SIDE, thread_name_prefix="carescale-run")
+    context = multiprocessing.get_context("fork")
+    # finished years come back on a pipe (a message of a few bytes is one atomic write)
+    reader, writer = context.Pipe(duplex=False) if progress is not None else (None, None)
+    pool = ProcessPoolExecutor(
+        SIDE_BY_SIDE, mp_context=context, initializer=_beside, initargs=(writer,)
+    )
+    relay = None
+    if progress is not None:
+        relay = threading.Thread(target=_relay, args=(reader, progress), daemon=True)
+        relay.start()
     todo = iter(scenarios)
     running: deque[Future[RunOutput]] = deque()
     try:
         for scenario in todo:
-            running.append(pool.submit(one, scenario))
+            running.append(pool.submit(_run_beside, scenario))
             if len(running) == SIDE_BY_SIDE:
                 break
         while running:
-            try:
-                output = running.popleft().result()
-            except threads.Stopped:
-                # stopped because a run beside it failed: that run's error is the one raised
-                for other in running:
-                    error = other.exception()
-                    if error is not None and not isinstance(error, threads.Stopped):
-                        raise error from None
-                raise
+            output = _first_or_error(running)
             following = next(todo, None)
             if following is not None:
-                gc.collect()
-                running.append(pool.submit(one, following))
+                running.append(pool.submit(_run_beside, following))
             yield output
             del output
+    except BaseException:
+        # a failure, SIGINT/SIGTERM or the caller's error: stop the other runs now
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        raise
     finally:
-        stop.set()  # (a no-op when every run has finished)
         pool.shutdown(wait=True, cancel_futures=True)
+        if writer is not None and reader is not None and relay is not None:
+            writer.close()  # with the processes gone, the relay reads the end of the pipe
+            relay.join()
+            reader.close()
+
+
+def _first_or_error(running: deque[Future[RunOutput]]) -> RunOutput:
+    """The first run's output (taken off ``running``) when it is done, or at once the
+    error of any run that fails first."""
+    while True:
+        for future in running:
+            if future.done() and future.exception() is not None:
+                future.result()  # raises the run's error
+        if running[0].done():
+            return running.popleft().result()
+        wait([f for f in running if not f.done()], return_when=FIRST_COMPLETED)
+
+
+#: in a process running beside others (``_beside``): where it reports finished years
+_years_done: Any = None
+
+
+def _beside(writer: Any) -> None:
+    """A forked process of ``_outputs``: its share of the threads, and where to report.
+    The parent alone answers Ctrl-C, and stops it (SIGTERM) if need be: at once, without
+    the command's own handlers."""
+    global _years_done
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threads.share_between(SIDE_BY_SIDE)
+    _years_done = writer
+
+
+def _run_beside(scenario: Scenario) -> RunOutput:
+    report = _years_done.send if _years_done is not None else None
+    return run_scenario(scenario, progress=report)
+
+
+def _relay(reader: Any, progress: Callable[[int], None]) -> None:
+    """Report each finished year a process sends, until every process has gone."""
+    while True:
+        try:
+            n = reader.recv()
+        except (EOFError, OSError):
+            return
+        progress(n)
 
 
 def run_comparison(
@@ -261,7 +304,7 @@ def run_comparison(
 
     ``folder`` is the (staging) path of the comparison folder; the caller commits it. One
     run's tables are held at a time besides the baseline's aggregated activity (two with
-    ``side_by_side``: the runs go two at a time in threads of this process, see
+    ``side_by_side``: the runs go two at a time in forked processes, see
     ``model.experiments.runs_side_by_side``; the results are the same).
     """
     t0 = time.perf_counter()

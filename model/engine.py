@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from model import crn, dynamics, threads
+from model import crn, dynamics
 from model.allocator import reuse_freed_memory
 from model.demand import SERVICES as DEMAND_SERVICES
 from model.demand import DemandModel, draw_events
@@ -107,8 +107,6 @@ class Engine:
         self.newborn_ids = np.empty(0, dtype=np.int64)
         self.registry = registry
         self.services: dict[str, Service] = registry.build(self.world)
-        #: set when a run beside this one in the process fails or is interrupted
-        self.stop = threads.stop_flag()
 
     # ---------------------------------------------------------------- yearly cycle
     def _begin_year(self, year: int) -> None:
@@ -273,10 +271,8 @@ class Engine:
     def _daily(self, env: simpy.Environment, service: Service, offset: float) -> Generator[Any]:
         """SimPy process of one service: a step each day at ``offset`` within the day."""
         w = self.world
-        stop = self.stop
         yield env.timeout(offset)
         while True:
-            threads.check_stop(stop)
             service.day(w, int(env.now) - w.day0)
             yield env.timeout(1)
 

@@ -7,6 +7,7 @@ concatenated in replication order.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -79,16 +80,18 @@ SIDE_BY_SIDE = 2
 
 def runs_side_by_side(loads: Sequence[Workload], workers: int, replications: int) -> bool:
     """Whether a comparison runs its baseline and scenarios ``SIDE_BY_SIDE`` at a time, in
-    threads of this process, rather than one after the other.
+    forked processes, rather than one after the other in this process.
 
-    Only when every run is simulated in this process (one worker, or one replication: with
-    more, worker processes already use the cores), this process may use at least two
-    threads (``model.threads.count``; ``CARESCALE_THREADS=1`` keeps runs one after the
-    other), and the memory available holds the two largest runs at once (their ``loads``,
-    from ``check_workload``). The results are the same either way; side by side the peak
-    memory is about that of two runs.
+    Only when every run would otherwise be simulated in this process (one worker, or one
+    replication: with more, worker processes already use the cores), this process may use
+    at least two threads (``model.threads.count``; ``CARESCALE_THREADS=1`` keeps runs one
+    after the other), the system can fork, and the memory available holds the two largest
+    runs at once (their ``loads``, from ``check_workload``). The results are the same either
+    way; side by side the peak memory is about that of two runs.
     """
     if len(loads) < 2 or threads.count() < 2 or (workers > 1 and replications > 1):
+        return False
+    if "fork" not in multiprocessing.get_all_start_methods():
         return False
     available = _available_bytes()
     largest = sorted(load.bytes_needed for load in loads)[-SIDE_BY_SIDE:]

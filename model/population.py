@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
@@ -959,25 +958,18 @@ def build_population(
     n = check_size(size)
     # (a worker process forked within the block builds its own)
     shared = _shared[-1] if _shared and _shared[-1].pid == os.getpid() else None
-    if shared is None:
-        return _build(n, seed, register, base_year, replication)
-    # runs side by side in threads: the first builds, the other waits and takes a copy
-    with shared.lock:
-        key = shared.key(n, seed, register, base_year, replication)
+    key = shared.key(n, seed, register, base_year, replication) if shared else None
+    if shared is not None and key is not None:
         pop = shared.take(key)
-        if pop is None:
-            pop = _build(n, seed, register, base_year, replication)
-            shared.keep(key, pop)
-        return pop
-
-
-def _build(
-    n: int, seed: int, register: Register | None, base_year: int, replication: int
-) -> Population:
+        if pop is not None:
+            return pop
     model = population_model(register, base_year)
     streams = Streams(seed, replication)
     age, sex = _draw_age_sex(streams.get("population.age_sex"), n, base_year)
-    return synthesise(model, age, sex, np.arange(n, dtype=np.int64), streams, seed=seed)
+    pop = synthesise(model, age, sex, np.arange(n, dtype=np.int64), streams, seed=seed)
+    if shared is not None and key is not None:
+        shared.keep(key, pop)
+    return pop
 
 
 def _copy(pop: Population) -> Population:
@@ -1017,11 +1009,10 @@ class _SharedBuilds:
     entries: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict)
     digests: dict[int, tuple[Register | None, bytes]] = field(default_factory=dict)
     pid: int = field(default_factory=os.getpid)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def key(
         self, n: int, seed: int, register: Register | None, base_year: int, replication: int
-    ) -> tuple[Any, ...]:
+    ) -> tuple[Any, ...] | None:
         known = self.digests.get(id(register))
         if known is None or known[0] is not register:
             known = (register, register_digest(register))

@@ -9,9 +9,7 @@ a single thread gives, so results do not depend on the number of threads
 (``tests/test_threads.py`` runs the model with one and with two). ``ahead`` starts a
 function (a named stream's next draw, say) in the pool while the caller goes on;
 ``serial`` gives work the caller does not wait for (the ledger's full batches) to one
-background thread that runs it in order. ``share`` gives a thread that runs a whole
-simulation beside others (the runs of a comparison side by side) its share of the threads,
-and a stop flag its simulation checks every day (``check_stop``).
+background thread that runs it in order.
 
 The number of threads is the number of cores this process may use (at most
 ``MAX_THREADS``), or the environment variable ``CARESCALE_THREADS``, divided among the
@@ -22,10 +20,8 @@ core. Small passes (fewer than ``MIN_ROWS`` rows) run in the caller's thread.
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
@@ -44,15 +40,6 @@ ENVIRONMENT = "CARESCALE_THREADS"
 
 #: the thread count set (None: the default) and each pool with the process that made it
 _state: dict[str, Any] = {"count": None, "pool": None, "serial": None}
-#: a thread's stop flag while it runs a simulation beside others (``share``)
-_local = threading.local()
-#: how many threads run simulations side by side (``share``)
-_sharing = {"runs": 0}
-_sharing_lock = threading.Lock()
-
-
-class Stopped(CarescaleError):
-    """A simulation stopped because its stop flag was set (``share``, ``check_stop``)."""
 
 
 def cores() -> int:
@@ -64,15 +51,11 @@ def cores() -> int:
 
 
 def count() -> int:
-    """Threads a pass uses (the cores, unless set by ``set_count`` or ``share_between``; in
-    a thread running a simulation beside others, its share: ``share``)."""
+    """Threads a pass uses (the cores, unless set by ``set_count`` or ``share_between``)."""
     n = _state["count"]
     if n is None:
         n = from_environment()
-    total = min(cores(), MAX_THREADS) if n is None else int(n)
-    if getattr(_local, "stop", None) is None:
-        return total
-    return max(1, total // max(1, _sharing["runs"]))
+    return min(cores(), MAX_THREADS) if n is None else int(n)
 
 
 def from_environment() -> int | None:
@@ -101,35 +84,6 @@ def set_count(n: int | None) -> None:
 def share_between(processes: int) -> None:
     """This process is one of ``processes`` running at once: its share of the threads."""
     set_count(max(1, count() // max(1, processes)))
-
-
-@contextmanager
-def share(stop: threading.Event) -> Iterator[None]:
-    """The calling thread runs a simulation beside others in this process (the runs of a
-    comparison side by side): while ``r`` such threads run, each pass uses ``count() // r``
-    threads (at least 1), so a run left alone takes every thread again; ``check_stop``
-    raises ``Stopped`` once ``stop`` is set (another run failed, or the user interrupted).
-    Results do not depend on the count."""
-    with _sharing_lock:
-        _sharing["runs"] += 1
-    _local.stop = stop
-    try:
-        yield
-    finally:
-        _local.stop = None
-        with _sharing_lock:
-            _sharing["runs"] -= 1
-
-
-def stop_flag() -> threading.Event | None:
-    """The calling thread's stop flag (``share``), or None."""
-    return getattr(_local, "stop", None)
-
-
-def check_stop(flag: threading.Event | None) -> None:
-    """Raise ``Stopped`` if ``flag`` (from ``stop_flag``) is set."""
-    if flag is not None and flag.is_set():
-        raise Stopped("stopped: a run beside this one failed or was interrupted")
 
 
 def _made_here(name: str) -> ThreadPoolExecutor | None:

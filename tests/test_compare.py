@@ -250,27 +250,31 @@ def test_planning_refuses_clashing_names_and_other_run_settings(base: Scenario) 
         plan(base, [variant(base, "x")], "optimistic")
 
 
+@pytest.mark.parametrize("side_by_side", [False, True], ids=["one_after_other", "side_by_side"])
 def test_an_interrupted_comparison_leaves_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, side_by_side: bool
 ) -> None:
-    """SIGINT while the scenario runs (the baseline's run folder already staged): no
-    comparison folder, no staging folder, and a one-line notice."""
+    """SIGINT while the scenario runs (one after the other: the baseline's run folder
+    already staged; side by side: in the scenario's process): no comparison folder, no
+    staging folder, and a one-line notice."""
     import model.compare
+    import model.experiments
 
     shutil.copytree(REPO / "scenarios", tmp_path / "scenarios")
     (tmp_path / "scenarios" / "same.toml").write_text(derived("same"), encoding="utf-8")
     real = model.compare.run_scenario
     calls: list[str] = []
 
-    def interrupt_second(scenario: Scenario, *args: Any, **kwargs: Any) -> Any:
+    def interrupt_same(scenario: Scenario, *args: Any, **kwargs: Any) -> Any:
         calls.append(scenario.name)
-        if len(calls) == 2:
+        if scenario.name == "same":
             raise KeyboardInterrupt
         return real(scenario, *args, **kwargs)
 
-    monkeypatch.setattr(model.compare, "run_scenario", interrupt_second)
+    monkeypatch.setattr(model.compare, "run_scenario", interrupt_same)
+    monkeypatch.setattr(model.experiments, "runs_side_by_side", lambda *a: side_by_side)
     out = tmp_path / "cmp"
-    code, _, stderr = run_main(
+    code, stdout, stderr = run_main(
         [
             "compare", str(tmp_path / "scenarios" / "baseline.toml"),
             str(tmp_path / "scenarios" / "same.toml"), "--population", "2000", "--years", "1",
@@ -278,5 +282,7 @@ def test_an_interrupted_comparison_leaves_nothing(
         ]
     )  # fmt: skip
     assert code == 130 and "nothing was left half-written" in stderr
-    assert calls == ["baseline", "same"]
+    assert ("two runs at a time" in stdout) is side_by_side
+    # (side by side, the runs were in forked processes: this one saw no call)
+    assert calls == ([] if side_by_side else ["baseline", "same"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scenarios"]
