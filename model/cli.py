@@ -430,7 +430,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                 check_workload(scenario, args.workers)
                 for scenario in [baseline, *(arm.scenario for arm in arms)]
             ]
-            side_by_side = runs_side_by_side(loads, args.workers, run.replications)
+            side_by_side = not args.one_at_a_time and runs_side_by_side(
+                loads, args.workers, run.replications
+            )
             names = ", ".join(show(arm.name) for arm in arms)
             print(
                 f"carescale {__version__}: compare {names} with baseline {show(baseline.name)} "
@@ -999,6 +1001,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_seed(cp, None, "default: the baseline's", ", the same for every run")
     add_workers(cp)
+    cp.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="run the baseline and the scenarios one after the other, with about one run's "
+        "memory; by default, with one worker or one replication on two cores or more, two "
+        "runs go side by side in two processes when the memory for both is available (the "
+        "results are the same)",
+    )
     cp.add_argument(
         "--out",
         type=Path,

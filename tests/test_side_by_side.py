@@ -100,3 +100,24 @@ def test_runs_go_side_by_side_only_with_threads_and_memory_for_two(
     assert runs_side_by_side(loads, workers=1, replications=1)
     monkeypatch.setattr(threads, "count", lambda: 1)
     assert not runs_side_by_side(loads, workers=1, replications=1)
+
+
+def test_the_command_says_how_its_runs_went(tmp_path: Path) -> None:
+    from helpers import run_main
+
+    def compare_cli(out: Path, *extra: str) -> tuple[str, dict[str, Any]]:
+        code, stdout, stderr = run_main(
+            [
+                "compare", str(REPO / "scenarios" / "baseline.toml"),
+                str(REPO / "scenarios" / "phb.toml"), "--population", "2000", "--years", "1",
+                "--replications", "1", "--out", str(out), "--no-progress", *extra,
+            ]
+        )  # fmt: skip
+        assert code == 0, stderr
+        return stdout, json.loads((out / "manifest.json").read_text())
+
+    stdout, manifest = compare_cli(tmp_path / "one", "--one-at-a-time")
+    assert manifest["side_by_side"] is False and "two runs at a time" not in stdout
+    if threads.count() >= 2:  # (a machine with one core runs them one after the other)
+        stdout, manifest = compare_cli(tmp_path / "two")
+        assert manifest["side_by_side"] is True and "two runs at a time" in stdout
