@@ -29,11 +29,10 @@ and <= 2 KB per person with levers on (the lever run). The comparison's own peak
 beside the 2 KB for information: with two threads or more it runs its baseline and scenario
 side by side in two forked processes (``model.experiments.runs_side_by_side``), about two
 runs' memory at once, measured as the largest sum of the processes' RSS (pages they share
-counted in each);
-``CARESCALE_THREADS=1`` runs them one after the other. ``SCENARIO`` defaults to
-``scenarios/link_workers.toml``; ``--scenario`` names another (a scenario with capacity
-changes only works before the levers exist). It prints figures and asserts nothing: timings
-depend on the machine.
+counted in each); ``CARESCALE_THREADS=1`` runs them one after the other. ``SCENARIO``
+defaults to ``scenarios/link_workers.toml``; ``--scenario`` names another (a scenario with
+capacity changes only works before the levers exist). It prints figures and asserts
+nothing: timings depend on the machine.
 """
 
 from __future__ import annotations

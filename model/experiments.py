@@ -74,7 +74,8 @@ def estimate_workload(scenario: Scenario, workers: int = 1) -> Workload:
     return Workload(per_person, events, need)
 
 
-#: the runs of a comparison simulated at once in this process (``runs_side_by_side``)
+#: the runs of a comparison simulated at once, in processes beside each other
+#: (``runs_side_by_side``)
 SIDE_BY_SIDE = 2
 
 
