@@ -42,7 +42,7 @@ from model import __version__, threads
 from model import business_case as bc
 from model.allocator import reuse_freed_memory
 from model.errors import CarescaleError, ScenarioError, show
-from model.experiments import SIDE_BY_SIDE, RunOutput, run_scenario
+from model.experiments import SIDE_BY_SIDE, RunOutput, run_scenario, stop_workers
 from model.ledger import REPORTING_PRICE_YEAR
 from model.outputs import RESULTS_ROOT, Staging, safe_component
 from model.population import shared_builds
@@ -236,10 +236,8 @@ def _outputs(
                 running.append(pool.submit(_run_beside, following))
             yield output
             del output
-    except BaseException:
-        # a failure, SIGINT/SIGTERM or the caller's error: stop the other runs now
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.terminate()
+    except BaseException:  # a failure, SIGINT/SIGTERM or the caller's error
+        stop_workers(pool)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -135,6 +135,14 @@ def _one(args: tuple[Scenario, int]) -> dict[str, pd.DataFrame]:
     return run_one(scenario, replication)
 
 
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGINT/SIGTERM or a failure: stop the pool's processes now rather than let them
+    finish their work, and wait for them to go."""
+    for proc in list(getattr(pool, "_processes", {}).values()):
+        proc.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run_scenario(
     scenario: Scenario,
     workers: int = 1,
@@ -165,10 +173,7 @@ def run_scenario(
                 if progress is not None:
                     progress(years)
         except BaseException:
-            # SIGINT/SIGTERM or a failure: stop the workers now rather than finish their work
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.terminate()
-            pool.shutdown(wait=True, cancel_futures=True)
+            stop_workers(pool)
             raise
         pool.shutdown(wait=True)
     tables = {
