@@ -66,8 +66,6 @@ from baseline import (
     floor_imports,
 )
 
-from model import threads
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "scenarios/baseline.toml"
 DEFAULT_SCENARIO = "scenarios/link_workers.toml"
@@ -119,7 +117,7 @@ def _child(words: list[str], size: int, years: int) -> dict[str, Any]:
             raise RuntimeError(
                 f"carescale {words[0]} failed (exit {r['returncode']}):\n" + "\n".join(tail)
             )
-        r["wall_seconds"] = float(json.loads(manifest.read_text())["wall_seconds"])
+        r["manifest"] = json.loads(manifest.read_text())
     return r
 
 
@@ -137,6 +135,8 @@ def _measure(
         "rss_mb": cmp["peak_rss_bytes"] / 1e6,
         "bpp": (cmp["peak_rss_bytes"] - base_rss[0]) / size,
         "lever_bpp": (lever["peak_rss_bytes"] - base_rss[1]) / size,
+        # whether the comparison ran its runs side by side, as its manifest says
+        "side_by_side": float(bool(cmp["manifest"].get("side_by_side"))),
         "floor_s": float("nan"),
         "run_ratio": float("nan"),
         "busy": min(run["cpu_seconds"] / run["seconds"], cmp["cpu_seconds"] / cmp["seconds"]),
@@ -148,6 +148,16 @@ def _measure(
         rec["busy"] = min(rec["busy"], f["cpu_seconds"] / f["seconds"])
     rec["load"] = os.getloadavg()[0]
     return rec
+
+
+def _side_by_side_note(side_by_side: list[float]) -> str:
+    """How the comparisons ran their runs, from their manifests."""
+    n = int(sum(side_by_side))
+    if n == 0:
+        return " (its runs one after the other)"
+    times = len(side_by_side)
+    said = "its runs side by side" if n == times else f"side by side {n} of {times} times"
+    return f" ({said}: about two runs' memory, the processes' RSS summed)"
 
 
 def _print_size(
@@ -205,7 +215,7 @@ def _print_size(
         f"{'memory: compare peak RSS above post-import / person':<52} {mb:>8,.0f} B "
         f"{'(' + format(TARGET_BYTES_PER_PERSON, ',') + ' B)':>10}  "
         f"{'within' if mb <= TARGET_BYTES_PER_PERSON else 'above'}"
-        + (" (its runs side by side: about two runs' memory)" if args.side_by_side else "")
+        + _side_by_side_note(col("side_by_side"))
     )
     busy = min(col("busy"))
     if busy < 0.95:
@@ -266,19 +276,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{', '.join(floor_imports(floor)) or 'none'}"
         )
     base = (_post_import_rss(COMPARE_IMPORTS), _post_import_rss(CLI_IMPORTS))
-    args.side_by_side = threads.count() >= 2
     _child(["run", BASELINE], 2_000, 1)  # warm-up: compiled kernels cached before any timing
     print(
         f"`carescale compare {BASELINE} {args.scenario} --replications 1` against `carescale "
         f"run {BASELINE} --replications 1` of the same size (wall time from start to exit, "
         f"results written); post-import RSS {base[0] / 1e6:,.0f} MB (a fresh Python importing "
         f"{', '.join(COMPARE_IMPORTS)}); the lever run `carescale run {args.scenario}` "
-        f"against {base[1] / 1e6:,.0f} MB ({', '.join(CLI_IMPORTS)}); the comparison runs "
-        + (
-            "its baseline and scenario side by side (two processes; their RSS summed)\n"
-            if args.side_by_side
-            else "its baseline and scenario one after the other\n"
-        )
+        f"against {base[1] / 1e6:,.0f} MB ({', '.join(CLI_IMPORTS)})\n"
     )
     for size in args.sizes:
         _print_size(args, size, floor, base)
