@@ -22,6 +22,7 @@ from typing import Any
 #: ``mallopt`` parameters (glibc ``malloc.h``) and their documented defaults
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
+M_ARENA_MAX = -8
 DEFAULT_TRIM_THRESHOLD = 128 * 1024
 DEFAULT_MMAP_MAX = 65536
 #: the largest trim threshold ``mallopt`` takes (an int): freed heap memory is kept
@@ -38,6 +39,21 @@ def _libc() -> Any | None:
     except (OSError, AttributeError):
         return None
     return libc
+
+
+def one_heap() -> None:
+    """Every thread of the process allocates from glibc's main heap (``mallopt``
+    ``M_ARENA_MAX`` 1, as the environment variable ``MALLOC_ARENA_MAX=1`` would).
+
+    By default each thread that allocates gets a heap (an arena) of its own, and with freed
+    memory kept for reuse (``reuse_freed_memory``) each heap keeps its own peak: a thread
+    making next year's people would hold a year's arrays apart from the main thread's.
+    Called first thing by the command line, before any thread of the process has
+    allocated; threads that already have a heap keep it. Elsewhere than glibc it does
+    nothing."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(M_ARENA_MAX, 1)
 
 
 @contextmanager

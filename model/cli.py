@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from model import __version__, threads
+from model import __version__, allocator, threads
 from model.errors import CarescaleError, error_line, show
 
 if TYPE_CHECKING:
@@ -1150,6 +1150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    allocator.one_heap()  # before any thread allocates
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

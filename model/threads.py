@@ -9,7 +9,9 @@ a single thread gives, so results do not depend on the number of threads
 (``tests/test_threads.py`` runs the model with one and with two). ``ahead`` starts a
 function (a named stream's next draw, say) in the pool while the caller goes on;
 ``serial`` gives work the caller does not wait for (the ledger's full batches) to one
-background thread that runs it in order.
+background thread that runs it in order. ``aside`` runs larger work (the next year's people
+and demand, while this year's days run) on a thread of its own whose passes stay in that
+thread, so that the caller keeps its core.
 
 The number of threads is the number of cores this process may use (at most
 ``MAX_THREADS``), or the environment variable ``CARESCALE_THREADS``, divided among the
@@ -20,6 +22,7 @@ core. Small passes (fewer than ``MIN_ROWS`` rows) run in the caller's thread.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -39,7 +42,9 @@ MAX_THREADS = 8
 ENVIRONMENT = "CARESCALE_THREADS"
 
 #: the thread count set (None: the default) and each pool with the process that made it
-_state: dict[str, Any] = {"count": None, "pool": None, "serial": None}
+_state: dict[str, Any] = {"count": None, "pool": None, "serial": None, "aside": None}
+#: per thread: whether its passes run in that thread alone (the ``aside`` thread)
+_local = threading.local()
 
 
 def cores() -> int:
@@ -52,6 +57,8 @@ def cores() -> int:
 
 def count() -> int:
     """Threads a pass uses (the cores, unless set by ``set_count`` or ``share_between``)."""
+    if getattr(_local, "alone", False):
+        return 1
     n = _state["count"]
     if n is None:
         n = from_environment()
@@ -165,6 +172,25 @@ def serial(fn: Callable[..., T], *args: Any) -> Future[T]:
     if given is not None:  # what it was given before goes first
         return _done(lambda: given.submit(fn, *args).result())
     return _done(fn, *args)
+
+
+def aside(fn: Callable[..., T], *args: Any) -> Future[T]:
+    """``fn(*args)`` started on a thread of its own, or run now with one thread;
+    ``.result()`` gives it. Its passes over people (``rows``, ``ahead``) run in that thread
+    alone, so that the caller, which goes on with its own work, keeps its core. Work given
+    to it before goes first."""
+    if count() <= 1:
+        return _done(fn, *args)
+    return _executor("aside", 1).submit(_alone, fn, *args)
+
+
+def _alone(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` with this thread's passes in this thread alone."""
+    _local.alone = True
+    try:
+        return fn(*args)
+    finally:
+        _local.alone = False
 
 
 def _done(fn: Callable[..., T], *args: Any) -> Future[T]:

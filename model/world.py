@@ -244,22 +244,21 @@ class World:
         return out
 
     def set_population(
-        self, pop: Population, kept: np.ndarray | None = None, added: Population | None = None
+        self,
+        pop: Population,
+        kept: np.ndarray | None = None,
+        added: Population | None = None,
+        propensity: dict[str, np.ndarray] | None = None,
     ) -> None:
         """Replace the population, carrying the fixed per-person demand propensities.
 
         ``kept`` selects the rows of the old population that remain (in order) and
         ``added`` are the people appended after them; with neither, all are recomputed.
+        ``propensity``: the new population's, carried already (``carried_propensity``).
         """
-        for service in list(self.demand.profiles):
-            old = self.propensity.get(service)
-            if old is None or (kept is None and added is None):
-                self.propensity[service] = self.demand.propensity(service, pop)
-                continue
-            parts = [old if kept is None else old[kept]]
-            if added is not None:
-                parts.append(self.demand.propensity(service, added))
-            self.propensity[service] = np.concatenate(parts)
+        if propensity is None:
+            propensity = self.carried_propensity(pop, kept, added)
+        self.propensity.update(propensity)
         if self.ledger.spend is not None:
             self.ledger.spend.carry(kept, 0 if added is None else added.size)
         for name, values in list(self.modifiers.items()):
@@ -267,6 +266,23 @@ class World:
             pad = np.ones(0 if added is None else added.size)
             self.modifiers[name] = np.concatenate([part, pad])
         self.pop = pop
+
+    def carried_propensity(
+        self, pop: Population, kept: np.ndarray | None = None, added: Population | None = None
+    ) -> dict[str, np.ndarray]:
+        """The demand propensities of ``pop``: those of the current population's rows
+        ``kept`` followed by those of the people ``added`` (with neither, all computed)."""
+        out = {}
+        for service in self.demand.profiles:
+            old = self.propensity.get(service)
+            if old is None or (kept is None and added is None):
+                out[service] = self.demand.propensity(service, pop)
+                continue
+            parts = [old if kept is None else old[kept]]
+            if added is not None:
+                parts.append(self.demand.propensity(service, added))
+            out[service] = np.concatenate(parts)
+        return out
 
     def base_rates(self, service: str) -> np.ndarray:
         """Annual demand rates per person of the base year: no growth, no lever."""
@@ -277,14 +293,18 @@ class World:
             self.risk_code = risk_code(self.register, self.pop)
         return self.demand.rates(service, self.pop, self.propensity[service], self.risk_code)
 
+    def grown(self, service: str, rate: np.ndarray, year: int) -> np.ndarray:
+        """``rate`` after the stream's non-demographic growth (``demand.<stream>.
+        growth_per_year``) to simulated ``year``, on top of the population's own change."""
+        growth = self.register.scalar(f"demand.{service}.growth_per_year")
+        if growth != 0.0 and year > 0:
+            rate = rate * (1.0 + growth) ** year
+        return rate
+
     def rates(self, service: str) -> np.ndarray:
         """Annual demand rates per person for a demand stream, after non-demographic growth
         (``demand.<stream>.growth_per_year``) and lever multipliers."""
-        rate = self.base_rates(service)
-        growth = self.register.scalar(f"demand.{service}.growth_per_year")
-        if growth != 0.0 and self.year > 0:
-            # non-demographic growth on top of the population's own change
-            rate = rate * (1.0 + growth) ** self.year
+        rate = self.grown(service, self.base_rates(service), self.year)
         for lever in self.levers:
             m = lever.rate_multiplier(self, service)
             if m is not None:

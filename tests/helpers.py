@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from model.demand import Events
-from model.engine import Engine
+from model.engine import Engine, NextYear
 
 
 def assert_one_error_line(err: str, *fragments: str) -> None:
@@ -34,8 +34,8 @@ class RecordingEngine(Engine):
         super().__init__(*args, **kwargs)
         self.years: list[dict[str, Any]] = []
 
-    def _begin_year(self, year: int) -> None:
-        super()._begin_year(year)
+    def _begin_year(self, year: int, ready: NextYear | None = None) -> None:
+        super()._begin_year(year, ready)
         w = self.world
         self.years.append(
             {

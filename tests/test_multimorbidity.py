@@ -11,6 +11,7 @@ import pytest
 from helpers import RecordingEngine
 
 from model.calibration import broad_multimorbidity_shares
+from model.engine import NextYear
 from model.population import (
     BRIDGES_SEGMENTS,
     BROAD_QOF,
@@ -142,8 +143,8 @@ def test_every_person_has_one_bridges_segment(
 class _CodeRecorder(RecordingEngine):
     """Keeps each year's person codes and counts beside the recorded people."""
 
-    def _begin_year(self, year: int) -> None:
-        super()._begin_year(year)
+    def _begin_year(self, year: int, ready: NextYear | None = None) -> None:
+        super()._begin_year(year, ready)
         w = self.world
         self.years[-1]["codes"] = w.strata.copy()
         self.years[-1]["broad"] = w.pop.broad_ltc_count.copy()

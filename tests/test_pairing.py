@@ -27,6 +27,7 @@ from helpers import RecordingEngine
 
 from model import crn
 from model.demand import SERVICES as DEMAND_SERVICES
+from model.engine import NextYear
 from model.scenario import Scenario
 from model.services.primary_care import PrimaryCareService
 from model.world import NullLever, World
@@ -87,15 +88,15 @@ class ProbeEngine(RecordingEngine):
         super().__init__(*args, **kwargs)
         self.entrants: list[dict[str, np.ndarray]] = []
 
-    def _add_entrants(self, year: int) -> None:
+    def _add_entrants(self, year: int, ready: NextYear | None = None) -> None:
         before = self.world.pop.person_id.copy()
-        super()._add_entrants(year)
+        super()._add_entrants(year, ready)
         pop = self.world.pop
         new = ~np.isin(pop.person_id, before)
         self.entrants.append({name: arr[new].copy() for name, arr in pop.arrays().items()})
 
-    def _begin_year(self, year: int) -> None:
-        super()._begin_year(year)
+    def _begin_year(self, year: int, ready: NextYear | None = None) -> None:
+        super()._begin_year(year, ready)
         gp = self.services["gp"]
         assert isinstance(gp, PrimaryCareService)
         new = gp.new  # this year's requests, one per GP event

@@ -5,15 +5,20 @@
 * the thread count is checked and shared between worker processes;
 * ``serial`` runs what it is given one at a time, in order, on one background thread (or now,
   with one thread, after what it was given before), and gives the result or the error;
+* ``aside`` runs its work on a thread of its own whose passes stay in that thread, in order,
+  and gives the result or the error;
 * the model gives the same tables, bit for bit, with one thread and with two, for the
   baseline and for a scenario with every lever (chunks and the ledger's batches made small
   so that every pass that can split its rows does so, and batches are counted in the
-  background many times, even for a small population).
+  background many times, even for a small population); with two threads the baseline's
+  later years are made ahead, while the year before runs, and a scenario with levers makes
+  every year at its boundary.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +29,7 @@ import pytest
 from helpers import assert_refusal, run_main
 
 from model import _kernels, crn, ledger, threads
-from model.engine import run_one
+from model.engine import Engine, NextYear, run_one
 from model.results import TABLES
 from model.scenario import load_scenario
 
@@ -107,6 +112,31 @@ def test_serial_work_runs_in_order_and_gives_its_result_or_error() -> None:
         threads.set_count(None)
 
 
+def test_aside_runs_alone_in_order_and_gives_its_result_or_error() -> None:
+    seen: list[tuple[int, int, list[tuple[int, int]]]] = []
+
+    def work(i: int) -> int:
+        if i == 0:
+            time.sleep(0.05)  # the first takes longest: the next still waits for it
+        seen.append((i, threads.count(), threads.chunks(10_000_000)))
+        return i + 1
+
+    threads.set_count(2)
+    try:
+        futures = [threads.aside(work, i) for i in range(3)]
+        assert [f.result() for f in futures] == [1, 2, 3]
+        # its passes stay in its thread; the caller's are split as before
+        assert seen == [(i, 1, [(0, 10_000_000)]) for i in range(3)]
+        assert threads.count() == 2 and len(threads.chunks(10_000_000)) == 2
+        with pytest.raises(ZeroDivisionError):
+            threads.aside(lambda: 1 / 0).result()
+        threads.set_count(1)  # one thread: run now
+        now = threads.aside(work, 5)
+        assert now.done() and now.result() == 6
+    finally:
+        threads.set_count(None)
+
+
 def test_a_batch_counted_in_the_background_counts_every_record() -> None:
     counts = np.zeros(50, dtype=np.int64)
     values = np.random.default_rng(5).integers(0, 50, 10_000)
@@ -175,14 +205,25 @@ def _tables_equal(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> Non
 
 @pytest.mark.parametrize("name", ["baseline", "combined"])
 def test_the_model_gives_the_same_tables_with_one_thread_and_with_two(
-    two_threads: None, name: str
+    two_threads: None, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     scenario = load_scenario(REPO / "scenarios" / f"{name}.toml").with_run(
-        population=4_000, years=2, replications=1
+        population=4_000, years=3, replications=1
     )
+    made_ahead: list[tuple[int, bool]] = []
+    next_year = Engine._next_year
+
+    def spy(self: Engine, year: int) -> NextYear:
+        made_ahead.append((year, threading.current_thread() is not threading.main_thread()))
+        return next_year(self, year)
+
+    monkeypatch.setattr(Engine, "_next_year", spy)
     split = run_one(scenario, 0)
+    # without levers, years 1 and 2 are made on another thread while the year before runs
+    assert made_ahead == ([(1, True), (2, True)] if name == "baseline" else [])
     threads.set_count(1)
     single = run_one(scenario, 0)
+    assert len(made_ahead) == (2 if name == "baseline" else 0)  # one thread: at the boundary
     _tables_equal(split, single)
 
 
