@@ -301,6 +301,8 @@ PHASES: tuple[tuple[str, str, str, str, str], ...] = (
     ("write", "", "model.results", "write_tables|write_results", "write parquet and manifest"),
     ("kpi", "", "", "kpi", "console summary tables (model.kpi)"),
     ("records", "*", "", "ledger_records", "ledger records (count, coded, keys, waits)"),
+    ("ahead", "*", "model.engine", "Engine._next_year",
+     "the next year made ahead on a thread of its own (Engine._next_year)"),
 )  # fmt: skip
 _GROUPS = {
     "services_init": [
@@ -500,8 +502,8 @@ def _phases(size: int, years: int, profile: bool, top: int) -> dict[str, Any]:
     engine_cls: Any = model.engine.Engine
     begin, end = engine_cls._begin_year, engine_cls._end_year
 
-    def begin_year(self: Any, year: int) -> None:
-        begin(self, year)
+    def begin_year(self: Any, year: int, ready: Any = None) -> None:
+        begin(self, year, ready)
         marks.append((f"year {year} started", _maxrss_bytes()))
 
     def end_year(self: Any) -> None:
@@ -834,9 +836,14 @@ def _print_phases(args: argparse.Namespace, ctx: Any, size: int) -> None:
     print("-" * len(header))
     row("total (imports + carescale main)", "", totals, whole_main["peak_growth"], 0)
     for key, parent, label in r["rows"]:
-        if parent == "*" and key in r["seconds"]:
+        if parent == "*" and key in r["seconds"] and r["calls"][key]:
+            where = (
+                "beside the day loop (not in the total)"
+                if key == "ahead"
+                else "of which spread over the rows above"
+            )
             print(
-                f"of which spread over the rows above: {label}, {r['calls'][key]:,} calls, "
+                f"{where}: {label}, {r['calls'][key]:,} calls, "
                 f"{_median(col(key)):.2f} s ({_median(col(key)) / total:.1%})"
             )
     if r["missing"]:
