@@ -871,17 +871,19 @@ def synthesise(
     mean = activation_mean(reg, age, imd, ltc_count, mental, frailty, n_needs)
     pam_noise: np.ndarray = rng("population.pam").standard_normal(n)
     pam_latent = (mean + pam_noise).astype(np.float32)
+    fitted = None
     if activation_scale is None:
         reference = mean[_reference_sample((ltc_count > 0) & (age >= 18))]
         if reference.size == 0:  # tiny populations: fall back to everyone
             reference = mean[_reference_sample(np.ones(n, dtype=bool))]
-        activation_scale = ActivationScale.fit(
+        # fitted in another thread while segments, eligibility and propensities are drawn
+        # (none of them reads the scale; each stream is its own generator)
+        fitted = threads.ahead(
+            ActivationScale.fit,
             reference,
             reg.array("activation.level_shares_ltc"),
             reg.array("activation.score_cutpoints"),
         )
-
-    pam_level = activation_scale.level(pam_latent)
 
     # segment: engagement (activation) x anxiety/distrust
     anxiety_draw: np.ndarray = rng("population.anxiety").standard_normal(n)
@@ -903,6 +905,11 @@ def synthesise(
     propensity = np.empty((n, len(PROPENSITIES)), dtype=np.float32)
     for j, name in enumerate(PROPENSITIES):
         propensity[:, j] = rng(f"population.propensity.{name}").random(n, dtype=np.float32)
+
+    if fitted is not None:
+        activation_scale = fitted.result()
+    assert activation_scale is not None
+    pam_level = activation_scale.level(pam_latent)
 
     return Population(
         person_id=np.asarray(person_id, dtype=np.int64),
