@@ -276,7 +276,8 @@ def floor_imports(floor: Path) -> list[str]:
 #: to the engine. ``a|b`` times the first of ``a``, ``b`` that exists; groups time several
 #: functions under one key (``_GROUPS``); ``@start_year`` and ``@day`` stand for one row per
 #: service of the engine (``engine.services``, or its ``gp``, ``acute``, ``community``), keyed
-#: ``start_year:<name>`` and ``day:<name>``; parent ``*``: spread over other rows, not summed.
+#: ``start_year:<name>`` and ``day:<name>``; parent ``*``: spread over other rows, or run
+#: beside them on another thread (``_BESIDE``); not summed.
 PHASES: tuple[tuple[str, str, str, str, str], ...] = (
     ("check", "", "model.experiments", "check_workload", "workload check (5,000-person sample)"),
     ("run", "", "model.experiments", "run_scenario", "run_scenario (the simulation)"),
@@ -299,11 +300,16 @@ PHASES: tuple[tuple[str, str, str, str, str], ...] = (
     ("entrants", "run", "model.engine", "Engine._add_entrants", "entrants (_add_entrants)"),
     ("tables", "run", "model.ledger", "Ledger.tables", "final tables (Ledger.tables)"),
     ("write", "", "model.results", "write_tables|write_results", "write parquet and manifest"),
-    ("kpi", "", "", "kpi", "console summary tables (model.kpi)"),
+    ("kpi", "*", "", "kpi", "console summary tables (model.kpi)"),
     ("records", "*", "", "ledger_records", "ledger records (count, coded, keys, waits)"),
     ("ahead", "*", "model.engine", "Engine._next_year",
      "the next year made ahead on a thread of its own (Engine._next_year)"),
 )  # fmt: skip
+#: rows that run on another thread beside other rows: where, printed below the table
+_BESIDE = {
+    "ahead": "beside the day loop (not in the total)",
+    "kpi": "beside writing parquet (not in the total)",
+}
 _GROUPS = {
     "services_init": [
         ("model.services.registry", "Registry.build"),
@@ -837,11 +843,7 @@ def _print_phases(args: argparse.Namespace, ctx: Any, size: int) -> None:
     row("total (imports + carescale main)", "", totals, whole_main["peak_growth"], 0)
     for key, parent, label in r["rows"]:
         if parent == "*" and key in r["seconds"] and r["calls"][key]:
-            where = (
-                "beside the day loop (not in the total)"
-                if key == "ahead"
-                else "of which spread over the rows above"
-            )
+            where = _BESIDE.get(key, "of which spread over the rows above")
             print(
                 f"{where}: {label}, {r['calls'][key]:,} calls, "
                 f"{_median(col(key)):.2f} s ({_median(col(key)) / total:.1%})"

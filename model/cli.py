@@ -237,8 +237,16 @@ def _cmd_validate_population(args: argparse.Namespace) -> int:
     return _finish_checks(checks, args.out)
 
 
-def _simulate_into(out: Path, scenario: Any, args: argparse.Namespace) -> Any:
-    """Run ``scenario`` and write its results folder at ``out`` (staged, then moved in)."""
+def _simulate_into(
+    out: Path,
+    scenario: Any,
+    args: argparse.Namespace,
+    summarise: Callable[[dict[str, Any]], Any] | None = None,
+) -> tuple[Any, Any]:
+    """Run ``scenario`` and write its results folder at ``out`` (staged, then moved in).
+
+    Returns the run's output and ``summarise(tables)`` (None without it), made on another
+    core while the tables are written."""
     from model.experiments import check_workload, run_scenario
     from model.outputs import Staging
     from model.results import write_tables
@@ -257,8 +265,9 @@ def _simulate_into(out: Path, scenario: Any, args: argparse.Namespace) -> Any:
         total = run.years * run.replications
         with _progress_bar(total, "simulating", not args.no_progress) as bar:
             output = run_scenario(scenario, workers=args.workers, progress=bar.update)
+        summary = None if summarise is None else threads.ahead(summarise, output.tables)
         write_tables(stage, output.manifest, output.tables)
-    return output
+    return output, None if summary is None else summary.result()
 
 
 def _first_year(run: RunSettings) -> str:
@@ -357,8 +366,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         check_target(out, args.overwrite)
     if new_root:
         RESULTS_ROOT.mkdir()
+
+    def summarise(tables: dict[str, Any]) -> tuple[str, str]:
+        # pandas' tallies and formatting, while pyarrow writes the tables
+        return (
+            _frame_text(kpi.activity_by_year(tables), args.format),
+            _frame_text(kpi.cost_by_payer(tables), args.format),
+        )
+
     try:
-        output = _simulate_into(out, scenario, args)
+        output, (activity, cost) = _simulate_into(out, scenario, args, summarise)
     except BaseException:
         if new_root:  # leave no trace of a run that did not finish
             with contextlib.suppress(OSError):
@@ -367,9 +384,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     run = scenario.run
     reps = "" if run.replications == 1 else f" (mean of {run.replications} replications)"
     print(f"\nActivity per year{reps}:\n")
-    print(_frame_text(kpi.activity_by_year(output.tables), args.format))
+    print(activity)
     print(f"\nCost per year by payer, GBP at 2023/24 prices{reps}:\n")
-    print(_frame_text(kpi.cost_by_payer(output.tables), args.format))
+    print(cost)
     tables = ", ".join(output.tables)
     print(
         f"\nwrote {out}/ in {output.manifest['wall_seconds']:.1f} s "
