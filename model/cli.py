@@ -19,10 +19,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from model import __version__, allocator, threads
 from model.errors import CarescaleError, error_line, show
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from model.scenario import RunSettings
@@ -238,15 +240,12 @@ def _cmd_validate_population(args: argparse.Namespace) -> int:
 
 
 def _simulate_into(
-    out: Path,
-    scenario: Any,
-    args: argparse.Namespace,
-    summarise: Callable[[dict[str, Any]], Any] | None = None,
-) -> tuple[Any, Any]:
+    out: Path, scenario: Any, args: argparse.Namespace, summarise: Callable[[Any], T]
+) -> tuple[Any, T]:
     """Run ``scenario`` and write its results folder at ``out`` (staged, then moved in).
 
-    Returns the run's output and ``summarise(tables)`` (None without it), made on another
-    core while the tables are written."""
+    Returns the run's output and ``summarise(tables)``, made on another core while the
+    tables are written."""
     from model.experiments import check_workload, run_scenario
     from model.outputs import Staging
     from model.results import write_tables
@@ -265,9 +264,9 @@ def _simulate_into(
         total = run.years * run.replications
         with _progress_bar(total, "simulating", not args.no_progress) as bar:
             output = run_scenario(scenario, workers=args.workers, progress=bar.update)
-        summary = None if summarise is None else threads.ahead(summarise, output.tables)
+        summary = threads.ahead(summarise, output.tables)
         write_tables(stage, output.manifest, output.tables)
-    return output, None if summary is None else summary.result()
+    return output, summary.result()
 
 
 def _first_year(run: RunSettings) -> str:
